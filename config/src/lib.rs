@@ -1,0 +1,404 @@
+//! upgate's configuration: one TOML file, every key optional with a named default,
+//! turned into typed values with every mistake reported at once (key, problem, fix).
+
+mod raw;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use secret::read_secret_file;
+
+use raw::RawConfig;
+
+/// Where the embedded default keeps everything when nothing else is said.
+pub const DEFAULT_DATA_DIR: &str = "./upgate-data";
+/// Internet-facing gateway; loopback by default so a first start exposes nothing.
+pub const DEFAULT_GATEWAY_LISTEN: &str = "127.0.0.1:8443";
+/// The private control API; loopback only by default.
+pub const DEFAULT_CONTROL_LISTEN: &str = "127.0.0.1:8080";
+/// `/metrics`, `/healthz`, `/readyz` on their own listener, never on the public one.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9090";
+pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Keys, certificates, the metadata store, sealed objects and the spool live here.
+    pub data_dir: PathBuf,
+    pub gateway: GatewayConfig,
+    pub control: ControlConfig,
+    pub metrics: MetricsConfig,
+    pub scanner: ScannerConfig,
+    pub sms: SmsConfig,
+    /// Plans by name; accounts name one. Defaults: `starter` (no SMS) and `pro` (SMS).
+    pub plans: BTreeMap<String, Plan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// The origin put in front of `/u/TOKEN` in texted links, without a trailing slash.
+    pub public_url: String,
+    /// PEM certificate chain and key; both absent = a self-signed localhost certificate in the data dir.
+    pub tls: Option<TlsFiles>,
+    /// A TLS handshake that has not finished by then is dropped (tokio-rustls has none of its own).
+    pub handshake_timeout: Duration,
+    /// Request head must arrive within this (hyper's timeout is off unless set).
+    pub header_timeout: Duration,
+    /// A body that sends nothing for this long is cut off.
+    pub body_idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScannerConfig {
+    /// None = scanning is off (the embedded default says so loudly).
+    pub clamd: Option<ClamdAddr>,
+    /// Our own deadline for one scan, connect to verdict.
+    pub timeout: Duration,
+    /// At most this many scans at once: keep it at or below clamd's MaxThreads.
+    pub concurrency: usize,
+    pub on_unavailable: OnScannerUnavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClamdAddr {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+/// What happens to an upload when clamd cannot give a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnScannerUnavailable {
+    /// Refuse the upload with a "try again shortly" answer; the link stays usable.
+    FailClosed,
+}
+
+#[derive(Debug, Clone)]
+pub enum SmsConfig {
+    /// Appends each message as a JSON line to `sms-outbox.jsonl` in the data dir (development).
+    Outbox,
+    Twilio(TwilioConfig),
+}
+
+#[derive(Clone)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub from: String,
+    pub api_base: String,
+}
+
+impl fmt::Debug for TwilioConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioConfig")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"<redacted>")
+            .field("from", &self.from)
+            .field("api_base", &self.api_base)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// SMS sending, which file upload needs to text its link.
+    pub sms: bool,
+}
+
+/// One thing wrong with the configuration, phrased for the operator who must fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (fix: {})", self.key, self.problem, self.fix)
+    }
+}
+
+/// Every problem found; never just the first.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl Config {
+    /// Reads `path` if given, otherwise the built-in defaults; `data_dir` from the command
+    /// line wins over the file.
+    pub fn load(path: Option<&Path>, data_dir: Option<&Path>) -> Result<Config, ConfigErrors> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                ConfigErrors(vec![ConfigError {
+                    key: p.display().to_string(),
+                    problem: format!("cannot read the file: {e}"),
+                    fix: "pass the path of a readable TOML file with --config".into(),
+                }])
+            })?,
+            None => String::new(),
+        };
+        let mut config = Config::parse(&text)?;
+        if let Some(dir) = data_dir {
+            config.data_dir = dir.to_path_buf();
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let de = toml::Deserializer::new(text);
+        let raw: RawConfig = match serde_ignored::deserialize(de, |path| {
+            errors.push(ConfigError {
+                key: path.to_string(),
+                problem: "unknown key".into(),
+                fix: "remove it or check its spelling against config/upgate.example.toml".into(),
+            })
+        }) {
+            Ok(raw) => raw,
+            Err(e) => {
+                errors.push(ConfigError {
+                    key: "(file)".into(),
+                    problem: e.to_string().trim().replace('\n', " "),
+                    fix: "correct the TOML syntax or the value's type".into(),
+                });
+                return Err(ConfigErrors(errors));
+            }
+        };
+        let config = Validator { errors: &mut errors }.config(raw);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// Turns raw values into typed ones, recording each problem and substituting the default
+/// so that validation carries on to the next key.
+struct Validator<'a> {
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.errors.push(ConfigError {
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
+    }
+
+    fn addr(&mut self, key: &str, value: Option<String>, default: &str) -> SocketAddr {
+        let text = value.unwrap_or_else(|| default.into());
+        text.parse().unwrap_or_else(|_| {
+            self.err(
+                key,
+                format!("{text:?} is not an address with a port"),
+                format!("write it as IP:PORT, e.g. \"{default}\""),
+            );
+            default.parse().expect("default addresses are valid")
+        })
+    }
+
+    fn duration(&mut self, key: &str, value: Option<String>, default: Duration) -> Duration {
+        let Some(text) = value else { return default };
+        match humantime::parse_duration(&text) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                self.err(
+                    key,
+                    format!("{text:?} is not a positive duration"),
+                    "write a duration with a unit, e.g. \"10s\", \"2m\", \"1h\"",
+                );
+                default
+            }
+        }
+    }
+
+    fn positive(&mut self, key: &str, value: Option<usize>, default: usize) -> usize {
+        match value {
+            Some(0) => {
+                self.err(key, "must be at least 1", format!("remove it for the default ({default}) or set a positive number"));
+                default
+            }
+            Some(n) => n,
+            None => default,
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        let gateway = self.gateway(raw.gateway);
+        let control = ControlConfig {
+            listen: self.addr("control.listen", raw.control.listen, DEFAULT_CONTROL_LISTEN),
+        };
+        let metrics = MetricsConfig {
+            listen: self.addr("metrics.listen", raw.metrics.listen, DEFAULT_METRICS_LISTEN),
+        };
+        let scanner = self.scanner(raw.scanner);
+        let sms = self.sms(raw.sms);
+        let plans = self.plans(raw.plans);
+        Config { data_dir, gateway, control, metrics, scanner, sms, plans }
+    }
+
+    fn gateway(&mut self, raw: raw::RawGateway) -> GatewayConfig {
+        let listen = self.addr("gateway.listen", raw.listen, DEFAULT_GATEWAY_LISTEN);
+        let public_url = match raw.public_url {
+            Some(url) => {
+                let trimmed = url.trim_end_matches('/').to_string();
+                let host = trimmed.strip_prefix("https://");
+                if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', ' '])) {
+                    self.err(
+                        "gateway.public_url",
+                        format!("{url:?} is not an https origin"),
+                        "write the origin callers reach, e.g. \"https://upload.example.com\" (no path)",
+                    );
+                }
+                trimmed
+            }
+            None => format!("https://{listen}"),
+        };
+        let tls = match (raw.tls_cert_file, raw.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert_file: cert.into(), key_file: key.into() }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.err("gateway.tls_key_file", "a certificate is set without its key", "set tls_key_file too, or neither for a self-signed certificate");
+                None
+            }
+            (None, Some(_)) => {
+                self.err("gateway.tls_cert_file", "a key is set without its certificate", "set tls_cert_file too, or neither for a self-signed certificate");
+                None
+            }
+        };
+        GatewayConfig {
+            listen,
+            public_url,
+            tls,
+            handshake_timeout: self.duration("gateway.handshake_timeout", raw.handshake_timeout, Duration::from_secs(10)),
+            header_timeout: self.duration("gateway.header_timeout", raw.header_timeout, Duration::from_secs(10)),
+            body_idle_timeout: self.duration("gateway.body_idle_timeout", raw.body_idle_timeout, Duration::from_secs(30)),
+            max_connections: self.positive("gateway.max_connections", raw.max_connections, 1024),
+            max_connections_per_ip: self.positive("gateway.max_connections_per_ip", raw.max_connections_per_ip, 64),
+        }
+    }
+
+    fn scanner(&mut self, raw: raw::RawScanner) -> ScannerConfig {
+        let clamd = raw.clamd.and_then(|text| {
+            if let Some(path) = text.strip_prefix("unix:") {
+                Some(ClamdAddr::Unix(path.into()))
+            } else if let Some(addr) = text.strip_prefix("tcp:").and_then(|a| a.parse().ok()) {
+                Some(ClamdAddr::Tcp(addr))
+            } else {
+                self.err(
+                    "scanner.clamd",
+                    format!("{text:?} is neither unix:PATH nor tcp:IP:PORT"),
+                    "write e.g. \"unix:/run/clamav/clamd.ctl\" or \"tcp:127.0.0.1:3310\"",
+                );
+                None
+            }
+        });
+        let on_unavailable = match raw.on_unavailable.as_deref() {
+            None | Some("fail_closed") => OnScannerUnavailable::FailClosed,
+            Some(other) => {
+                self.err(
+                    "scanner.on_unavailable",
+                    format!("{other:?} is not supported"),
+                    "use \"fail_closed\" (quarantine mode comes in a later release)",
+                );
+                OnScannerUnavailable::FailClosed
+            }
+        };
+        ScannerConfig {
+            clamd,
+            timeout: self.duration("scanner.timeout", raw.timeout, Duration::from_secs(120)),
+            concurrency: self.positive("scanner.concurrency", raw.concurrency, 4),
+            on_unavailable,
+        }
+    }
+
+    fn sms(&mut self, raw: raw::RawSms) -> SmsConfig {
+        match raw.provider.as_deref() {
+            None | Some("outbox") => SmsConfig::Outbox,
+            Some("twilio") => {
+                let t = raw.twilio;
+                let mut required = |key: &str, v: Option<String>, fix: &str| {
+                    v.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| {
+                        self.err(key, "required when sms.provider is \"twilio\"", fix);
+                        String::new()
+                    })
+                };
+                let account_sid = required("sms.twilio.account_sid", t.account_sid, "set your Twilio Account SID (AC...)");
+                let from = required("sms.twilio.from", t.from, "set the sending number in E.164, e.g. \"+15005550006\"");
+                let token_file = required("sms.twilio.auth_token_file", t.auth_token_file, "put the auth token in a file readable only by upgate and name it here");
+                let auth_token = if token_file.is_empty() {
+                    String::new()
+                } else {
+                    read_secret_file(Path::new(&token_file)).unwrap_or_else(|problem| {
+                        self.err("sms.twilio.auth_token_file", problem, "create the file with mode 0600 holding only the token");
+                        String::new()
+                    })
+                };
+                let api_base = t.api_base.unwrap_or_else(|| DEFAULT_TWILIO_API_BASE.into()).trim_end_matches('/').to_string();
+                if !(api_base.starts_with("https://") || api_base.starts_with("http://127.") || api_base.starts_with("http://[::1]") || api_base.starts_with("http://localhost")) {
+                    self.err("sms.twilio.api_base", format!("{api_base:?} is not https"), "use https (plain http is accepted only for loopback test servers)");
+                }
+                SmsConfig::Twilio(TwilioConfig { account_sid, auth_token, from, api_base })
+            }
+            Some(other) => {
+                self.err("sms.provider", format!("{other:?} is not a known provider"), "use \"outbox\" or \"twilio\"");
+                SmsConfig::Outbox
+            }
+        }
+    }
+
+    fn plans(&mut self, raw: Option<BTreeMap<String, raw::RawPlan>>) -> BTreeMap<String, Plan> {
+        let Some(raw) = raw else {
+            return BTreeMap::from([
+                ("starter".to_string(), Plan { sms: false }),
+                ("pro".to_string(), Plan { sms: true }),
+            ]);
+        };
+        if raw.is_empty() {
+            self.err("plans", "no plan is defined", "define at least one, e.g. [plans.pro] sms = true");
+        }
+        raw.into_iter()
+            .map(|(name, p)| {
+                if !valid_plan_name(&name) {
+                    self.err(&format!("plans.{name}"), "plan names use a-z, 0-9, - and _ only (1-32)", "rename the plan");
+                }
+                (name, Plan { sms: p.sms.unwrap_or(false) })
+            })
+            .collect()
+    }
+}
+
+fn valid_plan_name(name: &str) -> bool {
+    (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests;

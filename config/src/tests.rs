@@ -1,0 +1,95 @@
+use super::*;
+
+#[test]
+fn empty_file_is_the_embedded_default() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    assert_eq!(c.gateway.listen.to_string(), DEFAULT_GATEWAY_LISTEN);
+    assert_eq!(c.gateway.public_url, "https://127.0.0.1:8443");
+    assert_eq!(c.control.listen.to_string(), DEFAULT_CONTROL_LISTEN);
+    assert!(c.scanner.clamd.is_none());
+    assert!(matches!(c.sms, SmsConfig::Outbox));
+    assert_eq!(c.plans["starter"], Plan { sms: false });
+    assert_eq!(c.plans["pro"], Plan { sms: true });
+}
+
+#[test]
+fn the_example_config_parses_to_the_defaults() {
+    let text = include_str!("../upgate.example.toml");
+    let c = Config::parse(text).unwrap();
+    let d = Config::parse("").unwrap();
+    assert_eq!(c.data_dir, d.data_dir);
+    assert_eq!(c.gateway.header_timeout, d.gateway.header_timeout);
+    assert_eq!(c.plans, d.plans);
+    assert_eq!(c.scanner.timeout, d.scanner.timeout);
+}
+
+#[test]
+fn every_bad_key_is_reported_with_its_fix() {
+    let text = r#"
+        colour = "blue"
+        [gateway]
+        listen = "nowhere"
+        header_timeout = "soon"
+        public_url = "http://x"
+        max_connections = 0
+        [scanner]
+        clamd = "localhost"
+        [sms]
+        provider = "twilio"
+    "#;
+    let errs = Config::parse(text).unwrap_err().0;
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    for key in [
+        "colour",
+        "gateway.listen",
+        "gateway.header_timeout",
+        "gateway.public_url",
+        "gateway.max_connections",
+        "scanner.clamd",
+        "sms.twilio.account_sid",
+        "sms.twilio.from",
+        "sms.twilio.auth_token_file",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    assert!(errs.iter().all(|e| !e.fix.is_empty()));
+}
+
+#[test]
+fn syntax_errors_are_reported_not_panicked() {
+    let errs = Config::parse("[gateway\nlisten=").unwrap_err().0;
+    assert_eq!(errs.len(), 1);
+    let errs = Config::parse("[gateway]\nmax_connections = \"many\"").unwrap_err().0;
+    assert_eq!(errs.len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_files_readable_by_others_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "s3cret\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = format!(
+        "[sms]\nprovider = \"twilio\"\n[sms.twilio]\naccount_sid = \"AC1\"\nfrom = \"+15005550006\"\nauth_token_file = {:?}\n",
+        path.display().to_string()
+    );
+    let errs = Config::parse(&text).unwrap_err().0;
+    assert_eq!(errs[0].key, "sms.twilio.auth_token_file");
+    assert!(!errs[0].problem.contains("s3cret"));
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let SmsConfig::Twilio(t) = Config::parse(&text).unwrap().sms else { panic!("not twilio") };
+    assert_eq!(t.auth_token, "s3cret");
+    assert!(!format!("{t:?}").contains("s3cret"));
+}
+
+#[test]
+fn clamd_addresses() {
+    let c = Config::parse("[scanner]\nclamd = \"unix:/run/c.sock\"").unwrap();
+    assert_eq!(c.scanner.clamd, Some(ClamdAddr::Unix("/run/c.sock".into())));
+    let c = Config::parse("[scanner]\nclamd = \"tcp:127.0.0.1:3310\"").unwrap();
+    assert_eq!(c.scanner.clamd, Some(ClamdAddr::Tcp("127.0.0.1:3310".parse().unwrap())));
+}

@@ -1,0 +1,1 @@
+//! upgate-control

@@ -1,0 +1,117 @@
+//! What the gateway asks of the control plane, as a trait: in one process it is a direct
+//! call, in split mode a client of the internal API. The gateway never sees the store.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::token::LinkId;
+use crate::upload::sniff::Kind;
+
+/// Where a link stands. Each end state has its own page for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Active,
+    /// The caller finished, or the file quota is used.
+    Used,
+    Expired,
+    Revoked,
+    /// A newer link for the same call replaced this one.
+    Superseded,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Active => "active",
+            LinkState::Used => "used",
+            LinkState::Expired => "expired",
+            LinkState::Revoked => "revoked",
+            LinkState::Superseded => "superseded",
+        }
+    }
+}
+
+/// What the caller's page needs to know about a link.
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    pub state: LinkState,
+    /// The assistant's message, shown as what is asked for.
+    pub message: String,
+    pub allowed: Vec<Kind>,
+    pub max_file_bytes: u64,
+    pub max_files: u32,
+    pub files_received: u32,
+    pub expires_at: u64,
+}
+
+/// A reserved file slot on a link: quotas hold exactly under concurrent uploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub link_id: LinkId,
+    pub slot: u64,
+}
+
+/// The scanner's word on a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanVerdict {
+    /// "clean" or "not_scanned" for stored files; "infected" only in refusal records.
+    pub status: String,
+    /// The engine and database version that gave the verdict, e.g. "ClamAV 1.4.6/27000/...".
+    pub engine: Option<String>,
+    /// The signature name for an infected file, or why a file was not scanned.
+    pub detail: Option<String>,
+    pub scanned_at: u64,
+}
+
+/// A file that passed every check and is committed to storage.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub file_id: String,
+    pub display_name: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub sha256: String,
+    pub verdict: ScanVerdict,
+    /// The storage key id it is sealed for.
+    pub key_id: u32,
+    pub received_at: u64,
+}
+
+/// An upload the gateway refused after reading it (infected, unprovable content): recorded on
+/// the call so staff can see what the caller tried.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub display_name: String,
+    pub size: u64,
+    pub verdict: Option<ScanVerdict>,
+}
+
+/// Why the control plane could not answer; never the caller's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The link does not exist (a valid MAC on a deleted link, or another deployment's key).
+    #[error("unknown link")]
+    UnknownLink,
+    /// The store or the internal API failed.
+    #[error("control plane unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait ControlLink: Send + Sync + 'static {
+    /// The link as the caller's page shows it; no side effects (a GET never spends a link).
+    async fn link(&self, id: &LinkId) -> Result<LinkView, ControlError>;
+    /// Reserves a file slot, or says why the link takes no more files.
+    async fn claim(&self, id: &LinkId) -> Result<Result<Claim, LinkState>, ControlError>;
+    /// Gives a slot back after a failed upload: a failed upload never spends a link.
+    async fn release(&self, claim: &Claim);
+    /// Records a stored file on the call and the contact. Refused if the link ended meanwhile,
+    /// in which case the gateway deletes the object.
+    async fn commit(&self, claim: &Claim, file: NewFile) -> Result<Result<LinkState, LinkState>, ControlError>;
+    /// Records a refused upload on the call.
+    async fn refused(&self, id: &LinkId, refusal: Refusal);
+    /// The caller is done: the link is used from now on.
+    async fn finish(&self, id: &LinkId) -> Result<LinkState, ControlError>;
+}

@@ -1,0 +1,21 @@
+//! upgate-gateway: the internet-facing data plane (link pages, streamed uploads, scanning,
+//! sealing, storage) and the formats both planes agree on (link token, sealed files, keys).
+
+pub mod body;
+pub mod clamd;
+pub mod control_link;
+pub mod keys;
+pub mod metrics;
+pub mod names;
+pub mod page;
+pub mod respond;
+pub mod routes;
+pub mod seal;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod tls;
+pub mod token;
+pub mod upload;
+
+pub use state::Gateway;

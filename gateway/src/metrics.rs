@@ -1,0 +1,69 @@
+//! Prometheus metrics of the data plane. Labels are fixed small sets (outcomes, verdicts):
+//! never a token, a link id, a name or a number.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Upload answers by outcome code (`stored`, `too_large`, `infected`, ...).
+    pub uploads: IntCounterVec,
+    /// Plaintext bytes of stored files.
+    pub stored_bytes: IntCounter,
+    /// Scans by verdict (`clean`, `infected`, `not_scanned`).
+    pub scans: IntCounterVec,
+    pub scan_seconds: Histogram,
+    /// Link checks by result (`ok`, `invalid`, `expired`): a rise in `invalid` is someone guessing.
+    pub link_checks: IntCounterVec,
+    pub connections: IntGauge,
+    /// Connections refused by a cap (`global`, `per_ip`) or cut by a timeout (`handshake`).
+    pub connections_refused: IntCounterVec,
+    /// 1 when uploads are scanned, 0 when scanning is off or the scanner is down.
+    pub scanner_up: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("upgate".into()), None).expect("valid prefix");
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let uploads = counter_vec("uploads_total", "Upload requests by outcome", "outcome");
+        let scans = counter_vec("scans_total", "Scans by verdict", "verdict");
+        let link_checks = counter_vec("link_checks_total", "Link token checks by result", "result");
+        let connections_refused =
+            counter_vec("connections_refused_total", "Connections refused or cut, by reason", "reason");
+        let stored_bytes = IntCounter::new("stored_bytes_total", "Plaintext bytes of stored files").expect("valid");
+        let scan_seconds = Histogram::with_opts(
+            HistogramOpts::new("scan_seconds", "Time clamd took per file")
+                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+        )
+        .expect("valid");
+        let connections = IntGauge::new("gateway_connections", "Open gateway connections").expect("valid");
+        let scanner_up = IntGauge::new("scanner_up", "1 when uploads are being scanned").expect("valid");
+        for m in [
+            Box::new(stored_bytes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(scan_seconds.clone()),
+            Box::new(connections.clone()),
+            Box::new(scanner_up.clone()),
+        ] {
+            registry.register(m).expect("unique metric");
+        }
+        Metrics { registry, uploads, stored_bytes, scans, scan_seconds, link_checks, connections, connections_refused, scanner_up }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

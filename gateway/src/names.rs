@@ -1,0 +1,373 @@
+//! File names that came from a caller's browser: cleaned for display (no paths, no control,
+//! bidi or invisible characters, bounded length) and served back only through an RFC 6266
+//! `Content-Disposition` that no name can break out of.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Longest display name, in UTF-8 bytes.
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// What a name that cleans down to nothing becomes.
+pub const FALLBACK_NAME: &str = "upload";
+
+/// Longest tail after the last dot that we treat as an extension worth keeping.
+const MAX_EXTENSION_BYTES: usize = 16;
+
+/// Characters that display as nothing or change how the text around them displays. Names
+/// are shown to reviewers, so these could hide or reorder parts of a name
+/// (`invoice\u{202E}fdp.exe` displays as `invoiceexe.pdf`).
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}' // soft hyphen
+            | '\u{034F}' // combining grapheme joiner
+            | '\u{061C}' // Arabic letter mark (bidi)
+            | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}' // prepended format marks
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers, which render blank
+            | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels, invisible
+            | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
+            | '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, bidi isolates, deprecated formats
+            | '\u{2800}' // braille blank
+            | '\u{FE00}'..='\u{FE0F}' // variation selectors
+            | '\u{FEFF}' // zero-width no-break space / BOM
+            | '\u{FFF0}'..='\u{FFFB}' // interlinear annotation controls
+            | '\u{110BD}' | '\u{110CD}' // Kaithi number signs
+            | '\u{13430}'..='\u{1343F}' // Egyptian hieroglyph format controls
+            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
+            | '\u{1D173}'..='\u{1D17A}' // musical symbol format controls
+            | '\u{E0000}'..='\u{E0FFF}' // tags and variation selectors supplement
+        )
+}
+
+fn is_separator(c: char) -> bool {
+    c == '/' || c == '\\'
+}
+
+fn trim_dots_and_spaces(s: &str) -> &str {
+    s.trim_matches(|c: char| c == '.' || c == ' ')
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+fn prefix_within(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `(stem, ".ext")` when the name ends in a short alphanumeric extension after a non-empty stem.
+fn split_extension(name: &str) -> Option<(&str, &str)> {
+    let dot = name.rfind('.')?;
+    let ext = &name[dot..];
+    let is_ext = dot > 0
+        && (2..=MAX_EXTENSION_BYTES + 1).contains(&ext.len())
+        && ext[1..].bytes().all(|b| b.is_ascii_alphanumeric());
+    is_ext.then(|| (&name[..dot], ext))
+}
+
+/// Cuts `name` to `max` bytes at a char boundary, keeping its extension when it has one.
+fn bound(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    if let Some((stem, ext)) = split_extension(name) {
+        let stem = prefix_within(stem, max - ext.len()).trim_end_matches(['.', ' ']);
+        if !stem.is_empty() {
+            return format!("{stem}{ext}");
+        }
+    }
+    prefix_within(name, max).trim_end_matches(['.', ' ']).to_owned()
+}
+
+/// Display name from what the caller's browser sent.
+///
+/// Keeps only the last path component (`/` and `\` both separate, as old browsers send
+/// `C:\Users\...\x.pdf`); removes control characters, bidi overrides and isolates, zero-width
+/// and other invisible characters; turns other whitespace into single spaces (runs of
+/// spaces can push a real extension out of view); trims dots and spaces at both ends (no
+/// hidden or extension-only names); bounds the result to [`MAX_NAME_BYTES`] at a char
+/// boundary, keeping the extension when possible. An empty result becomes [`FALLBACK_NAME`].
+///
+/// Cleaning is idempotent: a cleaned name cleans to itself.
+pub fn clean_display_name(raw: &str) -> String {
+    let mut visible = String::with_capacity(raw.len().min(4 * MAX_NAME_BYTES));
+    for c in raw.chars() {
+        if is_invisible(c) {
+            continue;
+        }
+        let c = if c.is_whitespace() { ' ' } else { c };
+        if c == ' ' && visible.ends_with(' ') {
+            continue;
+        }
+        visible.push(c);
+    }
+    let last = visible
+        .split(is_separator)
+        .map(trim_dots_and_spaces)
+        .rfind(|part| !part.is_empty())
+        .unwrap_or("");
+    let bounded = bound(last, MAX_NAME_BYTES);
+    // Trimming after the cut too: the cut may leave a trailing space or dot.
+    let name = trim_dots_and_spaces(&bounded);
+    if name.is_empty() {
+        FALLBACK_NAME.to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The name a download is saved under: the cleaned display name, with `extensions[0]`
+/// appended unless it already ends in one of `extensions` (case-insensitive).
+///
+/// The served type is the sniffed one; the saved name must agree with it, or a proven JPEG
+/// named `x.html` would open in a browser from the reviewer's disk, where `nosniff` and the
+/// sandbox CSP no longer apply.
+pub fn download_name(display: &str, extensions: &[&str]) -> String {
+    let name = clean_display_name(display);
+    let Some(canonical) = extensions
+        .first()
+        .filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+    else {
+        return name;
+    };
+    let already = split_extension(&name)
+        .is_some_and(|(_, ext)| extensions.iter().any(|e| ext[1..].eq_ignore_ascii_case(e)));
+    if already {
+        return name;
+    }
+    let suffix = format!(".{canonical}");
+    let stem = prefix_within(&name, MAX_NAME_BYTES.saturating_sub(suffix.len())).trim_end_matches(['.', ' ']);
+    let stem = if stem.is_empty() { FALLBACK_NAME } else { stem };
+    format!("{stem}{suffix}")
+}
+
+/// Everything but RFC 8187 `attr-char` is percent-encoded in `filename*`.
+const NOT_ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="<ascii fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266
+/// section 4.3, RFC 8187).
+///
+/// The name is cleaned first, so this is safe on any input. The ASCII fallback, for clients
+/// that ignore `filename*`, replaces non-ASCII, control characters, `"`, `\` and `%` (which
+/// some clients decode) with `_`. The output is visible ASCII only: no CR or LF can reach a
+/// header through it.
+pub fn attachment_disposition(name: &str) -> String {
+    let name = clean_display_name(name);
+    let fallback: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if !matches!(c, '"' | '\\' | '%') => c,
+            _ => '_',
+        })
+        .collect();
+    let encoded = utf8_percent_encode(&name, NOT_ATTR_CHAR);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use percent_encoding::percent_decode_str;
+    use proptest::prelude::*;
+
+    /// The classes that must never survive cleaning.
+    fn forbidden(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}')
+            || matches!(
+                c,
+                '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{061C}' | '/' | '\\' | '\r' | '\n'
+            )
+    }
+
+    #[test]
+    fn keeps_only_the_last_path_component() {
+        assert_eq!(clean_display_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_display_name("C:\\Users\\ana\\Desktop\\cv.pdf"), "cv.pdf");
+        assert_eq!(clean_display_name("..\\..\\windows/system32\\x.dll"), "x.dll");
+        assert_eq!(clean_display_name("photos/"), "photos");
+        assert_eq!(clean_display_name("/"), FALLBACK_NAME);
+        assert_eq!(clean_display_name("../.."), FALLBACK_NAME);
+    }
+
+    #[test]
+    fn removes_bidi_invisible_and_control_characters() {
+        assert_eq!(clean_display_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(
+            clean_display_name("a\u{2066}b\u{2069}c\u{200B}d\u{FEFF}.pdf"),
+            "abcd.pdf"
+        );
+        assert_eq!(clean_display_name("re\u{0}port\u{7}\r\n.pdf"), "report.pdf");
+        assert_eq!(clean_display_name("tab\there.jpg"), "tabhere.jpg");
+        assert_eq!(clean_display_name("\u{200B}\u{202E}"), FALLBACK_NAME);
+        assert_eq!(clean_display_name("sp\u{2060}lit/\u{200D}"), "split");
+    }
+
+    #[test]
+    fn trims_dots_and_collapses_spaces() {
+        assert_eq!(clean_display_name("  ..hidden. . "), "hidden");
+        assert_eq!(clean_display_name(".htaccess"), "htaccess");
+        assert_eq!(
+            clean_display_name("photo.jpg\u{2003}\u{2003}\u{2003}   .exe"),
+            "photo.jpg .exe"
+        );
+        assert_eq!(clean_display_name("line\u{2028}break.pdf"), "line break.pdf");
+        assert_eq!(clean_display_name(""), FALLBACK_NAME);
+        assert_eq!(clean_display_name("..."), FALLBACK_NAME);
+        assert_eq!(clean_display_name("фото 1.jpg"), "фото 1.jpg");
+    }
+
+    #[test]
+    fn bounds_length_and_keeps_the_extension() {
+        let long = format!("{}.pdf", "a".repeat(300));
+        let cleaned = clean_display_name(&long);
+        assert_eq!(cleaned.len(), MAX_NAME_BYTES);
+        assert!(cleaned.ends_with("aaa.pdf"));
+
+        // Two-byte chars: the cut lands on a boundary, one byte short of the limit.
+        let wide = format!("{}.jpeg", "é".repeat(150));
+        let cleaned = clean_display_name(&wide);
+        assert!(cleaned.len() <= MAX_NAME_BYTES && cleaned.len() >= MAX_NAME_BYTES - 1);
+        assert!(cleaned.ends_with("é.jpeg"));
+
+        // No extension (or one too long to be one): a plain cut.
+        let plain = "😀".repeat(100);
+        let cleaned = clean_display_name(&plain);
+        assert_eq!(cleaned.len(), MAX_NAME_BYTES);
+        let odd = format!("{}.{}", "b".repeat(150), "c".repeat(100));
+        assert_eq!(clean_display_name(&odd).len(), MAX_NAME_BYTES);
+
+        // A cut that would end in a space or dot is trimmed.
+        let spaced = format!("{} x.pdf", "d".repeat(195));
+        assert_eq!(clean_display_name(&spaced), format!("{}.pdf", "d".repeat(195)));
+    }
+
+    #[test]
+    fn download_name_agrees_with_the_sniffed_kind() {
+        assert_eq!(download_name("photo.JPEG", &["jpg", "jpeg"]), "photo.JPEG");
+        assert_eq!(download_name("photo.jpg", &["jpg", "jpeg"]), "photo.jpg");
+        assert_eq!(download_name("page.html", &["jpg", "jpeg"]), "page.html.jpg");
+        assert_eq!(download_name("scan", &["pdf"]), "scan.pdf");
+        assert_eq!(download_name("", &["pdf"]), "upload.pdf");
+        assert_eq!(download_name("x.png", &[]), "x.png");
+        let long = download_name(&"z".repeat(400), &["webp"]);
+        assert_eq!(long.len(), MAX_NAME_BYTES);
+        assert!(long.ends_with("z.webp"));
+    }
+
+    #[test]
+    fn disposition_for_plain_and_unicode_names() {
+        assert_eq!(
+            attachment_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+        );
+        assert_eq!(
+            attachment_disposition("фото 1.jpg"),
+            "attachment; filename=\"____ 1.jpg\"; filename*=UTF-8''%D1%84%D0%BE%D1%82%D0%BE%201.jpg"
+        );
+        assert_eq!(
+            attachment_disposition("a\"b%41;c.pdf"),
+            "attachment; filename=\"a_b_41;c.pdf\"; filename*=UTF-8''a%22b%2541%3Bc.pdf"
+        );
+        let injected = attachment_disposition("x.pdf\r\nSet-Cookie: a=b");
+        assert!(!injected.contains('\r') && !injected.contains('\n'));
+        assert_eq!(
+            attachment_disposition(""),
+            "attachment; filename=\"upload\"; filename*=UTF-8''upload"
+        );
+    }
+
+    fn nasty_string() -> impl Strategy<Value = String> {
+        let nasty = prop::sample::select(vec![
+            '/',
+            '\\',
+            '.',
+            ' ',
+            '\r',
+            '\n',
+            '\t',
+            '\0',
+            '\u{7f}',
+            '\u{85}',
+            '\u{202E}',
+            '\u{202A}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{200F}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{2028}',
+            '"',
+            '%',
+            ';',
+            'é',
+            '😀',
+            '\u{E0041}',
+            '\u{3000}',
+        ]);
+        prop::collection::vec(
+            prop_oneof![any::<char>(), nasty, prop::char::range('a', 'z')],
+            0..400,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn cleaned_names_hold_their_promises(raw in nasty_string()) {
+            let name = clean_display_name(&raw);
+            prop_assert!(!name.is_empty());
+            prop_assert!(name.len() <= MAX_NAME_BYTES);
+            prop_assert!(!name.chars().any(forbidden), "{:?}", name);
+            prop_assert!(!name.chars().any(is_invisible));
+            prop_assert!(!name.starts_with(['.', ' ']) && !name.ends_with(['.', ' ']));
+            prop_assert!(!name.contains("  "));
+            prop_assert_eq!(clean_display_name(&name), name.clone(), "idempotent");
+        }
+
+        #[test]
+        fn disposition_is_one_safe_header_value(raw in nasty_string()) {
+            let value = attachment_disposition(&raw);
+            prop_assert!(value.bytes().all(|b| (0x20..0x7F).contains(&b)), "{:?}", value);
+            let (head, encoded) = value.split_once("; filename*=UTF-8''").expect("filename* present");
+            prop_assert!(head.starts_with("attachment; filename=\""));
+            let fallback = &head["attachment; filename=\"".len()..head.len() - 1];
+            prop_assert!(!fallback.contains(['"', '\\', '%']));
+            prop_assert!(!encoded.contains([' ', ';', '"', '\'', ',']));
+            let decoded = percent_decode_str(encoded).decode_utf8().expect("utf-8");
+            prop_assert_eq!(decoded, clean_display_name(&raw));
+        }
+
+        #[test]
+        fn download_names_end_in_the_kind(raw in nasty_string()) {
+            let name = download_name(&raw, &["jpg", "jpeg"]);
+            prop_assert!(name.len() <= MAX_NAME_BYTES);
+            let lower = name.to_ascii_lowercase();
+            prop_assert!(lower.ends_with(".jpg") || lower.ends_with(".jpeg"), "{:?}", name);
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Request dispatch for the public listener. The token is checked (one MAC, no lookup)
+//! before anything else touches state; a GET never spends a link.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{header, Method, Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::body;
+use crate::control_link::{ControlError, LinkState, NewFile, Refusal, ScanVerdict};
+use crate::page;
+use crate::respond::{self, Resp};
+use crate::state::Gateway;
+use crate::token::{self, Claims, TokenError};
+use crate::upload::{self, Received, UploadError};
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Ambiguous framing is refused and the connection closed: the smuggling classes
+/// (CL+TE, obfuscated TE) never reach a handler.
+fn framing_is_ambiguous<B>(req: &Request<B>) -> bool {
+    let h = req.headers();
+    let te: Vec<_> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
+    if te.is_empty() {
+        return false;
+    }
+    h.contains_key(header::CONTENT_LENGTH) || te.len() > 1 || te[0].as_bytes() != b"chunked"
+}
+
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
+    if framing_is_ambiguous(&req) {
+        return respond::closing(respond::problem(
+            StatusCode::BAD_REQUEST,
+            "ambiguous_framing",
+            "The request could not be read. Please try again.",
+        ));
+    }
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["healthz"]) => respond::text(StatusCode::OK, "ok\n".into()),
+        (&Method::GET, ["readyz"]) => {
+            let (ready, body) = gw.readiness().await;
+            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            respond::json(status, &body)
+        }
+        (&Method::GET, ["assets", "upload.js"]) => respond::asset("text/javascript; charset=utf-8", page::SCRIPT),
+        (&Method::GET, ["assets", "upload.css"]) => respond::asset("text/css; charset=utf-8", page::STYLE),
+        (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => match check(&gw, tok) {
+            Ok(claims) => show(&gw, &claims).await,
+            Err(resp) => resp,
+        },
+        (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok) {
+            Ok(claims) => upload(&gw, &claims, req).await,
+            Err(resp) => refuse_body(&gw, req, resp),
+        },
+        (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok) {
+            Ok(claims) => finish(&gw, &claims).await,
+            Err(resp) => resp,
+        },
+        _ => respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
+    }
+}
+
+/// Verifies the token: every forgery gets the same answer after the same work.
+fn check(gw: &Gateway, tok: &str) -> Result<Claims, Resp> {
+    let result = token::verify(&gw.keys.links, tok, now());
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(TokenError::Invalid) => "invalid",
+        Err(TokenError::Expired(_)) => "expired",
+    };
+    gw.metrics.link_checks.with_label_values(&[label]).inc();
+    result.map_err(|e| match e {
+        TokenError::Invalid => invalid_link(),
+        TokenError::Expired(_) => respond::html(StatusCode::GONE, page::ended_page(Some(LinkState::Expired))),
+    })
+}
+
+fn invalid_link() -> Resp {
+    respond::html(StatusCode::NOT_FOUND, page::ended_page(None))
+}
+
+fn control_down(e: ControlError) -> Resp {
+    match e {
+        ControlError::UnknownLink => invalid_link(),
+        ControlError::Unavailable(detail) => {
+            tracing::error!(%detail, "control plane unavailable");
+            respond::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "We can't take files just now. Please try again in a few minutes; your link still works.",
+            )
+        }
+    }
+}
+
+async fn show(gw: &Gateway, claims: &Claims) -> Resp {
+    match gw.control.link(&claims.link_id).await {
+        Ok(view) if view.state == LinkState::Active => respond::html(StatusCode::OK, page::upload_page(&view)),
+        Ok(view) => respond::html(StatusCode::GONE, page::ended_page(Some(view.state))),
+        Err(e) => control_down(e),
+    }
+}
+
+async fn finish(gw: &Gateway, claims: &Claims) -> Resp {
+    match gw.control.finish(&claims.link_id).await {
+        Ok(LinkState::Used) => respond::json(
+            StatusCode::OK,
+            &json!({"status": "used", "message": "Thank you. Your files have been received."}),
+        ),
+        Ok(state) => {
+            respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state))
+        }
+        Err(e) => control_down(e),
+    }
+}
+
+/// Answers without reading a body we refused, draining it in the background so the
+/// caller sees the answer (unless they asked to wait with `Expect: 100-continue`).
+fn refuse_body(gw: &Gateway, req: Request<Incoming>, resp: Resp) -> Resp {
+    let expects_continue = req.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expects_continue {
+        body::drain(req.into_body(), gw.body_idle_timeout);
+    }
+    resp
+}
+
+fn upload_problem(gw: &Gateway, e: &UploadError) -> Resp {
+    gw.metrics.uploads.with_label_values(&[e.code()]).inc();
+    match e {
+        UploadError::Internal(detail) | UploadError::ScannerUnavailable(detail) => {
+            tracing::error!(code = e.code(), %detail, "upload failed on our side")
+        }
+        _ => tracing::info!(code = e.code(), reason = %e, "upload refused"),
+    }
+    respond::problem(e.status(), e.code(), &e.caller_message())
+}
+
+async fn upload(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
+    let boundary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok());
+    let Some(boundary) = boundary else {
+        let e = UploadError::Malformed("not multipart/form-data");
+        let resp = upload_problem(gw, &e);
+        return refuse_body(gw, req, resp);
+    };
+    let view = match gw.control.link(&claims.link_id).await {
+        Ok(view) => view,
+        Err(e) => return refuse_body(gw, req, control_down(e)),
+    };
+    if view.state != LinkState::Active {
+        let resp = upload_problem(gw, &UploadError::LinkGone(view.state));
+        return refuse_body(gw, req, resp);
+    }
+    // Content-Length over the limit: refused before reading the body.
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > view.max_file_bytes + upload::MULTIPART_OVERHEAD) {
+        let resp = upload_problem(gw, &UploadError::TooLarge { limit: view.max_file_bytes });
+        return refuse_body(gw, req, resp);
+    }
+    let claim = match gw.control.claim(&claims.link_id).await {
+        Ok(Ok(claim)) => claim,
+        Ok(Err(state)) => {
+            let resp = upload_problem(gw, &UploadError::LinkGone(state));
+            return refuse_body(gw, req, resp);
+        }
+        Err(e) => return refuse_body(gw, req, control_down(e)),
+    };
+    let limits = upload::Limits { max_file_bytes: view.max_file_bytes, allowed: view.allowed.clone() };
+    let stream = body::pump(req.into_body(), gw.body_idle_timeout);
+    let received = upload::receive(stream, boundary, &limits, &gw.spool_dir, &gw.keys.storage).await;
+    let outcome = match received {
+        Ok(received) => store(gw, &claim, received).await,
+        Err(e) => Err((e, None)),
+    };
+    match outcome {
+        Ok((file, state)) => {
+            gw.metrics.uploads.with_label_values(&["stored"]).inc();
+            gw.metrics.stored_bytes.inc_by(file.size);
+            tracing::info!(file_id = %file.file_id, kind = file.kind.mime(), size = file.size, "file stored");
+            respond::json(
+                StatusCode::CREATED,
+                &json!({
+                    "status": "stored",
+                    "file": {"id": file.file_id, "name": file.display_name, "type": file.kind.mime(),
+                             "size": file.size, "sha256": file.sha256, "scan": file.verdict},
+                    "link_state": state.as_str(),
+                    "message": format!("Received {}. Thank you!", file.display_name),
+                }),
+            )
+        }
+        Err((e, refusal)) => {
+            gw.control.release(&claim).await;
+            if let Some(refusal) = refusal {
+                gw.control.refused(&claims.link_id, refusal).await;
+            }
+            upload_problem(gw, &e)
+        }
+    }
+}
+
+type StoreError = (UploadError, Option<Refusal>);
+
+/// Scan, commit to storage, record on the call. On any failure nothing stays behind.
+async fn store(gw: &Gateway, claim: &crate::control_link::Claim, r: Received) -> Result<(NewFile, LinkState), StoreError> {
+    let Received { key, spool, display_name, kind, size, sha256, opener } = r;
+    let verdict = match gw.scanner.scan_spool(spool.path().to_path_buf(), spool.len(), opener).await {
+        None => ScanVerdict {
+            status: "not_scanned".into(),
+            engine: None,
+            detail: Some("scanning is off: no clamd configured".into()),
+            scanned_at: now(),
+        },
+        Some((crate::clamd::Verdict::Clean, engine)) => {
+            ScanVerdict { status: "clean".into(), engine: Some(engine), detail: None, scanned_at: now() }
+        }
+        Some((crate::clamd::Verdict::Infected(signature), engine)) => {
+            let verdict = ScanVerdict {
+                status: "infected".into(),
+                engine: Some(engine),
+                detail: Some(signature.clone()),
+                scanned_at: now(),
+            };
+            tracing::warn!(%signature, "infected upload refused");
+            let refusal = Refusal { code: "infected", display_name, size, verdict: Some(verdict) };
+            return Err((UploadError::Infected(signature), Some(refusal)));
+        }
+        Some((crate::clamd::Verdict::NotScanned(reason), _)) => {
+            return Err((UploadError::ScannerUnavailable(reason), None));
+        }
+    };
+    gw.store.commit(&key, spool.path()).await.map_err(|e| (UploadError::Internal(e.to_string()), None))?;
+    spool.kept();
+    let file = NewFile {
+        file_id: key.as_str().to_string(),
+        display_name,
+        kind,
+        size,
+        sha256,
+        verdict,
+        key_id: gw.keys.storage.key_id,
+        received_at: now(),
+    };
+    let recorded = gw.control.commit(claim, file.clone()).await;
+    match recorded {
+        Ok(Ok(state)) => Ok((file, state)),
+        other => {
+            // Not on the call record, so not kept: remove the object we just committed.
+            if let Err(e) = gw.store.delete(&key).await {
+                tracing::error!(error = %e, "could not delete an unrecorded object; the orphan sweep will");
+            }
+            Err(match other {
+                Ok(Err(state)) => (UploadError::LinkGone(state), None),
+                Err(e) => (UploadError::Internal(e.to_string()), None),
+                Ok(Ok(_)) => unreachable!("handled above"),
+            })
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Listeners. The public one: TCP accept -> connection caps -> TLS handshake under a deadline
+//! -> HTTP/1.1 with a header-read timeout -> routes. The caps sit before the handshake so a
+//! flood costs us no crypto; the timer must be set or hyper's header timeout is off.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::state::Gateway;
+
+/// Largest request head we read; beyond it hyper answers 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Caps on open connections, overall and per client address.
+pub struct ConnLimiter {
+    global: Arc<Semaphore>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max_per_ip: usize,
+}
+
+/// Holds a connection's place; gives it back on drop.
+pub struct ConnGuard {
+    _permit: OwnedSemaphorePermit,
+    ip: IpAddr,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut map = self.per_ip.lock().expect("per-ip lock");
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl ConnLimiter {
+    pub fn new(max: usize, max_per_ip: usize) -> ConnLimiter {
+        ConnLimiter { global: Arc::new(Semaphore::new(max)), per_ip: Arc::default(), max_per_ip }
+    }
+
+    /// A place for one more connection from `ip`, or which cap refused it.
+    pub fn admit(&self, ip: IpAddr) -> Result<ConnGuard, &'static str> {
+        let permit = self.global.clone().try_acquire_owned().map_err(|_| "global")?;
+        let mut map = self.per_ip.lock().expect("per-ip lock");
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            return Err("per_ip");
+        }
+        *n += 1;
+        Ok(ConnGuard { _permit: permit, ip, per_ip: self.per_ip.clone() })
+    }
+}
+
+pub struct PublicServer {
+    pub tls: Arc<rustls::ServerConfig>,
+    pub limiter: ConnLimiter,
+    pub handshake_timeout: Duration,
+    pub header_timeout: Duration,
+}
+
+impl PublicServer {
+    /// Serves until `shutdown` resolves.
+    pub async fn run(self, listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
+        let this = Arc::new(self);
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = &mut shutdown => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let guard = match this.limiter.admit(peer.ip()) {
+                Ok(guard) => guard,
+                Err(reason) => {
+                    gw.metrics.connections_refused.with_label_values(&[reason]).inc();
+                    continue;
+                }
+            };
+            let (gw, this, acceptor) = (gw.clone(), this.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let _guard = guard;
+                gw.metrics.connections.inc();
+                let tls = match tokio::time::timeout(this.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => Some(tls),
+                    Ok(Err(_)) => None,
+                    Err(_) => {
+                        gw.metrics.connections_refused.with_label_values(&["handshake"]).inc();
+                        None
+                    }
+                };
+                if let Some(tls) = tls {
+                    let gw = gw.clone();
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let gw = gw.clone();
+                        async move { Ok::<_, Infallible>(crate::routes::handle(gw, req).await) }
+                    });
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(this.header_timeout)
+                        .max_buf_size(MAX_HEAD_BYTES)
+                        .serve_connection(TokioIo::new(tls), service);
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                gw.metrics.connections.dec();
+            });
+        }
+    }
+}
+
+/// A plain-HTTP loopback listener (control API, metrics): same hyper settings, no TLS.
+pub async fn serve_plain<F, Fut>(listener: TcpListener, handler: F, shutdown: impl Future<Output = ()>)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>>> + Send + 'static,
+{
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req).await) }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+/// Wraps a complete body in the boxed type `serve_plain` handlers return.
+pub fn boxed(body: Full<Bytes>) -> http_body_util::combinators::BoxBody<Bytes, std::io::Error> {
+    use http_body_util::BodyExt;
+    body.map_err(|never| match never {}).boxed()
+}

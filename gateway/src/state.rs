@@ -1,0 +1,47 @@
+//! Everything a gateway request needs, injected so tests can hand in their own parts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::control_link::ControlLink;
+use crate::keys::GatewayKeys;
+use crate::metrics::Metrics;
+use crate::storage::ObjectStore;
+use crate::upload::{Scanner, ScannerStatus};
+
+pub struct Gateway {
+    pub keys: GatewayKeys,
+    pub control: Arc<dyn ControlLink>,
+    pub store: Arc<dyn ObjectStore>,
+    pub scanner: Arc<Scanner>,
+    pub metrics: Metrics,
+    pub spool_dir: PathBuf,
+    pub body_idle_timeout: Duration,
+}
+
+impl Gateway {
+    /// Readiness for `/readyz`: storage writable and the scanner up (or deliberately off,
+    /// which is ready but said loudly).
+    pub async fn readiness(&self) -> (bool, serde_json::Value) {
+        let scanner = match self.scanner.status() {
+            ScannerStatus::Down(_) => self.scanner.check().await,
+            status => status,
+        };
+        let storage = self.store.check().await;
+        let (scanner_ok, scanner_json) = match &scanner {
+            ScannerStatus::Off => (
+                true,
+                serde_json::json!({"status": "off", "warning": "SCANNING IS OFF: no clamd is configured, uploads are stored unscanned"}),
+            ),
+            ScannerStatus::Up(engine) => (true, serde_json::json!({"status": "up", "engine": engine})),
+            ScannerStatus::Down(why) => (false, serde_json::json!({"status": "down", "detail": why})),
+        };
+        let storage_json = match &storage {
+            Ok(()) => serde_json::json!({"status": "up"}),
+            Err(e) => serde_json::json!({"status": "down", "detail": e.to_string()}),
+        };
+        let ready = scanner_ok && storage.is_ok();
+        (ready, serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json}))
+    }
+}

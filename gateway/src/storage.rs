@@ -1,0 +1,61 @@
+//! Where sealed objects live. One trait so a local directory and S3-compatible storage are
+//! interchangeable; object keys are opaque ids, never names or phone numbers.
+
+mod local;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+pub use local::LocalStore;
+
+/// An object's key: `f_` followed by lowercase hex, checked before any storage call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    pub fn parse(s: &str) -> Option<ObjectKey> {
+        let hex = s.strip_prefix("f_")?;
+        let ok = (16..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| ObjectKey(s.to_string()))
+    }
+
+    /// A fresh random key (128 bits).
+    pub fn random() -> ObjectKey {
+        let mut bytes = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+            .expect("the system random generator works");
+        ObjectKey(format!("f_{}", hex::encode(bytes)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// No object under that key.
+    #[error("object not found")]
+    NotFound,
+    /// The backend failed; the detail is for logs only.
+    #[error("storage failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Makes a finished spool file durable under `key`, atomically: readers see the whole object
+    /// or none. The spool file is consumed.
+    async fn commit(&self, key: &ObjectKey, spool: &Path) -> Result<(), StorageError>;
+    /// The object's length in bytes.
+    async fn len(&self, key: &ObjectKey) -> Result<u64, StorageError>;
+    /// Up to `len` bytes from `offset` (fewer only at the end of the object).
+    async fn read_at(&self, key: &ObjectKey, offset: u64, len: usize) -> Result<Vec<u8>, StorageError>;
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
+    /// For readiness: can we write and read right now?
+    async fn check(&self) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Local directory backend: temp file fsynced, renamed into place, directory fsynced, so a
+//! crash leaves either the whole object or nothing under its name.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::{ObjectKey, ObjectStore, StorageError};
+
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Objects live in `root/<2 hex>/<key>`; the fan-out keeps directories small.
+    pub fn open(root: &Path) -> std::io::Result<LocalStore> {
+        std::fs::create_dir_all(root)?;
+        Ok(LocalStore { root: root.to_path_buf() })
+    }
+
+    fn path(&self, key: &ObjectKey) -> PathBuf {
+        let s = key.as_str();
+        self.root.join(&s[2..4]).join(s)
+    }
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+}
+
+fn not_found(e: std::io::Error) -> StorageError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        StorageError::NotFound
+    } else {
+        StorageError::Io(e)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    async fn commit(&self, key: &ObjectKey, spool: &Path) -> Result<(), StorageError> {
+        let dest = self.path(key);
+        let spool = spool.to_path_buf();
+        blocking(move || {
+            let dir = dest.parent().expect("object paths have a parent");
+            std::fs::create_dir_all(dir)?;
+            // The spool writer fsynced the data; the rename publishes it whole, and the
+            // directory fsync makes the new name survive a crash.
+            std::fs::File::open(&spool)?.sync_all()?;
+            std::fs::rename(&spool, &dest)?;
+            fsync_dir(dir)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn len(&self, key: &ObjectKey) -> Result<u64, StorageError> {
+        let path = self.path(key);
+        blocking(move || Ok(std::fs::metadata(path).map_err(not_found)?.len())).await
+    }
+
+    async fn read_at(&self, key: &ObjectKey, offset: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let path = self.path(key);
+        blocking(move || {
+            let mut file = std::fs::File::open(path).map_err(not_found)?;
+            file.seek(SeekFrom::Start(offset))?;
+            let mut buf = Vec::with_capacity(len);
+            file.take(len as u64).read_to_end(&mut buf)?;
+            Ok(buf)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        let path = self.path(key);
+        blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => Ok(fsync_dir(path.parent().expect("object paths have a parent"))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<(), StorageError> {
+        let probe = self.root.join(".ready-probe");
+        blocking(move || {
+            std::fs::write(&probe, b"ok")?;
+            std::fs::remove_file(&probe)?;
+            Ok(())
+        })
+        .await
+    }
+}

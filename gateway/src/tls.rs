@@ -1,0 +1,75 @@
+//! TLS for the gateway: the operator's PEM files, or on first start a self-signed
+//! certificate for localhost kept in the data directory so it survives restarts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use upgate_config::TlsFiles;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    /// rustls refused the certificate/key pair.
+    #[error("invalid certificate or key: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// Generating the self-signed certificate failed.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+/// Where the self-signed pair lives in the data directory.
+pub fn self_signed_paths(data_dir: &Path) -> TlsFiles {
+    let dir = data_dir.join("tls");
+    TlsFiles { cert_file: dir.join("localhost.crt"), key_file: dir.join("localhost.key") }
+}
+
+/// Creates the self-signed localhost pair unless it exists.
+pub fn ensure_self_signed(data_dir: &Path) -> Result<TlsFiles, TlsError> {
+    let files = self_signed_paths(data_dir);
+    if files.cert_file.exists() && files.key_file.exists() {
+        return Ok(files);
+    }
+    let gen = |e: &dyn std::fmt::Display| TlsError::Generate(e.to_string());
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let cert = rcgen::generate_simple_self_signed(names).map_err(|e| gen(&e))?;
+    let dir = files.cert_file.parent().expect("has a parent");
+    std::fs::create_dir_all(dir).map_err(|e| gen(&e))?;
+    write_private(&files.key_file, cert.key_pair.serialize_pem().as_bytes()).map_err(|e| gen(&e))?;
+    std::fs::write(&files.cert_file, cert.cert.pem()).map_err(|e| gen(&e))?;
+    Ok(files)
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// A rustls server config offering TLS 1.3 and 1.2, HTTP/1.1 only (see docs/decisions.md).
+pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let err = |path: &Path, problem: String| TlsError::File { path: path.to_path_buf(), problem };
+    let cert_pem = std::fs::read(&files.cert_file).map_err(|e| err(&files.cert_file, e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(&files.cert_file, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err(&files.cert_file, "no certificate in the file".into()));
+    }
+    let key_pem = std::fs::read(&files.key_file).map_err(|e| err(&files.key_file, e.to_string()))?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| err(&files.key_file, e.to_string()))?
+        .ok_or_else(|| err(&files.key_file, "no private key in the file".into()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,210 @@
+//! Reading one file out of a multipart body and through the stages, chunk by chunk:
+//! size cap -> sniff the first bytes against the allowed types -> SHA-256 | PDF structure |
+//! seal -> spool; then, after the last byte, prove images by a bounded decode.
+//! Memory per upload stays at a few segment buffers whatever the file size.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use ring::digest;
+
+use super::sniff::{self, ImageLimits, Kind, PdfCheck};
+use super::spool::Spool;
+use super::UploadError;
+use crate::body::{BodyError, IdleTimeout};
+use crate::names::clean_display_name;
+use crate::seal::{Header, Opener, RecipientPublicKey, Sealer};
+use crate::storage::ObjectKey;
+
+/// Room for the multipart framing around the one file.
+pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// What the link allows for one file.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_file_bytes: u64,
+    pub allowed: Vec<Kind>,
+}
+
+/// A file read to the end, sealed in the spool, proven to be what it claims.
+pub struct Received {
+    pub key: ObjectKey,
+    pub spool: Spool,
+    pub display_name: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub sha256: String,
+    /// The data key stays in memory only, so the gateway can re-read its own spool for the scan.
+    pub opener: Opener,
+}
+
+fn multer_error(e: multer::Error, limit: u64) -> UploadError {
+    use multer::Error as E;
+    match e {
+        E::StreamSizeExceeded { .. } | E::FieldSizeExceeded { .. } => UploadError::TooLarge { limit },
+        E::StreamReadFailed(inner) if inner.is::<IdleTimeout>() => UploadError::Interrupted("body idle".into()),
+        E::StreamReadFailed(inner) => UploadError::Interrupted(inner.to_string()),
+        E::UnknownField { .. } => UploadError::Malformed("unexpected form field"),
+        E::IncompleteStream | E::IncompleteFieldData { .. } | E::IncompleteHeaders => {
+            UploadError::Malformed("incomplete multipart body")
+        }
+        _ => UploadError::Malformed("unreadable multipart body"),
+    }
+}
+
+/// Refuses part headers that two parsers could read differently: we never guess.
+fn check_part_headers(headers: &http::HeaderMap) -> Result<(), UploadError> {
+    let dispositions: Vec<_> = headers.get_all(http::header::CONTENT_DISPOSITION).iter().collect();
+    let [disposition] = dispositions.as_slice() else {
+        return Err(UploadError::Malformed("one Content-Disposition per part"));
+    };
+    let text = disposition.to_str().map_err(|_| UploadError::Malformed("non-ASCII part header"))?;
+    if text.to_ascii_lowercase().contains("filename*") {
+        return Err(UploadError::Malformed("filename* is not accepted"));
+    }
+    Ok(())
+}
+
+struct Stages {
+    hasher: digest::Context,
+    sealer: Sealer,
+    pdf: Option<PdfCheck>,
+    size: u64,
+    out: Vec<u8>,
+    spool: Spool,
+}
+
+impl Stages {
+    async fn push(&mut self, bytes: &[u8]) -> Result<(), UploadError> {
+        self.hasher.update(bytes);
+        if let Some(pdf) = self.pdf.as_mut() {
+            pdf.feed(bytes);
+        }
+        self.sealer.push(bytes, &mut self.out);
+        self.spool.write(&self.out).await.map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+        self.out.clear();
+        Ok(())
+    }
+}
+
+/// Reads the single file of a `multipart/form-data` body into a sealed spool.
+pub async fn receive<S>(
+    body: S,
+    boundary: String,
+    limits: &Limits,
+    spool_dir: &Path,
+    recipient: &RecipientPublicKey,
+) -> Result<Received, UploadError>
+where
+    S: Stream<Item = Result<Bytes, BodyError>> + Send + 'static,
+{
+    let limit = limits.max_file_bytes;
+    let constraints = multer::Constraints::new().allowed_fields(vec!["file"]).size_limit(
+        multer::SizeLimit::new().whole_stream(limit + MULTIPART_OVERHEAD).per_field(limit + 1),
+    );
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+    let mut field = multipart
+        .next_field()
+        .await
+        .map_err(|e| multer_error(e, limit))?
+        .ok_or(UploadError::Malformed("no file in the request"))?;
+    check_part_headers(field.headers())?;
+    let display_name = clean_display_name(field.file_name().ok_or(UploadError::Malformed("the part is not a file"))?);
+
+    // Sniff before anything is written: a refused type costs no disk and no crypto.
+    let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
+    let mut kind = None;
+    let mut stages: Option<Stages> = None;
+    let key = ObjectKey::random();
+    let mut size = 0u64;
+    loop {
+        let chunk = field.chunk().await.map_err(|e| multer_error(e, limit))?;
+        let done = chunk.is_none();
+        let chunk = chunk.unwrap_or_default();
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        if let Some(stages) = stages.as_mut() {
+            stages.push(&chunk).await?;
+        } else {
+            head.extend_from_slice(&chunk);
+            match sniff::sniff(&head, done) {
+                Err(sniff::Incomplete) if !done => continue,
+                Err(sniff::Incomplete) | Ok(None) => {
+                    if head.is_empty() {
+                        return Err(UploadError::Content(sniff::ContentError::Empty));
+                    }
+                    return Err(UploadError::TypeNotAllowed { allowed: limits.allowed.clone() });
+                }
+                Ok(Some(k)) if !limits.allowed.contains(&k) => {
+                    return Err(UploadError::TypeNotAllowed { allowed: limits.allowed.clone() });
+                }
+                Ok(Some(k)) => {
+                    kind = Some(k);
+                    let sealer = Sealer::new(recipient, key.as_str())
+                        .map_err(|e| UploadError::Internal(format!("seal: {e}")))?;
+                    let mut spool = Spool::create(spool_dir, key.as_str())
+                        .await
+                        .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
+                    spool.write(sealer.header()).await.map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
+                    let mut s = Stages {
+                        hasher: digest::Context::new(&digest::SHA256),
+                        sealer,
+                        pdf: (k == Kind::Pdf).then(PdfCheck::new),
+                        size: 0,
+                        out: Vec::with_capacity(2 * sniff::SNIFF_LEN),
+                        spool,
+                    };
+                    s.push(&std::mem::take(&mut head)).await?;
+                    stages = Some(s);
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let (Some(kind), Some(mut stages)) = (kind, stages) else {
+        return Err(UploadError::Content(sniff::ContentError::Empty));
+    };
+    stages.size = size;
+    drop(field);
+    // Exactly one file per request: a second part is refused, not silently dropped.
+    match multipart.next_field().await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Err(UploadError::Malformed("one file per request")),
+        Err(e) => return Err(multer_error(e, limit)),
+    }
+
+    let Stages { hasher, sealer, pdf, mut out, mut spool, .. } = stages;
+    let header = Header::parse(sealer.header()).map_err(|e| UploadError::Internal(format!("seal header: {e}")))?;
+    let data_key = sealer.finish(&mut out);
+    spool.write(&out).await.map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+    spool.finish().await.map_err(|e| UploadError::Internal(format!("spool sync: {e}")))?;
+    let opener = Opener::new(header, data_key);
+    if let Some(pdf) = pdf {
+        pdf.finish()?;
+    }
+    if kind.is_image() {
+        prove_image(kind, &spool, opener.clone()).await?;
+    }
+    let sha256 = hex::encode(hasher.finish());
+    Ok(Received { key, spool, display_name, kind, size, sha256, opener })
+}
+
+/// Decodes the image from the gateway's own spool on a blocking thread, with limits.
+async fn prove_image(kind: Kind, spool: &Spool, opener: Opener) -> Result<(), UploadError> {
+    let path = spool.path().to_path_buf();
+    let len = spool.len();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(|e| UploadError::Internal(format!("spool read: {e}")))?;
+        let reader = crate::seal::DecryptReader::new(std::io::BufReader::new(file), len, opener)
+            .map_err(|e| UploadError::Internal(format!("spool read: {e}")))?;
+        sniff::prove_image(kind, std::io::BufReader::new(reader), &ImageLimits::default())?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| UploadError::Internal(format!("image check: {e}")))?
+}
