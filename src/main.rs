@@ -1,1 +1,174 @@
-fn main() {}
+//! The `upgate` command: parse the CLI, load the config, hand over to the crates.
+//! Exit codes: 0 ok, 1 runtime failure, 64 bad usage or configuration (sysexits EX_USAGE).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use upgate_config::Config;
+use upgate_control::ops::{self, ClientError, OpRequest};
+
+#[derive(Parser)]
+#[command(name = "upgate", version, about = "Self-hosted upload gateway: SMS upload links, scanned, sealed, on the call record")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The TOML configuration file (every key optional; see config/upgate.example.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// The data directory; overrides `data_dir` in the config. Default ./upgate-data.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway and the control plane in one process (the embedded default).
+    Serve(Common),
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account; prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        plan: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token; prints the token once (only its hash is kept).
+    Create {
+        #[arg(long)]
+        account: String,
+        /// admin, integration, reviewer or viewer.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file and list every problem with its fix.
+    Check {
+        /// The file to check (default: --config, else the built-in defaults).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+const EX_USAGE: u8 = 64;
+
+fn load(common: &Common) -> Result<Config, ExitCode> {
+    Config::load(common.config.as_deref(), common.data_dir.as_deref()).map_err(|e| {
+        eprintln!("upgate: {e}");
+        ExitCode::from(EX_USAGE)
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UPGATE_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Runs an operator request on the running server, or on the store directly when none runs.
+async fn operate(common: &Common, op: OpRequest) -> ExitCode {
+    let config = match load(common) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let answer = match ops::call_running(&config.data_dir, &op).await {
+        Err(ClientError::NotRunning(_)) => upgate_control::run::open_service(&config)
+            .map_err(|e| e.to_string())
+            .and_then(|svc| ops::execute(&svc, op).map_err(|p| p.detail)),
+        other => other.map_err(|e| e.to_string()),
+    };
+    match answer {
+        Ok(v) => {
+            println!("{}", v["result"].as_str().unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("upgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(common) => {
+            let config = match load(&common) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging();
+            match upgate_control::run::serve(config, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("upgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Account { command: AccountCommand::Create { name, plan, common } } => {
+            operate(&common, OpRequest::CreateAccount { name, plan }).await
+        }
+        Command::Token { command: TokenCommand::Create { account, role, common } } => {
+            operate(&common, OpRequest::CreateToken { account, role }).await
+        }
+        Command::Config { command: ConfigCommand::Check { file, common } } => {
+            let path = file.or(common.config);
+            match Config::load(path.as_deref(), common.data_dir.as_deref()) {
+                Ok(_) => {
+                    println!("ok");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    for err in &e.0 {
+                        println!("{err}");
+                    }
+                    eprintln!("upgate: {} problem(s) found", e.0.len());
+                    ExitCode::from(EX_USAGE)
+                }
+            }
+        }
+    }
+}

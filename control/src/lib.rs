@@ -1,1 +1,15 @@
-//! upgate-control
+//! upgate-control: the private control plane. Accounts and tokens, assistants' file-upload
+//! settings, calls, links and their SMS, file metadata, downloads and the audit log.
+
+pub mod api;
+pub mod db;
+pub mod ids;
+pub mod keys;
+pub mod model;
+pub mod monitor;
+pub mod ops;
+pub mod problem;
+pub mod run;
+pub mod service;
+pub mod settings;
+pub mod sms;

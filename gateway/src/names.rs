@@ -78,7 +78,7 @@ fn bound(name: &str, max: usize) -> String {
         return name.to_owned();
     }
     if let Some((stem, ext)) = split_extension(name) {
-        let stem = prefix_within(stem, max - ext.len()).trim_end_matches(['.', ' ']);
+        let stem = prefix_within(stem, max.saturating_sub(ext.len())).trim_end_matches(['.', ' ']);
         if !stem.is_empty() {
             return format!("{stem}{ext}");
         }

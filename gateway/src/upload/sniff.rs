@@ -519,11 +519,7 @@ impl PdfCheck {
             match self.window[i] {
                 b'x' => self.at_xref(i),
                 b'o' => self.at_obj(i),
-                b'/' => {
-                    if self.keyword_at(i, b"/Root") {
-                        self.saw_root = true;
-                    }
-                }
+                b'/' if self.keyword_at(i, b"/Root") => self.saw_root = true,
                 _ => {}
             }
             self.scanned_to += 1;
@@ -787,10 +783,11 @@ pub struct ImageInfo {
 /// Proves that `reader` (from its current position to its end) is a whole image of `kind`.
 ///
 /// Blocking: callers run it on a blocking thread. In order: the magic number must be that of
-/// `kind`; the header's dimensions must be within `limits` (pixel floods are refused before
-/// any pixel buffer exists); the file's blocks are walked to the format's end marker
-/// (truncated files are refused even where a decoder would be lenient); then the image is
-/// fully decoded with `image::Limits` set (corrupt data and decoder bombs are refused).
+/// `kind`; the file's blocks are walked to the format's end marker, allocating nothing
+/// (truncated files are refused even where a decoder would be lenient, and so is
+/// `GIF89a<script>`); the decoder reads the header and dimensions over `limits` are refused
+/// before any pixel buffer exists (pixel floods); then the image is fully decoded with
+/// `image::Limits` set (corrupt data and decoder bombs are refused).
 /// Only the first frame of an animation is decoded, though every block is walked. Bytes after
 /// the end marker are allowed, as phones store motion-photo video there.
 pub fn prove_image<R: BufRead + Seek>(
@@ -821,13 +818,12 @@ pub fn prove_image<R: BufRead + Seek>(
                 .map(drop)
                 .map_err(ContentError::Read)
         };
-        rewind(&mut reader)?;
-        let (width, height) = header_dimensions(format, &mut reader, limits)?;
+        // The walk allocates nothing and refuses cut-off files and script polyglots
+        // (`GIF89a<script>` has no valid block structure) before a decoder sees them.
         rewind(&mut reader)?;
         walk_to_end(kind, &mut reader)?;
         rewind(&mut reader)?;
-        decode_bounded(format, &mut reader, limits)?;
-        Ok(ImageInfo { width, height })
+        decode_bounded(format, &mut reader, limits)
     }));
     proven.unwrap_or_else(|_| Err(corrupt("the image decoder gave up on this file")))
 }
@@ -845,46 +841,33 @@ fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize, ContentE
     Ok(got)
 }
 
-fn image_limits(limits: &ImageLimits) -> image::Limits {
-    let mut l = image::Limits::default();
-    l.max_image_width = Some(limits.max_side);
-    l.max_image_height = Some(limits.max_side);
-    l.max_alloc = Some(limits.max_alloc);
-    l
-}
-
-/// Reads only as far as the decoder needs to know the dimensions, and checks them.
-fn header_dimensions<R: BufRead + Seek>(
-    format: ImageFormat,
-    reader: &mut R,
-    limits: &ImageLimits,
-) -> Result<(u32, u32), ContentError> {
-    let mut r = ImageReader::with_format(reader, format);
-    r.limits(image_limits(limits));
-    let decoder = r.into_decoder().map_err(from_image_error)?;
-    let (width, height) = decoder.dimensions();
-    limits.check(width, height)?;
-    Ok((width, height))
-}
-
+/// Builds the decoder (which reads only the header), refuses dimensions over `limits` before
+/// any pixel buffer exists, then decodes everything within the allocation limit.
 fn decode_bounded<R: BufRead + Seek>(
     format: ImageFormat,
     reader: &mut R,
     limits: &ImageLimits,
-) -> Result<(), ContentError> {
+) -> Result<ImageInfo, ContentError> {
+    let mut full = image::Limits::default();
+    full.max_image_width = Some(limits.max_side);
+    full.max_image_height = Some(limits.max_side);
+    full.max_alloc = Some(limits.max_alloc);
+    // Construction gets only the allocation limit (the PNG decoder takes it there), so the
+    // dimension check below is ours and its message names the dimensions.
+    let mut construction = image::Limits::no_limits();
+    construction.max_alloc = Some(limits.max_alloc);
     let mut r = ImageReader::with_format(reader, format);
-    let mut l = image_limits(limits);
-    r.limits(l.clone());
+    r.limits(construction);
     let mut decoder = r.into_decoder().map_err(from_image_error)?;
     let (width, height) = decoder.dimensions();
     limits.check(width, height)?;
     // As `ImageReader::decode` does: the output buffer counts against the allocation limit,
     // and the decoder gets what is left for its own state.
-    l.reserve(decoder.total_bytes())
-        .map_err(|e| ContentError::TooLarge(e.to_string()))?;
-    decoder.set_limits(l).map_err(from_image_error)?;
+    full.reserve(decoder.total_bytes())
+        .map_err(|e| ContentError::TooLarge(format!("{width}x{height}: {e}")))?;
+    decoder.set_limits(full).map_err(from_image_error)?;
     let _pixels = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
-    Ok(())
+    Ok(ImageInfo { width, height })
 }
 
 fn from_io_error(e: io::Error) -> ContentError {
@@ -924,20 +907,24 @@ struct Walk<'r, R> {
 }
 
 impl<R: BufRead> Walk<'_, R> {
+    /// The reader's buffered bytes, never empty: end of input is `Truncated`.
     fn fill(&mut self) -> Result<&[u8], ContentError> {
+        // Retry interrupted reads first; the buffer is borrowed for the caller after.
         loop {
             match self.r.fill_buf() {
-                Ok([]) => return Err(ContentError::Truncated),
-                Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(from_io_error(e)),
+                Ok(_) => break,
             }
         }
-        self.r.fill_buf().map_err(from_io_error)
+        match self.r.fill_buf().map_err(from_io_error)? {
+            [] => Err(ContentError::Truncated),
+            buf => Ok(buf),
+        }
     }
 
     fn byte(&mut self) -> Result<u8, ContentError> {
-        let b = self.fill()?[0];
+        let b = *self.fill()?.first().ok_or(ContentError::Truncated)?;
         self.r.consume(1);
         Ok(b)
     }
@@ -1499,9 +1486,9 @@ mod tests {
                 Err(ContentError::Truncated | ContentError::Corrupt(_))
             ));
             // Part of a magic number: not even a candidate once the stream has ended.
-            assert_eq!(sniff(&bytes[..3], true), Ok(None));
+            assert_eq!(sniff(&bytes[..2], true), Ok(None));
             assert!(
-                matches!(prove(kind, &bytes[..3]), Err(ContentError::Truncated)),
+                matches!(prove(kind, &bytes[..2]), Err(ContentError::Truncated)),
                 "{kind:?}"
             );
         }
@@ -1519,22 +1506,47 @@ mod tests {
     fn truncated_images_are_refused() {
         for kind in [Kind::Jpeg, Kind::Png, Kind::Gif, Kind::Webp] {
             let bytes = image_of(kind);
-            for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 2, bytes.len() - 1] {
-                let r = prove(kind, &bytes[..cut]);
-                assert!(r.is_err(), "{kind:?} cut at {cut}/{} was accepted", bytes.len());
+            for cut in [
+                20,
+                bytes.len() / 3,
+                bytes.len() / 2,
+                bytes.len() - 2,
+                bytes.len() - 1,
+            ] {
+                match prove(kind, &bytes[..cut]) {
+                    Err(ContentError::Truncated) => {}
+                    other => panic!("{kind:?} cut at {cut}/{}: {other:?}", bytes.len()),
+                }
             }
         }
-        // Named cases that must say "truncated", which the caller sees as "incomplete".
-        let jpeg = image_of(Kind::Jpeg);
-        assert!(matches!(
-            prove(Kind::Jpeg, &jpeg[..jpeg.len() - 2]),
-            Err(ContentError::Truncated)
-        ));
-        let png = image_of(Kind::Png);
-        assert!(matches!(
-            prove(Kind::Png, &png[..png.len() - 12]),
-            Err(ContentError::Truncated)
-        ));
+    }
+
+    #[test]
+    fn half_a_jpeg_is_refused_although_the_decoder_would_accept_it() {
+        // zune-jpeg fills missing scan data with grey instead of failing; the walk to
+        // end-of-image is what refuses it.
+        let jpeg = encoded(ImageFormat::Jpeg, 200, 200);
+        let half = &jpeg[..jpeg.len() / 2];
+        assert!(image::load_from_memory_with_format(half, ImageFormat::Jpeg).is_ok());
+        assert!(matches!(prove(Kind::Jpeg, half), Err(ContentError::Truncated)));
+    }
+
+    #[test]
+    fn jpeg_walk_skips_an_embedded_thumbnail() {
+        // An EXIF-style APP1 segment holding a whole JPEG, end-of-image marker included.
+        let thumb = image_of(Kind::Jpeg);
+        let main = encoded(ImageFormat::Jpeg, 40, 30);
+        let len = u16::try_from(thumb.len() + 8).expect("small thumbnail");
+        let mut with_thumb = main[..2].to_vec();
+        with_thumb.extend_from_slice(&[0xFF, 0xE1]);
+        with_thumb.extend_from_slice(&len.to_be_bytes());
+        with_thumb.extend_from_slice(b"Exif\0\0");
+        with_thumb.extend_from_slice(&thumb);
+        with_thumb.extend_from_slice(&main[2..]);
+        assert_eq!(prove(Kind::Jpeg, &with_thumb).map(|i| i.width).ok(), Some(40));
+        // The thumbnail's end-of-image does not stand in for the main image's.
+        let cut = &with_thumb[..with_thumb.len() - 40];
+        assert!(matches!(prove(Kind::Jpeg, cut), Err(ContentError::Truncated)));
     }
 
     #[test]
@@ -1567,7 +1579,7 @@ mod tests {
         // A JPEG whose frame header claims 60000 x 60000.
         let mut jpeg = b"\xff\xd8\xff\xdb\x00\x43\x00".to_vec();
         jpeg.extend_from_slice(&[1u8; 64]);
-        jpeg.extend_from_slice(b"\xff\xc0\x00\x0b\x08\xea\x60\xea\x60\x01\x01\x11\x00\xff\xd9");
+        jpeg.extend_from_slice(b"\xff\xc0\x00\x0b\x08\xea\x60\xea\x60\x01\x01\x11\x00\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\x12\x34\xff\xd9");
         let e = prove(Kind::Jpeg, &jpeg);
         assert!(matches!(e, Err(ContentError::TooLarge(_))), "{e:?}");
         assert!(

@@ -1,0 +1,117 @@
+//! `GET /v1/files/{id}/content`: the decrypted bytes, as an attachment that no browser will
+//! render or sniff. The whole object is authenticated before the first byte leaves, then
+//! only the segments of the requested range are read again and streamed.
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use upgate_gateway::names::attachment_disposition;
+use upgate_gateway::seal::{Header, Opener, MAX_HEADER_LEN, TAG_LEN};
+use upgate_gateway::storage::{ObjectKey, ObjectStore, StorageError};
+
+use super::range::{self, Span};
+use super::{Api, ApiResponse};
+use crate::problem::Problem;
+use crate::service::{blocking, Actor};
+
+fn integrity(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "stored object failed its check");
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "file_integrity_failed", "The stored file failed its integrity check.")
+}
+
+fn storage(e: StorageError) -> Problem {
+    match e {
+        StorageError::NotFound => integrity("object missing"),
+        StorageError::Io(e) => {
+            tracing::error!(error = %e, "storage failure on download");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "Storage is unavailable; try again.")
+        }
+    }
+}
+
+async fn segment(store: &dyn ObjectStore, key: &ObjectKey, opener: &Opener, index: u64, count: u64) -> Result<Vec<u8>, Problem> {
+    let len = opener.segment_len() + TAG_LEN;
+    let ct = store.read_at(key, opener.segment_offset(index), len).await.map_err(storage)?;
+    opener.open_segment(index, index + 1 == count, &ct).map_err(integrity)
+}
+
+pub async fn download(api: &Api, actor: Actor, file_id: String, headers: &HeaderMap) -> Result<ApiResponse, Problem> {
+    let svc = api.service.clone();
+    let account = actor.account_id.clone();
+    let file = blocking(move || svc.file_for(&account, &file_id)).await?;
+    let key = ObjectKey::parse(&file.id).ok_or_else(|| Problem::not_found("file"))?;
+    let store = api.store.clone();
+    let ct_len = store.len(&key).await.map_err(storage)?;
+    let head = store.read_at(&key, 0, MAX_HEADER_LEN.min(ct_len as usize)).await.map_err(storage)?;
+    let header = Header::parse(&head).map_err(integrity)?;
+    let opener = api.service.opener(&file, header)?;
+    let len = opener.plaintext_len(ct_len).map_err(integrity)?;
+    let count = opener.segment_count(ct_len).map_err(integrity)?;
+
+    let span = range::parse(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len);
+    if span == Span::Unsatisfiable {
+        let mut resp = super::problem_response(&Problem::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            format!("The file has {len} bytes."),
+        ));
+        resp.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
+        return Ok(resp);
+    }
+    // Authenticate every segment first: a tampered file is refused before any plaintext leaves.
+    for i in 0..count {
+        segment(&*store, &key, &opener, i, count).await?;
+    }
+    let (start, end) = match span {
+        Span::Part(a, b) => (a, b),
+        _ => (0, len.saturating_sub(1)),
+    };
+    let svc = api.service.clone();
+    let (audited, who) = (file.clone(), actor.clone());
+    let part = matches!(span, Span::Part(..)).then_some((start, end));
+    blocking(move || svc.audit_download(&who, &audited, part)).await?;
+
+    let body_len = if len == 0 { 0 } else { end - start + 1 };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(2);
+    if body_len > 0 {
+        let seg = opener.segment_len() as u64;
+        tokio::spawn(async move {
+            for i in start / seg..=end / seg {
+                let data = match segment(&*store, &key, &opener, i, count).await {
+                    Ok(d) => d,
+                    Err(p) => {
+                        let _ = tx.send(Err(std::io::Error::other(p.detail))).await;
+                        return;
+                    }
+                };
+                let base = i * seg;
+                let from = start.saturating_sub(base) as usize;
+                let to = ((end + 1 - base) as usize).min(data.len());
+                if tx.send(Ok(Frame::data(Bytes::copy_from_slice(&data[from..to])))).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut resp = Response::new(StreamBody::new(stream).boxed());
+    *resp.status_mut() = if part.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, name: header::HeaderName, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    set(h, header::CONTENT_TYPE, file.kind.clone());
+    set(h, header::CONTENT_DISPOSITION, attachment_disposition(&file.name));
+    set(h, header::CONTENT_LENGTH, body_len.to_string());
+    if part.is_some() {
+        set(h, header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
+    }
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(resp)
+}

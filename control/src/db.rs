@@ -1,0 +1,88 @@
+//! The metadata store behind our own small trait: named trees of byte keys and values,
+//! atomic multi-tree batches that are durable when `apply` returns. sled implements it
+//! today; the conformance suite below is what any replacement (redb) must pass.
+
+mod sled_kv;
+
+pub use sled_kv::SledKv;
+
+/// The trees the control plane keeps. Keys are chosen so prefix scans answer the queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tree {
+    /// account id -> Account
+    Accounts,
+    /// SHA-256 of the token -> ApiToken
+    Tokens,
+    /// account id / assistant id -> Assistant
+    Assistants,
+    /// account id / call id -> Call
+    Calls,
+    /// link id -> Link
+    Links,
+    /// sms id -> SmsMessage
+    Sms,
+    /// file id -> FileRecord
+    Files,
+    /// account id / e164 / file id -> (empty): the contact's files
+    Contacts,
+    /// account id / sequence (big-endian) -> AuditEntry
+    Audit,
+}
+
+impl Tree {
+    pub const ALL: [Tree; 9] = [
+        Tree::Accounts,
+        Tree::Tokens,
+        Tree::Assistants,
+        Tree::Calls,
+        Tree::Links,
+        Tree::Sms,
+        Tree::Files,
+        Tree::Contacts,
+        Tree::Audit,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Accounts => "accounts",
+            Tree::Tokens => "tokens",
+            Tree::Assistants => "assistants",
+            Tree::Calls => "calls",
+            Tree::Links => "links",
+            Tree::Sms => "sms",
+            Tree::Files => "files",
+            Tree::Contacts => "contacts",
+            Tree::Audit => "audit",
+        }
+    }
+}
+
+/// One write in a batch.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Put(Tree, Vec<u8>, Vec<u8>),
+    Delete(Tree, Vec<u8>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The engine failed; the detail is for logs.
+    #[error("metadata store failed: {0}")]
+    Engine(String),
+    /// A stored record did not decode: a bug or corruption, never the client's fault.
+    #[error("stored record unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub trait Kv: Send + Sync + 'static {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, DbError>;
+    /// Every entry whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DbError>;
+    /// Applies every op or none, and returns only once it is durable.
+    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError>;
+    /// A number never returned before, also across restarts.
+    fn next_id(&self) -> Result<u64, DbError>;
+}
+
+#[cfg(test)]
+pub mod conformance;

@@ -1,0 +1,39 @@
+//! What every [`Kv`] engine must do. `open` is called again to check persistence, so it
+//! must reopen the same database (after the previous handle is dropped).
+
+use super::{Kv, Op, Tree};
+
+pub fn run<K: Kv>(open: impl Fn() -> K) {
+    {
+        let kv = open();
+        assert_eq!(kv.get(Tree::Calls, b"a/1").unwrap(), None);
+        kv.apply(vec![
+            Op::Put(Tree::Calls, b"a/1".to_vec(), b"one".to_vec()),
+            Op::Put(Tree::Calls, b"a/2".to_vec(), b"two".to_vec()),
+            Op::Put(Tree::Calls, b"b/1".to_vec(), b"other".to_vec()),
+            Op::Put(Tree::Files, b"f".to_vec(), b"file".to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(kv.get(Tree::Calls, b"a/1").unwrap().as_deref(), Some(&b"one"[..]));
+        // Trees are separate namespaces.
+        assert_eq!(kv.get(Tree::Files, b"a/1").unwrap(), None);
+        let scanned = kv.scan_prefix(Tree::Calls, b"a/").unwrap();
+        assert_eq!(scanned.len(), 2);
+        assert_eq!(scanned[0].0, b"a/1");
+        assert_eq!(scanned[1].0, b"a/2");
+        kv.apply(vec![Op::Delete(Tree::Calls, b"a/2".to_vec()), Op::Put(Tree::Audit, b"x".to_vec(), vec![])]).unwrap();
+        assert_eq!(kv.get(Tree::Calls, b"a/2").unwrap(), None);
+        let a = kv.next_id().unwrap();
+        let b = kv.next_id().unwrap();
+        assert!(b > a);
+    }
+    // Acknowledged writes survive a reopen.
+    let kv = open();
+    assert_eq!(kv.get(Tree::Calls, b"a/1").unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(kv.get(Tree::Calls, b"a/2").unwrap(), None);
+    assert_eq!(kv.get(Tree::Files, b"f").unwrap().as_deref(), Some(&b"file"[..]));
+    assert_eq!(kv.get(Tree::Audit, b"x").unwrap().as_deref(), Some(&b""[..]));
+    // Ids keep growing across restarts.
+    let c = kv.next_id().unwrap();
+    assert!(c > 1);
+}

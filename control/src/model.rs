@@ -1,0 +1,177 @@
+//! The records the control plane keeps, as stored (JSON in the store) and as the API shows
+//! them. Link tokens and API tokens are never stored: a copy of the database opens nothing.
+
+use serde::{Deserialize, Serialize};
+use upgate_gateway::control_link::{LinkState, ScanVerdict};
+
+use crate::settings::FileUploadSettings;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Settings and tokens.
+    Admin,
+    /// The voice platform: calls and links.
+    Integration,
+    /// The security team: files, downloads, audit.
+    Reviewer,
+    /// Read-only metadata.
+    Viewer,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "integration" => Some(Role::Integration),
+            "reviewer" => Some(Role::Reviewer),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Integration => "integration",
+            Role::Reviewer => "reviewer",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+/// An API token's record, found by the SHA-256 of the token; the token itself is not kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub account_id: String,
+    pub role: Role,
+    pub hash: String,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Assistant {
+    pub account_id: String,
+    pub id: String,
+    pub file_upload: FileUploadSettings,
+    pub updated_at: u64,
+}
+
+/// Something that happened on a call that staff should see (e.g. a refused upload).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallEvent {
+    pub at: u64,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Call {
+    pub account_id: String,
+    pub id: String,
+    pub assistant_id: String,
+    pub caller_number: String,
+    pub created_at: u64,
+    #[serde(default)]
+    pub link_ids: Vec<String>,
+    #[serde(default)]
+    pub sms_ids: Vec<String>,
+    #[serde(default)]
+    pub file_ids: Vec<String>,
+    #[serde(default)]
+    pub events: Vec<CallEvent>,
+}
+
+/// A link as stored. `Expired` is never stored: it is derived from `expires_at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Link {
+    pub id: String,
+    pub account_id: String,
+    pub call_id: String,
+    pub state: LinkState,
+    pub key_id: u8,
+    pub created_at: u64,
+    pub expires_at: u64,
+    /// The assistant's message and limits at issue time: later settings changes do not
+    /// change what a caller was already promised.
+    pub message: String,
+    pub allowed_types: Vec<String>,
+    pub max_file_bytes: u64,
+    pub max_files: u32,
+    pub files_received: u32,
+    pub ended_at: Option<u64>,
+}
+
+impl Link {
+    /// The state as the caller and the API see it now.
+    pub fn state_at(&self, now: u64) -> LinkState {
+        if self.state == LinkState::Active && now >= self.expires_at {
+            LinkState::Expired
+        } else {
+            self.state
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsStatus {
+    /// Handed to the provider (or the outbox).
+    Sent,
+    /// The provider refused or could not be reached.
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SmsMessage {
+    pub id: String,
+    pub account_id: String,
+    pub call_id: String,
+    pub link_id: String,
+    pub to: String,
+    pub provider: String,
+    pub provider_id: Option<String>,
+    pub status: SmsStatus,
+    pub error: Option<String>,
+    pub encoding: String,
+    pub segments: usize,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub id: String,
+    pub account_id: String,
+    pub call_id: String,
+    pub link_id: String,
+    pub contact: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size: u64,
+    pub sha256: String,
+    pub scan: ScanVerdict,
+    pub key_id: u32,
+    pub received_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub at: u64,
+    pub account_id: String,
+    /// The API token id (never the token) or "operator".
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,128 @@
+//! Operator commands (`upgate account create`, `upgate token create`). sled lets one process
+//! open the store, so while `upgate serve` runs the CLI asks it over a Unix socket in the
+//! data directory (mode 0600: the operator's account only); when nothing runs, the CLI opens
+//! the store itself. Both paths run the same code.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::api::{json_response, problem_response, ApiResponse};
+use crate::model::Role;
+use crate::problem::Problem;
+use crate::service::{blocking, Service};
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("control.sock")
+}
+
+/// A request the operator makes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum OpRequest {
+    CreateAccount { name: String, plan: String },
+    CreateToken { account: String, role: String },
+}
+
+/// Runs an operator request against the service; the answer's `result` is what the CLI prints.
+pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Problem> {
+    match req {
+        OpRequest::CreateAccount { name, plan } => {
+            let account = svc.create_account(&name, &plan)?;
+            Ok(json!({"result": account.id, "account": account}))
+        }
+        OpRequest::CreateToken { account, role } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| Problem::bad_request("unknown_role", "role is one of admin, integration, reviewer, viewer"))?;
+            let (record, token) = svc.create_token(&account, role, "operator")?;
+            Ok(json!({"result": token, "id": record.id, "role": role.as_str()}))
+        }
+    }
+}
+
+async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> ApiResponse {
+    if req.method() != Method::POST || req.uri().path() != "/ops" {
+        return problem_response(&Problem::not_found("operation"));
+    }
+    let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return problem_response(&Problem::bad_request("body_too_large", "too large")),
+    };
+    let op: OpRequest = match serde_json::from_slice(&body) {
+        Ok(op) => op,
+        Err(e) => return problem_response(&Problem::bad_request("invalid_json", e.to_string())),
+    };
+    match blocking(move || execute(&svc, op)).await {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(p) => problem_response(&p),
+    }
+}
+
+/// Binds the operator socket, replacing a stale one from a crash.
+pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path(data_dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(listener: UnixListener, svc: Arc<Service>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let svc = svc.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(svc, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket (no server running).
+    #[error("no running upgate at {0}")]
+    NotRunning(PathBuf),
+    /// The server refused the request; its problem document says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The conversation failed halfway.
+    #[error("talking to the running upgate failed: {0}")]
+    Io(String),
+}
+
+/// Sends a request to a running server. `NotRunning` means: open the store directly.
+pub async fn call_running(data_dir: &Path, op: &OpRequest) -> Result<serde_json::Value, ClientError> {
+    let path = socket_path(data_dir);
+    let stream = UnixStream::connect(&path).await.map_err(|_| ClientError::NotRunning(path.clone()))?;
+    let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| io(&e))?;
+    tokio::spawn(conn);
+    let body = serde_json::to_vec(op).expect("requests serialize");
+    let req = Request::post("/ops")
+        .header(http::header::HOST, "upgate")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static request");
+    let resp = sender.send_request(req).await.map_err(|e| io(&e))?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.map_err(|e| io(&e))?.to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| io(&e))?;
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(ClientError::Refused(value["detail"].as_str().unwrap_or("refused").to_string()))
+    }
+}

@@ -1,0 +1,167 @@
+//! Wiring the embedded default: both planes in one process on one data directory.
+//! Order matters: keys and store first (so a bad data dir fails before we listen), then
+//! listeners, then the banner that tells the operator what is (not) protected.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use upgate_config::Config;
+use upgate_gateway::keys::load_gateway_keys;
+use upgate_gateway::metrics::Metrics;
+use upgate_gateway::server::{serve_plain, ConnLimiter, PublicServer};
+use upgate_gateway::storage::{LocalStore, ObjectStore};
+use upgate_gateway::upload::{sweep, Scanner, ScannerStatus};
+use upgate_gateway::{tls, Gateway};
+
+use crate::api::Api;
+use crate::db::SledKv;
+use crate::keys::{ensure_keys, load_control_keys};
+use crate::service::{InProcess, Service};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Something on disk or in the key material is not usable.
+    #[error("{0}")]
+    Setup(String),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+fn setup(e: impl std::fmt::Display) -> RunError {
+    RunError::Setup(e.to_string())
+}
+
+/// Creates the data directory (owner-only) and keys; opens the store.
+pub fn open_service(config: &Config) -> Result<Arc<Service>, RunError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = &config.data_dir;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+    ensure_keys(dir).map_err(setup)?;
+    let keys = load_control_keys(dir).map_err(setup)?;
+    let db = SledKv::open(&dir.join("meta")).map_err(|e| {
+        setup(format!("cannot open the metadata store in {} ({e}); is another upgate using this data directory?", dir.display()))
+    })?;
+    let sms = crate::sms::from_config(&config.sms, dir);
+    Ok(Arc::new(Service::new(Arc::new(db), config.plans.clone(), keys, sms, config.gateway.public_url.clone())))
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr).await.map_err(|source| RunError::Bind { addr: addr.to_string(), source })
+}
+
+/// Runs both planes until `shutdown` resolves.
+pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
+    let dir = config.data_dir.clone();
+    let service = open_service(&config)?;
+    let metrics = Metrics::new();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(&dir.join("objects")).map_err(setup)?);
+    let spool_dir = dir.join("spool");
+    let swept = sweep(&spool_dir).map_err(setup)?;
+    if swept > 0 {
+        tracing::info!(swept, "removed unfinished uploads left by a previous run");
+    }
+    let scanner = Arc::new(Scanner::new(&config.scanner, metrics.clone()));
+    match scanner.check().await {
+        ScannerStatus::Off => tracing::warn!(
+            "SCANNING IS OFF: no clamd is configured ([scanner] clamd), uploads are stored WITHOUT a virus scan"
+        ),
+        ScannerStatus::Up(engine) => tracing::info!(%engine, "scanner ready, canary detected"),
+        ScannerStatus::Down(why) => {
+            tracing::error!(%why, "scanner configured but not working: uploads will be refused until it is")
+        }
+    }
+    let tls_files = match &config.gateway.tls {
+        Some(files) => files.clone(),
+        None => tls::ensure_self_signed(&dir).map_err(setup)?,
+    };
+    let tls_config = tls::server_config(&tls_files).map_err(setup)?;
+    let gateway = Arc::new(Gateway {
+        keys: load_gateway_keys(&dir).map_err(setup)?,
+        control: Arc::new(InProcess(service.clone())),
+        store: store.clone(),
+        scanner: scanner.clone(),
+        metrics: metrics.clone(),
+        spool_dir,
+        body_idle_timeout: config.gateway.body_idle_timeout,
+    });
+
+    let public = bind(config.gateway.listen).await?;
+    let control = bind(config.control.listen).await?;
+    let ops_metrics = bind(config.metrics.listen).await?;
+    let ops_socket = crate::ops::bind(&dir).map_err(setup)?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let server = PublicServer {
+        tls: tls_config,
+        limiter: ConnLimiter::new(config.gateway.max_connections, config.gateway.max_connections_per_ip),
+        handshake_timeout: config.gateway.handshake_timeout,
+        header_timeout: config.gateway.header_timeout,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(server.run(public, gateway.clone(), stopped()));
+    let api = Api { service: service.clone(), store };
+    tasks.spawn(serve_plain(control, move |req| api.clone().handle(req), stopped()));
+    let gw = gateway.clone();
+    tasks.spawn(serve_plain(ops_metrics, move |req| crate::monitor::handle(gw.clone(), req), stopped()));
+    tasks.spawn({
+        let svc = service.clone();
+        let stop = stopped();
+        async move {
+            tokio::select! {
+                _ = crate::ops::serve(ops_socket, svc) => {}
+                _ = stop => {}
+            }
+        }
+    });
+    tasks.spawn({
+        // Re-check a scanner that is down, so /readyz and uploads recover by themselves.
+        let scanner = scanner.clone();
+        let stop = stopped();
+        async move {
+            let watch = async {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+                    if matches!(scanner.status(), ScannerStatus::Down(_)) {
+                        scanner.check().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = watch => {}
+                _ = stop => {}
+            }
+        }
+    });
+
+    tracing::info!(
+        gateway = %config.gateway.public_url,
+        control = %format!("http://{}", config.control.listen),
+        metrics = %format!("http://{}/metrics", config.metrics.listen),
+        data_dir = %dir.display(),
+        "upgate is running"
+    );
+    eprintln!(
+        "upgate is running\n  gateway (callers):  {}\n  control API:        http://{}\n  metrics and health: http://{}/metrics\n  data directory:     {}",
+        config.gateway.public_url,
+        config.control.listen,
+        config.metrics.listen,
+        dir.display()
+    );
+    if matches!(scanner.status(), ScannerStatus::Off) {
+        eprintln!("  WARNING: scanning is OFF (no clamd configured): uploads are stored without a virus scan");
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    tracing::info!("shutting down");
+    while tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(crate::ops::socket_path(Path::new(&dir)));
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! The control plane's operations, independent of HTTP: accounts, tokens, assistants,
+//! calls, links, files and the audit log. Writes are serialized by one lock so every
+//! read-modify-write sees the state it changes; each is one atomic, flushed batch.
+
+mod calls;
+mod files;
+mod gateway_link;
+mod links;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use http::StatusCode;
+use ring::digest;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use upgate_config::Plan;
+
+use crate::db::{DbError, Kv, Op, Tree};
+use crate::ids::new_id;
+use crate::keys::ControlKeys;
+use crate::model::{Account, ApiToken, Assistant, AuditEntry, Role};
+use crate::problem::Problem;
+use crate::settings::{self, FileUploadSettings};
+use crate::sms::SmsProvider;
+use upgate_gateway::routes::now;
+
+pub use calls::{file_json, link_json, CallInput};
+pub use gateway_link::InProcess;
+pub use links::blocking;
+
+/// Who is asking: the token's account and role, and its id for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub account_id: String,
+    pub role: Role,
+    pub token_id: String,
+}
+
+pub struct Service {
+    pub(crate) db: Arc<dyn Kv>,
+    pub(crate) plans: BTreeMap<String, Plan>,
+    pub(crate) keys: ControlKeys,
+    pub(crate) sms: Arc<dyn SmsProvider>,
+    pub(crate) public_url: String,
+    write: Mutex<()>,
+    /// File slots reserved by uploads in flight, per link. In memory on purpose: an upload
+    /// in flight does not survive a restart either.
+    pending: Mutex<HashMap<String, u32>>,
+}
+
+pub(crate) fn get<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, key: &[u8]) -> Result<Option<T>, DbError> {
+    db.get(tree, key)?
+        .map(|v| serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name()))))
+        .transpose()
+}
+
+pub(crate) fn put<T: Serialize>(tree: Tree, key: impl Into<Vec<u8>>, value: &T) -> Op {
+    Op::Put(tree, key.into(), serde_json::to_vec(value).expect("records serialize"))
+}
+
+pub(crate) fn scan<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, prefix: &[u8]) -> Result<Vec<T>, DbError> {
+    db.scan_prefix(tree, prefix)?
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name()))))
+        .collect()
+}
+
+/// `account/rest`: every per-account key starts with the account id, so no query can
+/// wander into another account's records.
+pub(crate) fn scoped(account_id: &str, rest: &str) -> Vec<u8> {
+    format!("{account_id}/{rest}").into_bytes()
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(digest::digest(&digest::SHA256, token.as_bytes()))
+}
+
+impl Service {
+    pub fn new(
+        db: Arc<dyn Kv>,
+        plans: BTreeMap<String, Plan>,
+        keys: ControlKeys,
+        sms: Arc<dyn SmsProvider>,
+        public_url: String,
+    ) -> Service {
+        Service { db, plans, keys, sms, public_url, write: Mutex::new(()), pending: Mutex::default() }
+    }
+
+    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn audit_op(&self, actor: &str, account_id: &str, action: &str, target: &str, detail: serde_json::Value) -> Result<Op, DbError> {
+        let seq = self.db.next_id()?;
+        let entry = AuditEntry {
+            seq,
+            at: now(),
+            account_id: account_id.into(),
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            detail,
+        };
+        let mut key = format!("{account_id}/").into_bytes();
+        key.extend_from_slice(&seq.to_be_bytes());
+        Ok(put(Tree::Audit, key, &entry))
+    }
+
+    // --- operator: accounts and tokens -------------------------------------------------
+
+    pub fn create_account(&self, name: &str, plan: &str) -> Result<Account, Problem> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(Problem::bad_request("invalid_name", "Give the account a name of 1-200 characters."));
+        }
+        if !self.plans.contains_key(plan) {
+            let known: Vec<&str> = self.plans.keys().map(String::as_str).collect();
+            return Err(Problem::bad_request("unknown_plan", format!("No plan {plan:?}; the config defines: {}.", known.join(", "))));
+        }
+        let account = Account { id: new_id("acc"), name: name.into(), plan: plan.into(), created_at: now() };
+        let _w = self.write_lock();
+        let audit = self.audit_op("operator", &account.id, "account.create", &account.id, serde_json::json!({"plan": plan}))?;
+        self.db.apply(vec![put(Tree::Accounts, account.id.as_bytes(), &account), audit])?;
+        Ok(account)
+    }
+
+    pub fn account(&self, id: &str) -> Result<Option<Account>, Problem> {
+        Ok(get(&*self.db, Tree::Accounts, id.as_bytes())?)
+    }
+
+    /// Creates a token and returns `(record, token)`; the token is shown once and only its
+    /// hash is kept.
+    pub fn create_token(&self, account_id: &str, role: Role, actor: &str) -> Result<(ApiToken, String), Problem> {
+        if self.account(account_id)?.is_none() {
+            return Err(Problem::not_found("account"));
+        }
+        let mut secret = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).expect("system random works");
+        let token = format!("upg_{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret));
+        let record = ApiToken {
+            id: new_id("tok"),
+            account_id: account_id.into(),
+            role,
+            hash: token_hash(&token),
+            created_at: now(),
+        };
+        let _w = self.write_lock();
+        let audit = self.audit_op(actor, account_id, "token.create", &record.id, serde_json::json!({"role": role.as_str()}))?;
+        self.db.apply(vec![put(Tree::Tokens, record.hash.as_bytes(), &record), audit])?;
+        Ok((record, token))
+    }
+
+    /// The actor behind a bearer token, compared in constant time.
+    pub fn authenticate(&self, token: &str) -> Result<Option<Actor>, Problem> {
+        if !token.starts_with("upg_") || token.len() > 128 {
+            return Ok(None);
+        }
+        let hash = token_hash(token);
+        let Some(record) = get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes())? else { return Ok(None) };
+        // The lookup is by hash (nothing secret leaks through its timing); the compare is
+        // constant time anyway, as every secret comparison here is.
+        if !constant_time_eq(record.hash.as_bytes(), hash.as_bytes()) {
+            return Ok(None);
+        }
+        Ok(Some(Actor { account_id: record.account_id, role: record.role, token_id: record.id }))
+    }
+
+    fn plan_has_sms(&self, account_id: &str) -> Result<bool, Problem> {
+        let account = self.account(account_id)?.ok_or_else(|| Problem::not_found("account"))?;
+        Ok(self.plans.get(&account.plan).is_some_and(|p| p.sms))
+    }
+
+    // --- assistants ----------------------------------------------------------------------
+
+    pub fn put_assistant(&self, actor: &Actor, id: &str, settings: FileUploadSettings) -> Result<(Assistant, bool), Problem> {
+        let errors = settings::validate(&settings, self.plan_has_sms(&actor.account_id)?);
+        if let Some(first) = errors.first() {
+            let status = if first.code == "plan_lacks_sms" { StatusCode::CONFLICT } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let mut p = Problem::new(status, first.code, first.detail.clone());
+            p.extra = Some(serde_json::json!({"errors": errors}));
+            return Err(p);
+        }
+        let key = scoped(&actor.account_id, id);
+        let _w = self.write_lock();
+        let existed = self.db.get(Tree::Assistants, &key)?.is_some();
+        let assistant = Assistant { account_id: actor.account_id.clone(), id: id.into(), file_upload: settings, updated_at: now() };
+        let audit = self.audit_op(
+            &actor.token_id,
+            &actor.account_id,
+            "assistant.update",
+            id,
+            serde_json::to_value(&assistant.file_upload).unwrap_or_default(),
+        )?;
+        self.db.apply(vec![put(Tree::Assistants, key, &assistant), audit])?;
+        Ok((assistant, !existed))
+    }
+
+    pub fn assistant(&self, account_id: &str, id: &str) -> Result<Assistant, Problem> {
+        get(&*self.db, Tree::Assistants, &scoped(account_id, id))?.ok_or_else(|| Problem::not_found("assistant"))
+    }
+
+    /// The assistant as the API shows it: settings, availability and the SMS preview.
+    pub fn assistant_view(&self, assistant: &Assistant) -> Result<serde_json::Value, Problem> {
+        let sms = self.plan_has_sms(&assistant.account_id)?;
+        let mut file_upload = serde_json::to_value(&assistant.file_upload).unwrap_or_default();
+        if let Some(obj) = file_upload.as_object_mut() {
+            obj.insert("available".into(), serde_json::json!(sms));
+            obj.insert("unavailable_reason".into(), serde_json::json!(settings::unavailable_reason(sms)));
+        }
+        Ok(serde_json::json!({
+            "id": assistant.id,
+            "file_upload": file_upload,
+            "sms_preview": settings::preview(&assistant.file_upload.message, &self.public_url),
+            "updated_at": assistant.updated_at,
+        }))
+    }
+
+    pub fn audit(&self, account_id: &str, limit: usize) -> Result<Vec<AuditEntry>, Problem> {
+        let mut entries: Vec<AuditEntry> = scan(&*self.db, Tree::Audit, format!("{account_id}/").as_bytes())?;
+        entries.reverse();
+        entries.truncate(limit);
+        Ok(entries)
+    }
+}
+
+/// Equal-length byte strings compared without an early exit.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}

@@ -1,0 +1,141 @@
+//! Calls: created by the voice platform with its own id, holding links, messages and files.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{get, put, scoped, Actor, Service};
+use crate::db::Tree;
+use crate::ids::{is_e164, is_external_id};
+use crate::model::{Call, FileRecord, Link, SmsMessage};
+use crate::problem::Problem;
+use upgate_gateway::routes::now;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallInput {
+    pub assistant_id: String,
+    pub caller_number: String,
+}
+
+impl Service {
+    /// Creates the call, or updates its assistant and number. Returns whether it was created.
+    pub fn put_call(&self, actor: &Actor, call_id: &str, input: CallInput) -> Result<(Call, bool), Problem> {
+        if !is_e164(&input.caller_number) {
+            return Err(Problem::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_phone_number",
+                "caller_number must be in E.164 form, e.g. +14155550123.",
+            ));
+        }
+        if !is_external_id(&input.assistant_id) {
+            return Err(Problem::bad_request("invalid_id", "assistant_id uses 1-128 of A-Z a-z 0-9 . _ : -"));
+        }
+        self.assistant(&actor.account_id, &input.assistant_id).map_err(|_| {
+            Problem::new(http::StatusCode::UNPROCESSABLE_ENTITY, "unknown_assistant", "No assistant with that id in this account.")
+        })?;
+        let key = scoped(&actor.account_id, call_id);
+        let _w = self.write_lock();
+        let existing: Option<Call> = get(&*self.db, Tree::Calls, &key)?;
+        let created = existing.is_none();
+        let call = match existing {
+            Some(mut call) => {
+                call.assistant_id = input.assistant_id;
+                call.caller_number = input.caller_number;
+                call
+            }
+            None => Call {
+                account_id: actor.account_id.clone(),
+                id: call_id.into(),
+                assistant_id: input.assistant_id,
+                caller_number: input.caller_number,
+                created_at: now(),
+                link_ids: vec![],
+                sms_ids: vec![],
+                file_ids: vec![],
+                events: vec![],
+            },
+        };
+        self.db.apply(vec![put(Tree::Calls, key, &call)])?;
+        Ok((call, created))
+    }
+
+    pub fn call(&self, account_id: &str, call_id: &str) -> Result<Call, Problem> {
+        get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?.ok_or_else(|| Problem::not_found("call"))
+    }
+
+    /// The call details page's data: links with their state, messages, files, events.
+    pub fn call_view(&self, call: &Call) -> Result<Value, Problem> {
+        let t = now();
+        let mut links = Vec::new();
+        for id in &call.link_ids {
+            if let Some(link) = get::<Link>(&*self.db, Tree::Links, id.as_bytes())? {
+                links.push(link_json(&link, t));
+            }
+        }
+        let mut sms = Vec::new();
+        for id in &call.sms_ids {
+            if let Some(m) = get::<SmsMessage>(&*self.db, Tree::Sms, id.as_bytes())? {
+                sms.push(sms_json(&m));
+            }
+        }
+        let mut files = Vec::new();
+        for id in &call.file_ids {
+            if let Some(f) = get::<FileRecord>(&*self.db, Tree::Files, id.as_bytes())? {
+                files.push(file_json(&f));
+            }
+        }
+        Ok(json!({
+            "id": call.id,
+            "assistant_id": call.assistant_id,
+            "caller_number": call.caller_number,
+            "created_at": call.created_at,
+            "links": links,
+            "sms": sms,
+            "files": files,
+            "events": call.events,
+        }))
+    }
+}
+
+pub fn link_json(link: &Link, now: u64) -> Value {
+    json!({
+        "id": link.id,
+        "call_id": link.call_id,
+        "status": link.state_at(now).as_str(),
+        "created_at": link.created_at,
+        "expires_at": link.expires_at,
+        "files_received": link.files_received,
+        "max_files": link.max_files,
+        "ended_at": link.ended_at,
+    })
+}
+
+pub fn sms_json(m: &SmsMessage) -> Value {
+    json!({
+        "id": m.id,
+        "link_id": m.link_id,
+        "to": m.to,
+        "status": m.status,
+        "provider": m.provider,
+        "provider_id": m.provider_id,
+        "error": m.error,
+        "encoding": m.encoding,
+        "segments": m.segments,
+        "created_at": m.created_at,
+    })
+}
+
+pub fn file_json(f: &FileRecord) -> Value {
+    json!({
+        "id": f.id,
+        "call_id": f.call_id,
+        "link_id": f.link_id,
+        "contact": f.contact,
+        "name": f.name,
+        "type": f.kind,
+        "size": f.size,
+        "sha256": f.sha256,
+        "scan": f.scan,
+        "received_at": f.received_at,
+    })
+}

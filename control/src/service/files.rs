@@ -1,0 +1,66 @@
+//! File metadata, the contact's files, and what a download needs: the right secret key and
+//! an audit entry written before the first byte leaves.
+
+use serde_json::json;
+use upgate_gateway::seal::{unwrap_key, Header, Opener};
+
+use super::{get, Actor, Service};
+use crate::db::Tree;
+use crate::ids::is_e164;
+use crate::model::FileRecord;
+use crate::problem::Problem;
+use upgate_gateway::storage::ObjectKey;
+
+impl Service {
+    /// A file of this account; another account's file is "not found".
+    pub fn file_for(&self, account_id: &str, file_id: &str) -> Result<FileRecord, Problem> {
+        if ObjectKey::parse(file_id).is_none() {
+            return Err(Problem::not_found("file"));
+        }
+        get::<FileRecord>(&*self.db, Tree::Files, file_id.as_bytes())?
+            .filter(|f| f.account_id == account_id)
+            .ok_or_else(|| Problem::not_found("file"))
+    }
+
+    pub fn contact_files(&self, account_id: &str, e164: &str) -> Result<Vec<FileRecord>, Problem> {
+        if !is_e164(e164) {
+            return Err(Problem::not_found("contact"));
+        }
+        let prefix = format!("{account_id}/{e164}/");
+        let mut files = Vec::new();
+        for (key, _) in self.db.scan_prefix(Tree::Contacts, prefix.as_bytes())? {
+            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            if let Some(f) = get::<FileRecord>(&*self.db, Tree::Files, id.as_bytes())? {
+                files.push(f);
+            }
+        }
+        Ok(files)
+    }
+
+    /// Unwraps the file's data key with the storage secret its header names, after checking
+    /// the header belongs to this file id (another file's ciphertext is refused).
+    pub fn opener(&self, file: &FileRecord, header: Header) -> Result<Opener, Problem> {
+        let integrity = |why: String| {
+            tracing::error!(file_id = %file.id, %why, "sealed object refused");
+            Problem::new(http::StatusCode::INTERNAL_SERVER_ERROR, "file_integrity_failed", "The stored file failed its integrity check.")
+        };
+        header.check_file_id(&file.id).map_err(|e| integrity(e.to_string()))?;
+        let secret = self.keys.storage.get(&header.key_id()).ok_or_else(|| integrity(format!("no storage key {}", header.key_id())))?;
+        let key = unwrap_key(&header, secret).map_err(|e| integrity(e.to_string()))?;
+        Ok(Opener::new(header, key))
+    }
+
+    /// Every download is in the audit log, with who, what and which bytes.
+    pub fn audit_download(&self, actor: &Actor, file: &FileRecord, range: Option<(u64, u64)>) -> Result<(), Problem> {
+        let _w = self.write_lock();
+        let detail = json!({
+            "call_id": file.call_id,
+            "name": file.name,
+            "range": range.map(|(a, b)| format!("{a}-{b}")),
+            "role": actor.role.as_str(),
+        });
+        let op = self.audit_op(&actor.token_id, &actor.account_id, "file.download", &file.id, detail)?;
+        self.db.apply(vec![op])?;
+        Ok(())
+    }
+}

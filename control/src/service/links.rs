@@ -1,0 +1,191 @@
+//! Issuing, resending and revoking upload links. The link is stored before the SMS is
+//! sent, so a provider failure leaves a usable link and a failed message on the call.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use http::StatusCode;
+use serde_json::{json, Value};
+use upgate_gateway::control_link::LinkState;
+use upgate_gateway::token::{self, LinkId};
+
+use super::calls::{link_json, sms_json};
+use super::{get, put, scoped, Actor, Service};
+use crate::db::Tree;
+use crate::ids::new_id;
+use crate::model::{Call, Link, SmsMessage, SmsStatus};
+use crate::problem::Problem;
+use crate::settings::{self, sms_body};
+use crate::sms::text::analyze;
+use upgate_gateway::routes::now;
+
+fn gone(link: &Link, t: u64) -> Problem {
+    Problem::conflict("link_not_active", format!("The link is {}.", link.state_at(t).as_str()))
+}
+
+impl Service {
+    /// `https://HOST/u/TOKEN`, recomputed from the stored fields: the token is never stored.
+    pub fn link_url(&self, link: &Link) -> Result<String, Problem> {
+        let key = self.keys.links.get(link.key_id).ok_or_else(|| {
+            Problem::new(StatusCode::CONFLICT, "link_key_retired", "This link's signing key was retired; issue a new link.")
+        })?;
+        let id = LinkId::from_str(&link.id).map_err(|_| Problem::not_found("link"))?;
+        Ok(format!("{}/u/{}", self.public_url, token::issue(key, &id, link.expires_at)))
+    }
+
+    /// Stores a new active link for the call and supersedes the call's earlier ones.
+    fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call), Problem> {
+        let mut call = self.call(&actor.account_id, call_id)?;
+        let assistant = self.assistant(&actor.account_id, &call.assistant_id)?;
+        let s = &assistant.file_upload;
+        if !self.plan_has_sms(&actor.account_id)? {
+            return Err(Problem::conflict("plan_lacks_sms", settings::unavailable_reason(false).unwrap_or_default()));
+        }
+        if !s.enabled {
+            return Err(Problem::conflict(
+                "file_upload_disabled",
+                "File upload is not enabled for this call's assistant; enable it in the assistant's settings.",
+            ));
+        }
+        let t = now();
+        let id = LinkId::random().map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "Try again."))?;
+        let link = Link {
+            id: id.to_string(),
+            account_id: actor.account_id.clone(),
+            call_id: call.id.clone(),
+            state: LinkState::Active,
+            key_id: self.keys.links.current().id(),
+            created_at: t,
+            expires_at: t + s.link_ttl_seconds,
+            message: s.message.clone(),
+            allowed_types: s.allowed_types.clone(),
+            max_file_bytes: s.max_file_bytes,
+            max_files: s.max_files,
+            files_received: 0,
+            ended_at: None,
+        };
+        let _w = self.write_lock();
+        let mut ops = Vec::new();
+        for old_id in &call.link_ids {
+            if let Some(mut old) = get::<Link>(&*self.db, Tree::Links, old_id.as_bytes())? {
+                if old.state_at(t) == LinkState::Active {
+                    old.state = LinkState::Superseded;
+                    old.ended_at = Some(t);
+                    ops.push(put(Tree::Links, old.id.as_bytes(), &old));
+                }
+            }
+        }
+        call.link_ids.push(link.id.clone());
+        ops.push(put(Tree::Links, link.id.as_bytes(), &link));
+        ops.push(put(Tree::Calls, scoped(&call.account_id, &call.id), &call));
+        ops.push(self.audit_op(&actor.token_id, &actor.account_id, "link.issue", &link.id, json!({"call_id": call.id}))?);
+        self.db.apply(ops)?;
+        Ok((link, call))
+    }
+
+    /// Texts the link and records the message, whatever the provider says.
+    async fn text_link(self: &Arc<Self>, link: &Link, call: &Call) -> Result<SmsMessage, Problem> {
+        let url = self.link_url(link)?;
+        let body = sms_body(&link.message, &url);
+        let info = analyze(&body);
+        let sent = self.sms.send(&call.caller_number, &body).await;
+        let (status, provider_id, error) = match sent {
+            Ok(accepted) => (SmsStatus::Sent, Some(accepted.provider_id), None),
+            Err(e) => {
+                tracing::warn!(provider = self.sms.name(), error = %e, "SMS not sent");
+                (SmsStatus::Failed, None, Some(e.to_string()))
+            }
+        };
+        let message = SmsMessage {
+            id: new_id("sms"),
+            account_id: link.account_id.clone(),
+            call_id: call.id.clone(),
+            link_id: link.id.clone(),
+            to: call.caller_number.clone(),
+            provider: self.sms.name().into(),
+            provider_id,
+            status,
+            error,
+            encoding: info.encoding.as_str().into(),
+            segments: info.segments,
+            created_at: now(),
+        };
+        let this = self.clone();
+        let record = message.clone();
+        let (account_id, call_id) = (call.account_id.clone(), call.id.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), Problem> {
+            let _w = this.write_lock();
+            let mut call = this.call(&account_id, &call_id)?;
+            call.sms_ids.push(record.id.clone());
+            this.db.apply(vec![put(Tree::Sms, record.id.as_bytes(), &record), put(Tree::Calls, scoped(&account_id, &call_id), &call)])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+        Ok(message)
+    }
+
+    fn link_answer(&self, link: &Link, sms: &SmsMessage) -> Result<Value, Problem> {
+        let mut v = link_json(link, now());
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("url".into(), json!(self.link_url(link)?));
+            obj.insert("sms".into(), sms_json(sms));
+        }
+        Ok(v)
+    }
+
+    pub async fn issue_link(self: &Arc<Self>, actor: Actor, call_id: String) -> Result<Value, Problem> {
+        let this = self.clone();
+        let (link, call) = blocking(move || this.create_link(&actor, &call_id)).await?;
+        let sms = self.text_link(&link, &call).await?;
+        self.link_answer(&link, &sms)
+    }
+
+    pub async fn resend_link(self: &Arc<Self>, actor: Actor, link_id: String) -> Result<Value, Problem> {
+        let this = self.clone();
+        let (link, call) = blocking(move || {
+            let link = this.link_for(&actor.account_id, &link_id)?;
+            if link.state_at(now()) != LinkState::Active {
+                return Err(gone(&link, now()));
+            }
+            let call = this.call(&actor.account_id, &link.call_id)?;
+            let _w = this.write_lock();
+            let audit = this.audit_op(&actor.token_id, &actor.account_id, "link.resend", &link.id, json!({}))?;
+            this.db.apply(vec![audit])?;
+            Ok((link, call))
+        })
+        .await?;
+        let sms = self.text_link(&link, &call).await?;
+        self.link_answer(&link, &sms)
+    }
+
+    pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Value, Problem> {
+        let _w = self.write_lock();
+        let mut link = self.link_for(&actor.account_id, link_id)?;
+        let t = now();
+        if link.state_at(t) == LinkState::Active {
+            link.state = LinkState::Revoked;
+            link.ended_at = Some(t);
+            let audit = self.audit_op(&actor.token_id, &actor.account_id, "link.revoke", &link.id, json!({}))?;
+            self.db.apply(vec![put(Tree::Links, link.id.as_bytes(), &link), audit])?;
+        }
+        Ok(link_json(&link, t))
+    }
+
+    /// A link of this account; another account's link is "not found".
+    pub fn link_for(&self, account_id: &str, link_id: &str) -> Result<Link, Problem> {
+        if LinkId::from_str(link_id).is_err() {
+            return Err(Problem::not_found("link"));
+        }
+        get::<Link>(&*self.db, Tree::Links, link_id.as_bytes())?
+            .filter(|l| l.account_id == account_id)
+            .ok_or_else(|| Problem::not_found("link"))
+    }
+}
+
+/// Runs store work on a blocking thread.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+}

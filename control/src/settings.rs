@@ -1,0 +1,210 @@
+//! An assistant's file-upload settings and the product page's rules for them: file upload
+//! needs a plan with SMS, a trigger when enabled, and a short message with no link in it
+//! (the link is appended). Pure functions, so the rules are tested without a server.
+
+use serde::{Deserialize, Serialize};
+use upgate_gateway::token::TOKEN_LEN;
+use upgate_gateway::upload::sniff::Kind;
+
+use crate::sms::text::analyze;
+
+/// The product page's limit on the message, in characters.
+pub const MESSAGE_MAX_CHARS: usize = 100;
+pub const TRIGGER_MAX_CHARS: usize = 500;
+/// Upper bound on one file: kept below clamd's StreamMaxLength (see docs/operations.md).
+pub const MAX_FILE_BYTES_LIMIT: u64 = 50 * 1024 * 1024;
+pub const MAX_FILES_LIMIT: u32 = 20;
+pub const TTL_MIN_SECONDS: u64 = 60;
+pub const TTL_MAX_SECONDS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUploadSettings {
+    #[serde(default)]
+    pub enabled: bool,
+    /// When the assistant should offer the link, in the caller's words.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// Sent before the link.
+    #[serde(default = "default_message")]
+    pub message: String,
+    #[serde(default = "default_types")]
+    pub allowed_types: Vec<String>,
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    #[serde(default = "default_max_files")]
+    pub max_files: u32,
+    #[serde(default = "default_ttl")]
+    pub link_ttl_seconds: u64,
+}
+
+fn default_message() -> String {
+    "Please upload your documents using this link".into()
+}
+fn default_types() -> Vec<String> {
+    vec!["application/pdf".into(), "image/jpeg".into(), "image/png".into()]
+}
+fn default_max_file_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_max_files() -> u32 {
+    5
+}
+fn default_ttl() -> u64 {
+    3600
+}
+
+impl Default for FileUploadSettings {
+    fn default() -> Self {
+        FileUploadSettings {
+            enabled: false,
+            trigger: None,
+            message: default_message(),
+            allowed_types: default_types(),
+            max_file_bytes: default_max_file_bytes(),
+            max_files: default_max_files(),
+            link_ttl_seconds: default_ttl(),
+        }
+    }
+}
+
+/// One rule broken, with the stable code the API reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleError {
+    pub code: &'static str,
+    pub field: &'static str,
+    pub detail: String,
+}
+
+fn rule(code: &'static str, field: &'static str, detail: impl Into<String>) -> RuleError {
+    RuleError { code, field, detail: detail.into() }
+}
+
+/// Why file upload cannot be turned on for this account, if it cannot.
+pub fn unavailable_reason(plan_has_sms: bool) -> Option<&'static str> {
+    (!plan_has_sms).then_some(
+        "Your plan doesn't include SMS, which file upload needs to text the link. Contact your account manager to upgrade your plan.",
+    )
+}
+
+/// Every rule the settings break (empty = valid). `plan_lacks_sms` comes first: it is
+/// what a UI greys the toggle out for.
+pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
+    let mut errors = Vec::new();
+    if s.enabled && !plan_has_sms {
+        errors.push(rule("plan_lacks_sms", "enabled", unavailable_reason(false).unwrap_or_default()));
+    }
+    let trigger = s.trigger.as_deref().map(str::trim).unwrap_or("");
+    if s.enabled && trigger.is_empty() {
+        errors.push(rule(
+            "trigger_required",
+            "trigger",
+            "Describe when the assistant should offer the upload link, e.g. \"When the caller says they have photos of the damage\".",
+        ));
+    }
+    if trigger.chars().count() > TRIGGER_MAX_CHARS {
+        errors.push(rule("trigger_too_long", "trigger", format!("Keep the trigger under {TRIGGER_MAX_CHARS} characters.")));
+    }
+    let chars = s.message.chars().count();
+    if s.message.trim().is_empty() {
+        errors.push(rule("message_empty", "message", "Write a short message to send with the link."));
+    } else if chars > MESSAGE_MAX_CHARS {
+        errors.push(rule(
+            "message_too_long",
+            "message",
+            format!("The message has {chars} characters; keep it to {MESSAGE_MAX_CHARS}."),
+        ));
+    }
+    if contains_link(&s.message) {
+        errors.push(rule(
+            "message_contains_link",
+            "message",
+            "Don't include a link in the message: the upload link is added automatically.",
+        ));
+    }
+    if s.message.chars().any(|c| c.is_control()) {
+        errors.push(rule("message_invalid", "message", "The message cannot contain control characters or line breaks."));
+    }
+    if s.allowed_types.is_empty() {
+        errors.push(rule("allowed_types_empty", "allowed_types", "Allow at least one file type."));
+    }
+    for t in &s.allowed_types {
+        if Kind::from_mime(t).is_none() {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.mime()).collect();
+            errors.push(rule(
+                "type_not_supported",
+                "allowed_types",
+                format!("{t:?} is not a type upgate can check; use some of: {}.", known.join(", ")),
+            ));
+        }
+    }
+    if !(1..=MAX_FILE_BYTES_LIMIT).contains(&s.max_file_bytes) {
+        errors.push(rule(
+            "max_file_bytes_out_of_range",
+            "max_file_bytes",
+            format!("Choose between 1 and {MAX_FILE_BYTES_LIMIT} bytes."),
+        ));
+    }
+    if !(1..=MAX_FILES_LIMIT).contains(&s.max_files) {
+        errors.push(rule("max_files_out_of_range", "max_files", format!("Choose between 1 and {MAX_FILES_LIMIT} files.")));
+    }
+    if !(TTL_MIN_SECONDS..=TTL_MAX_SECONDS).contains(&s.link_ttl_seconds) {
+        errors.push(rule(
+            "link_ttl_out_of_range",
+            "link_ttl_seconds",
+            format!("Choose between {TTL_MIN_SECONDS} seconds and {TTL_MAX_SECONDS} seconds (7 days)."),
+        ));
+    }
+    errors
+}
+
+/// Does the text hold something a phone would turn into a link? Schemes, `www.`, and
+/// host-like words (`example.com`, `bit.ly/x`).
+pub fn contains_link(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    if lower.contains("://") || lower.contains("www.") {
+        return true;
+    }
+    lower.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | '\'' | ',')).any(|word| {
+        let word = word.trim_end_matches(['.', '!', '?', ':', ';']);
+        let host = word.split('/').next().unwrap_or("");
+        let labels: Vec<&str> = host.split('.').collect();
+        labels.len() >= 2
+            && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+            && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+    })
+}
+
+/// What the caller will receive: the full text with a sample link, its encoding and segments.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmsPreview {
+    pub text: String,
+    pub characters: usize,
+    pub encoding: &'static str,
+    pub segments: usize,
+}
+
+/// The text sent is "message + space + URL"; the sample token has the real token's length.
+pub fn preview(message: &str, public_url: &str) -> SmsPreview {
+    let text = sms_body(message, &format!("{public_url}/u/{}", "x".repeat(TOKEN_LEN)));
+    let info = analyze(&text);
+    SmsPreview { characters: info.chars, encoding: info.encoding.as_str(), segments: info.segments, text }
+}
+
+pub fn sms_body(message: &str, url: &str) -> String {
+    format!("{} {url}", message.trim())
+}
+
+/// The allowed kinds, in the order given, without duplicates.
+pub fn allowed_kinds(types: &[String]) -> Vec<Kind> {
+    let mut kinds = Vec::new();
+    for k in types.iter().filter_map(|t| Kind::from_mime(t)) {
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    kinds
+}
+
+#[cfg(test)]
+mod tests;
