@@ -59,8 +59,9 @@ fn check_part_headers(headers: &http::HeaderMap) -> Result<(), UploadError> {
     let [disposition] = dispositions.as_slice() else {
         return Err(UploadError::Malformed("one Content-Disposition per part"));
     };
-    let text = disposition.to_str().map_err(|_| UploadError::Malformed("non-ASCII part header"))?;
-    if text.to_ascii_lowercase().contains("filename*") {
+    // Browsers send UTF-8 names raw (WHATWG form encoding), so the header is bytes, not ASCII.
+    let lower = disposition.as_bytes().to_ascii_lowercase();
+    if lower.windows(9).any(|w| w == b"filename*") {
         return Err(UploadError::Malformed("filename* is not accepted"));
     }
     Ok(())

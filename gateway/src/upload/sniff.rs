@@ -397,6 +397,8 @@ const LOOK_BEHIND: usize = 64;
 const LOOK_AHEAD: usize = 2048;
 /// Pieces fed to the scanner, so a huge chunk does not mean a huge copy.
 const PIECE: usize = 64 * 1024;
+/// Scanned bytes are dropped from the window once this many have piled up.
+const DROP_BATCH: usize = 4096;
 /// Real files have one cross-reference section per revision; thousands is junk.
 const MAX_XREF_SITES: usize = 4096;
 
@@ -408,11 +410,11 @@ struct XrefSite {
     at: u64,
 }
 
-/// Streaming structural check for PDF with bounded memory (a few KiB plus one site per
-/// cross-reference section): feed every chunk, then [`PdfCheck::finish`].
+/// Streaming structural check for PDF with bounded memory (under 200 KiB whatever the file
+/// size): feed every chunk, then [`PdfCheck::finish`].
 ///
 /// Structural, not a full parse. It requires: a `%PDF-1.0`..`%PDF-1.7` or `%PDF-2.0` header
-/// at offset 0 followed by an end of line; the first object (`N G obj`) right after the
+/// at offset 0 followed by an end of line or a comment; the first object (`N G obj`) right after the
 /// header comments; `%%EOF` in the last KiB with nothing but whitespace after it; a
 /// `startxref` just before it whose offset is inside the file and lands on an `xref` table or
 /// an `/XRef` stream object that we saw; and a `/Root`. It does not decompress streams, so it
@@ -503,8 +505,11 @@ impl PdfCheck {
             .saturating_sub(LOOK_BEHIND as u64)
             .max(self.window_start);
         let drop = usize::try_from(keep_from - self.window_start).unwrap_or(self.window.len());
-        self.window.drain(..drop.min(self.window.len()));
-        self.window_start = keep_from;
+        // Drop in batches: tiny chunks would otherwise move the whole window every time.
+        if drop >= DROP_BATCH {
+            self.window.drain(..drop.min(self.window.len()));
+            self.window_start = keep_from;
+        }
     }
 
     /// Scans window positions up to the absolute offset `limit` for `xref`, `obj` and `/Root`.
@@ -655,7 +660,7 @@ fn corrupt(why: &str) -> ContentError {
     ContentError::Corrupt(why.to_owned())
 }
 
-/// Checks `%PDF-x.y` + end of line; returns where the body starts.
+/// Checks `%PDF-x.y` + end of line (or a comment); returns where the body starts.
 fn check_pdf_header(head: &[u8]) -> Result<usize, ContentError> {
     match magic_of(Kind::Pdf, head) {
         Magic::Full => {}
@@ -665,6 +670,8 @@ fn check_pdf_header(head: &[u8]) -> Result<usize, ContentError> {
     match head.get(8) {
         None => Err(ContentError::Truncated),
         Some(b'\r' | b'\n' | b' ' | b'\t') => Ok(9),
+        // The binary-marker comment on the header line itself.
+        Some(b'%') => Ok(8),
         Some(_) => Err(corrupt("junk after the %PDF header")),
     }
 }
@@ -1288,6 +1295,17 @@ mod tests {
         for chunk in [1000, 65_537, 1 << 20] {
             check_pdf(&pdf, chunk).unwrap_or_else(|e| panic!("chunk {chunk}: {e}"));
         }
+        // Memory stays bounded whatever the file size and chunking.
+        let bound = PIECE + LOOK_AHEAD + DROP_BATCH + LOOK_BEHIND;
+        for chunk in [7, 1000, 1 << 20] {
+            let mut check = PdfCheck::new();
+            for part in pdf.chunks(chunk) {
+                check.feed(part);
+                assert!(check.window.len() <= bound, "window {}", check.window.len());
+                assert!(check.tail.len() <= 2 * PDF_TAIL && check.head.len() <= PDF_HEAD);
+            }
+            check.finish().expect("large pdf");
+        }
     }
 
     #[test]
@@ -1389,6 +1407,8 @@ mod tests {
             }
         }
         assert!(matches!(check_pdf(b"", 1), Err(ContentError::Empty)));
+        assert_eq!(check_pdf_header(b"%PDF-1.4%\xe2\xe3\xcf\xd3\n").ok(), Some(8));
+        assert_eq!(check_pdf_header(b"%PDF-2.0\r\n").ok(), Some(9));
         // Whitespace and NULs after %%EOF are what real writers leave.
         check_pdf(&[good.as_slice(), b"\r\n\0\0 "].concat(), 10).expect("trailing whitespace");
     }
@@ -1407,7 +1427,8 @@ mod tests {
                 Ok(Some(Kind::Gif)),
                 "the first gate alone is fooled"
             );
-            assert!(prove(Kind::Gif, p).is_err(), "{}", String::from_utf8_lossy(p));
+            let e = prove(Kind::Gif, p).expect_err("script polyglot accepted");
+            assert_eq!(e.code(), "corrupt", "{}: {e}", String::from_utf8_lossy(p));
         }
     }
 
@@ -1573,9 +1594,13 @@ mod tests {
             assert_eq!(e.code(), expected, "{w}x{h}: {e}");
         }
         // A GIF whose screen is tiny but whose frame claims 65535 x 65535.
-        let gif =
-            b"GIF89a\x01\x00\x01\x00\x00\x00\x00,\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x44\x01\x00;";
-        assert!(prove(Kind::Gif, gif).is_err());
+        let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff\
+            ,\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x44\x01\x00;";
+        let e = prove(Kind::Gif, gif);
+        assert!(matches!(e, Err(ContentError::TooLarge(_))), "{e:?}");
+        // Only the header of a flood arrived: refused without decoding either way.
+        let flood = png_claiming(100_000, 100_000);
+        assert!(prove(Kind::Png, &flood[..33]).is_err());
         // A JPEG whose frame header claims 60000 x 60000.
         let mut jpeg = b"\xff\xd8\xff\xdb\x00\x43\x00".to_vec();
         jpeg.extend_from_slice(&[1u8; 64]);

@@ -1,0 +1,89 @@
+//! A real clamd for tests: Debian's daemon, our two-signature database, every path in a
+//! temp directory, its TemporaryDirectory on tmpfs so scanned plaintext never hits a disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Clamd {
+    child: Child,
+    pub socket: PathBuf,
+    _dir: tempfile::TempDir,
+    _tmp: tempfile::TempDir,
+}
+
+fn clamd_binary() -> PathBuf {
+    for p in ["/usr/sbin/clamd", "/usr/bin/clamd"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("clamd is not installed: run .ci/run, or apt-get install clamav-daemon");
+}
+
+impl Clamd {
+    pub fn start() -> Clamd {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        std::fs::create_dir(&db).unwrap();
+        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clamav/upgate-test.ndb"), db.join("upgate-test.ndb")).unwrap();
+        let tmpfs = if Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() };
+        let tmp = tmpfs.unwrap();
+        let socket = dir.path().join("clamd.sock");
+        let user = if unsafe_is_root() { "User root\n" } else { "" };
+        let conf = format!(
+            "DatabaseDirectory {db}\nLocalSocket {sock}\nTemporaryDirectory {tmp}\nForeground yes\n{user}\
+StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 256M\nAlertExceedsMax yes\nMaxThreads 4\nLogFile {log}\n",
+            db = db.display(),
+            sock = socket.display(),
+            tmp = tmp.path().display(),
+            log = dir.path().join("clamd.log").display(),
+        );
+        let conf_path = dir.path().join("clamd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(clamd_binary())
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start clamd");
+        let clamd = Clamd { child, socket, _dir: dir, _tmp: tmp };
+        clamd.wait_ready();
+        clamd
+    }
+
+    fn wait_ready(&self) {
+        use std::io::{Read, Write};
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) {
+                let mut reply = String::new();
+                if s.write_all(b"zPING\0").is_ok() && s.read_to_string(&mut reply).is_ok() && reply.starts_with("PONG") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("clamd did not become ready in 60 s");
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Clamd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// clamd refuses to run as root unless told `User root`.
+fn unsafe_is_root() -> bool {
+    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || std::fs::read_to_string("/proc/self/status")
+            .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+            .unwrap_or(false)
+}

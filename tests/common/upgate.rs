@@ -1,0 +1,188 @@
+//! The real `upgate` binary as a process: its config, its CLI, and clients for its APIs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_upgate");
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Upgate {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub gateway_port: u16,
+    pub control: String,
+    pub monitor: String,
+    pub log: PathBuf,
+}
+
+impl Upgate {
+    /// Writes a config (extra TOML appended) and a data dir; does not start anything.
+    pub fn configure(extra: &str) -> Upgate {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, c, m) = (free_port(), free_port(), free_port());
+        let config = dir.path().join("upgate.toml");
+        let text = format!(
+            "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:{g}\"\npublic_url = \"https://127.0.0.1:{g}\"\n\
+body_idle_timeout = \"5s\"\n[control]\nlisten = \"127.0.0.1:{c}\"\n[metrics]\nlisten = \"127.0.0.1:{m}\"\n{extra}",
+            data = dir.path().join("data").display().to_string(),
+        );
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("upgate.log");
+        Upgate {
+            child: None,
+            dir,
+            config,
+            gateway_port: g,
+            control: format!("http://127.0.0.1:{c}"),
+            monitor: format!("http://127.0.0.1:{m}"),
+            log,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Writes a secret file with mode 0600 and returns its path.
+    pub fn secret(&self, name: &str, value: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, value).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    pub fn rewrite_config(&self, extra: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        std::fs::write(&self.config, format!("{text}{extra}")).unwrap();
+    }
+
+    /// Starts `upgate serve` and waits until the control API answers.
+    pub async fn start(&mut self) {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("UPGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = Client::new();
+        while Instant::now() < deadline {
+            if client.get(format!("{}/healthz", self.control)).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("upgate did not start: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs the CLI with this config; returns (exit ok, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(BIN).args(args).arg("--config").arg(&self.config).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// `upgate account create`, returning the id printed alone on stdout.
+    pub fn create_account(&self, name: &str, plan: &str) -> String {
+        let (ok, out, err) = self.cli(&["account", "create", "--name", name, "--plan", plan]);
+        assert!(ok, "account create failed: {err}");
+        let id = out.trim().to_string();
+        assert!(id.starts_with("acc_") && !id.contains('\n'), "{out:?}");
+        id
+    }
+
+    pub fn create_token(&self, account: &str, role: &str) -> String {
+        let (ok, out, err) = self.cli(&["token", "create", "--account", account, "--role", role]);
+        assert!(ok, "token create failed: {err}");
+        let token = out.trim().to_string();
+        assert!(token.starts_with("upg_"), "{out:?}");
+        token
+    }
+
+    /// A client that trusts the gateway's self-signed certificate, and nothing else.
+    pub fn gateway_client(&self) -> Client {
+        let pem = std::fs::read(self.data_dir().join("tls/localhost.crt")).unwrap();
+        Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap()
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Upgate {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A control-API client holding one bearer token.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: Client,
+}
+
+impl Api {
+    pub fn new(base: &str, token: &str) -> Api {
+        Api { base: base.into(), token: token.into(), http: Client::new() }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(Method::POST, path, body).await
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
+}
