@@ -9,7 +9,11 @@ use upgate_config::Config;
 use upgate_control::ops::{self, ClientError, OpRequest};
 
 #[derive(Parser)]
-#[command(name = "upgate", version, about = "Self-hosted upload gateway: SMS upload links, scanned, sealed, on the call record")]
+#[command(
+    name = "upgate",
+    version,
+    about = "Self-hosted upload gateway: SMS upload links, scanned, sealed, on the call record"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,11 +99,15 @@ fn load(common: &Common) -> Result<Config, ExitCode> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("UPGATE_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -148,13 +156,20 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Account { command: AccountCommand::Create { name, plan, common } } => {
-            operate(&common, OpRequest::CreateAccount { name, plan }).await
-        }
-        Command::Token { command: TokenCommand::Create { account, role, common } } => {
-            operate(&common, OpRequest::CreateToken { account, role }).await
-        }
-        Command::Config { command: ConfigCommand::Check { file, common } } => {
+        Command::Account {
+            command: AccountCommand::Create { name, plan, common },
+        } => operate(&common, OpRequest::CreateAccount { name, plan }).await,
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    account,
+                    role,
+                    common,
+                },
+        } => operate(&common, OpRequest::CreateToken { account, role }).await,
+        Command::Config {
+            command: ConfigCommand::Check { file, common },
+        } => {
             let path = file.or(common.config);
             match Config::load(path.as_deref(), common.data_dir.as_deref()) {
                 Ok(_) => {

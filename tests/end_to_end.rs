@@ -16,16 +16,33 @@ use common::upgate::{fixture, Api, Upgate};
 const CALLER: &str = "+14155550123";
 const MESSAGE: &str = "Please send your sick leave certificate";
 
-async fn upload(client: &reqwest::Client, url: &str, name: &str, mime: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let part = Part::bytes(bytes).file_name(name.to_string()).mime_str(mime).unwrap();
-    let resp = client.post(format!("{url}/files")).multipart(Form::new().part("file", part)).send().await.unwrap();
+async fn upload(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let part = Part::bytes(bytes)
+        .file_name(name.to_string())
+        .mime_str(mime)
+        .unwrap();
+    let resp = client
+        .post(format!("{url}/files"))
+        .multipart(Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
     let status = resp.status();
     (status, resp.json().await.unwrap())
 }
 
 fn assert_caller_sentence(body: &Value) {
     let text = body["detail"].as_str().or(body["message"].as_str()).unwrap_or("");
-    assert!(text.len() > 20 && text.ends_with('.') || text.ends_with('!'), "no sentence for the caller in {body}");
+    assert!(
+        text.len() > 20 && text.ends_with('.') || text.ends_with('!'),
+        "no sentence for the caller in {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +76,10 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(ready.status(), 200);
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["scanner"]["status"], "up", "{ready}");
-    assert!(ready["scanner"]["engine"].as_str().unwrap().starts_with("ClamAV "));
+    assert!(ready["scanner"]["engine"]
+        .as_str()
+        .unwrap()
+        .starts_with("ClamAV "));
 
     // --- the admin configures the assistant, within the product page's rules -------------
     let settings = json!({"file_upload": {
@@ -71,18 +91,35 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
         "max_files": 5,
         "link_ttl_seconds": 900,
     }});
-    let (status, body) = small_admin.put("/v1/assistants/front-desk", settings.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("plan_lacks_sms")), "{body}");
-    let (status, _) = small_admin.put("/v1/assistants/front-desk", json!({"file_upload": {"enabled": false}})).await;
+    let (status, body) = small_admin
+        .put("/v1/assistants/front-desk", settings.clone())
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("plan_lacks_sms")),
+        "{body}"
+    );
+    let (status, _) = small_admin
+        .put(
+            "/v1/assistants/front-desk",
+            json!({"file_upload": {"enabled": false}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, body) = small_admin.get("/v1/assistants/front-desk").await;
     assert_eq!(body["file_upload"]["available"], false);
-    assert!(body["file_upload"]["unavailable_reason"].as_str().unwrap().contains("plan"));
+    assert!(body["file_upload"]["unavailable_reason"]
+        .as_str()
+        .unwrap()
+        .contains("plan"));
 
     let mut bad = settings.clone();
     bad["file_upload"]["message"] = json!("Upload here: https://example.com/x");
     let (status, body) = admin.put("/v1/assistants/front-desk", bad).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("message_contains_link")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("message_contains_link"))
+    );
     let mut bad = settings.clone();
     bad["file_upload"]["message"] = json!("x".repeat(101));
     let (_, body) = admin.put("/v1/assistants/front-desk", bad).await;
@@ -91,7 +128,9 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     bad["file_upload"]["trigger"] = json!(null);
     let (_, body) = admin.put("/v1/assistants/front-desk", bad).await;
     assert_eq!(body["code"], "trigger_required");
-    let (status, _) = integration.put("/v1/assistants/front-desk", settings.clone()).await;
+    let (status, _) = integration
+        .put("/v1/assistants/front-desk", settings.clone())
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "only admins change settings");
 
     let (status, body) = admin.put("/v1/assistants/front-desk", settings.clone()).await;
@@ -99,12 +138,28 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(body["file_upload"]["available"], true);
     assert_eq!(body["sms_preview"]["encoding"], "GSM-7");
     assert_eq!(body["sms_preview"]["segments"], 1);
-    assert!(body["sms_preview"]["text"].as_str().unwrap().starts_with(&format!("{MESSAGE} https://127.0.0.1:")));
+    assert!(body["sms_preview"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{MESSAGE} https://127.0.0.1:")));
 
     // --- the voice platform creates the call and asks for a link --------------------------
-    let (status, body) = integration.put("/v1/calls/call-0001", json!({"assistant_id": "front-desk", "caller_number": "0155 555"})).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_phone_number")));
-    let (status, _) = integration.put("/v1/calls/call-0001", json!({"assistant_id": "front-desk", "caller_number": CALLER})).await;
+    let (status, body) = integration
+        .put(
+            "/v1/calls/call-0001",
+            json!({"assistant_id": "front-desk", "caller_number": "0155 555"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_phone_number"))
+    );
+    let (status, _) = integration
+        .put(
+            "/v1/calls/call-0001",
+            json!({"assistant_id": "front-desk", "caller_number": CALLER}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, link) = integration.post("/v1/calls/call-0001/upload-links", None).await;
     assert_eq!(status, StatusCode::CREATED, "{link}");
@@ -116,7 +171,11 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert!(token.len() <= 44);
 
     // The carrier got exactly "message + space + URL" for the caller, from our number.
-    assert!(carrier.violations.lock().unwrap().is_empty(), "{:?}", carrier.violations);
+    assert!(
+        carrier.violations.lock().unwrap().is_empty(),
+        "{:?}",
+        carrier.violations
+    );
     let sent = carrier.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, CALLER);
@@ -130,7 +189,10 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
         let page = phone.get(&url).send().await.unwrap();
         assert_eq!(page.status(), 200);
         assert_eq!(page.headers()["referrer-policy"], "no-referrer");
-        assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        assert!(page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
         let html = page.text().await.unwrap();
         assert!(html.contains(MESSAGE));
         assert!(html.contains("accept=\"application/pdf,image/jpeg\""));
@@ -141,7 +203,14 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
 
     // --- uploads: what is kept, what is refused, each with words for the caller ----------
     let certificate = pdf("Sick leave certificate: J. Doe, 24-28 Nov", 2000);
-    let (status, body) = upload(&phone, &url, "certificate.pdf", "application/pdf", certificate.clone()).await;
+    let (status, body) = upload(
+        &phone,
+        &url,
+        "certificate.pdf",
+        "application/pdf",
+        certificate.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}\n{}", up.logs());
     assert_eq!(body["file"]["type"], "application/pdf");
     assert_eq!(body["file"]["sha256"], sha256_hex(&certificate));
@@ -150,7 +219,14 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     let pdf_id = body["file"]["id"].as_str().unwrap().to_string();
 
     let photo = jpeg(640, 480);
-    let (status, body) = upload(&phone, &url, "../../IMG_0042\u{202e}gpj.exe.jpg", "image/jpeg", photo.clone()).await;
+    let (status, body) = upload(
+        &phone,
+        &url,
+        "../../IMG_0042\u{202e}gpj.exe.jpg",
+        "image/jpeg",
+        photo.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let jpeg_id = body["file"]["id"].as_str().unwrap().to_string();
     let shown = body["file"]["name"].as_str().unwrap();
@@ -158,23 +234,41 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
 
     let infected = pdf(&eicar(), 0);
     let (status, body) = upload(&phone, &url, "scan.pdf", "application/pdf", infected).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("infected")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("infected")),
+        "{body}"
+    );
     assert_caller_sentence(&body);
     let marked = pdf("UPGATE-TEST-SIGNATURE-7f3a9c", 0);
     let (_, body) = upload(&phone, &url, "marked.pdf", "application/pdf", marked).await;
-    assert_eq!(body["code"], "infected", "our own signature is in clamd's database: {body}");
+    assert_eq!(
+        body["code"], "infected",
+        "our own signature is in clamd's database: {body}"
+    );
 
     let (status, body) = upload(&phone, &url, "eicar.com", "application/pdf", eicar().into_bytes()).await;
-    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "a bare EICAR file is no PDF: {body}");
+    assert_eq!(
+        status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "a bare EICAR file is no PDF: {body}"
+    );
     let (status, body) = upload(&phone, &url, "screenshot.png", "image/png", png(64, 64)).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("type_not_allowed")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("type_not_allowed"))
+    );
     assert!(body["detail"].as_str().unwrap().contains("PDF or JPEG"), "{body}");
     let (status, body) = upload(&phone, &url, "page.jpg", "image/jpeg", fixture("html-named.jpg")).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     let (status, body) = upload(&phone, &url, "broken.jpg", "image/jpeg", fixture("truncated.jpg")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, body) = upload(&phone, &url, "big.pdf", "application/pdf", pdf("big", 1_500_000)).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("file_too_large")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("file_too_large")),
+        "{body}"
+    );
     assert_caller_sentence(&body);
 
     // Nothing refused is on disk, in the spool or on the record; the link is still open.
@@ -185,21 +279,43 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(call["links"][0]["files_received"], 2);
     let files = call["files"].as_array().unwrap();
     assert_eq!(files.len(), 2);
-    assert!(files.iter().all(|f| f["scan"]["status"] == "clean" && f["scan"]["engine"].as_str().unwrap().starts_with("ClamAV")));
+    assert!(files.iter().all(
+        |f| f["scan"]["status"] == "clean" && f["scan"]["engine"].as_str().unwrap().starts_with("ClamAV")
+    ));
     assert_eq!(call["sms"][0]["status"], "sent");
-    let refused: Vec<&Value> = call["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "upload_refused").collect();
+    let refused: Vec<&Value> = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "upload_refused")
+        .collect();
     assert_eq!(refused.len(), 2, "{call}");
-    assert_eq!(refused[0]["detail"]["scan"]["detail"], "Upgate.Test.EICAR.UNOFFICIAL");
+    assert_eq!(
+        refused[0]["detail"]["scan"]["detail"],
+        "Upgate.Test.EICAR.UNOFFICIAL"
+    );
     let objects = walk(&up.data_dir().join("objects"));
-    assert_eq!(objects.len(), 2, "only the two clean files are stored: {objects:?}");
+    assert_eq!(
+        objects.len(),
+        2,
+        "only the two clean files are stored: {objects:?}"
+    );
     for object in &objects {
         let sealed = std::fs::read(object).unwrap();
-        assert!(!contains(&sealed, b"Sick leave certificate"), "stored bytes are sealed");
+        assert!(
+            !contains(&sealed, b"Sick leave certificate"),
+            "stored bytes are sealed"
+        );
     }
 
     // --- staff: the contact's files, metadata, a byte-exact download, the audit trail -----
     let (_, contact) = reviewer.get(&format!("/v1/contacts/{CALLER}/files")).await;
-    let ids: Vec<&str> = contact["files"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = contact["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&pdf_id.as_str()) && ids.contains(&jpeg_id.as_str()));
     let (status, meta) = integration.get(&format!("/v1/files/{pdf_id}")).await;
@@ -209,14 +325,27 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
 
     let (status, _) = integration.get(&format!("/v1/files/{pdf_id}/content")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "downloads are for reviewers");
-    let resp = reviewer.http.get(format!("{}/v1/files/{pdf_id}/content", up.control)).bearer_auth(&reviewer.token).send().await.unwrap();
+    let resp = reviewer
+        .http
+        .get(format!("{}/v1/files/{pdf_id}/content", up.control))
+        .bearer_auth(&reviewer.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let h = resp.headers().clone();
     assert_eq!(h["content-type"], "application/pdf");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert!(h["content-security-policy"].to_str().unwrap().contains("sandbox"));
-    assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment;"));
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), certificate.as_slice(), "byte-exact download");
+    assert!(h["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    assert_eq!(
+        resp.bytes().await.unwrap().as_ref(),
+        certificate.as_slice(),
+        "byte-exact download"
+    );
     let resp = reviewer
         .http
         .get(format!("{}/v1/files/{jpeg_id}/content", up.control))
@@ -226,18 +355,31 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(resp.headers()["content-range"], format!("bytes 100-4999/{}", photo.len()));
+    assert_eq!(
+        resp.headers()["content-range"],
+        format!("bytes 100-4999/{}", photo.len())
+    );
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &photo[100..5000]);
 
     let (_, audit) = reviewer.get("/v1/audit").await;
-    let downloads: Vec<&Value> =
-        audit["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "file.download").collect();
+    let downloads: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "file.download")
+        .collect();
     assert_eq!(downloads.len(), 2, "{audit}");
     assert!(downloads.iter().any(|e| e["target"] == pdf_id.as_str()));
-    assert!(downloads.iter().all(|e| e["actor"].as_str().unwrap().starts_with("tok_")));
+    assert!(downloads
+        .iter()
+        .all(|e| e["actor"].as_str().unwrap().starts_with("tok_")));
 
     // Another account sees none of it: 404, not 403.
-    for path in ["/v1/calls/call-0001".to_string(), format!("/v1/files/{pdf_id}"), "/v1/assistants/front-desk-x".into()] {
+    for path in [
+        "/v1/calls/call-0001".to_string(),
+        format!("/v1/files/{pdf_id}"),
+        "/v1/assistants/front-desk-x".into(),
+    ] {
         let (status, _) = small_admin.get(&path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -251,7 +393,10 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(page.status(), StatusCode::GONE);
     assert!(page.text().await.unwrap().contains("already been used"));
     let (status, body) = upload(&phone, &url, "late.pdf", "application/pdf", pdf("late", 0)).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("link_gone")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::GONE, Some("link_gone"))
+    );
 
     // A newer link supersedes an older one; a revoked one says so; forgeries say "not valid".
     let (_, second) = integration.post("/v1/calls/call-0001/upload-links", None).await;
@@ -260,19 +405,37 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     let page = phone.get(second_url).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::GONE);
     assert!(page.text().await.unwrap().contains("newer link"));
-    let (status, revoked) = integration.call(reqwest::Method::DELETE, &format!("/v1/upload-links/{}", third["id"].as_str().unwrap()), None).await;
-    assert_eq!((status, revoked["status"].as_str()), (StatusCode::OK, Some("revoked")));
+    let (status, revoked) = integration
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/upload-links/{}", third["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, revoked["status"].as_str()),
+        (StatusCode::OK, Some("revoked"))
+    );
     let page = phone.get(third["url"].as_str().unwrap()).send().await.unwrap();
     assert!(page.text().await.unwrap().contains("cancelled"));
     let mut forged = token.clone().into_bytes();
     forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
-    let forged = format!("https://127.0.0.1:{}/u/{}", up.gateway_port, String::from_utf8(forged).unwrap());
+    let forged = format!(
+        "https://127.0.0.1:{}/u/{}",
+        up.gateway_port,
+        String::from_utf8(forged).unwrap()
+    );
     let page = phone.get(&forged).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert!(page.text().await.unwrap().contains("Link not valid"));
 
     // A carrier refusal leaves the link issued and the failure visible on the call.
-    integration.put("/v1/calls/call-0002", json!({"assistant_id": "front-desk", "caller_number": twilio::INVALID_TO})).await;
+    integration
+        .put(
+            "/v1/calls/call-0002",
+            json!({"assistant_id": "front-desk", "caller_number": twilio::INVALID_TO}),
+        )
+        .await;
     let (status, link2) = integration.post("/v1/calls/call-0002/upload-links", None).await;
     assert_eq!(status, StatusCode::CREATED, "{link2}");
     assert_eq!(link2["status"], "active");
@@ -280,12 +443,22 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert!(link2["sms"]["error"].as_str().unwrap().contains("21211"));
     let (_, call2) = integration.get("/v1/calls/call-0002").await;
     assert_eq!(call2["sms"][0]["status"], "failed");
-    let (status, resent) = integration.post(&format!("/v1/upload-links/{}/resend", link2["id"].as_str().unwrap()), None).await;
+    let (status, resent) = integration
+        .post(
+            &format!("/v1/upload-links/{}/resend", link2["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(resent["sms"]["status"], "failed");
 
     // --- the security team's metrics: counts by outcome, no secrets -----------------------
-    let metrics = reqwest::get(format!("{}/metrics", up.monitor)).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("{}/metrics", up.monitor))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "upgate_uploads_total{outcome=\"stored\"} 2",
         "upgate_uploads_total{outcome=\"infected\"} 2",
@@ -299,12 +472,21 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert!(!metrics.contains(&token), "no token in metrics");
 
     // --- the scanner goes away: fail closed, the link stays usable ------------------------
-    integration.put("/v1/calls/call-0003", json!({"assistant_id": "front-desk", "caller_number": CALLER})).await;
+    integration
+        .put(
+            "/v1/calls/call-0003",
+            json!({"assistant_id": "front-desk", "caller_number": CALLER}),
+        )
+        .await;
     let (_, link3) = integration.post("/v1/calls/call-0003/upload-links", None).await;
     let url3 = link3["url"].as_str().unwrap().to_string();
     clamd.stop();
     let (status, body) = upload(&phone, &url3, "later.pdf", "application/pdf", pdf("later", 0)).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("scanner_unavailable")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("scanner_unavailable")),
+        "{body}"
+    );
     assert!(body["detail"].as_str().unwrap().contains("link still works"));
     let (_, call3) = integration.get("/v1/calls/call-0003").await;
     assert_eq!(call3["links"][0]["status"], "active");

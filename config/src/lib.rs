@@ -242,7 +242,11 @@ impl Validator<'_> {
     fn positive(&mut self, key: &str, value: Option<usize>, default: usize) -> usize {
         match value {
             Some(0) => {
-                self.err(key, "must be at least 1", format!("remove it for the default ({default}) or set a positive number"));
+                self.err(
+                    key,
+                    "must be at least 1",
+                    format!("remove it for the default ({default}) or set a positive number"),
+                );
                 default
             }
             Some(n) => n,
@@ -262,7 +266,15 @@ impl Validator<'_> {
         let scanner = self.scanner(raw.scanner);
         let sms = self.sms(raw.sms);
         let plans = self.plans(raw.plans);
-        Config { data_dir, gateway, control, metrics, scanner, sms, plans }
+        Config {
+            data_dir,
+            gateway,
+            control,
+            metrics,
+            scanner,
+            sms,
+            plans,
+        }
     }
 
     fn gateway(&mut self, raw: raw::RawGateway) -> GatewayConfig {
@@ -283,14 +295,25 @@ impl Validator<'_> {
             None => format!("https://{listen}"),
         };
         let tls = match (raw.tls_cert_file, raw.tls_key_file) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert_file: cert.into(), key_file: key.into() }),
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert_file: cert.into(),
+                key_file: key.into(),
+            }),
             (None, None) => None,
             (Some(_), None) => {
-                self.err("gateway.tls_key_file", "a certificate is set without its key", "set tls_key_file too, or neither for a self-signed certificate");
+                self.err(
+                    "gateway.tls_key_file",
+                    "a certificate is set without its key",
+                    "set tls_key_file too, or neither for a self-signed certificate",
+                );
                 None
             }
             (None, Some(_)) => {
-                self.err("gateway.tls_cert_file", "a key is set without its certificate", "set tls_cert_file too, or neither for a self-signed certificate");
+                self.err(
+                    "gateway.tls_cert_file",
+                    "a key is set without its certificate",
+                    "set tls_cert_file too, or neither for a self-signed certificate",
+                );
                 None
             }
         };
@@ -298,11 +321,27 @@ impl Validator<'_> {
             listen,
             public_url,
             tls,
-            handshake_timeout: self.duration("gateway.handshake_timeout", raw.handshake_timeout, Duration::from_secs(10)),
-            header_timeout: self.duration("gateway.header_timeout", raw.header_timeout, Duration::from_secs(10)),
-            body_idle_timeout: self.duration("gateway.body_idle_timeout", raw.body_idle_timeout, Duration::from_secs(30)),
+            handshake_timeout: self.duration(
+                "gateway.handshake_timeout",
+                raw.handshake_timeout,
+                Duration::from_secs(10),
+            ),
+            header_timeout: self.duration(
+                "gateway.header_timeout",
+                raw.header_timeout,
+                Duration::from_secs(10),
+            ),
+            body_idle_timeout: self.duration(
+                "gateway.body_idle_timeout",
+                raw.body_idle_timeout,
+                Duration::from_secs(30),
+            ),
             max_connections: self.positive("gateway.max_connections", raw.max_connections, 1024),
-            max_connections_per_ip: self.positive("gateway.max_connections_per_ip", raw.max_connections_per_ip, 64),
+            max_connections_per_ip: self.positive(
+                "gateway.max_connections_per_ip",
+                raw.max_connections_per_ip,
+                64,
+            ),
         }
     }
 
@@ -351,25 +390,62 @@ impl Validator<'_> {
                         String::new()
                     })
                 };
-                let account_sid = required("sms.twilio.account_sid", t.account_sid, "set your Twilio Account SID (AC...)");
-                let from = required("sms.twilio.from", t.from, "set the sending number in E.164, e.g. \"+15005550006\"");
-                let token_file = required("sms.twilio.auth_token_file", t.auth_token_file, "put the auth token in a file readable only by upgate and name it here");
+                let account_sid = required(
+                    "sms.twilio.account_sid",
+                    t.account_sid,
+                    "set your Twilio Account SID (AC...)",
+                );
+                let from = required(
+                    "sms.twilio.from",
+                    t.from,
+                    "set the sending number in E.164, e.g. \"+15005550006\"",
+                );
+                let token_file = required(
+                    "sms.twilio.auth_token_file",
+                    t.auth_token_file,
+                    "put the auth token in a file readable only by upgate and name it here",
+                );
                 let auth_token = if token_file.is_empty() {
                     String::new()
                 } else {
                     read_secret_file(Path::new(&token_file)).unwrap_or_else(|problem| {
-                        self.err("sms.twilio.auth_token_file", problem, "create the file with mode 0600 holding only the token");
+                        self.err(
+                            "sms.twilio.auth_token_file",
+                            problem,
+                            "create the file with mode 0600 holding only the token",
+                        );
                         String::new()
                     })
                 };
-                let api_base = t.api_base.unwrap_or_else(|| DEFAULT_TWILIO_API_BASE.into()).trim_end_matches('/').to_string();
-                if !(api_base.starts_with("https://") || api_base.starts_with("http://127.") || api_base.starts_with("http://[::1]") || api_base.starts_with("http://localhost")) {
-                    self.err("sms.twilio.api_base", format!("{api_base:?} is not https"), "use https (plain http is accepted only for loopback test servers)");
+                let api_base = t
+                    .api_base
+                    .unwrap_or_else(|| DEFAULT_TWILIO_API_BASE.into())
+                    .trim_end_matches('/')
+                    .to_string();
+                if !(api_base.starts_with("https://")
+                    || api_base.starts_with("http://127.")
+                    || api_base.starts_with("http://[::1]")
+                    || api_base.starts_with("http://localhost"))
+                {
+                    self.err(
+                        "sms.twilio.api_base",
+                        format!("{api_base:?} is not https"),
+                        "use https (plain http is accepted only for loopback test servers)",
+                    );
                 }
-                SmsConfig::Twilio(TwilioConfig { account_sid, auth_token, from, api_base })
+                SmsConfig::Twilio(TwilioConfig {
+                    account_sid,
+                    auth_token,
+                    from,
+                    api_base,
+                })
             }
             Some(other) => {
-                self.err("sms.provider", format!("{other:?} is not a known provider"), "use \"outbox\" or \"twilio\"");
+                self.err(
+                    "sms.provider",
+                    format!("{other:?} is not a known provider"),
+                    "use \"outbox\" or \"twilio\"",
+                );
                 SmsConfig::Outbox
             }
         }
@@ -383,21 +459,37 @@ impl Validator<'_> {
             ]);
         };
         if raw.is_empty() {
-            self.err("plans", "no plan is defined", "define at least one, e.g. [plans.pro] sms = true");
+            self.err(
+                "plans",
+                "no plan is defined",
+                "define at least one, e.g. [plans.pro] sms = true",
+            );
         }
         raw.into_iter()
             .map(|(name, p)| {
                 if !valid_plan_name(&name) {
-                    self.err(&format!("plans.{name}"), "plan names use a-z, 0-9, - and _ only (1-32)", "rename the plan");
+                    self.err(
+                        &format!("plans.{name}"),
+                        "plan names use a-z, 0-9, - and _ only (1-32)",
+                        "rename the plan",
+                    );
                 }
-                (name, Plan { sms: p.sms.unwrap_or(false) })
+                (
+                    name,
+                    Plan {
+                        sms: p.sms.unwrap_or(false),
+                    },
+                )
             })
             .collect()
     }
 }
 
 fn valid_plan_name(name: &str) -> bool {
-    (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

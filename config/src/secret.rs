@@ -11,7 +11,11 @@ pub fn read_secret_file(path: &Path) -> Result<String, String> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
-            return Err(format!("{} is readable by group or others (mode {:o})", path.display(), mode & 0o777));
+            return Err(format!(
+                "{} is readable by group or others (mode {:o})",
+                path.display(),
+                mode & 0o777
+            ));
         }
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

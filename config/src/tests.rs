@@ -60,7 +60,9 @@ fn every_bad_key_is_reported_with_its_fix() {
 fn syntax_errors_are_reported_not_panicked() {
     let errs = Config::parse("[gateway\nlisten=").unwrap_err().0;
     assert_eq!(errs.len(), 1);
-    let errs = Config::parse("[gateway]\nmax_connections = \"many\"").unwrap_err().0;
+    let errs = Config::parse("[gateway]\nmax_connections = \"many\"")
+        .unwrap_err()
+        .0;
     assert_eq!(errs.len(), 1);
 }
 
@@ -81,7 +83,9 @@ fn secret_files_readable_by_others_are_refused() {
     assert!(!errs[0].problem.contains("s3cret"));
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let SmsConfig::Twilio(t) = Config::parse(&text).unwrap().sms else { panic!("not twilio") };
+    let SmsConfig::Twilio(t) = Config::parse(&text).unwrap().sms else {
+        panic!("not twilio")
+    };
     assert_eq!(t.auth_token, "s3cret");
     assert!(!format!("{t:?}").contains("s3cret"));
 }
@@ -91,5 +95,8 @@ fn clamd_addresses() {
     let c = Config::parse("[scanner]\nclamd = \"unix:/run/c.sock\"").unwrap();
     assert_eq!(c.scanner.clamd, Some(ClamdAddr::Unix("/run/c.sock".into())));
     let c = Config::parse("[scanner]\nclamd = \"tcp:127.0.0.1:3310\"").unwrap();
-    assert_eq!(c.scanner.clamd, Some(ClamdAddr::Tcp("127.0.0.1:3310".parse().unwrap())));
+    assert_eq!(
+        c.scanner.clamd,
+        Some(ClamdAddr::Tcp("127.0.0.1:3310".parse().unwrap()))
+    );
 }

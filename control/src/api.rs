@@ -59,16 +59,22 @@ pub struct Api {
 pub fn json_response(status: StatusCode, value: &Value) -> ApiResponse {
     let mut resp = Response::new(boxed(Full::new(Bytes::from(value.to_string()))));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
 pub fn problem_response(p: &Problem) -> ApiResponse {
     let mut resp = json_response(p.status, &p.to_json());
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     if p.status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
 }
@@ -77,15 +83,24 @@ async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Problem> {
     let bytes = Limited::new(body, MAX_JSON_BYTES)
         .collect()
         .await
-        .map_err(|_| Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The JSON body is over 64 KiB."))?
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "The JSON body is over 64 KiB.",
+            )
+        })?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| Problem::bad_request("invalid_json", format!("The body is not the expected JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::bad_request("invalid_json", format!("The body is not the expected JSON: {e}")))
 }
 
 fn bearer(req: &Request<Incoming>) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 impl Api {
@@ -97,16 +112,27 @@ impl Api {
     }
 
     async fn authenticate(&self, req: &Request<Incoming>) -> Result<Actor, Problem> {
-        let unauthorized = || Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Send a valid API token as `Authorization: Bearer <token>`.");
+        let unauthorized = || {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Send a valid API token as `Authorization: Bearer <token>`.",
+            )
+        };
         let token = bearer(req).ok_or_else(unauthorized)?;
         let svc = self.service.clone();
-        blocking(move || svc.authenticate(&token)).await?.ok_or_else(unauthorized)
+        blocking(move || svc.authenticate(&token))
+            .await?
+            .ok_or_else(unauthorized)
     }
 
     async fn route(&self, req: Request<Incoming>) -> Result<ApiResponse, Problem> {
         let path = req.uri().path().to_string();
         let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let segments: Vec<String> = raw.iter().map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
+        let segments: Vec<String> = raw
+            .iter()
+            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         if req.method() == Method::GET && segs == ["healthz"] {
             return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})));
@@ -119,14 +145,21 @@ impl Api {
             if allows(actor.role, perm) {
                 Ok(())
             } else {
-                Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", format!("The {} role cannot do this.", actor.role.as_str())))
+                Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("The {} role cannot do this.", actor.role.as_str()),
+                ))
             }
         };
         let ext_id = |id: &str| -> Result<String, Problem> {
             if is_external_id(id) {
                 Ok(id.to_string())
             } else {
-                Err(Problem::bad_request("invalid_id", "Ids use 1-128 of A-Z a-z 0-9 . _ : -"))
+                Err(Problem::bad_request(
+                    "invalid_id",
+                    "Ids use 1-128 of A-Z a-z 0-9 . _ : -",
+                ))
             }
         };
         let svc = self.service.clone();
@@ -156,7 +189,14 @@ impl Api {
                     Ok((svc.assistant_view(&a)?, created))
                 })
                 .await?;
-                Ok(json_response(if created { StatusCode::CREATED } else { StatusCode::OK }, &view))
+                Ok(json_response(
+                    if created {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::OK
+                    },
+                    &view,
+                ))
             }
             (&Method::PUT, ["calls", id]) => {
                 need(Perm::Calls)?;
@@ -167,7 +207,14 @@ impl Api {
                     Ok((svc.call_view(&call)?, created))
                 })
                 .await?;
-                Ok(json_response(if created { StatusCode::CREATED } else { StatusCode::OK }, &view))
+                Ok(json_response(
+                    if created {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::OK
+                    },
+                    &view,
+                ))
             }
             (&Method::GET, ["calls", id]) => {
                 need(Perm::Read)?;
@@ -185,7 +232,10 @@ impl Api {
                 need(Perm::Read)?;
                 let id = id.to_string();
                 let link = blocking(move || svc.link_for(&actor.account_id, &id)).await?;
-                Ok(json_response(StatusCode::OK, &crate::service::link_json(&link, upgate_gateway::routes::now())))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &crate::service::link_json(&link, upgate_gateway::routes::now()),
+                ))
             }
             (&Method::POST, ["upload-links", id, "resend"]) => {
                 need(Perm::Calls)?;
@@ -228,10 +278,18 @@ impl Api {
                     role: String,
                 }
                 let body: Body = read_json(req.into_body()).await?;
-                let role = Role::parse(&body.role)
-                    .ok_or_else(|| Problem::bad_request("unknown_role", "role is one of admin, integration, reviewer, viewer."))?;
-                let (record, token) = blocking(move || svc.create_token(&actor.account_id, role, &actor.token_id)).await?;
-                Ok(json_response(StatusCode::CREATED, &json!({"id": record.id, "role": role.as_str(), "token": token})))
+                let role = Role::parse(&body.role).ok_or_else(|| {
+                    Problem::bad_request(
+                        "unknown_role",
+                        "role is one of admin, integration, reviewer, viewer.",
+                    )
+                })?;
+                let (record, token) =
+                    blocking(move || svc.create_token(&actor.account_id, role, &actor.token_id)).await?;
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    &json!({"id": record.id, "role": role.as_str(), "token": token}),
+                ))
             }
             _ => Err(Problem::not_found("resource")),
         }
@@ -245,14 +303,23 @@ mod tests {
     #[test]
     fn the_role_table() {
         assert!(allows(Role::Admin, Perm::SettingsWrite));
-        assert!(!allows(Role::Admin, Perm::Download), "admins manage; reviewers see files");
+        assert!(
+            !allows(Role::Admin, Perm::Download),
+            "admins manage; reviewers see files"
+        );
         assert!(allows(Role::Integration, Perm::Calls));
         assert!(!allows(Role::Integration, Perm::Download));
         assert!(!allows(Role::Integration, Perm::SettingsWrite));
         assert!(allows(Role::Reviewer, Perm::Download));
         assert!(allows(Role::Reviewer, Perm::Audit));
         assert!(!allows(Role::Reviewer, Perm::Calls));
-        for perm in [Perm::SettingsWrite, Perm::Calls, Perm::Download, Perm::Audit, Perm::Tokens] {
+        for perm in [
+            Perm::SettingsWrite,
+            Perm::Calls,
+            Perm::Download,
+            Perm::Audit,
+            Perm::Tokens,
+        ] {
             assert!(!allows(Role::Viewer, perm));
         }
         assert!(allows(Role::Viewer, Perm::Read));

@@ -57,6 +57,9 @@ impl Tree {
     }
 }
 
+/// A key and its value, as scans return them.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// One write in a batch.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -77,7 +80,7 @@ pub enum DbError {
 pub trait Kv: Send + Sync + 'static {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, DbError>;
     /// Every entry whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DbError>;
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError>;
     /// Applies every op or none, and returns only once it is durable.
     fn apply(&self, ops: Vec<Op>) -> Result<(), DbError>;
     /// A number never returned before, also across restarts.

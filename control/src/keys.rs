@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ring::rand::SecureRandom;
-use upgate_gateway::keys::{self, key_dir, list_keys, read_key32, KeyError, LINK_KEY_PREFIX, STORAGE_PUB_PREFIX};
+use upgate_gateway::keys::{
+    self, key_dir, list_keys, read_key32, KeyError, LINK_KEY_PREFIX, STORAGE_PUB_PREFIX,
+};
 use upgate_gateway::seal::RecipientSecretKey;
 use upgate_gateway::tls::write_private;
 use upgate_gateway::token::LinkKeyring;
@@ -17,7 +19,10 @@ pub struct ControlKeys {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io { path: path.to_path_buf(), source }
+    move |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Creates the first link key and storage key pair if the key directory has none.
@@ -26,7 +31,9 @@ pub fn ensure_keys(data_dir: &Path) -> Result<(), KeyError> {
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     if list_keys(&dir, LINK_KEY_PREFIX, ".key")?.is_empty() {
         let mut secret = [0u8; 32];
-        ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| KeyError::Missing("random"))?;
+        ring::rand::SystemRandom::new()
+            .fill(&mut secret)
+            .map_err(|_| KeyError::Missing("random"))?;
         let path = dir.join(format!("{LINK_KEY_PREFIX}1.key"));
         write_private(&path, &secret).map_err(io(&path))?;
     }

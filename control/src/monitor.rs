@@ -15,13 +15,23 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> ApiResponse {
     match req.uri().path() {
         "/metrics" => {
             let mut resp = Response::new(boxed(Full::new(Bytes::from(gw.metrics.render()))));
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
             resp
         }
         "/healthz" => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         "/readyz" => {
             let (ready, body) = gw.readiness().await;
-            json_response(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+            json_response(
+                if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                },
+                &body,
+            )
         }
         _ => json_response(StatusCode::NOT_FOUND, &serde_json::json!({"code": "not_found"})),
     }

@@ -40,8 +40,12 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
             Ok(json!({"result": account.id, "account": account}))
         }
         OpRequest::CreateToken { account, role } => {
-            let role = Role::parse(&role)
-                .ok_or_else(|| Problem::bad_request("unknown_role", "role is one of admin, integration, reviewer, viewer"))?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                Problem::bad_request(
+                    "unknown_role",
+                    "role is one of admin, integration, reviewer, viewer",
+                )
+            })?;
             let (record, token) = svc.create_token(&account, role, "operator")?;
             Ok(json!({"result": token, "id": record.id, "role": role.as_str()}))
         }
@@ -78,14 +82,18 @@ pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
 
 pub async fn serve(listener: UnixListener, svc: Arc<Service>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let svc = svc.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let svc = svc.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(svc, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -106,9 +114,13 @@ pub enum ClientError {
 /// Sends a request to a running server. `NotRunning` means: open the store directly.
 pub async fn call_running(data_dir: &Path, op: &OpRequest) -> Result<serde_json::Value, ClientError> {
     let path = socket_path(data_dir);
-    let stream = UnixStream::connect(&path).await.map_err(|_| ClientError::NotRunning(path.clone()))?;
+    let stream = UnixStream::connect(&path)
+        .await
+        .map_err(|_| ClientError::NotRunning(path.clone()))?;
     let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| io(&e))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| io(&e))?;
     tokio::spawn(conn);
     let body = serde_json::to_vec(op).expect("requests serialize");
     let req = Request::post("/ops")
@@ -123,6 +135,8 @@ pub async fn call_running(data_dir: &Path, op: &OpRequest) -> Result<serde_json:
     if status.is_success() {
         Ok(value)
     } else {
-        Err(ClientError::Refused(value["detail"].as_str().unwrap_or("refused").to_string()))
+        Err(ClientError::Refused(
+            value["detail"].as_str().unwrap_or("refused").to_string(),
+        ))
     }
 }

@@ -17,7 +17,12 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
-        Problem { status, code, detail: detail.into(), extra: None }
+        Problem {
+            status,
+            code,
+            detail: detail.into(),
+            extra: None,
+        }
     }
 
     pub fn not_found(what: &str) -> Problem {
@@ -40,7 +45,10 @@ impl Problem {
             "code": self.code,
             "detail": self.detail,
         });
-        if let (Some(extra), Some(obj)) = (self.extra.as_ref().and_then(|e| e.as_object()), body.as_object_mut()) {
+        if let (Some(extra), Some(obj)) = (
+            self.extra.as_ref().and_then(|e| e.as_object()),
+            body.as_object_mut(),
+        ) {
             for (k, v) in extra {
                 obj.insert(k.clone(), v.clone());
             }
@@ -52,6 +60,10 @@ impl Problem {
 impl From<DbError> for Problem {
     fn from(e: DbError) -> Problem {
         tracing::error!(error = %e, "metadata store failure");
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "The metadata store failed; try again.")
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "The metadata store failed; try again.",
+        )
     }
 }

@@ -37,22 +37,41 @@ fn setup(e: impl std::fmt::Display) -> RunError {
 pub fn open_service(config: &Config) -> Result<Arc<Service>, RunError> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = &config.data_dir;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
     ensure_keys(dir).map_err(setup)?;
     let keys = load_control_keys(dir).map_err(setup)?;
     let db = SledKv::open(&dir.join("meta")).map_err(|e| {
-        setup(format!("cannot open the metadata store in {} ({e}); is another upgate using this data directory?", dir.display()))
+        setup(format!(
+            "cannot open the metadata store in {} ({e}); is another upgate using this data directory?",
+            dir.display()
+        ))
     })?;
     let sms = crate::sms::from_config(&config.sms, dir);
-    Ok(Arc::new(Service::new(Arc::new(db), config.plans.clone(), keys, sms, config.gateway.public_url.clone())))
+    Ok(Arc::new(Service::new(
+        Arc::new(db),
+        config.plans.clone(),
+        keys,
+        sms,
+        config.gateway.public_url.clone(),
+    )))
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
-    TcpListener::bind(addr).await.map_err(|source| RunError::Bind { addr: addr.to_string(), source })
+    TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
+        addr: addr.to_string(),
+        source,
+    })
 }
 
 /// Runs both planes until `shutdown` resolves.
-pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
     let dir = config.data_dir.clone();
     let service = open_service(&config)?;
     let metrics = Metrics::new();
@@ -101,16 +120,30 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     };
     let server = PublicServer {
         tls: tls_config,
-        limiter: ConnLimiter::new(config.gateway.max_connections, config.gateway.max_connections_per_ip),
+        limiter: ConnLimiter::new(
+            config.gateway.max_connections,
+            config.gateway.max_connections_per_ip,
+        ),
         handshake_timeout: config.gateway.handshake_timeout,
         header_timeout: config.gateway.header_timeout,
     };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(server.run(public, gateway.clone(), stopped()));
-    let api = Api { service: service.clone(), store };
-    tasks.spawn(serve_plain(control, move |req| api.clone().handle(req), stopped()));
+    let api = Api {
+        service: service.clone(),
+        store,
+    };
+    tasks.spawn(serve_plain(
+        control,
+        move |req| api.clone().handle(req),
+        stopped(),
+    ));
     let gw = gateway.clone();
-    tasks.spawn(serve_plain(ops_metrics, move |req| crate::monitor::handle(gw.clone(), req), stopped()));
+    tasks.spawn(serve_plain(
+        ops_metrics,
+        move |req| crate::monitor::handle(gw.clone(), req),
+        stopped(),
+    ));
     tasks.spawn({
         let svc = service.clone();
         let stop = stopped();
@@ -156,7 +189,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         dir.display()
     );
     if matches!(scanner.status(), ScannerStatus::Off) {
-        eprintln!("  WARNING: scanning is OFF (no clamd configured): uploads are stored without a virus scan");
+        eprintln!(
+            "  WARNING: scanning is OFF (no clamd configured): uploads are stored without a virus scan"
+        );
     }
     shutdown.await;
     let _ = stop_tx.send(true);

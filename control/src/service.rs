@@ -56,13 +56,19 @@ pub(crate) fn get<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, key: &[u8]) -> R
 }
 
 pub(crate) fn put<T: Serialize>(tree: Tree, key: impl Into<Vec<u8>>, value: &T) -> Op {
-    Op::Put(tree, key.into(), serde_json::to_vec(value).expect("records serialize"))
+    Op::Put(
+        tree,
+        key.into(),
+        serde_json::to_vec(value).expect("records serialize"),
+    )
 }
 
 pub(crate) fn scan<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, prefix: &[u8]) -> Result<Vec<T>, DbError> {
     db.scan_prefix(tree, prefix)?
         .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name()))))
+        .map(|(_, v)| {
+            serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name())))
+        })
         .collect()
 }
 
@@ -84,14 +90,29 @@ impl Service {
         sms: Arc<dyn SmsProvider>,
         public_url: String,
     ) -> Service {
-        Service { db, plans, keys, sms, public_url, write: Mutex::new(()), pending: Mutex::default() }
+        Service {
+            db,
+            plans,
+            keys,
+            sms,
+            public_url,
+            write: Mutex::new(()),
+            pending: Mutex::default(),
+        }
     }
 
     pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn audit_op(&self, actor: &str, account_id: &str, action: &str, target: &str, detail: serde_json::Value) -> Result<Op, DbError> {
+    pub(crate) fn audit_op(
+        &self,
+        actor: &str,
+        account_id: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<Op, DbError> {
         let seq = self.db.next_id()?;
         let entry = AuditEntry {
             seq,
@@ -112,16 +133,34 @@ impl Service {
     pub fn create_account(&self, name: &str, plan: &str) -> Result<Account, Problem> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(Problem::bad_request("invalid_name", "Give the account a name of 1-200 characters."));
+            return Err(Problem::bad_request(
+                "invalid_name",
+                "Give the account a name of 1-200 characters.",
+            ));
         }
         if !self.plans.contains_key(plan) {
             let known: Vec<&str> = self.plans.keys().map(String::as_str).collect();
-            return Err(Problem::bad_request("unknown_plan", format!("No plan {plan:?}; the config defines: {}.", known.join(", "))));
+            return Err(Problem::bad_request(
+                "unknown_plan",
+                format!("No plan {plan:?}; the config defines: {}.", known.join(", ")),
+            ));
         }
-        let account = Account { id: new_id("acc"), name: name.into(), plan: plan.into(), created_at: now() };
+        let account = Account {
+            id: new_id("acc"),
+            name: name.into(),
+            plan: plan.into(),
+            created_at: now(),
+        };
         let _w = self.write_lock();
-        let audit = self.audit_op("operator", &account.id, "account.create", &account.id, serde_json::json!({"plan": plan}))?;
-        self.db.apply(vec![put(Tree::Accounts, account.id.as_bytes(), &account), audit])?;
+        let audit = self.audit_op(
+            "operator",
+            &account.id,
+            "account.create",
+            &account.id,
+            serde_json::json!({"plan": plan}),
+        )?;
+        self.db
+            .apply(vec![put(Tree::Accounts, account.id.as_bytes(), &account), audit])?;
         Ok(account)
     }
 
@@ -131,13 +170,22 @@ impl Service {
 
     /// Creates a token and returns `(record, token)`; the token is shown once and only its
     /// hash is kept.
-    pub fn create_token(&self, account_id: &str, role: Role, actor: &str) -> Result<(ApiToken, String), Problem> {
+    pub fn create_token(
+        &self,
+        account_id: &str,
+        role: Role,
+        actor: &str,
+    ) -> Result<(ApiToken, String), Problem> {
         if self.account(account_id)?.is_none() {
             return Err(Problem::not_found("account"));
         }
         let mut secret = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).expect("system random works");
-        let token = format!("upg_{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret));
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+            .expect("system random works");
+        let token = format!(
+            "upg_{}",
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
+        );
         let record = ApiToken {
             id: new_id("tok"),
             account_id: account_id.into(),
@@ -146,8 +194,15 @@ impl Service {
             created_at: now(),
         };
         let _w = self.write_lock();
-        let audit = self.audit_op(actor, account_id, "token.create", &record.id, serde_json::json!({"role": role.as_str()}))?;
-        self.db.apply(vec![put(Tree::Tokens, record.hash.as_bytes(), &record), audit])?;
+        let audit = self.audit_op(
+            actor,
+            account_id,
+            "token.create",
+            &record.id,
+            serde_json::json!({"role": role.as_str()}),
+        )?;
+        self.db
+            .apply(vec![put(Tree::Tokens, record.hash.as_bytes(), &record), audit])?;
         Ok((record, token))
     }
 
@@ -157,26 +212,43 @@ impl Service {
             return Ok(None);
         }
         let hash = token_hash(token);
-        let Some(record) = get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes())? else { return Ok(None) };
+        let Some(record) = get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes())? else {
+            return Ok(None);
+        };
         // The lookup is by hash (nothing secret leaks through its timing); the compare is
         // constant time anyway, as every secret comparison here is.
         if !constant_time_eq(record.hash.as_bytes(), hash.as_bytes()) {
             return Ok(None);
         }
-        Ok(Some(Actor { account_id: record.account_id, role: record.role, token_id: record.id }))
+        Ok(Some(Actor {
+            account_id: record.account_id,
+            role: record.role,
+            token_id: record.id,
+        }))
     }
 
     fn plan_has_sms(&self, account_id: &str) -> Result<bool, Problem> {
-        let account = self.account(account_id)?.ok_or_else(|| Problem::not_found("account"))?;
+        let account = self
+            .account(account_id)?
+            .ok_or_else(|| Problem::not_found("account"))?;
         Ok(self.plans.get(&account.plan).is_some_and(|p| p.sms))
     }
 
     // --- assistants ----------------------------------------------------------------------
 
-    pub fn put_assistant(&self, actor: &Actor, id: &str, settings: FileUploadSettings) -> Result<(Assistant, bool), Problem> {
+    pub fn put_assistant(
+        &self,
+        actor: &Actor,
+        id: &str,
+        settings: FileUploadSettings,
+    ) -> Result<(Assistant, bool), Problem> {
         let errors = settings::validate(&settings, self.plan_has_sms(&actor.account_id)?);
         if let Some(first) = errors.first() {
-            let status = if first.code == "plan_lacks_sms" { StatusCode::CONFLICT } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let status = if first.code == "plan_lacks_sms" {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
             let mut p = Problem::new(status, first.code, first.detail.clone());
             p.extra = Some(serde_json::json!({"errors": errors}));
             return Err(p);
@@ -184,7 +256,12 @@ impl Service {
         let key = scoped(&actor.account_id, id);
         let _w = self.write_lock();
         let existed = self.db.get(Tree::Assistants, &key)?.is_some();
-        let assistant = Assistant { account_id: actor.account_id.clone(), id: id.into(), file_upload: settings, updated_at: now() };
+        let assistant = Assistant {
+            account_id: actor.account_id.clone(),
+            id: id.into(),
+            file_upload: settings,
+            updated_at: now(),
+        };
         let audit = self.audit_op(
             &actor.token_id,
             &actor.account_id,
@@ -192,12 +269,14 @@ impl Service {
             id,
             serde_json::to_value(&assistant.file_upload).unwrap_or_default(),
         )?;
-        self.db.apply(vec![put(Tree::Assistants, key, &assistant), audit])?;
+        self.db
+            .apply(vec![put(Tree::Assistants, key, &assistant), audit])?;
         Ok((assistant, !existed))
     }
 
     pub fn assistant(&self, account_id: &str, id: &str) -> Result<Assistant, Problem> {
-        get(&*self.db, Tree::Assistants, &scoped(account_id, id))?.ok_or_else(|| Problem::not_found("assistant"))
+        get(&*self.db, Tree::Assistants, &scoped(account_id, id))?
+            .ok_or_else(|| Problem::not_found("assistant"))
     }
 
     /// The assistant as the API shows it: settings, availability and the SMS preview.
@@ -206,7 +285,10 @@ impl Service {
         let mut file_upload = serde_json::to_value(&assistant.file_upload).unwrap_or_default();
         if let Some(obj) = file_upload.as_object_mut() {
             obj.insert("available".into(), serde_json::json!(sms));
-            obj.insert("unavailable_reason".into(), serde_json::json!(settings::unavailable_reason(sms)));
+            obj.insert(
+                "unavailable_reason".into(),
+                serde_json::json!(settings::unavailable_reason(sms)),
+            );
         }
         Ok(serde_json::json!({
             "id": assistant.id,

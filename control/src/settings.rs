@@ -77,7 +77,11 @@ pub struct RuleError {
 }
 
 fn rule(code: &'static str, field: &'static str, detail: impl Into<String>) -> RuleError {
-    RuleError { code, field, detail: detail.into() }
+    RuleError {
+        code,
+        field,
+        detail: detail.into(),
+    }
 }
 
 /// Why file upload cannot be turned on for this account, if it cannot.
@@ -92,7 +96,11 @@ pub fn unavailable_reason(plan_has_sms: bool) -> Option<&'static str> {
 pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
     let mut errors = Vec::new();
     if s.enabled && !plan_has_sms {
-        errors.push(rule("plan_lacks_sms", "enabled", unavailable_reason(false).unwrap_or_default()));
+        errors.push(rule(
+            "plan_lacks_sms",
+            "enabled",
+            unavailable_reason(false).unwrap_or_default(),
+        ));
     }
     let trigger = s.trigger.as_deref().map(str::trim).unwrap_or("");
     if s.enabled && trigger.is_empty() {
@@ -103,11 +111,19 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
         ));
     }
     if trigger.chars().count() > TRIGGER_MAX_CHARS {
-        errors.push(rule("trigger_too_long", "trigger", format!("Keep the trigger under {TRIGGER_MAX_CHARS} characters.")));
+        errors.push(rule(
+            "trigger_too_long",
+            "trigger",
+            format!("Keep the trigger under {TRIGGER_MAX_CHARS} characters."),
+        ));
     }
     let chars = s.message.chars().count();
     if s.message.trim().is_empty() {
-        errors.push(rule("message_empty", "message", "Write a short message to send with the link."));
+        errors.push(rule(
+            "message_empty",
+            "message",
+            "Write a short message to send with the link.",
+        ));
     } else if chars > MESSAGE_MAX_CHARS {
         errors.push(rule(
             "message_too_long",
@@ -123,10 +139,18 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
         ));
     }
     if s.message.chars().any(|c| c.is_control()) {
-        errors.push(rule("message_invalid", "message", "The message cannot contain control characters or line breaks."));
+        errors.push(rule(
+            "message_invalid",
+            "message",
+            "The message cannot contain control characters or line breaks.",
+        ));
     }
     if s.allowed_types.is_empty() {
-        errors.push(rule("allowed_types_empty", "allowed_types", "Allow at least one file type."));
+        errors.push(rule(
+            "allowed_types_empty",
+            "allowed_types",
+            "Allow at least one file type.",
+        ));
     }
     for t in &s.allowed_types {
         if Kind::from_mime(t).is_none() {
@@ -134,7 +158,10 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
             errors.push(rule(
                 "type_not_supported",
                 "allowed_types",
-                format!("{t:?} is not a type upgate can check; use some of: {}.", known.join(", ")),
+                format!(
+                    "{t:?} is not a type upgate can check; use some of: {}.",
+                    known.join(", ")
+                ),
             ));
         }
     }
@@ -146,7 +173,11 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
         ));
     }
     if !(1..=MAX_FILES_LIMIT).contains(&s.max_files) {
-        errors.push(rule("max_files_out_of_range", "max_files", format!("Choose between 1 and {MAX_FILES_LIMIT} files.")));
+        errors.push(rule(
+            "max_files_out_of_range",
+            "max_files",
+            format!("Choose between 1 and {MAX_FILES_LIMIT} files."),
+        ));
     }
     if !(TTL_MIN_SECONDS..=TTL_MAX_SECONDS).contains(&s.link_ttl_seconds) {
         errors.push(rule(
@@ -165,14 +196,20 @@ pub fn contains_link(text: &str) -> bool {
     if lower.contains("://") || lower.contains("www.") {
         return true;
     }
-    lower.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | '\'' | ',')).any(|word| {
-        let word = word.trim_end_matches(['.', '!', '?', ':', ';']);
-        let host = word.split('/').next().unwrap_or("");
-        let labels: Vec<&str> = host.split('.').collect();
-        labels.len() >= 2
-            && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
-            && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
-    })
+    lower
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | '\'' | ','))
+        .any(|word| {
+            let word = word.trim_end_matches(['.', '!', '?', ':', ';']);
+            let host = word.split('/').next().unwrap_or("");
+            let labels: Vec<&str> = host.split('.').collect();
+            labels.len() >= 2
+                && labels
+                    .iter()
+                    .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+                && labels
+                    .last()
+                    .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+        })
 }
 
 /// What the caller will receive: the full text with a sample link, its encoding and segments.
@@ -188,7 +225,12 @@ pub struct SmsPreview {
 pub fn preview(message: &str, public_url: &str) -> SmsPreview {
     let text = sms_body(message, &format!("{public_url}/u/{}", "x".repeat(TOKEN_LEN)));
     let info = analyze(&text);
-    SmsPreview { characters: info.chars, encoding: info.encoding.as_str(), segments: info.segments, text }
+    SmsPreview {
+        characters: info.chars,
+        encoding: info.encoding.as_str(),
+        segments: info.segments,
+        text,
+    }
 }
 
 pub fn sms_body(message: &str, url: &str) -> String {

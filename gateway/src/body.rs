@@ -22,7 +22,10 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Moves the body's data into a bounded channel (backpressure reaches the client's TCP
 /// window). When the reader goes away early, the pump switches to draining.
-pub fn pump(mut body: Incoming, idle: Duration) -> impl Stream<Item = Result<Bytes, BodyError>> + Send + 'static {
+pub fn pump(
+    mut body: Incoming,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, BodyError>> + Send + 'static {
     let (tx, rx) = mpsc::channel::<Result<Bytes, BodyError>>(2);
     tokio::spawn(async move {
         let mut forwarding = true;

@@ -51,7 +51,10 @@ impl Conn {
     fn set_deadline(&self, deadline: Instant) -> std::io::Result<()> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "scan deadline passed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "scan deadline passed",
+            ));
         }
         match self {
             Conn::Unix(s) => {
@@ -183,7 +186,10 @@ pub fn parse_reply(reply: &str) -> Verdict {
     if reply == "stream: OK" {
         return Verdict::Clean;
     }
-    if let Some(name) = reply.strip_prefix("stream: ").and_then(|r| r.strip_suffix(" FOUND")) {
+    if let Some(name) = reply
+        .strip_prefix("stream: ")
+        .and_then(|r| r.strip_suffix(" FOUND"))
+    {
         if name.is_empty() || name.contains(['\n', '\r']) {
             return Verdict::NotScanned(format!("malformed reply {reply:?}"));
         }
@@ -192,7 +198,11 @@ pub fn parse_reply(reply: &str) -> Verdict {
         }
         return Verdict::Infected(name.to_string());
     }
-    Verdict::NotScanned(if reply.is_empty() { "empty reply".into() } else { format!("clamd said {reply:?}") })
+    Verdict::NotScanned(if reply.is_empty() {
+        "empty reply".into()
+    } else {
+        format!("clamd said {reply:?}")
+    })
 }
 
 #[cfg(test)]
@@ -203,14 +213,29 @@ mod tests {
     fn only_an_exact_ok_is_clean() {
         assert_eq!(parse_reply("stream: OK"), Verdict::Clean);
         assert_eq!(parse_reply("stream: OK\0"), Verdict::Clean);
-        for not_clean in ["", "OK", "stream: OK ", "stream: ok", "stream:OK", "stream: OKAY", "INSTREAM size limit exceeded. ERROR", "stream: FOUND"] {
-            assert!(matches!(parse_reply(not_clean), Verdict::NotScanned(_)), "{not_clean:?}");
+        for not_clean in [
+            "",
+            "OK",
+            "stream: OK ",
+            "stream: ok",
+            "stream:OK",
+            "stream: OKAY",
+            "INSTREAM size limit exceeded. ERROR",
+            "stream: FOUND",
+        ] {
+            assert!(
+                matches!(parse_reply(not_clean), Verdict::NotScanned(_)),
+                "{not_clean:?}"
+            );
         }
     }
 
     #[test]
     fn found_is_infected_unless_a_limit_was_hit() {
-        assert_eq!(parse_reply("stream: Eicar-Test-Signature FOUND"), Verdict::Infected("Eicar-Test-Signature".into()));
+        assert_eq!(
+            parse_reply("stream: Eicar-Test-Signature FOUND"),
+            Verdict::Infected("Eicar-Test-Signature".into())
+        );
         assert!(matches!(
             parse_reply("stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND"),
             Verdict::NotScanned(_)
@@ -219,7 +244,10 @@ mod tests {
 
     #[test]
     fn an_unreachable_clamd_is_not_scanned_never_clean() {
-        let clamd = Clamd::new(ClamdAddr::Unix("/nonexistent/clamd.sock".into()), Duration::from_secs(1));
+        let clamd = Clamd::new(
+            ClamdAddr::Unix("/nonexistent/clamd.sock".into()),
+            Duration::from_secs(1),
+        );
         assert!(matches!(clamd.scan(&b"hello"[..]), Verdict::NotScanned(_)));
         assert!(clamd.ping().is_err());
     }

@@ -109,7 +109,11 @@ pub trait ControlLink: Send + Sync + 'static {
     async fn release(&self, claim: &Claim);
     /// Records a stored file on the call and the contact. Refused if the link ended meanwhile,
     /// in which case the gateway deletes the object.
-    async fn commit(&self, claim: &Claim, file: NewFile) -> Result<Result<LinkState, LinkState>, ControlError>;
+    async fn commit(
+        &self,
+        claim: &Claim,
+        file: NewFile,
+    ) -> Result<Result<LinkState, LinkState>, ControlError>;
     /// Records a refused upload on the call.
     async fn refused(&self, id: &LinkId, refusal: Refusal);
     /// The caller is done: the link is used from now on.

@@ -38,7 +38,10 @@ pub fn key_dir(data_dir: &Path) -> PathBuf {
 
 /// Lists `(id, path)` of files named `<prefix><id><suffix>`, sorted by id.
 pub fn list_keys(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<(u32, PathBuf)>, KeyError> {
-    let io = |source| KeyError::Io { path: dir.to_path_buf(), source };
+    let io = |source| KeyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -55,8 +58,13 @@ pub fn list_keys(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<(u32, Pat
 
 /// Reads a file that must hold exactly 32 bytes.
 pub fn read_key32(path: &Path) -> Result<[u8; 32], KeyError> {
-    let bytes = std::fs::read(path).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?;
-    bytes.try_into().map_err(|_| KeyError::Malformed(path.to_path_buf()))
+    let bytes = std::fs::read(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    bytes
+        .try_into()
+        .map_err(|_| KeyError::Malformed(path.to_path_buf()))
 }
 
 /// Loads every link key (old links stay valid after rotation) and the newest storage public key.
@@ -69,8 +77,12 @@ pub fn load_gateway_keys(data_dir: &Path) -> Result<GatewayKeys, KeyError> {
     }
     let current = links.last().map(LinkKey::id).ok_or(KeyError::Missing("link"))?;
     let links = LinkKeyring::new(links, current).map_err(|_| KeyError::Malformed(dir.clone()))?;
-    let (key_id, path) =
-        list_keys(&dir, STORAGE_PUB_PREFIX, ".pub")?.pop().ok_or(KeyError::Missing("storage"))?;
-    let storage = RecipientPublicKey { key_id, bytes: read_key32(&path)? };
+    let (key_id, path) = list_keys(&dir, STORAGE_PUB_PREFIX, ".pub")?
+        .pop()
+        .ok_or(KeyError::Missing("storage"))?;
+    let storage = RecipientPublicKey {
+        key_id,
+        bytes: read_key32(&path)?,
+    };
     Ok(GatewayKeys { links, storage })
 }

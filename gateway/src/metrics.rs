@@ -33,9 +33,13 @@ impl Metrics {
         let uploads = counter_vec("uploads_total", "Upload requests by outcome", "outcome");
         let scans = counter_vec("scans_total", "Scans by verdict", "verdict");
         let link_checks = counter_vec("link_checks_total", "Link token checks by result", "result");
-        let connections_refused =
-            counter_vec("connections_refused_total", "Connections refused or cut, by reason", "reason");
-        let stored_bytes = IntCounter::new("stored_bytes_total", "Plaintext bytes of stored files").expect("valid");
+        let connections_refused = counter_vec(
+            "connections_refused_total",
+            "Connections refused or cut, by reason",
+            "reason",
+        );
+        let stored_bytes =
+            IntCounter::new("stored_bytes_total", "Plaintext bytes of stored files").expect("valid");
         let scan_seconds = Histogram::with_opts(
             HistogramOpts::new("scan_seconds", "Time clamd took per file")
                 .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
@@ -51,13 +55,25 @@ impl Metrics {
         ] {
             registry.register(m).expect("unique metric");
         }
-        Metrics { registry, uploads, stored_bytes, scans, scan_seconds, link_checks, connections, connections_refused, scanner_up }
+        Metrics {
+            registry,
+            uploads,
+            stored_bytes,
+            scans,
+            scan_seconds,
+            link_checks,
+            connections,
+            connections_refused,
+            scanner_up,
+        }
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
+        prometheus::TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
 }

@@ -66,5 +66,8 @@ pub fn ended_page(state: Option<LinkState>) -> String {
             "This link isn't valid. Please check that you opened the whole link from your text message.",
         ),
     };
-    shell(title, &format!("<h1>{}</h1><p>{}</p>", escape_html(title), escape_html(text)))
+    shell(
+        title,
+        &format!("<h1>{}</h1><p>{}</p>", escape_html(title), escape_html(text)),
+    )
 }

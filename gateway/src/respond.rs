@@ -19,10 +19,19 @@ fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     resp
 }
 
@@ -48,7 +57,10 @@ pub fn html(status: StatusCode, page: String) -> Resp {
 
 pub fn asset(content_type: &'static str, body: &'static str) -> Resp {
     let mut resp = base(StatusCode::OK, content_type, body);
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     resp
 }
 
@@ -58,7 +70,8 @@ pub fn text(status: StatusCode, body: String) -> Resp {
 
 /// Marks the connection to be closed after this answer (ambiguous framing, refused bodies).
 pub fn closing(mut resp: Resp) -> Resp {
-    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 

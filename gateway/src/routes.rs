@@ -17,7 +17,10 @@ use crate::token::{self, Claims, TokenError};
 use crate::upload::{self, Received, UploadError};
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Ambiguous framing is refused and the connection closed: the smuggling classes
@@ -45,29 +48,35 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["healthz"]) => respond::text(StatusCode::OK, "ok\n".into()),
         (&Method::GET, ["readyz"]) => {
             let (ready, body) = gw.readiness().await;
-            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             respond::json(status, &body)
         }
-        (&Method::GET, ["assets", "upload.js"]) => respond::asset("text/javascript; charset=utf-8", page::SCRIPT),
+        (&Method::GET, ["assets", "upload.js"]) => {
+            respond::asset("text/javascript; charset=utf-8", page::SCRIPT)
+        }
         (&Method::GET, ["assets", "upload.css"]) => respond::asset("text/css; charset=utf-8", page::STYLE),
         (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => match check(&gw, tok) {
             Ok(claims) => show(&gw, &claims).await,
-            Err(resp) => resp,
+            Err(e) => token_page(e),
         },
         (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok) {
             Ok(claims) => upload(&gw, &claims, req).await,
-            Err(resp) => refuse_body(&gw, req, resp),
+            Err(e) => refuse_body(&gw, req, token_page(e)),
         },
         (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok) {
             Ok(claims) => finish(&gw, &claims).await,
-            Err(resp) => resp,
+            Err(e) => token_page(e),
         },
         _ => respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
     }
 }
 
 /// Verifies the token: every forgery gets the same answer after the same work.
-fn check(gw: &Gateway, tok: &str) -> Result<Claims, Resp> {
+fn check(gw: &Gateway, tok: &str) -> Result<Claims, TokenError> {
     let result = token::verify(&gw.keys.links, tok, now());
     let label = match &result {
         Ok(_) => "ok",
@@ -75,10 +84,15 @@ fn check(gw: &Gateway, tok: &str) -> Result<Claims, Resp> {
         Err(TokenError::Expired(_)) => "expired",
     };
     gw.metrics.link_checks.with_label_values(&[label]).inc();
-    result.map_err(|e| match e {
+    result
+}
+
+/// The page for a token that did not verify.
+fn token_page(e: TokenError) -> Resp {
+    match e {
         TokenError::Invalid => invalid_link(),
         TokenError::Expired(_) => respond::html(StatusCode::GONE, page::ended_page(Some(LinkState::Expired))),
-    })
+    }
 }
 
 fn invalid_link() -> Resp {
@@ -101,7 +115,9 @@ fn control_down(e: ControlError) -> Resp {
 
 async fn show(gw: &Gateway, claims: &Claims) -> Resp {
     match gw.control.link(&claims.link_id).await {
-        Ok(view) if view.state == LinkState::Active => respond::html(StatusCode::OK, page::upload_page(&view)),
+        Ok(view) if view.state == LinkState::Active => {
+            respond::html(StatusCode::OK, page::upload_page(&view))
+        }
         Ok(view) => respond::html(StatusCode::GONE, page::ended_page(Some(view.state))),
         Err(e) => control_down(e),
     }
@@ -113,9 +129,7 @@ async fn finish(gw: &Gateway, claims: &Claims) -> Resp {
             StatusCode::OK,
             &json!({"status": "used", "message": "Thank you. Your files have been received."}),
         ),
-        Ok(state) => {
-            respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state))
-        }
+        Ok(state) => respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state)),
         Err(e) => control_down(e),
     }
 }
@@ -123,7 +137,10 @@ async fn finish(gw: &Gateway, claims: &Claims) -> Resp {
 /// Answers without reading a body we refused, draining it in the background so the
 /// caller sees the answer (unless they asked to wait with `Expect: 100-continue`).
 fn refuse_body(gw: &Gateway, req: Request<Incoming>, resp: Resp) -> Resp {
-    let expects_continue = req.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expects_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if !expects_continue {
         body::drain(req.into_body(), gw.body_idle_timeout);
     }
@@ -161,9 +178,17 @@ async fn upload(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
         return refuse_body(gw, req, resp);
     }
     // Content-Length over the limit: refused before reading the body.
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > view.max_file_bytes + upload::MULTIPART_OVERHEAD) {
-        let resp = upload_problem(gw, &UploadError::TooLarge { limit: view.max_file_bytes });
+        let resp = upload_problem(
+            gw,
+            &UploadError::TooLarge {
+                limit: view.max_file_bytes,
+            },
+        );
         return refuse_body(gw, req, resp);
     }
     let claim = match gw.control.claim(&claims.link_id).await {
@@ -174,7 +199,10 @@ async fn upload(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
         }
         Err(e) => return refuse_body(gw, req, control_down(e)),
     };
-    let limits = upload::Limits { max_file_bytes: view.max_file_bytes, allowed: view.allowed.clone() };
+    let limits = upload::Limits {
+        max_file_bytes: view.max_file_bytes,
+        allowed: view.allowed.clone(),
+    };
     let stream = body::pump(req.into_body(), gw.body_idle_timeout);
     let received = upload::receive(stream, boundary, &limits, &gw.spool_dir, &gw.keys.storage).await;
     let outcome = match received {
@@ -210,18 +238,37 @@ async fn upload(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
 type StoreError = (UploadError, Option<Refusal>);
 
 /// Scan, commit to storage, record on the call. On any failure nothing stays behind.
-async fn store(gw: &Gateway, claim: &crate::control_link::Claim, r: Received) -> Result<(NewFile, LinkState), StoreError> {
-    let Received { key, spool, display_name, kind, size, sha256, opener } = r;
-    let verdict = match gw.scanner.scan_spool(spool.path().to_path_buf(), spool.len(), opener).await {
+async fn store(
+    gw: &Gateway,
+    claim: &crate::control_link::Claim,
+    r: Received,
+) -> Result<(NewFile, LinkState), StoreError> {
+    let Received {
+        key,
+        spool,
+        display_name,
+        kind,
+        size,
+        sha256,
+        opener,
+    } = r;
+    let verdict = match gw
+        .scanner
+        .scan_spool(spool.path().to_path_buf(), spool.written(), opener)
+        .await
+    {
         None => ScanVerdict {
             status: "not_scanned".into(),
             engine: None,
             detail: Some("scanning is off: no clamd configured".into()),
             scanned_at: now(),
         },
-        Some((crate::clamd::Verdict::Clean, engine)) => {
-            ScanVerdict { status: "clean".into(), engine: Some(engine), detail: None, scanned_at: now() }
-        }
+        Some((crate::clamd::Verdict::Clean, engine)) => ScanVerdict {
+            status: "clean".into(),
+            engine: Some(engine),
+            detail: None,
+            scanned_at: now(),
+        },
         Some((crate::clamd::Verdict::Infected(signature), engine)) => {
             let verdict = ScanVerdict {
                 status: "infected".into(),
@@ -230,14 +277,22 @@ async fn store(gw: &Gateway, claim: &crate::control_link::Claim, r: Received) ->
                 scanned_at: now(),
             };
             tracing::warn!(%signature, "infected upload refused");
-            let refusal = Refusal { code: "infected", display_name, size, verdict: Some(verdict) };
+            let refusal = Refusal {
+                code: "infected",
+                display_name,
+                size,
+                verdict: Some(verdict),
+            };
             return Err((UploadError::Infected(signature), Some(refusal)));
         }
         Some((crate::clamd::Verdict::NotScanned(reason), _)) => {
             return Err((UploadError::ScannerUnavailable(reason), None));
         }
     };
-    gw.store.commit(&key, spool.path()).await.map_err(|e| (UploadError::Internal(e.to_string()), None))?;
+    gw.store
+        .commit(&key, spool.path())
+        .await
+        .map_err(|e| (UploadError::Internal(e.to_string()), None))?;
     spool.kept();
     let file = NewFile {
         file_id: key.as_str().to_string(),

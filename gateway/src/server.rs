@@ -52,7 +52,11 @@ impl Drop for ConnGuard {
 
 impl ConnLimiter {
     pub fn new(max: usize, max_per_ip: usize) -> ConnLimiter {
-        ConnLimiter { global: Arc::new(Semaphore::new(max)), per_ip: Arc::default(), max_per_ip }
+        ConnLimiter {
+            global: Arc::new(Semaphore::new(max)),
+            per_ip: Arc::default(),
+            max_per_ip,
+        }
     }
 
     /// A place for one more connection from `ip`, or which cap refused it.
@@ -64,7 +68,11 @@ impl ConnLimiter {
             return Err("per_ip");
         }
         *n += 1;
-        Ok(ConnGuard { _permit: permit, ip, per_ip: self.per_ip.clone() })
+        Ok(ConnGuard {
+            _permit: permit,
+            ip,
+            per_ip: self.per_ip.clone(),
+        })
     }
 }
 
@@ -109,7 +117,10 @@ impl PublicServer {
                     Ok(Ok(tls)) => Some(tls),
                     Ok(Err(_)) => None,
                     Err(_) => {
-                        gw.metrics.connections_refused.with_label_values(&["handshake"]).inc();
+                        gw.metrics
+                            .connections_refused
+                            .with_label_values(&["handshake"])
+                            .inc();
                         None
                     }
                 };
@@ -138,7 +149,9 @@ impl PublicServer {
 pub async fn serve_plain<F, Fut>(listener: TcpListener, handler: F, shutdown: impl Future<Output = ()>)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>>> + Send + 'static,
+    Fut: Future<Output = Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>>>
+        + Send
+        + 'static,
 {
     tokio::pin!(shutdown);
     loop {

@@ -42,6 +42,9 @@ impl Gateway {
             Err(e) => serde_json::json!({"status": "down", "detail": e.to_string()}),
         };
         let ready = scanner_ok && storage.is_ok();
-        (ready, serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json}))
+        (
+            ready,
+            serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json}),
+        )
     }
 }

@@ -16,7 +16,10 @@ pub struct ObjectKey(String);
 impl ObjectKey {
     pub fn parse(s: &str) -> Option<ObjectKey> {
         let hex = s.strip_prefix("f_")?;
-        let ok = (16..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = (16..=64).contains(&hex.len())
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| ObjectKey(s.to_string()))
     }
 

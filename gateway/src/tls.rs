@@ -23,7 +23,10 @@ pub enum TlsError {
 /// Where the self-signed pair lives in the data directory.
 pub fn self_signed_paths(data_dir: &Path) -> TlsFiles {
     let dir = data_dir.join("tls");
-    TlsFiles { cert_file: dir.join("localhost.crt"), key_file: dir.join("localhost.key") }
+    TlsFiles {
+        cert_file: dir.join("localhost.crt"),
+        key_file: dir.join("localhost.key"),
+    }
 }
 
 /// Creates the self-signed localhost pair unless it exists.
@@ -33,7 +36,11 @@ pub fn ensure_self_signed(data_dir: &Path) -> Result<TlsFiles, TlsError> {
         return Ok(files);
     }
     let gen = |e: &dyn std::fmt::Display| TlsError::Generate(e.to_string());
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let cert = rcgen::generate_simple_self_signed(names).map_err(|e| gen(&e))?;
     let dir = files.cert_file.parent().expect("has a parent");
     std::fs::create_dir_all(dir).map_err(|e| gen(&e))?;
@@ -46,14 +53,21 @@ pub fn ensure_self_signed(data_dir: &Path) -> Result<TlsFiles, TlsError> {
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
 
 /// A rustls server config offering TLS 1.3 and 1.2, HTTP/1.1 only (see docs/decisions.md).
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let err = |path: &Path, problem: String| TlsError::File { path: path.to_path_buf(), problem };
+    let err = |path: &Path, problem: String| TlsError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
     let cert_pem = std::fs::read(&files.cert_file).map_err(|e| err(&files.cert_file, e.to_string()))?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()

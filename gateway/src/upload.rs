@@ -112,10 +112,16 @@ impl UploadError {
 pub fn link_gone_message(state: LinkState) -> &'static str {
     match state {
         LinkState::Active => "This link is ready for your files.",
-        LinkState::Used => "This link has already been used. If you need to send more, please ask for a new link.",
+        LinkState::Used => {
+            "This link has already been used. If you need to send more, please ask for a new link."
+        }
         LinkState::Expired => "This link has expired. Please ask for a new link.",
-        LinkState::Revoked => "This link has been cancelled. Please ask for a new link if you still need to send files.",
-        LinkState::Superseded => "A newer link was sent to you. Please use the most recent link in your messages.",
+        LinkState::Revoked => {
+            "This link has been cancelled. Please ask for a new link if you still need to send files."
+        }
+        LinkState::Superseded => {
+            "A newer link was sent to you. Please use the most recent link in your messages."
+        }
     }
 }
 

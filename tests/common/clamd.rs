@@ -26,8 +26,16 @@ impl Clamd {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
-        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clamav/upgate-test.ndb"), db.join("upgate-test.ndb")).unwrap();
-        let tmpfs = if Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() };
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clamav/upgate-test.ndb"),
+            db.join("upgate-test.ndb"),
+        )
+        .unwrap();
+        let tmpfs = if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm")
+        } else {
+            tempfile::tempdir()
+        };
         let tmp = tmpfs.unwrap();
         let socket = dir.path().join("clamd.sock");
         let user = if unsafe_is_root() { "User root\n" } else { "" };
@@ -48,7 +56,12 @@ StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 256M\nAlertExceedsMax yes\nMax
             .stderr(Stdio::null())
             .spawn()
             .expect("start clamd");
-        let clamd = Clamd { child, socket, _dir: dir, _tmp: tmp };
+        let clamd = Clamd {
+            child,
+            socket,
+            _dir: dir,
+            _tmp: tmp,
+        };
         clamd.wait_ready();
         clamd
     }
@@ -59,7 +72,10 @@ StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 256M\nAlertExceedsMax yes\nMax
         while Instant::now() < deadline {
             if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) {
                 let mut reply = String::new();
-                if s.write_all(b"zPING\0").is_ok() && s.read_to_string(&mut reply).is_ok() && reply.starts_with("PONG") {
+                if s.write_all(b"zPING\0").is_ok()
+                    && s.read_to_string(&mut reply).is_ok()
+                    && reply.starts_with("PONG")
+                {
                     return;
                 }
             }
@@ -84,6 +100,9 @@ impl Drop for Clamd {
 fn unsafe_is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
         || std::fs::read_to_string("/proc/self/status")
-            .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+            })
             .unwrap_or(false)
 }

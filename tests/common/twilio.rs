@@ -34,25 +34,34 @@ pub struct TwilioStandIn {
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
-    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     r
 }
 
 impl TwilioStandIn {
     pub async fn start() -> TwilioStandIn {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let this = TwilioStandIn { addr: listener.local_addr().unwrap(), sent: Arc::default(), violations: Arc::default() };
+        let this = TwilioStandIn {
+            addr: listener.local_addr().unwrap(),
+            sent: Arc::default(),
+            violations: Arc::default(),
+        };
         let state = this.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let state = state.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let state = state.clone();
                         async move { Ok::<_, Infallible>(state.answer(req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
                 });
             }
         });
@@ -70,27 +79,52 @@ impl TwilioStandIn {
     async fn answer(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         let violation = |what: String| {
             self.violations.lock().unwrap().push(what.clone());
-            json(StatusCode::BAD_REQUEST, serde_json::json!({"code": 0, "message": what}))
+            json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"code": 0, "message": what}),
+            )
         };
         let expected_path = format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json");
         if req.method() != hyper::Method::POST || req.uri().path() != expected_path {
             return violation(format!("{} {}", req.method(), req.uri().path()));
         }
-        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let want = format!(
             "Basic {}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{ACCOUNT_SID}:{AUTH_TOKEN}")
+            )
         );
         if auth != want {
-            return json(StatusCode::UNAUTHORIZED, serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}));
+            return json(
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}),
+            );
         }
-        let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let ct = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         if ct != "application/x-www-form-urlencoded" {
             return violation(format!("content-type {ct}"));
         }
         let body = req.into_body().collect().await.unwrap().to_bytes();
         let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-        let field = |name: &str| fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
         let (to, from, text) = (field("To"), field("From"), field("Body"));
         if to.len() != 1 || from.len() != 1 || text.len() != 1 || fields.len() != 3 {
             return violation(format!("fields {fields:?}"));
@@ -102,7 +136,11 @@ impl TwilioStandIn {
             );
         }
         let mut sent = self.sent.lock().unwrap();
-        sent.push(Sent { to: to[0].clone(), from: from[0].clone(), body: text[0].clone() });
+        sent.push(Sent {
+            to: to[0].clone(),
+            from: from[0].clone(),
+            body: text[0].clone(),
+        });
         let sid = format!("SM{:032x}", sent.len());
         json(
             StatusCode::CREATED,

@@ -11,7 +11,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_upgate");
 
 /// A port free right now on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Upgate {
@@ -81,17 +85,28 @@ body_idle_timeout = \"5s\"\n[control]\nlisten = \"127.0.0.1:{c}\"\n[metrics]\nli
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = Client::new();
         while Instant::now() < deadline {
-            if client.get(format!("{}/healthz", self.control)).send().await.is_ok() {
+            if client
+                .get(format!("{}/healthz", self.control))
+                .send()
+                .await
+                .is_ok()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("upgate did not start: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "upgate did not start: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -106,8 +121,17 @@ body_idle_timeout = \"5s\"\n[control]\nlisten = \"127.0.0.1:{c}\"\n[metrics]\nli
 
     /// Runs the CLI with this config; returns (exit ok, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(BIN).args(args).arg("--config").arg(&self.config).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// `upgate account create`, returning the id printed alone on stdout.
@@ -158,11 +182,18 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str, token: &str) -> Api {
-        Api { base: base.into(), token: token.into(), http: Client::new() }
+        Api {
+            base: base.into(),
+            token: token.into(),
+            http: Client::new(),
+        }
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -184,5 +215,10 @@ impl Api {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
 }

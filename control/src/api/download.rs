@@ -17,7 +17,11 @@ use crate::service::{blocking, Actor};
 
 fn integrity(e: impl std::fmt::Display) -> Problem {
     tracing::error!(error = %e, "stored object failed its check");
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "file_integrity_failed", "The stored file failed its integrity check.")
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "file_integrity_failed",
+        "The stored file failed its integrity check.",
+    )
 }
 
 fn storage(e: StorageError) -> Problem {
@@ -25,25 +29,48 @@ fn storage(e: StorageError) -> Problem {
         StorageError::NotFound => integrity("object missing"),
         StorageError::Io(e) => {
             tracing::error!(error = %e, "storage failure on download");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "Storage is unavailable; try again.")
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "Storage is unavailable; try again.",
+            )
         }
     }
 }
 
-async fn segment(store: &dyn ObjectStore, key: &ObjectKey, opener: &Opener, index: u64, count: u64) -> Result<Vec<u8>, Problem> {
+async fn segment(
+    store: &dyn ObjectStore,
+    key: &ObjectKey,
+    opener: &Opener,
+    index: u64,
+    count: u64,
+) -> Result<Vec<u8>, Problem> {
     let len = opener.segment_len() + TAG_LEN;
-    let ct = store.read_at(key, opener.segment_offset(index), len).await.map_err(storage)?;
-    opener.open_segment(index, index + 1 == count, &ct).map_err(integrity)
+    let ct = store
+        .read_at(key, opener.segment_offset(index), len)
+        .await
+        .map_err(storage)?;
+    opener
+        .open_segment(index, index + 1 == count, &ct)
+        .map_err(integrity)
 }
 
-pub async fn download(api: &Api, actor: Actor, file_id: String, headers: &HeaderMap) -> Result<ApiResponse, Problem> {
+pub async fn download(
+    api: &Api,
+    actor: Actor,
+    file_id: String,
+    headers: &HeaderMap,
+) -> Result<ApiResponse, Problem> {
     let svc = api.service.clone();
     let account = actor.account_id.clone();
     let file = blocking(move || svc.file_for(&account, &file_id)).await?;
     let key = ObjectKey::parse(&file.id).ok_or_else(|| Problem::not_found("file"))?;
     let store = api.store.clone();
     let ct_len = store.len(&key).await.map_err(storage)?;
-    let head = store.read_at(&key, 0, MAX_HEADER_LEN.min(ct_len as usize)).await.map_err(storage)?;
+    let head = store
+        .read_at(&key, 0, MAX_HEADER_LEN.min(ct_len as usize))
+        .await
+        .map_err(storage)?;
     let header = Header::parse(&head).map_err(integrity)?;
     let opener = api.service.opener(&file, header)?;
     let len = opener.plaintext_len(ct_len).map_err(integrity)?;
@@ -56,7 +83,10 @@ pub async fn download(api: &Api, actor: Actor, file_id: String, headers: &Header
             "range_not_satisfiable",
             format!("The file has {len} bytes."),
         ));
-        resp.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
+        resp.headers_mut().insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+        );
         return Ok(resp);
     }
     // Authenticate every segment first: a tampered file is refused before any plaintext leaves.
@@ -88,15 +118,24 @@ pub async fn download(api: &Api, actor: Actor, file_id: String, headers: &Header
                 let base = i * seg;
                 let from = start.saturating_sub(base) as usize;
                 let to = ((end + 1 - base) as usize).min(data.len());
-                if tx.send(Ok(Frame::data(Bytes::copy_from_slice(&data[from..to])))).await.is_err() {
+                if tx
+                    .send(Ok(Frame::data(Bytes::copy_from_slice(&data[from..to]))))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
         });
     }
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let mut resp = Response::new(StreamBody::new(stream).boxed());
-    *resp.status_mut() = if part.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    *resp.status_mut() = if part.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
     let h = resp.headers_mut();
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -110,8 +149,17 @@ pub async fn download(api: &Api, actor: Actor, file_id: String, headers: &Header
         set(h, header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
     }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     Ok(resp)
 }

@@ -12,12 +12,20 @@ pub enum Span {
 }
 
 pub fn parse(header: Option<&str>, len: u64) -> Span {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Span::Whole };
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Span::Whole;
+    };
     if spec.contains(',') {
         return Span::Whole;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return Span::Whole };
-    let num = |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten() };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Span::Whole;
+    };
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
     match (num(a), num(b), a.is_empty()) {
         (None, Some(suffix), true) => {
             if suffix == 0 || len == 0 {

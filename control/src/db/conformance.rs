@@ -21,7 +21,11 @@ pub fn run<K: Kv>(open: impl Fn() -> K) {
         assert_eq!(scanned.len(), 2);
         assert_eq!(scanned[0].0, b"a/1");
         assert_eq!(scanned[1].0, b"a/2");
-        kv.apply(vec![Op::Delete(Tree::Calls, b"a/2".to_vec()), Op::Put(Tree::Audit, b"x".to_vec(), vec![])]).unwrap();
+        kv.apply(vec![
+            Op::Delete(Tree::Calls, b"a/2".to_vec()),
+            Op::Put(Tree::Audit, b"x".to_vec(), vec![]),
+        ])
+        .unwrap();
         assert_eq!(kv.get(Tree::Calls, b"a/2").unwrap(), None);
         let a = kv.next_id().unwrap();
         let b = kv.next_id().unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::{DbError, Kv, Op, Tree};
+use super::{DbError, Entry, Kv, Op, Tree};
 
 pub struct SledKv {
     db: sled::Db,
@@ -21,8 +21,10 @@ fn engine(e: impl std::fmt::Display) -> DbError {
 impl SledKv {
     pub fn open(path: &Path) -> Result<SledKv, DbError> {
         let db = sled::Config::new().path(path).open().map_err(engine)?;
-        let trees =
-            Tree::ALL.iter().map(|t| Ok((*t, db.open_tree(t.name()).map_err(engine)?))).collect::<Result<_, DbError>>()?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| Ok((*t, db.open_tree(t.name()).map_err(engine)?)))
+            .collect::<Result<_, DbError>>()?;
         Ok(SledKv { db, trees })
     }
 
@@ -36,7 +38,7 @@ impl Kv for SledKv {
         Ok(self.tree(tree).get(key).map_err(engine)?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DbError> {
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError> {
         self.tree(tree)
             .scan_prefix(prefix)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
@@ -47,7 +49,12 @@ impl Kv for SledKv {
         // One transaction over all trees: sled applies it atomically, then flush makes it durable
         // before we answer anyone.
         let trees: Vec<sled::Tree> = Tree::ALL.iter().map(|t| self.tree(*t).clone()).collect();
-        let index = |t: Tree| Tree::ALL.iter().position(|x| *x == t).expect("every tree is listed");
+        let index = |t: Tree| {
+            Tree::ALL
+                .iter()
+                .position(|x| *x == t)
+                .expect("every tree is listed")
+        };
         trees
             .as_slice()
             .transaction(|tx| {

@@ -28,11 +28,19 @@ impl Service {
             ));
         }
         if !is_external_id(&input.assistant_id) {
-            return Err(Problem::bad_request("invalid_id", "assistant_id uses 1-128 of A-Z a-z 0-9 . _ : -"));
+            return Err(Problem::bad_request(
+                "invalid_id",
+                "assistant_id uses 1-128 of A-Z a-z 0-9 . _ : -",
+            ));
         }
-        self.assistant(&actor.account_id, &input.assistant_id).map_err(|_| {
-            Problem::new(http::StatusCode::UNPROCESSABLE_ENTITY, "unknown_assistant", "No assistant with that id in this account.")
-        })?;
+        self.assistant(&actor.account_id, &input.assistant_id)
+            .map_err(|_| {
+                Problem::new(
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_assistant",
+                    "No assistant with that id in this account.",
+                )
+            })?;
         let key = scoped(&actor.account_id, call_id);
         let _w = self.write_lock();
         let existing: Option<Call> = get(&*self.db, Tree::Calls, &key)?;

@@ -42,16 +42,31 @@ impl Service {
     pub fn opener(&self, file: &FileRecord, header: Header) -> Result<Opener, Problem> {
         let integrity = |why: String| {
             tracing::error!(file_id = %file.id, %why, "sealed object refused");
-            Problem::new(http::StatusCode::INTERNAL_SERVER_ERROR, "file_integrity_failed", "The stored file failed its integrity check.")
+            Problem::new(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "file_integrity_failed",
+                "The stored file failed its integrity check.",
+            )
         };
-        header.check_file_id(&file.id).map_err(|e| integrity(e.to_string()))?;
-        let secret = self.keys.storage.get(&header.key_id()).ok_or_else(|| integrity(format!("no storage key {}", header.key_id())))?;
+        header
+            .check_file_id(&file.id)
+            .map_err(|e| integrity(e.to_string()))?;
+        let secret = self
+            .keys
+            .storage
+            .get(&header.key_id())
+            .ok_or_else(|| integrity(format!("no storage key {}", header.key_id())))?;
         let key = unwrap_key(&header, secret).map_err(|e| integrity(e.to_string()))?;
         Ok(Opener::new(header, key))
     }
 
     /// Every download is in the audit log, with who, what and which bytes.
-    pub fn audit_download(&self, actor: &Actor, file: &FileRecord, range: Option<(u64, u64)>) -> Result<(), Problem> {
+    pub fn audit_download(
+        &self,
+        actor: &Actor,
+        file: &FileRecord,
+        range: Option<(u64, u64)>,
+    ) -> Result<(), Problem> {
         let _w = self.write_lock();
         let detail = json!({
             "call_id": file.call_id,
@@ -59,7 +74,13 @@ impl Service {
             "range": range.map(|(a, b)| format!("{a}-{b}")),
             "role": actor.role.as_str(),
         });
-        let op = self.audit_op(&actor.token_id, &actor.account_id, "file.download", &file.id, detail)?;
+        let op = self.audit_op(
+            &actor.token_id,
+            &actor.account_id,
+            "file.download",
+            &file.id,
+            detail,
+        )?;
         self.db.apply(vec![op])?;
         Ok(())
     }

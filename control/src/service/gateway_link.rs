@@ -24,16 +24,25 @@ async fn run<T: Send + 'static>(
     f: impl FnOnce(&Service) -> Result<T, ControlError> + Send + 'static,
 ) -> Result<T, ControlError> {
     let svc = svc.clone();
-    tokio::task::spawn_blocking(move || f(&svc)).await.map_err(unavailable)?
+    tokio::task::spawn_blocking(move || f(&svc))
+        .await
+        .map_err(unavailable)?
 }
 
 impl Service {
     fn stored_link(&self, id: &LinkId) -> Result<Link, ControlError> {
-        get::<Link>(&*self.db, Tree::Links, id.to_string().as_bytes()).map_err(unavailable)?.ok_or(ControlError::UnknownLink)
+        get::<Link>(&*self.db, Tree::Links, id.to_string().as_bytes())
+            .map_err(unavailable)?
+            .ok_or(ControlError::UnknownLink)
     }
 
     fn pending(&self, link_id: &str) -> u32 {
-        self.pending.lock().expect("pending lock").get(link_id).copied().unwrap_or(0)
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .get(link_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn unpend(&self, link_id: &str) {
@@ -85,7 +94,10 @@ impl ControlLink for InProcess {
             let mut pending = svc.pending.lock().expect("pending lock");
             let n = pending.entry(key).or_insert(0);
             *n += 1;
-            Ok(Ok(Claim { link_id: id, slot: u64::from(*n) }))
+            Ok(Ok(Claim {
+                link_id: id,
+                slot: u64::from(*n),
+            }))
         })
         .await
     }
@@ -94,7 +106,11 @@ impl ControlLink for InProcess {
         self.0.unpend(&claim.link_id.to_string());
     }
 
-    async fn commit(&self, claim: &Claim, file: NewFile) -> Result<Result<LinkState, LinkState>, ControlError> {
+    async fn commit(
+        &self,
+        claim: &Claim,
+        file: NewFile,
+    ) -> Result<Result<LinkState, LinkState>, ControlError> {
         let id = claim.link_id;
         run(&self.0, move |svc| {
             let _w = svc.write_lock();
@@ -106,9 +122,10 @@ impl ControlLink for InProcess {
                 if state != LinkState::Active {
                     return Ok(Err(state));
                 }
-                let mut call: crate::model::Call = get(&*svc.db, Tree::Calls, &scoped(&link.account_id, &link.call_id))
-                    .map_err(unavailable)?
-                    .ok_or(ControlError::UnknownLink)?;
+                let mut call: crate::model::Call =
+                    get(&*svc.db, Tree::Calls, &scoped(&link.account_id, &link.call_id))
+                        .map_err(unavailable)?
+                        .ok_or(ControlError::UnknownLink)?;
                 let record = FileRecord {
                     id: file.file_id.clone(),
                     account_id: link.account_id.clone(),
@@ -131,7 +148,13 @@ impl ControlLink for InProcess {
                 call.file_ids.push(record.id.clone());
                 let contact_key = format!("{}/{}/{}", link.account_id, call.caller_number, record.id);
                 let audit = svc
-                    .audit_op("gateway", &link.account_id, "file.store", &record.id, json!({"call_id": call.id, "scan": record.scan.status}))
+                    .audit_op(
+                        "gateway",
+                        &link.account_id,
+                        "file.store",
+                        &record.id,
+                        json!({"call_id": call.id, "scan": record.scan.status}),
+                    )
                     .map_err(unavailable)?;
                 svc.db
                     .apply(vec![
@@ -182,7 +205,9 @@ impl ControlLink for InProcess {
                 LinkState::Active => {
                     link.state = LinkState::Used;
                     link.ended_at = Some(t);
-                    svc.db.apply(vec![put(Tree::Links, link.id.as_bytes(), &link)]).map_err(unavailable)?;
+                    svc.db
+                        .apply(vec![put(Tree::Links, link.id.as_bytes(), &link)])
+                        .map_err(unavailable)?;
                     Ok(LinkState::Used)
                 }
                 other => Ok(other),
@@ -191,4 +216,3 @@ impl ControlLink for InProcess {
         .await
     }
 }
-

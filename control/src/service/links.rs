@@ -20,17 +20,28 @@ use crate::sms::text::analyze;
 use upgate_gateway::routes::now;
 
 fn gone(link: &Link, t: u64) -> Problem {
-    Problem::conflict("link_not_active", format!("The link is {}.", link.state_at(t).as_str()))
+    Problem::conflict(
+        "link_not_active",
+        format!("The link is {}.", link.state_at(t).as_str()),
+    )
 }
 
 impl Service {
     /// `https://HOST/u/TOKEN`, recomputed from the stored fields: the token is never stored.
     pub fn link_url(&self, link: &Link) -> Result<String, Problem> {
         let key = self.keys.links.get(link.key_id).ok_or_else(|| {
-            Problem::new(StatusCode::CONFLICT, "link_key_retired", "This link's signing key was retired; issue a new link.")
+            Problem::new(
+                StatusCode::CONFLICT,
+                "link_key_retired",
+                "This link's signing key was retired; issue a new link.",
+            )
         })?;
         let id = LinkId::from_str(&link.id).map_err(|_| Problem::not_found("link"))?;
-        Ok(format!("{}/u/{}", self.public_url, token::issue(key, &id, link.expires_at)))
+        Ok(format!(
+            "{}/u/{}",
+            self.public_url,
+            token::issue(key, &id, link.expires_at)
+        ))
     }
 
     /// Stores a new active link for the call and supersedes the call's earlier ones.
@@ -39,7 +50,10 @@ impl Service {
         let assistant = self.assistant(&actor.account_id, &call.assistant_id)?;
         let s = &assistant.file_upload;
         if !self.plan_has_sms(&actor.account_id)? {
-            return Err(Problem::conflict("plan_lacks_sms", settings::unavailable_reason(false).unwrap_or_default()));
+            return Err(Problem::conflict(
+                "plan_lacks_sms",
+                settings::unavailable_reason(false).unwrap_or_default(),
+            ));
         }
         if !s.enabled {
             return Err(Problem::conflict(
@@ -48,7 +62,8 @@ impl Service {
             ));
         }
         let t = now();
-        let id = LinkId::random().map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "Try again."))?;
+        let id = LinkId::random()
+            .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "Try again."))?;
         let link = Link {
             id: id.to_string(),
             account_id: actor.account_id.clone(),
@@ -78,7 +93,13 @@ impl Service {
         call.link_ids.push(link.id.clone());
         ops.push(put(Tree::Links, link.id.as_bytes(), &link));
         ops.push(put(Tree::Calls, scoped(&call.account_id, &call.id), &call));
-        ops.push(self.audit_op(&actor.token_id, &actor.account_id, "link.issue", &link.id, json!({"call_id": call.id}))?);
+        ops.push(self.audit_op(
+            &actor.token_id,
+            &actor.account_id,
+            "link.issue",
+            &link.id,
+            json!({"call_id": call.id}),
+        )?);
         self.db.apply(ops)?;
         Ok((link, call))
     }
@@ -117,7 +138,10 @@ impl Service {
             let _w = this.write_lock();
             let mut call = this.call(&account_id, &call_id)?;
             call.sms_ids.push(record.id.clone());
-            this.db.apply(vec![put(Tree::Sms, record.id.as_bytes(), &record), put(Tree::Calls, scoped(&account_id, &call_id), &call)])?;
+            this.db.apply(vec![
+                put(Tree::Sms, record.id.as_bytes(), &record),
+                put(Tree::Calls, scoped(&account_id, &call_id), &call),
+            ])?;
             Ok(())
         })
         .await
@@ -150,7 +174,13 @@ impl Service {
             }
             let call = this.call(&actor.account_id, &link.call_id)?;
             let _w = this.write_lock();
-            let audit = this.audit_op(&actor.token_id, &actor.account_id, "link.resend", &link.id, json!({}))?;
+            let audit = this.audit_op(
+                &actor.token_id,
+                &actor.account_id,
+                "link.resend",
+                &link.id,
+                json!({}),
+            )?;
             this.db.apply(vec![audit])?;
             Ok((link, call))
         })
@@ -166,8 +196,15 @@ impl Service {
         if link.state_at(t) == LinkState::Active {
             link.state = LinkState::Revoked;
             link.ended_at = Some(t);
-            let audit = self.audit_op(&actor.token_id, &actor.account_id, "link.revoke", &link.id, json!({}))?;
-            self.db.apply(vec![put(Tree::Links, link.id.as_bytes(), &link), audit])?;
+            let audit = self.audit_op(
+                &actor.token_id,
+                &actor.account_id,
+                "link.revoke",
+                &link.id,
+                json!({}),
+            )?;
+            self.db
+                .apply(vec![put(Tree::Links, link.id.as_bytes(), &link), audit])?;
         }
         Ok(link_json(&link, t))
     }
@@ -184,7 +221,9 @@ impl Service {
 }
 
 /// Runs store work on a blocking thread.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?

@@ -18,7 +18,10 @@ fn codes(s: &FileUploadSettings, sms: bool) -> Vec<&'static str> {
 #[test]
 fn a_complete_setting_on_an_sms_plan_is_valid() {
     assert!(validate(&enabled(), true).is_empty());
-    assert!(validate(&FileUploadSettings::default(), false).is_empty(), "disabled is fine on any plan");
+    assert!(
+        validate(&FileUploadSettings::default(), false).is_empty(),
+        "disabled is fine on any plan"
+    );
 }
 
 #[test]
@@ -80,18 +83,34 @@ fn types_and_limits_are_checked() {
     s.link_ttl_seconds = 1;
     assert_eq!(
         codes(&s, true),
-        ["type_not_supported", "max_file_bytes_out_of_range", "max_files_out_of_range", "link_ttl_out_of_range"]
+        [
+            "type_not_supported",
+            "max_file_bytes_out_of_range",
+            "max_files_out_of_range",
+            "link_ttl_out_of_range"
+        ]
     );
 }
 
 #[test]
 fn the_preview_is_message_space_link() {
-    let p = preview("Please send your sick leave certificate", "https://up.example.com");
-    assert!(p.text.starts_with("Please send your sick leave certificate https://up.example.com/u/"));
-    assert_eq!(p.text.len(), "Please send your sick leave certificate ".len() + "https://up.example.com/u/".len() + 44);
+    let p = preview(
+        "Please send your sick leave certificate",
+        "https://up.example.com",
+    );
+    assert!(p
+        .text
+        .starts_with("Please send your sick leave certificate https://up.example.com/u/"));
+    assert_eq!(
+        p.text.len(),
+        "Please send your sick leave certificate ".len() + "https://up.example.com/u/".len() + 44
+    );
     assert_eq!(p.encoding, "GSM-7");
     assert_eq!(p.segments, 1);
-    let p = preview("Bitte laden Sie Ihre Krankmeldung hoch 📄", "https://up.example.com");
+    let p = preview(
+        "Bitte laden Sie Ihre Krankmeldung hoch 📄",
+        "https://up.example.com",
+    );
     assert_eq!(p.encoding, "UCS-2");
     assert_eq!(p.segments, 2);
 }

@@ -31,7 +31,11 @@ impl SmsProvider for Outbox {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)?;
             // One write per line keeps lines whole even with concurrent senders (O_APPEND).
             f.write_all(format!("{line}\n").as_bytes())?;
             f.sync_data()

@@ -44,7 +44,10 @@ impl SmsProvider for Twilio {
     }
 
     async fn send(&self, to: &str, body: &str) -> Result<Accepted, SmsError> {
-        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.config.api_base, self.config.account_sid);
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.config.api_base, self.config.account_sid
+        );
         let resp = self
             .http
             .post(url)
@@ -54,7 +57,10 @@ impl SmsProvider for Twilio {
             .await
             .map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
         if status.is_success() {
             let msg: MessageResource = serde_json::from_slice(&bytes)
                 .map_err(|_| SmsError::Unreachable(format!("unreadable answer (HTTP {status})")))?;
@@ -62,7 +68,13 @@ impl SmsProvider for Twilio {
         }
         let detail = serde_json::from_slice::<ErrorResource>(&bytes)
             .ok()
-            .map(|e| format!("Twilio error {}: {}", e.code.unwrap_or(0), e.message.unwrap_or_default()))
+            .map(|e| {
+                format!(
+                    "Twilio error {}: {}",
+                    e.code.unwrap_or(0),
+                    e.message.unwrap_or_default()
+                )
+            })
             .unwrap_or_else(|| format!("HTTP {status}"));
         if status.is_server_error() {
             Err(SmsError::Unreachable(detail))

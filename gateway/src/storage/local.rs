@@ -16,7 +16,9 @@ impl LocalStore {
     /// Objects live in `root/<2 hex>/<key>`; the fan-out keeps directories small.
     pub fn open(root: &Path) -> std::io::Result<LocalStore> {
         std::fs::create_dir_all(root)?;
-        Ok(LocalStore { root: root.to_path_buf() })
+        Ok(LocalStore {
+            root: root.to_path_buf(),
+        })
     }
 
     fn path(&self, key: &ObjectKey) -> PathBuf {
@@ -32,7 +34,9 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
 }
 
 fn not_found(e: std::io::Error) -> StorageError {

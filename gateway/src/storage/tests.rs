@@ -22,7 +22,10 @@ pub async fn conformance(store: &dyn ObjectStore, scratch: &Path) {
     store.check().await.unwrap();
     store.delete(&key).await.unwrap();
     store.delete(&key).await.unwrap();
-    assert!(matches!(store.read_at(&key, 0, 1).await, Err(StorageError::NotFound)));
+    assert!(matches!(
+        store.read_at(&key, 0, 1).await,
+        Err(StorageError::NotFound)
+    ));
 }
 
 #[tokio::test]
@@ -35,7 +38,14 @@ async fn local_store_keeps_the_contract() {
 #[test]
 fn object_keys_are_strict() {
     assert!(ObjectKey::parse(ObjectKey::random().as_str()).is_some());
-    for bad in ["", "f_", "f_../../etc", "F_0123456789abcdef", "f_0123456789ABCDEF", "x_0123456789abcdef"] {
+    for bad in [
+        "",
+        "f_",
+        "f_../../etc",
+        "F_0123456789abcdef",
+        "f_0123456789ABCDEF",
+        "x_0123456789abcdef",
+    ] {
         assert!(ObjectKey::parse(bad).is_none(), "{bad}");
     }
 }

@@ -43,7 +43,9 @@ fn multer_error(e: multer::Error, limit: u64) -> UploadError {
     use multer::Error as E;
     match e {
         E::StreamSizeExceeded { .. } | E::FieldSizeExceeded { .. } => UploadError::TooLarge { limit },
-        E::StreamReadFailed(inner) if inner.is::<IdleTimeout>() => UploadError::Interrupted("body idle".into()),
+        E::StreamReadFailed(inner) if inner.is::<IdleTimeout>() => {
+            UploadError::Interrupted("body idle".into())
+        }
         E::StreamReadFailed(inner) => UploadError::Interrupted(inner.to_string()),
         E::UnknownField { .. } => UploadError::Malformed("unexpected form field"),
         E::IncompleteStream | E::IncompleteFieldData { .. } | E::IncompleteHeaders => {
@@ -55,7 +57,10 @@ fn multer_error(e: multer::Error, limit: u64) -> UploadError {
 
 /// Refuses part headers that two parsers could read differently: we never guess.
 fn check_part_headers(headers: &http::HeaderMap) -> Result<(), UploadError> {
-    let dispositions: Vec<_> = headers.get_all(http::header::CONTENT_DISPOSITION).iter().collect();
+    let dispositions: Vec<_> = headers
+        .get_all(http::header::CONTENT_DISPOSITION)
+        .iter()
+        .collect();
     let [disposition] = dispositions.as_slice() else {
         return Err(UploadError::Malformed("one Content-Disposition per part"));
     };
@@ -83,7 +88,10 @@ impl Stages {
             pdf.feed(bytes);
         }
         self.sealer.push(bytes, &mut self.out);
-        self.spool.write(&self.out).await.map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+        self.spool
+            .write(&self.out)
+            .await
+            .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
         self.out.clear();
         Ok(())
     }
@@ -101,9 +109,13 @@ where
     S: Stream<Item = Result<Bytes, BodyError>> + Send + 'static,
 {
     let limit = limits.max_file_bytes;
-    let constraints = multer::Constraints::new().allowed_fields(vec!["file"]).size_limit(
-        multer::SizeLimit::new().whole_stream(limit + MULTIPART_OVERHEAD).per_field(limit + 1),
-    );
+    let constraints = multer::Constraints::new()
+        .allowed_fields(vec!["file"])
+        .size_limit(
+            multer::SizeLimit::new()
+                .whole_stream(limit + MULTIPART_OVERHEAD)
+                .per_field(limit + 1),
+        );
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut field = multipart
         .next_field()
@@ -111,7 +123,11 @@ where
         .map_err(|e| multer_error(e, limit))?
         .ok_or(UploadError::Malformed("no file in the request"))?;
     check_part_headers(field.headers())?;
-    let display_name = clean_display_name(field.file_name().ok_or(UploadError::Malformed("the part is not a file"))?);
+    let display_name = clean_display_name(
+        field
+            .file_name()
+            .ok_or(UploadError::Malformed("the part is not a file"))?,
+    );
 
     // Sniff before anything is written: a refused type costs no disk and no crypto.
     let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
@@ -137,10 +153,14 @@ where
                     if head.is_empty() {
                         return Err(UploadError::Content(sniff::ContentError::Empty));
                     }
-                    return Err(UploadError::TypeNotAllowed { allowed: limits.allowed.clone() });
+                    return Err(UploadError::TypeNotAllowed {
+                        allowed: limits.allowed.clone(),
+                    });
                 }
                 Ok(Some(k)) if !limits.allowed.contains(&k) => {
-                    return Err(UploadError::TypeNotAllowed { allowed: limits.allowed.clone() });
+                    return Err(UploadError::TypeNotAllowed {
+                        allowed: limits.allowed.clone(),
+                    });
                 }
                 Ok(Some(k)) => {
                     kind = Some(k);
@@ -149,7 +169,10 @@ where
                     let mut spool = Spool::create(spool_dir, key.as_str())
                         .await
                         .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
-                    spool.write(sealer.header()).await.map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
+                    spool
+                        .write(sealer.header())
+                        .await
+                        .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
                     let mut s = Stages {
                         hasher: digest::Context::new(&digest::SHA256),
                         sealer,
@@ -179,11 +202,25 @@ where
         Err(e) => return Err(multer_error(e, limit)),
     }
 
-    let Stages { hasher, sealer, pdf, mut out, mut spool, .. } = stages;
-    let header = Header::parse(sealer.header()).map_err(|e| UploadError::Internal(format!("seal header: {e}")))?;
+    let Stages {
+        hasher,
+        sealer,
+        pdf,
+        mut out,
+        mut spool,
+        ..
+    } = stages;
+    let header =
+        Header::parse(sealer.header()).map_err(|e| UploadError::Internal(format!("seal header: {e}")))?;
     let data_key = sealer.finish(&mut out);
-    spool.write(&out).await.map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
-    spool.finish().await.map_err(|e| UploadError::Internal(format!("spool sync: {e}")))?;
+    spool
+        .write(&out)
+        .await
+        .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+    spool
+        .finish()
+        .await
+        .map_err(|e| UploadError::Internal(format!("spool sync: {e}")))?;
     let opener = Opener::new(header, data_key);
     if let Some(pdf) = pdf {
         pdf.finish()?;
@@ -192,15 +229,24 @@ where
         prove_image(kind, &spool, opener.clone()).await?;
     }
     let sha256 = hex::encode(hasher.finish());
-    Ok(Received { key, spool, display_name, kind, size, sha256, opener })
+    Ok(Received {
+        key,
+        spool,
+        display_name,
+        kind,
+        size,
+        sha256,
+        opener,
+    })
 }
 
 /// Decodes the image from the gateway's own spool on a blocking thread, with limits.
 async fn prove_image(kind: Kind, spool: &Spool, opener: Opener) -> Result<(), UploadError> {
     let path = spool.path().to_path_buf();
-    let len = spool.len();
+    let len = spool.written();
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path).map_err(|e| UploadError::Internal(format!("spool read: {e}")))?;
+        let file =
+            std::fs::File::open(&path).map_err(|e| UploadError::Internal(format!("spool read: {e}")))?;
         let reader = crate::seal::DecryptReader::new(std::io::BufReader::new(file), len, opener)
             .map_err(|e| UploadError::Internal(format!("spool read: {e}")))?;
         sniff::prove_image(kind, std::io::BufReader::new(reader), &ImageLimits::default())?;

@@ -14,7 +14,10 @@ use crate::seal::{DecryptReader, Opener};
 
 /// The EICAR test string, assembled at run time so this source file is not itself flagged.
 pub fn eicar() -> Vec<u8> {
-    let parts = ["X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"];
+    let parts = [
+        "X5O!P%@AP[4\\PZX54(P^)7CC)7}$",
+        "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+    ];
     parts.concat().into_bytes()
 }
 
@@ -39,8 +42,17 @@ pub struct Scanner {
 impl Scanner {
     pub fn new(config: &ScannerConfig, metrics: Metrics) -> Scanner {
         let clamd = config.clamd.clone().map(|addr| Clamd::new(addr, config.timeout));
-        let status = if clamd.is_some() { ScannerStatus::Down("not checked yet".into()) } else { ScannerStatus::Off };
-        Scanner { clamd, permits: Arc::new(Semaphore::new(config.concurrency)), status: RwLock::new(status), metrics }
+        let status = if clamd.is_some() {
+            ScannerStatus::Down("not checked yet".into())
+        } else {
+            ScannerStatus::Off
+        };
+        Scanner {
+            clamd,
+            permits: Arc::new(Semaphore::new(config.concurrency)),
+            status: RwLock::new(status),
+            metrics,
+        }
     }
 
     pub fn status(&self) -> ScannerStatus {
@@ -48,13 +60,17 @@ impl Scanner {
     }
 
     fn set_status(&self, status: ScannerStatus) {
-        self.metrics.scanner_up.set(matches!(status, ScannerStatus::Up(_)) as i64);
+        self.metrics
+            .scanner_up
+            .set(matches!(status, ScannerStatus::Up(_)) as i64);
         *self.status.write().expect("status lock") = status;
     }
 
     /// Asks clamd for its version and proves it detects: the EICAR canary must be FOUND.
     pub async fn check(&self) -> ScannerStatus {
-        let Some(clamd) = self.clamd.clone() else { return ScannerStatus::Off };
+        let Some(clamd) = self.clamd.clone() else {
+            return ScannerStatus::Off;
+        };
         let status = tokio::task::spawn_blocking(move || {
             let version = match clamd.version() {
                 Ok(v) => v,
@@ -62,7 +78,9 @@ impl Scanner {
             };
             match clamd.scan(eicar().as_slice()) {
                 Verdict::Infected(_) => ScannerStatus::Up(version),
-                other => ScannerStatus::Down(format!("canary not detected ({other:?}): check the signature database")),
+                other => ScannerStatus::Down(format!(
+                    "canary not detected ({other:?}): check the signature database"
+                )),
             }
         })
         .await
@@ -72,7 +90,12 @@ impl Scanner {
     }
 
     /// Scans the sealed spool. `None` when scanning is off.
-    pub async fn scan_spool(&self, spool: PathBuf, ciphertext_len: u64, opener: Opener) -> Option<(Verdict, String)> {
+    pub async fn scan_spool(
+        &self,
+        spool: PathBuf,
+        ciphertext_len: u64,
+        opener: Opener,
+    ) -> Option<(Verdict, String)> {
         let clamd = self.clamd.clone()?;
         let Ok(_permit) = self.permits.clone().acquire_owned().await else {
             return Some((Verdict::NotScanned("scanner shut down".into()), String::new()));

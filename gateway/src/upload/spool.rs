@@ -16,15 +16,27 @@ pub struct Spool {
 impl Spool {
     pub async fn create(dir: &Path, name: &str) -> std::io::Result<Spool> {
         let path = dir.join(format!("{name}.part"));
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
-        Ok(Spool { path, file: Some(file), len: 0, kept: false })
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        Ok(Spool {
+            path,
+            file: Some(file),
+            len: 0,
+            kept: false,
+        })
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("spool already finished"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("spool already finished"))?;
         file.write_all(bytes).await?;
         self.len += bytes.len() as u64;
         Ok(())
@@ -44,7 +56,7 @@ impl Spool {
     }
 
     /// Ciphertext bytes written.
-    pub fn len(&self) -> u64 {
+    pub fn written(&self) -> u64 {
         self.len
     }
 
