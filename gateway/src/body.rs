@@ -2,6 +2,8 @@
 //! refused drained (up to a bound) in the background so the caller's browser can read our
 //! answer instead of seeing a reset connection.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -55,7 +57,18 @@ pub fn pump(
             }
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    BodyStream(rx)
+}
+
+/// The receiving end of [`pump`]: a plain `Unpin` stream of the body's data.
+pub struct BodyStream(mpsc::Receiver<Result<Bytes, BodyError>>);
+
+impl Stream for BodyStream {
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 /// Reads and discards a body we will not process, bounded in bytes and time.

@@ -3,5 +3,7 @@
 
 pub mod clamd;
 pub mod files;
+pub mod raw;
+pub mod scene;
 pub mod twilio;
 pub mod upgate;

@@ -31,12 +31,17 @@ pub struct Upgate {
 impl Upgate {
     /// Writes a config (extra TOML appended) and a data dir; does not start anything.
     pub fn configure(extra: &str) -> Upgate {
+        Upgate::configure_gateway("body_idle_timeout = \"5s\"\n", extra)
+    }
+
+    /// Like `configure`, with the `[gateway]` table's extra keys given.
+    pub fn configure_gateway(gateway: &str, extra: &str) -> Upgate {
         let dir = tempfile::tempdir().unwrap();
         let (g, c, m) = (free_port(), free_port(), free_port());
         let config = dir.path().join("upgate.toml");
         let text = format!(
             "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:{g}\"\npublic_url = \"https://127.0.0.1:{g}\"\n\
-body_idle_timeout = \"5s\"\n[control]\nlisten = \"127.0.0.1:{c}\"\n[metrics]\nlisten = \"127.0.0.1:{m}\"\n{extra}",
+{gateway}[control]\nlisten = \"127.0.0.1:{c}\"\n[metrics]\nlisten = \"127.0.0.1:{m}\"\n{extra}",
             data = dir.path().join("data").display().to_string(),
         );
         std::fs::write(&config, text).unwrap();

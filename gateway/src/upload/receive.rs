@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use ring::digest;
 
+use super::part_head;
 use super::sniff::{self, ImageLimits, Kind, PdfCheck};
 use super::spool::Spool;
 use super::UploadError;
@@ -53,6 +54,43 @@ fn multer_error(e: multer::Error, limit: u64) -> UploadError {
         }
         _ => UploadError::Malformed("unreadable multipart body"),
     }
+}
+
+/// Reads until the first part's head is complete and checks it ourselves, then hands multer
+/// the same bytes followed by the rest of the body.
+async fn checked_head<S>(
+    mut body: S,
+    boundary: &str,
+) -> Result<impl Stream<Item = Result<Bytes, BodyError>> + Send + 'static, UploadError>
+where
+    S: Stream<Item = Result<Bytes, BodyError>> + Send + Unpin + 'static,
+{
+    use futures_util::StreamExt;
+    let mut seen: Vec<Bytes> = Vec::new();
+    let mut head = Vec::new();
+    loop {
+        match part_head::check(&head, boundary) {
+            Ok(Some(())) => break,
+            Err(part_head::Ambiguous(why)) => return Err(UploadError::Malformed(why)),
+            Ok(None) => {}
+        }
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                head.extend_from_slice(&chunk[..chunk.len().min(part_head::MAX_PART_HEAD + 1)]);
+                seen.push(chunk);
+            }
+            Some(Err(e)) if e.is::<IdleTimeout>() => {
+                return Err(UploadError::Interrupted("body idle".into()))
+            }
+            Some(Err(e)) => return Err(UploadError::Interrupted(e.to_string())),
+            None => {
+                return Err(UploadError::Malformed(
+                    "the body ended inside the first part's head",
+                ))
+            }
+        }
+    }
+    Ok(futures_util::stream::iter(seen.into_iter().map(Ok)).chain(body))
 }
 
 /// Refuses part headers that two parsers could read differently: we never guess.
@@ -106,7 +144,7 @@ pub async fn receive<S>(
     recipient: &RecipientPublicKey,
 ) -> Result<Received, UploadError>
 where
-    S: Stream<Item = Result<Bytes, BodyError>> + Send + 'static,
+    S: Stream<Item = Result<Bytes, BodyError>> + Send + Unpin + 'static,
 {
     let limit = limits.max_file_bytes;
     let constraints = multer::Constraints::new()
@@ -116,6 +154,7 @@ where
                 .whole_stream(limit + MULTIPART_OVERHEAD)
                 .per_field(limit + 1),
         );
+    let body = checked_head(body, &boundary).await?;
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut field = multipart
         .next_field()

@@ -1,0 +1,65 @@
+//! A raw TLS connection to the gateway, for sending exactly the bytes a hostile or broken
+//! client would: stalled heads, ambiguous framing, trickling bodies.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::upgate::Upgate;
+
+pub async fn connect(up: &Upgate) -> TlsStream<TcpStream> {
+    let pem = std::fs::read(up.data_dir().join("tls/localhost.crt")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(("127.0.0.1", up.gateway_port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// Reads until the server closes (or `limit` passes); returns what arrived and how long it took.
+pub async fn read_until_closed<S: AsyncReadExt + Unpin>(
+    stream: &mut S,
+    limit: Duration,
+) -> (String, Duration, bool) {
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut chunk)).await {
+            Err(_) => {
+                return (
+                    String::from_utf8_lossy(&buf).into_owned(),
+                    started.elapsed(),
+                    false,
+                )
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (
+                    String::from_utf8_lossy(&buf).into_owned(),
+                    started.elapsed(),
+                    true,
+                )
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+pub async fn send(stream: &mut TlsStream<TcpStream>, bytes: &[u8]) {
+    stream.write_all(bytes).await.unwrap();
+    stream.flush().await.unwrap();
+}
