@@ -6,9 +6,10 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use upgate_gateway::names::attachment_disposition;
+use upgate_gateway::names::{attachment_disposition, download_name};
 use upgate_gateway::seal::{Header, Opener, MAX_HEADER_LEN, TAG_LEN};
 use upgate_gateway::storage::{ObjectKey, ObjectStore, StorageError};
+use upgate_gateway::upload::sniff::Kind;
 
 use super::range::{self, Span};
 use super::{Api, ApiResponse};
@@ -143,7 +144,14 @@ pub async fn download(
         }
     };
     set(h, header::CONTENT_TYPE, file.kind.clone());
-    set(h, header::CONTENT_DISPOSITION, attachment_disposition(&file.name));
+    // The saved name's extension agrees with the sniffed type, so the file never opens as
+    // something else from the reviewer's disk.
+    let extensions = Kind::from_mime(&file.kind).map(Kind::extensions).unwrap_or(&[]);
+    set(
+        h,
+        header::CONTENT_DISPOSITION,
+        attachment_disposition(&download_name(&file.name, extensions)),
+    );
     set(h, header::CONTENT_LENGTH, body_len.to_string());
     if part.is_some() {
         set(h, header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));

@@ -186,44 +186,43 @@ where
             stages.push(&chunk).await?;
         } else {
             head.extend_from_slice(&chunk);
-            match sniff::sniff(&head, done) {
+            let k = match sniff::admit(&head, done, &limits.allowed) {
                 Err(sniff::Incomplete) if !done => continue,
-                Err(sniff::Incomplete) | Ok(None) => {
-                    if head.is_empty() {
-                        return Err(UploadError::Content(sniff::ContentError::Empty));
-                    }
+                Err(sniff::Incomplete) => return Err(UploadError::Content(sniff::ContentError::Truncated)),
+                Ok(Ok(k)) => k,
+                Ok(Err(
+                    e @ (sniff::ContentError::NotAllowed(_)
+                    | sniff::ContentError::Unsupported { .. }
+                    | sniff::ContentError::ScriptCapable { .. }
+                    | sniff::ContentError::Archive { .. }),
+                )) => {
+                    tracing::info!(reason = %e, "content type refused");
                     return Err(UploadError::TypeNotAllowed {
                         allowed: limits.allowed.clone(),
                     });
                 }
-                Ok(Some(k)) if !limits.allowed.contains(&k) => {
-                    return Err(UploadError::TypeNotAllowed {
-                        allowed: limits.allowed.clone(),
-                    });
-                }
-                Ok(Some(k)) => {
-                    kind = Some(k);
-                    let sealer = Sealer::new(recipient, key.as_str())
-                        .map_err(|e| UploadError::Internal(format!("seal: {e}")))?;
-                    let mut spool = Spool::create(spool_dir, key.as_str())
-                        .await
-                        .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
-                    spool
-                        .write(sealer.header())
-                        .await
-                        .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
-                    let mut s = Stages {
-                        hasher: digest::Context::new(&digest::SHA256),
-                        sealer,
-                        pdf: (k == Kind::Pdf).then(PdfCheck::new),
-                        size: 0,
-                        out: Vec::with_capacity(2 * sniff::SNIFF_LEN),
-                        spool,
-                    };
-                    s.push(&std::mem::take(&mut head)).await?;
-                    stages = Some(s);
-                }
-            }
+                Ok(Err(e)) => return Err(UploadError::Content(e)),
+            };
+            kind = Some(k);
+            let sealer = Sealer::new(recipient, key.as_str())
+                .map_err(|e| UploadError::Internal(format!("seal: {e}")))?;
+            let mut spool = Spool::create(spool_dir, key.as_str())
+                .await
+                .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
+            spool
+                .write(sealer.header())
+                .await
+                .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
+            let mut s = Stages {
+                hasher: digest::Context::new(&digest::SHA256),
+                sealer,
+                pdf: (k == Kind::Pdf).then(PdfCheck::new),
+                size: 0,
+                out: Vec::with_capacity(2 * sniff::SNIFF_LEN),
+                spool,
+            };
+            s.push(&std::mem::take(&mut head)).await?;
+            stages = Some(s);
         }
         if done {
             break;
