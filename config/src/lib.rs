@@ -180,10 +180,15 @@ impl Config {
         }) {
             Ok(raw) => raw,
             Err(e) => {
+                let (key, line) = e
+                    .span()
+                    .map(|span| locate(text, span.start))
+                    .unwrap_or_else(|| ("(file)".into(), 0));
                 errors.push(ConfigError {
-                    key: "(file)".into(),
-                    problem: e.to_string().trim().replace('\n', " "),
-                    fix: "correct the TOML syntax or the value's type".into(),
+                    key,
+                    problem: format!("{} (line {line})", e.message().trim()),
+                    fix: "correct the TOML syntax or the value's type (see config/upgate.example.toml)"
+                        .into(),
                 });
                 return Err(ConfigErrors(errors));
             }
@@ -483,6 +488,31 @@ impl Validator<'_> {
             })
             .collect()
     }
+}
+
+/// The dotted key (table + key) at byte `offset`, and its 1-based line, so a type error names
+/// the key the operator must fix rather than a byte position.
+fn locate(text: &str, offset: usize) -> (String, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line_no = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().to_string())
+        .unwrap_or_default();
+    let dotted = match (table, key.is_empty()) {
+        (Some(t), false) => format!("{t}.{key}"),
+        (Some(t), true) => t,
+        (None, false) => key,
+        (None, true) => "(file)".into(),
+    };
+    (dotted, line_no)
 }
 
 fn valid_plan_name(name: &str) -> bool {
