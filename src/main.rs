@@ -121,7 +121,7 @@ async fn operate(common: &Common, op: OpRequest) -> ExitCode {
         Err(code) => return code,
     };
     let answer = match ops::call_running(&config.data_dir, &op).await {
-        Err(ClientError::NotRunning(_)) => upgate_control::run::open_service(&config)
+        Err(ClientError::NotRunning(_)) => upgate_control::run::open_service(&config, Default::default())
             .map_err(|e| e.to_string())
             .and_then(|svc| ops::execute(&svc, op).map_err(|p| p.detail)),
         other => other.map_err(|e| e.to_string()),

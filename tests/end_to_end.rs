@@ -465,6 +465,9 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
         "upgate_uploads_total{outcome=\"file_too_large\"} 1",
         "upgate_scans_total{verdict=\"clean\"} 2",
         "upgate_scanner_up 1",
+        "upgate_sms_total{status=\"sent\"} 3",
+        "upgate_sms_total{status=\"failed\"} 2",
+        "upgate_downloads_total 2",
     ] {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }

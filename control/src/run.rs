@@ -34,7 +34,7 @@ fn setup(e: impl std::fmt::Display) -> RunError {
 }
 
 /// Creates the data directory (owner-only) and keys; opens the store.
-pub fn open_service(config: &Config) -> Result<Arc<Service>, RunError> {
+pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, RunError> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = &config.data_dir;
     std::fs::DirBuilder::new()
@@ -57,6 +57,7 @@ pub fn open_service(config: &Config) -> Result<Arc<Service>, RunError> {
         keys,
         sms,
         config.gateway.public_url.clone(),
+        metrics,
     )))
 }
 
@@ -73,8 +74,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let dir = config.data_dir.clone();
-    let service = open_service(&config)?;
     let metrics = Metrics::new();
+    let service = open_service(&config, metrics.clone())?;
     let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(&dir.join("objects")).map_err(setup)?);
     let spool_dir = dir.join("spool");
     let swept = sweep(&spool_dir).map_err(setup)?;

@@ -23,6 +23,7 @@ use crate::model::{Account, ApiToken, Assistant, AuditEntry, Role};
 use crate::problem::Problem;
 use crate::settings::{self, FileUploadSettings};
 use crate::sms::SmsProvider;
+use upgate_gateway::metrics::Metrics;
 use upgate_gateway::routes::now;
 
 pub use calls::{file_json, link_json, CallInput};
@@ -43,6 +44,7 @@ pub struct Service {
     pub(crate) keys: ControlKeys,
     pub(crate) sms: Arc<dyn SmsProvider>,
     pub(crate) public_url: String,
+    pub(crate) metrics: Metrics,
     write: Mutex<()>,
     /// File slots reserved by uploads in flight, per link. In memory on purpose: an upload
     /// in flight does not survive a restart either.
@@ -89,6 +91,7 @@ impl Service {
         keys: ControlKeys,
         sms: Arc<dyn SmsProvider>,
         public_url: String,
+        metrics: Metrics,
     ) -> Service {
         Service {
             db,
@@ -96,6 +99,7 @@ impl Service {
             keys,
             sms,
             public_url,
+            metrics,
             write: Mutex::new(()),
             pending: Mutex::default(),
         }

@@ -20,6 +20,10 @@ pub struct Metrics {
     pub connections_refused: IntCounterVec,
     /// 1 when uploads are scanned, 0 when scanning is off or the scanner is down.
     pub scanner_up: IntGauge,
+    /// Link SMS by result (`sent`, `failed`): failures mean callers are waiting for a text.
+    pub sms: IntCounterVec,
+    /// File downloads by staff.
+    pub downloads: IntCounter,
 }
 
 impl Metrics {
@@ -33,6 +37,7 @@ impl Metrics {
         let uploads = counter_vec("uploads_total", "Upload requests by outcome", "outcome");
         let scans = counter_vec("scans_total", "Scans by verdict", "verdict");
         let link_checks = counter_vec("link_checks_total", "Link token checks by result", "result");
+        let sms = counter_vec("sms_total", "Link SMS by result", "status");
         let connections_refused = counter_vec(
             "connections_refused_total",
             "Connections refused or cut, by reason",
@@ -47,11 +52,13 @@ impl Metrics {
         .expect("valid");
         let connections = IntGauge::new("gateway_connections", "Open gateway connections").expect("valid");
         let scanner_up = IntGauge::new("scanner_up", "1 when uploads are being scanned").expect("valid");
+        let downloads = IntCounter::new("downloads_total", "File downloads by staff").expect("valid");
         for m in [
             Box::new(stored_bytes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(scan_seconds.clone()),
             Box::new(connections.clone()),
             Box::new(scanner_up.clone()),
+            Box::new(downloads.clone()),
         ] {
             registry.register(m).expect("unique metric");
         }
@@ -65,6 +72,8 @@ impl Metrics {
             connections,
             connections_refused,
             scanner_up,
+            sms,
+            downloads,
         }
     }
 

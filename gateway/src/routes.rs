@@ -34,7 +34,30 @@ fn framing_is_ambiguous<B>(req: &Request<B>) -> bool {
     h.contains_key(header::CONTENT_LENGTH) || te.len() > 1 || te[0].as_bytes() != b"chunked"
 }
 
+/// One log line per request. The route is named, never the path: the path holds the token.
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = route_name(req.uri().path());
+    let resp = dispatch(gw, req).await;
+    tracing::info!(%method, route, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+fn route_name(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["u", _] => "/u/{token}",
+        ["u", _, "files"] => "/u/{token}/files",
+        ["u", _, "done"] => "/u/{token}/done",
+        ["assets", _] => "/assets",
+        ["healthz"] => "/healthz",
+        ["readyz"] => "/readyz",
+        _ => "other",
+    }
+}
+
+async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
     if framing_is_ambiguous(&req) {
         return respond::closing(respond::problem(
             StatusCode::BAD_REQUEST,

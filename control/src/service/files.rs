@@ -82,6 +82,7 @@ impl Service {
             detail,
         )?;
         self.db.apply(vec![op])?;
+        self.metrics.downloads.inc();
         Ok(())
     }
 }

@@ -111,8 +111,12 @@ impl Service {
         let info = analyze(&body);
         let sent = self.sms.send(&call.caller_number, &body).await;
         let (status, provider_id, error) = match sent {
-            Ok(accepted) => (SmsStatus::Sent, Some(accepted.provider_id), None),
+            Ok(accepted) => {
+                self.metrics.sms.with_label_values(&["sent"]).inc();
+                (SmsStatus::Sent, Some(accepted.provider_id), None)
+            }
             Err(e) => {
+                self.metrics.sms.with_label_values(&["failed"]).inc();
                 tracing::warn!(provider = self.sms.name(), error = %e, "SMS not sent");
                 (SmsStatus::Failed, None, Some(e.to_string()))
             }
