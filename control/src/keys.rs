@@ -59,3 +59,77 @@ pub fn load_control_keys(data_dir: &Path) -> Result<ControlKeys, KeyError> {
     }
     Ok(ControlKeys { links, storage })
 }
+
+#[cfg(test)]
+mod tests {
+    use upgate_gateway::keys::load_gateway_keys;
+    use upgate_gateway::seal::{unwrap_key, Header, Opener, Sealer};
+
+    use super::*;
+
+    /// Seals with exactly what the gateway loads, and returns (sealed bytes, header).
+    fn seal_as_gateway(data_dir: &Path, plaintext: &[u8]) -> (Vec<u8>, Header) {
+        let gw = load_gateway_keys(data_dir).unwrap();
+        let mut sealer = Sealer::new(&gw.storage, "f_00112233445566778899aabbccddeeff").unwrap();
+        let mut out = sealer.header().to_vec();
+        let header = Header::parse(sealer.header()).unwrap();
+        sealer.push(plaintext, &mut out);
+        let _data_key_dropped_after_the_upload = sealer.finish(&mut out);
+        (out, header)
+    }
+
+    #[test]
+    fn the_gateways_key_material_cannot_open_a_stored_file() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure_keys(dir.path()).unwrap();
+        let (sealed, header) = seal_as_gateway(dir.path(), b"a signed contract");
+
+        // Every 32-byte value the gateway can read (link keys, the storage public key),
+        // tried as the X25519 secret, fails to unwrap the file's key.
+        let keys = key_dir(dir.path());
+        let mut gateway_files = list_keys(&keys, LINK_KEY_PREFIX, ".key").unwrap();
+        gateway_files.extend(list_keys(&keys, STORAGE_PUB_PREFIX, ".pub").unwrap());
+        assert_eq!(gateway_files.len(), 2);
+        for (_, path) in gateway_files {
+            let candidate = RecipientSecretKey::from_bytes(header.key_id(), read_key32(&path).unwrap());
+            assert!(
+                unwrap_key(&header, &candidate).is_err(),
+                "{} opened a file",
+                path.display()
+            );
+        }
+
+        // The control plane's secret opens it.
+        let control = load_control_keys(dir.path()).unwrap();
+        let key = unwrap_key(&header, &control.storage[&header.key_id()]).unwrap();
+        let opener = Opener::new(header.clone(), key);
+        let count = opener.segment_count(sealed.len() as u64).unwrap();
+        let start = opener.segment_offset(0) as usize;
+        assert_eq!(count, 1);
+        assert_eq!(
+            opener.open_segment(0, true, &sealed[start..]).unwrap(),
+            b"a signed contract"
+        );
+    }
+
+    #[test]
+    fn keys_are_made_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        ensure_keys(dir.path()).unwrap();
+        let first = std::fs::read(key_dir(dir.path()).join("link-1.key")).unwrap();
+        ensure_keys(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read(key_dir(dir.path()).join("link-1.key")).unwrap(),
+            first,
+            "a restart keeps the keys"
+        );
+        for name in ["link-1.key", "storage-1.secret"] {
+            let mode = std::fs::metadata(key_dir(dir.path()).join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{name} is readable by others");
+        }
+    }
+}
