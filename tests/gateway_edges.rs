@@ -319,3 +319,67 @@ async fn an_expired_link_has_its_own_page_and_forgeries_cost_no_lookup() {
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_limit_is_stopped_mid_stream() {
+    let (up, scene) = start().await;
+    let (url, _) = scene.link("call-chunked").await;
+    let path = token_path(&url);
+    let mut s = connect(&up).await;
+    send(
+        &mut s,
+        format!("POST /{path}/files HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes(),
+    )
+    .await;
+    let mut body =
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\r\n".to_vec();
+    body.extend_from_slice(&pdf("big", 400_000)); // the link allows 200 000 bytes
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    for chunk in body.chunks(16 * 1024) {
+        send(&mut s, format!("{:x}\r\n", chunk.len()).as_bytes()).await;
+        send(&mut s, chunk).await;
+        send(&mut s, b"\r\n").await;
+    }
+    send(&mut s, b"0\r\n\r\n").await;
+    let (answer, _, _) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("file_too_large"));
+    assert!(spool_is_empty(&up).await);
+    assert_eq!(files_received(&scene, "call-chunked").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let mut up = Upgate::configure_gateway(&format!("{TIMEOUTS}max_connections_per_ip = 2\n"), "");
+    up.start().await;
+    let _first = connect(&up).await;
+    let _second = connect(&up).await;
+    // The third connection from the same address is closed before any TLS is spent on it.
+    let mut third = tokio::net::TcpStream::connect(("127.0.0.1", up.gateway_port))
+        .await
+        .unwrap();
+    let (_, took, closed) = read_until_closed(&mut third, Duration::from_secs(3)).await;
+    assert!(
+        closed && took < Duration::from_millis(900),
+        "per-IP cap not applied: {closed} {took:?}"
+    );
+    drop((_first, _second));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let page = up
+        .gateway_client()
+        .get(format!("https://127.0.0.1:{}/healthz", up.gateway_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "places are given back when connections close");
+    let metrics = reqwest::get(format!("{}/metrics", up.monitor))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("upgate_connections_refused_total{reason=\"per_ip\"} 1"),
+        "{metrics}"
+    );
+}
