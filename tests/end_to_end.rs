@@ -325,13 +325,7 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
 
     let (status, _) = integration.get(&format!("/v1/files/{pdf_id}/content")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "downloads are for reviewers");
-    let resp = reviewer
-        .http
-        .get(format!("{}/v1/files/{pdf_id}/content", up.control))
-        .bearer_auth(&reviewer.token)
-        .send()
-        .await
-        .unwrap();
+    let resp = reviewer.fetch(&format!("/v1/files/{pdf_id}/content"), None).await;
     assert_eq!(resp.status(), 200);
     let h = resp.headers().clone();
     assert_eq!(h["content-type"], "application/pdf");
@@ -347,13 +341,8 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
         "byte-exact download"
     );
     let resp = reviewer
-        .http
-        .get(format!("{}/v1/files/{jpeg_id}/content", up.control))
-        .bearer_auth(&reviewer.token)
-        .header("range", "bytes=100-4999")
-        .send()
-        .await
-        .unwrap();
+        .fetch(&format!("/v1/files/{jpeg_id}/content"), Some("bytes=100-4999"))
+        .await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         resp.headers()["content-range"],

@@ -40,15 +40,8 @@ async fn acknowledged_uploads_survive_kill_9_and_tampering_is_refused() {
     up.start().await;
     let (_, call) = scene.reviewer.get("/v1/calls/call-crash").await;
     assert_eq!(call["files"][0]["id"], file_id.as_str());
-    let content = format!("{}/v1/files/{file_id}/content", up.control);
-    let got = scene
-        .reviewer
-        .http
-        .get(&content)
-        .bearer_auth(&scene.reviewer.token)
-        .send()
-        .await
-        .unwrap();
+    let content = format!("/v1/files/{file_id}/content");
+    let got = scene.reviewer.fetch(&content, None).await;
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap().as_ref(), doc.as_slice());
 
@@ -58,14 +51,7 @@ async fn acknowledged_uploads_survive_kill_9_and_tampering_is_refused() {
     let at = sealed.len() - 1000;
     sealed[at] ^= 0x01;
     std::fs::write(&object, &sealed).unwrap();
-    let got = scene
-        .reviewer
-        .http
-        .get(&content)
-        .bearer_auth(&scene.reviewer.token)
-        .send()
-        .await
-        .unwrap();
+    let got = scene.reviewer.fetch(&content, None).await;
     assert_eq!(got.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body: serde_json::Value = got.json().await.unwrap();
     assert_eq!(
@@ -73,15 +59,10 @@ async fn acknowledged_uploads_survive_kill_9_and_tampering_is_refused() {
         "refused whole, not cut off mid-stream"
     );
 
-    // Truncating it at a segment boundary is refused too.
-    std::fs::write(&object, &sealed[..sealed.len() - 20_000]).unwrap();
-    let got = scene
-        .reviewer
-        .http
-        .get(&content)
-        .bearer_auth(&scene.reviewer.token)
-        .send()
-        .await
-        .unwrap();
+    // Dropping the last segment whole (a cut at a segment boundary) is refused too.
+    const SEGMENT: usize = 64 * 1024;
+    let last_segment = doc.len() % SEGMENT + 16;
+    std::fs::write(&object, &sealed[..sealed.len() - last_segment]).unwrap();
+    let got = scene.reviewer.fetch(&content, None).await;
     assert_eq!(got.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }

@@ -95,6 +95,15 @@ async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Problem> {
         .map_err(|e| Problem::bad_request("invalid_json", format!("The body is not the expected JSON: {e}")))
 }
 
+/// PUT answers 201 when it created the resource, 200 when it replaced it.
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
 fn bearer(req: &Request<Incoming>) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -189,14 +198,7 @@ impl Api {
                     Ok((svc.assistant_view(&a)?, created))
                 })
                 .await?;
-                Ok(json_response(
-                    if created {
-                        StatusCode::CREATED
-                    } else {
-                        StatusCode::OK
-                    },
-                    &view,
-                ))
+                Ok(json_response(created_or_ok(created), &view))
             }
             (&Method::PUT, ["calls", id]) => {
                 need(Perm::Calls)?;
@@ -207,14 +209,7 @@ impl Api {
                     Ok((svc.call_view(&call)?, created))
                 })
                 .await?;
-                Ok(json_response(
-                    if created {
-                        StatusCode::CREATED
-                    } else {
-                        StatusCode::OK
-                    },
-                    &view,
-                ))
+                Ok(json_response(created_or_ok(created), &view))
             }
             (&Method::GET, ["calls", id]) => {
                 need(Perm::Read)?;

@@ -76,6 +76,19 @@ impl ConnLimiter {
     }
 }
 
+/// The next connection. Accept errors (EMFILE and friends) back off instead of spinning.
+async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => return pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 pub struct PublicServer {
     pub tls: Arc<rustls::ServerConfig>,
     pub limiter: ConnLimiter,
@@ -92,15 +105,7 @@ impl PublicServer {
         loop {
             let (tcp, peer) = tokio::select! {
                 _ = &mut shutdown => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
+                pair = accept(&listener) => pair,
             };
             let guard = match this.limiter.admit(peer.ip()) {
                 Ok(guard) => guard,
@@ -157,14 +162,7 @@ where
     loop {
         let (tcp, _) = tokio::select! {
             _ = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            pair = accept(&listener) => pair,
         };
         let handler = handler.clone();
         tokio::spawn(async move {

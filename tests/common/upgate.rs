@@ -216,6 +216,18 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// The raw response, for bodies that are not JSON (downloads).
+    pub async fn fetch(&self, path: &str, range: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(range) = range {
+            req = req.header("range", range);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
