@@ -383,3 +383,44 @@ async fn one_address_cannot_take_every_connection() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_guessing_links_is_refused_cheaply() {
+    let mut up = Upgate::configure_gateway(&format!("{TIMEOUTS}link_failures_per_minute = 5\n"), "");
+    up.start().await;
+    let scene = scene(&up, settings(2, 200_000)).await;
+    let (url, _) = scene.link("call-guess").await;
+    let base = url.rsplit_once("/u/").unwrap().0.to_string();
+    let client = up.gateway_client();
+    for i in 0..5 {
+        let guess = format!("{base}/u/{}", format!("{i:0>44}"));
+        assert_eq!(
+            client.get(&guess).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    let refused = client
+        .get(format!("{base}/u/{}", "z".repeat(44)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.text().await.unwrap().contains("wait a minute"));
+    // For the rest of the minute even a real link from that address waits; uploads too.
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let (status, _) = upload(&up, &url, "x.pdf", pdf("x", 0)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let metrics = reqwest::get(format!("{}/metrics", up.monitor))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("upgate_link_checks_total{result=\"rate_limited\"} 3"),
+        "{metrics}"
+    );
+}

@@ -53,6 +53,9 @@ pub struct GatewayConfig {
     pub body_idle_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// Invalid link tokens one address may present per minute before its link requests are
+    /// refused (429) for the rest of the minute.
+    pub link_failures_per_minute: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -346,6 +349,11 @@ impl Validator<'_> {
                 "gateway.max_connections_per_ip",
                 raw.max_connections_per_ip,
                 64,
+            ),
+            link_failures_per_minute: self.positive(
+                "gateway.link_failures_per_minute",
+                raw.link_failures_per_minute,
+                20,
             ),
         }
     }

@@ -32,6 +32,7 @@ pub struct RawGateway {
     pub body_idle_timeout: Option<String>,
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
+    pub link_failures_per_minute: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

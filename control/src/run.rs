@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use upgate_config::Config;
 use upgate_gateway::keys::load_gateway_keys;
 use upgate_gateway::metrics::Metrics;
+use upgate_gateway::ratelimit::FailureLimiter;
 use upgate_gateway::server::{serve_plain, ConnLimiter, PublicServer};
 use upgate_gateway::storage::{LocalStore, ObjectStore};
 use upgate_gateway::upload::{sweep, Scanner, ScannerStatus};
@@ -105,6 +106,10 @@ pub async fn serve(
         metrics: metrics.clone(),
         spool_dir,
         body_idle_timeout: config.gateway.body_idle_timeout,
+        link_failures: FailureLimiter::new(
+            u32::try_from(config.gateway.link_failures_per_minute).unwrap_or(u32::MAX),
+            std::time::Duration::from_secs(60),
+        ),
     });
 
     let public = bind(config.gateway.listen).await?;

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod metrics;
 pub mod names;
 pub mod page;
+pub mod ratelimit;
 pub mod respond;
 pub mod routes;
 pub mod seal;

@@ -71,3 +71,12 @@ pub fn ended_page(state: Option<LinkState>) -> String {
         &format!("<h1>{}</h1><p>{}</p>", escape_html(title), escape_html(text)),
     )
 }
+
+/// For an address that failed the link check too often.
+pub fn too_many_page() -> String {
+    shell(
+        "Too many attempts",
+        "<h1>Too many attempts</h1><p>Too many links that aren't valid were opened from this network. \
+Please wait a minute, then open the link from your text message again.</p>",
+    )
+}

@@ -1,6 +1,7 @@
 //! Request dispatch for the public listener. The token is checked (one MAC, no lookup)
 //! before anything else touches state; a GET never spends a link.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,11 +36,11 @@ fn framing_is_ambiguous<B>(req: &Request<B>) -> bool {
 }
 
 /// One log line per request. The route is named, never the path: the path holds the token.
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Resp {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let route = route_name(req.uri().path());
-    let resp = dispatch(gw, req).await;
+    let resp = dispatch(gw, req, peer).await;
     tracing::info!(%method, route, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
@@ -57,7 +58,7 @@ fn route_name(path: &str) -> &'static str {
     }
 }
 
-async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
+async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Resp {
     if framing_is_ambiguous(&req) {
         return respond::closing(respond::problem(
             StatusCode::BAD_REQUEST,
@@ -82,15 +83,15 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
             respond::asset("text/javascript; charset=utf-8", page::SCRIPT)
         }
         (&Method::GET, ["assets", "upload.css"]) => respond::asset("text/css; charset=utf-8", page::STYLE),
-        (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => match check(&gw, tok) {
+        (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => match check(&gw, tok, peer) {
             Ok(claims) => show(&gw, &claims).await,
             Err(e) => token_page(e),
         },
-        (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok) {
+        (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok, peer) {
             Ok(claims) => upload(&gw, &claims, req).await,
             Err(e) => refuse_body(&gw, req, token_page(e)),
         },
-        (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok) {
+        (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok, peer) {
             Ok(claims) => finish(&gw, &claims).await,
             Err(e) => token_page(e),
         },
@@ -98,8 +99,13 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
     }
 }
 
-/// Verifies the token: every forgery gets the same answer after the same work.
-fn check(gw: &Gateway, tok: &str) -> Result<Claims, TokenError> {
+/// Verifies the token: every forgery gets the same answer after the same work. An address
+/// that keeps failing is refused before any work at all.
+fn check(gw: &Gateway, tok: &str, peer: IpAddr) -> Result<Claims, LinkRefusal> {
+    if gw.link_failures.blocked(peer) {
+        gw.metrics.link_checks.with_label_values(&["rate_limited"]).inc();
+        return Err(LinkRefusal::TooManyFailures);
+    }
     let result = token::verify(&gw.keys.links, tok, now());
     let label = match &result {
         Ok(_) => "ok",
@@ -107,14 +113,26 @@ fn check(gw: &Gateway, tok: &str) -> Result<Claims, TokenError> {
         Err(TokenError::Expired(_)) => "expired",
     };
     gw.metrics.link_checks.with_label_values(&[label]).inc();
-    result
+    if matches!(result, Err(TokenError::Invalid)) {
+        gw.link_failures.failed(peer);
+    }
+    result.map_err(LinkRefusal::Token)
+}
+
+/// Why a link request did not get past the token check.
+enum LinkRefusal {
+    Token(TokenError),
+    TooManyFailures,
 }
 
 /// The page for a token that did not verify.
-fn token_page(e: TokenError) -> Resp {
+fn token_page(e: LinkRefusal) -> Resp {
     match e {
-        TokenError::Invalid => invalid_link(),
-        TokenError::Expired(_) => respond::html(StatusCode::GONE, page::ended_page(Some(LinkState::Expired))),
+        LinkRefusal::Token(TokenError::Invalid) => invalid_link(),
+        LinkRefusal::Token(TokenError::Expired(_)) => {
+            respond::html(StatusCode::GONE, page::ended_page(Some(LinkState::Expired)))
+        }
+        LinkRefusal::TooManyFailures => respond::html(StatusCode::TOO_MANY_REQUESTS, page::too_many_page()),
     }
 }
 

@@ -133,7 +133,7 @@ impl PublicServer {
                     let gw = gw.clone();
                     let service = service_fn(move |req: Request<Incoming>| {
                         let gw = gw.clone();
-                        async move { Ok::<_, Infallible>(crate::routes::handle(gw, req).await) }
+                        async move { Ok::<_, Infallible>(crate::routes::handle(gw, req, peer.ip()).await) }
                     });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())

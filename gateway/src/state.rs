@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::control_link::ControlLink;
 use crate::keys::GatewayKeys;
 use crate::metrics::Metrics;
+use crate::ratelimit::FailureLimiter;
 use crate::storage::ObjectStore;
 use crate::upload::{Scanner, ScannerStatus};
 
@@ -18,6 +19,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     pub spool_dir: PathBuf,
     pub body_idle_timeout: Duration,
+    /// Refuses link requests from an address that keeps failing the token check.
+    pub link_failures: FailureLimiter,
 }
 
 impl Gateway {

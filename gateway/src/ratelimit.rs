@@ -1,0 +1,105 @@
+//! Cheap refusal of link guessing: each client address may fail the token check a few times
+//! per window; past that its link requests are refused before any MAC is computed. Failures
+//! across all addresses are counted too, and a spike is logged as an alert (blocking
+//! everyone would hurt real callers more than it hurts a distributed guesser).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Addresses tracked at most; beyond it, expired entries are dropped, then all of them, so
+/// an attacker with many addresses cannot grow our memory.
+const MAX_TRACKED: usize = 100_000;
+
+pub struct FailureLimiter {
+    window: Duration,
+    per_ip: u32,
+    global_alert: u32,
+    state: Mutex<State>,
+}
+
+struct State {
+    by_ip: HashMap<IpAddr, (Instant, u32)>,
+    global: (Instant, u32),
+}
+
+impl FailureLimiter {
+    pub fn new(per_ip: u32, window: Duration) -> FailureLimiter {
+        FailureLimiter {
+            window,
+            per_ip,
+            global_alert: per_ip.saturating_mul(50),
+            state: Mutex::new(State {
+                by_ip: HashMap::new(),
+                global: (Instant::now(), 0),
+            }),
+        }
+    }
+
+    /// Has this address used up its failures for the current window?
+    pub fn blocked(&self, ip: IpAddr) -> bool {
+        let state = self.state.lock().expect("limiter lock");
+        state
+            .by_ip
+            .get(&ip)
+            .is_some_and(|(start, n)| start.elapsed() < self.window && *n >= self.per_ip)
+    }
+
+    /// Records one failed token check from `ip`.
+    pub fn failed(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut state = self.state.lock().expect("limiter lock");
+        if state.by_ip.len() >= MAX_TRACKED {
+            let window = self.window;
+            state
+                .by_ip
+                .retain(|_, (start, _)| now.duration_since(*start) < window);
+            if state.by_ip.len() >= MAX_TRACKED {
+                state.by_ip.clear();
+            }
+        }
+        let entry = state.by_ip.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if now.duration_since(state.global.0) >= self.window {
+            state.global = (now, 0);
+        }
+        state.global.1 += 1;
+        if state.global.1 == self.global_alert {
+            tracing::warn!(
+                failures = state.global.1,
+                "ALERT: many invalid link tokens from many addresses: someone may be guessing links"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_blocked_after_its_budget_and_others_are_not() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        for _ in 0..3 {
+            assert!(!limiter.blocked(a));
+            limiter.failed(a);
+        }
+        assert!(limiter.blocked(a));
+        assert!(!limiter.blocked(b));
+    }
+
+    #[test]
+    fn the_window_ends() {
+        let limiter = FailureLimiter::new(1, Duration::from_millis(30));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        limiter.failed(a);
+        assert!(limiter.blocked(a));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!limiter.blocked(a));
+    }
+}
