@@ -13,7 +13,8 @@ fn shell(title: &str, body: &str) -> String {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\">\
-<title>{}</title><link rel=\"stylesheet\" href=\"/assets/upload.css\"></head>\
+<title>{}</title><link rel=\"icon\" href=\"data:,\">\
+<link rel=\"stylesheet\" href=\"/assets/upload.css\"></head>\
 <body><main>{body}</main></body></html>\n",
         escape_html(title)
     )
