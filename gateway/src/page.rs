@@ -34,7 +34,7 @@ pub fn upload_page(view: &LinkView) -> String {
     let body = format!(
         "<h1>Send your files</h1>\
 <p class=\"ask\">{message}</p>\
-<p class=\"hint\">{types}, up to {size} each. You can send {remaining} more file(s).</p>\
+<p class=\"hint\">{types}, up to {size} each. You can send <span id=\"remaining\">{remaining}</span> more file(s).</p>\
 <div class=\"actions\">{camera}<label class=\"button primary\">Choose files\
 <input type=\"file\" id=\"picker\" accept=\"{accept}\" multiple hidden></label></div>\
 <ul id=\"files\" aria-live=\"polite\"></ul>\

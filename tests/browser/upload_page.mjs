@@ -67,6 +67,7 @@ try {
   assert.match(pdf.text, /Received certificate\.pdf/);
   assert.ok(!png.ok, JSON.stringify(rows));
   assert.match(png.text, /can't be accepted here\. Please send PDF or JPEG\./);
+  assert.equal(await page.locator("#remaining").innerText(), "2");
   if (shot) await page.screenshot({ path: shot, fullPage: true });
 
   await page.locator("#done").click();

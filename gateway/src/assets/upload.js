@@ -6,6 +6,7 @@
   var list = document.getElementById("files");
   var done = document.getElementById("done");
   var status = document.getElementById("status");
+  var remaining = document.getElementById("remaining");
   var active = 0;
 
   function row(name) {
@@ -22,7 +23,7 @@
     li.appendChild(bar);
     li.appendChild(msg);
     list.appendChild(li);
-    return { bar: bar, msg: msg };
+    return { li: li, bar: bar, msg: msg };
   }
 
   function answer(xhr) {
@@ -47,11 +48,14 @@
       var ok = xhr.status === 201;
       r.bar.value = ok ? 100 : r.bar.value;
       r.msg.className = ok ? "ok" : "err";
+      r.li.className = ok ? "stored" : "failed";
+      if (ok) remaining.textContent = Math.max(0, Number(remaining.textContent) - 1);
       r.msg.textContent = answer(xhr) || (ok ? "Received." : "This file could not be sent. Please try again.");
       finished(ok);
     };
     xhr.onerror = xhr.ontimeout = function () {
       r.msg.className = "err";
+      r.li.className = "failed";
       r.msg.textContent = "The connection was lost. Please check your signal and try again.";
       finished(false);
     };
