@@ -289,11 +289,28 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
         .iter()
         .filter(|e| e["kind"] == "upload_refused")
         .collect();
-    assert_eq!(refused.len(), 2, "{call}");
+    let codes: Vec<&str> = refused
+        .iter()
+        .map(|e| e["detail"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "infected",
+            "infected",
+            "type_not_allowed",
+            "type_not_allowed",
+            "type_not_allowed",
+            "content_invalid"
+        ],
+        "every refused file is on the call: {call}"
+    );
     assert_eq!(
         refused[0]["detail"]["scan"]["detail"],
         "Upgate.Test.EICAR.UNOFFICIAL"
     );
+    assert_eq!(refused[0]["detail"]["name"], "scan.pdf");
+    assert_eq!(refused[3]["detail"]["name"], "screenshot.png");
     let objects = walk(&up.data_dir().join("objects"));
     assert_eq!(
         objects.len(),

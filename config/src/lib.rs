@@ -20,7 +20,8 @@ pub const DEFAULT_DATA_DIR: &str = "./upgate-data";
 pub const DEFAULT_GATEWAY_LISTEN: &str = "127.0.0.1:8443";
 /// The private control API; loopback only by default.
 pub const DEFAULT_CONTROL_LISTEN: &str = "127.0.0.1:8080";
-/// `/metrics`, `/healthz`, `/readyz` on their own listener, never on the public one.
+/// `/metrics` and the detailed `/readyz` on their own listener, never on the public one
+/// (which answers only a bare `/healthz` and `/readyz` for load balancers).
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9090";
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
 

@@ -83,12 +83,16 @@ async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Problem> {
     let bytes = Limited::new(body, MAX_JSON_BYTES)
         .collect()
         .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "The JSON body is over 64 KiB.",
-            )
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "The JSON body is over 64 KiB.",
+                )
+            } else {
+                Problem::bad_request("body_unreadable", "The request body could not be read.")
+            }
         })?
         .to_bytes();
     serde_json::from_slice(&bytes)

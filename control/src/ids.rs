@@ -1,6 +1,7 @@
 //! Identifiers from outside, checked against strict alphabets before any storage call.
 
-/// Random ids of our own: a prefix and 16 hex chars (64 bits, unique enough per account).
+/// Random ids of our own records (accounts, tokens, SMS): a prefix and 16 hex chars (64 bits).
+/// File ids are storage object keys (`f_` + 32 hex, see `ObjectKey`).
 pub fn new_id(prefix: &str) -> String {
     let mut bytes = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)

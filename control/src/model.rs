@@ -17,7 +17,7 @@ pub struct Account {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Settings and tokens.
+    /// Settings and tokens; also calls, links, metadata and the audit log. Not downloads.
     Admin,
     /// The voice platform: calls and links.
     Integration,
@@ -169,7 +169,7 @@ pub struct AuditEntry {
     pub seq: u64,
     pub at: u64,
     pub account_id: String,
-    /// The API token id (never the token) or "operator".
+    /// The API token id (never the token), "operator" (the CLI) or "gateway" (stored files).
     pub actor: String,
     pub action: String,
     pub target: String,

@@ -33,6 +33,6 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> ApiResponse {
                 &body,
             )
         }
-        _ => json_response(StatusCode::NOT_FOUND, &serde_json::json!({"code": "not_found"})),
+        _ => crate::api::problem_response(&crate::problem::Problem::not_found("resource")),
     }
 }

@@ -114,7 +114,7 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
         errors.push(rule(
             "trigger_too_long",
             "trigger",
-            format!("Keep the trigger under {TRIGGER_MAX_CHARS} characters."),
+            format!("Keep the trigger to {TRIGGER_MAX_CHARS} characters."),
         ));
     }
     let chars = s.message.chars().count();
@@ -189,8 +189,54 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
     errors
 }
 
+/// Top-level domains a phone would turn a bare `word.tld` into a link for, besides every
+/// two-letter country code. File extensions (`.pdf`, `.jpg`) are not among them, so
+/// "Please upload invoice.pdf" is not a link.
+const GENERIC_TLDS: &[&str] = &[
+    "com",
+    "net",
+    "org",
+    "info",
+    "biz",
+    "edu",
+    "gov",
+    "mil",
+    "int",
+    "app",
+    "dev",
+    "io",
+    "ai",
+    "xyz",
+    "online",
+    "site",
+    "link",
+    "click",
+    "top",
+    "shop",
+    "store",
+    "live",
+    "page",
+    "web",
+    "website",
+    "cloud",
+    "tech",
+    "blog",
+    "news",
+    "email",
+    "help",
+    "support",
+    "health",
+    "care",
+    "clinic",
+    "insurance",
+    "law",
+    "legal",
+    "me",
+    "tv",
+];
+
 /// Does the text hold something a phone would turn into a link? Schemes, `www.`, and
-/// host-like words (`example.com`, `bit.ly/x`).
+/// host-like words whose last label is a top-level domain (`example.com`, `bit.ly/x`).
 pub fn contains_link(text: &str) -> bool {
     let lower = text.to_lowercase();
     if lower.contains("://") || lower.contains("www.") {
@@ -202,13 +248,13 @@ pub fn contains_link(text: &str) -> bool {
             let word = word.trim_end_matches(['.', '!', '?', ':', ';']);
             let host = word.split('/').next().unwrap_or("");
             let labels: Vec<&str> = host.split('.').collect();
+            let Some(tld) = labels.last() else { return false };
             labels.len() >= 2
                 && labels
                     .iter()
                     .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
-                && labels
-                    .last()
-                    .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+                && ((tld.len() == 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+                    || GENERIC_TLDS.contains(tld))
         })
 }
 

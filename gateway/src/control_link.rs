@@ -78,12 +78,13 @@ pub struct NewFile {
     pub received_at: u64,
 }
 
-/// An upload the gateway refused after reading it (infected, unprovable content): recorded on
-/// the call so staff can see what the caller tried.
+/// An upload the gateway refused for what the file is (infected, wrong type, too large,
+/// unprovable content): recorded on the call so staff can see what the caller tried.
 #[derive(Debug, Clone)]
 pub struct Refusal {
     pub code: &'static str,
     pub display_name: String,
+    /// Bytes received before the refusal (the whole file, unless refused early).
     pub size: u64,
     pub verdict: Option<ScanVerdict>,
 }

@@ -6,7 +6,7 @@ use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, I
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
-    /// Upload answers by outcome code (`stored`, `too_large`, `infected`, ...).
+    /// Upload answers by outcome code (`stored`, `file_too_large`, `infected`, ...).
     pub uploads: IntCounterVec,
     /// Plaintext bytes of stored files.
     pub stored_bytes: IntCounter,

@@ -62,10 +62,7 @@ pub fn ended_page(state: Option<LinkState>) -> String {
             },
             link_gone_message(state),
         ),
-        None => (
-            "Link not valid",
-            "This link isn't valid. Please check that you opened the whole link from your text message.",
-        ),
+        None => ("Link not valid", INVALID_LINK),
     };
     shell(
         title,
@@ -73,11 +70,20 @@ pub fn ended_page(state: Option<LinkState>) -> String {
     )
 }
 
-/// For an address that failed the link check too often.
-pub fn too_many_page() -> String {
+/// Said to a caller whose link did not verify.
+pub const INVALID_LINK: &str =
+    "This link isn't valid. Please check that you opened the whole link from your text message.";
+/// Said to an address that failed the link check too often.
+pub const TOO_MANY: &str =
+    "Too many links that aren't valid were opened from this network. Please wait a minute, then open the link from your text message again.";
+/// Said when the control plane cannot answer.
+pub const UNAVAILABLE: &str =
+    "We can't take files just now. Please try again in a few minutes; your link still works.";
+
+/// A page with one sentence under a heading.
+pub fn message_page(title: &str, text: &str) -> String {
     shell(
-        "Too many attempts",
-        "<h1>Too many attempts</h1><p>Too many links that aren't valid were opened from this network. \
-Please wait a minute, then open the link from your text message again.</p>",
+        title,
+        &format!("<h1>{}</h1><p>{}</p>", escape_html(title), escape_html(text)),
     )
 }

@@ -71,13 +71,15 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["healthz"]) => respond::text(StatusCode::OK, "ok\n".into()),
         (&Method::GET, ["readyz"]) => {
-            let (ready, body) = gw.readiness().await;
+            // For load balancers: the verdict only. Engine versions and failure details are
+            // for the operator, on the monitoring listener.
+            let (ready, _) = gw.readiness().await;
             let status = if ready {
                 StatusCode::OK
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            respond::json(status, &body)
+            respond::json(status, &json!({ "ready": ready }))
         }
         (&Method::GET, ["assets", "upload.js"]) => {
             respond::asset("text/javascript; charset=utf-8", page::SCRIPT)
@@ -85,15 +87,15 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
         (&Method::GET, ["assets", "upload.css"]) => respond::asset("text/css; charset=utf-8", page::STYLE),
         (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => match check(&gw, tok, peer) {
             Ok(claims) => show(&gw, &claims).await,
-            Err(e) => token_page(e),
+            Err(e) => refused_link(e, Answer::Page),
         },
         (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok, peer) {
             Ok(claims) => upload(&gw, &claims, req).await,
-            Err(e) => refuse_body(&gw, req, token_page(e)),
+            Err(e) => refuse_body(&gw, req, refused_link(e, Answer::Json)),
         },
         (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok, peer) {
             Ok(claims) => finish(&gw, &claims).await,
-            Err(e) => token_page(e),
+            Err(e) => refused_link(e, Answer::Json),
         },
         _ => respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
     }
@@ -125,30 +127,64 @@ enum LinkRefusal {
     TooManyFailures,
 }
 
-/// The page for a token that did not verify.
-fn token_page(e: LinkRefusal) -> Resp {
-    match e {
-        LinkRefusal::Token(TokenError::Invalid) => invalid_link(),
-        LinkRefusal::Token(TokenError::Expired(_)) => {
-            respond::html(StatusCode::GONE, page::ended_page(Some(LinkState::Expired)))
-        }
-        LinkRefusal::TooManyFailures => respond::html(StatusCode::TOO_MANY_REQUESTS, page::too_many_page()),
+/// The caller's page answers in HTML; the endpoints its script calls answer problem
+/// documents carrying the same sentences, which the script shows.
+#[derive(Clone, Copy)]
+enum Answer {
+    Page,
+    Json,
+}
+
+fn answer(how: Answer, status: StatusCode, code: &str, title: &str, sentence: &str) -> Resp {
+    match how {
+        Answer::Page => respond::html(status, page::message_page(title, sentence)),
+        Answer::Json => respond::problem(status, code, sentence),
     }
 }
 
-fn invalid_link() -> Resp {
-    respond::html(StatusCode::NOT_FOUND, page::ended_page(None))
+/// The answer for a token that did not verify.
+fn refused_link(e: LinkRefusal, how: Answer) -> Resp {
+    match e {
+        LinkRefusal::Token(TokenError::Invalid) => invalid_link(how),
+        LinkRefusal::Token(TokenError::Expired(_)) => match how {
+            Answer::Page => respond::html(StatusCode::GONE, page::ended_page(Some(LinkState::Expired))),
+            Answer::Json => respond::problem(
+                StatusCode::GONE,
+                "link_gone",
+                upload::link_gone_message(LinkState::Expired),
+            ),
+        },
+        LinkRefusal::TooManyFailures => answer(
+            how,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many attempts",
+            page::TOO_MANY,
+        ),
+    }
 }
 
-fn control_down(e: ControlError) -> Resp {
+fn invalid_link(how: Answer) -> Resp {
+    answer(
+        how,
+        StatusCode::NOT_FOUND,
+        "link_invalid",
+        "Link not valid",
+        page::INVALID_LINK,
+    )
+}
+
+fn control_down(e: ControlError, how: Answer) -> Resp {
     match e {
-        ControlError::UnknownLink => invalid_link(),
+        ControlError::UnknownLink => invalid_link(how),
         ControlError::Unavailable(detail) => {
             tracing::error!(%detail, "control plane unavailable");
-            respond::problem(
+            answer(
+                how,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                "We can't take files just now. Please try again in a few minutes; your link still works.",
+                "Please try again",
+                page::UNAVAILABLE,
             )
         }
     }
@@ -160,7 +196,7 @@ async fn show(gw: &Gateway, claims: &Claims) -> Resp {
             respond::html(StatusCode::OK, page::upload_page(&view))
         }
         Ok(view) => respond::html(StatusCode::GONE, page::ended_page(Some(view.state))),
-        Err(e) => control_down(e),
+        Err(e) => control_down(e, Answer::Page),
     }
 }
 
@@ -171,7 +207,7 @@ async fn finish(gw: &Gateway, claims: &Claims) -> Resp {
             &json!({"status": "used", "message": "Thank you. Your files have been received."}),
         ),
         Ok(state) => respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state)),
-        Err(e) => control_down(e),
+        Err(e) => control_down(e, Answer::Json),
     }
 }
 
@@ -212,7 +248,7 @@ async fn upload(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
     };
     let view = match gw.control.link(&claims.link_id).await {
         Ok(view) => view,
-        Err(e) => return refuse_body(gw, req, control_down(e)),
+        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
     };
     if view.state != LinkState::Active {
         let resp = upload_problem(gw, &UploadError::LinkGone(view.state));
@@ -238,16 +274,34 @@ async fn upload(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
             let resp = upload_problem(gw, &UploadError::LinkGone(state));
             return refuse_body(gw, req, resp);
         }
-        Err(e) => return refuse_body(gw, req, control_down(e)),
+        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
     };
     let limits = upload::Limits {
         max_file_bytes: view.max_file_bytes,
         allowed: view.allowed.clone(),
     };
     let stream = body::pump(req.into_body(), gw.body_idle_timeout);
-    let received = upload::receive(stream, boundary, &limits, &gw.spool_dir, &gw.keys.storage).await;
+    let mut seen = upload::Seen::default();
+    let received = upload::receive(
+        stream,
+        boundary,
+        &limits,
+        &gw.spool_dir,
+        &gw.keys.storage,
+        &mut seen,
+    )
+    .await;
     let outcome = match received {
         Ok(received) => store(gw, &claim, received).await,
+        Err(e) if e.is_content_refusal() => {
+            let refusal = Refusal {
+                code: e.code(),
+                display_name: seen.name.unwrap_or_default(),
+                size: seen.bytes,
+                verdict: None,
+            };
+            Err((e, Some(refusal)))
+        }
         Err(e) => Err((e, None)),
     };
     match outcome {

@@ -7,7 +7,7 @@ mod scan;
 pub mod sniff;
 mod spool;
 
-pub use receive::{receive, Limits, Received, MULTIPART_OVERHEAD};
+pub use receive::{receive, Limits, Received, Seen, MULTIPART_OVERHEAD};
 pub use scan::{eicar, Scanner, ScannerStatus};
 pub use spool::{sweep, Spool};
 
@@ -59,6 +59,18 @@ impl UploadError {
             UploadError::ScannerUnavailable(_) | UploadError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
             UploadError::LinkGone(_) => StatusCode::GONE,
             UploadError::Interrupted(_) => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// A refusal of the file itself (not of the request, not our failure): recorded on the
+    /// call so staff can see what the caller tried to send.
+    pub fn is_content_refusal(&self) -> bool {
+        match self {
+            UploadError::TooLarge { .. } | UploadError::TypeNotAllowed { .. } | UploadError::Infected(_) => {
+                true
+            }
+            UploadError::Content(e) => e.is_caller_fault(),
+            _ => false,
         }
     }
 

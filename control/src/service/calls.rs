@@ -34,7 +34,10 @@ impl Service {
             ));
         }
         self.assistant(&actor.account_id, &input.assistant_id)
-            .map_err(|_| {
+            .map_err(|p| {
+                if p.status != http::StatusCode::NOT_FOUND {
+                    return p;
+                }
                 Problem::new(
                     http::StatusCode::UNPROCESSABLE_ENTITY,
                     "unknown_assistant",

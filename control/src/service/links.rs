@@ -46,6 +46,9 @@ impl Service {
 
     /// Stores a new active link for the call and supersedes the call's earlier ones.
     fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call), Problem> {
+        // The call is read and written back whole: hold the lock across both, or an SMS or a
+        // file recorded on it in between would be lost.
+        let _w = self.write_lock();
         let mut call = self.call(&actor.account_id, call_id)?;
         let assistant = self.assistant(&actor.account_id, &call.assistant_id)?;
         let s = &assistant.file_upload;
@@ -79,7 +82,6 @@ impl Service {
             files_received: 0,
             ended_at: None,
         };
-        let _w = self.write_lock();
         let mut ops = Vec::new();
         for old_id in &call.link_ids {
             if let Some(mut old) = get::<Link>(&*self.db, Tree::Links, old_id.as_bytes())? {

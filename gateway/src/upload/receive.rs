@@ -28,6 +28,14 @@ pub struct Limits {
     pub allowed: Vec<Kind>,
 }
 
+/// What was learned about a file before it was refused, so the refusal can be recorded on
+/// the call with the name the caller gave it.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub name: Option<String>,
+    pub bytes: u64,
+}
+
 /// A file read to the end, sealed in the spool, proven to be what it claims.
 pub struct Received {
     pub key: ObjectKey,
@@ -142,6 +150,7 @@ pub async fn receive<S>(
     limits: &Limits,
     spool_dir: &Path,
     recipient: &RecipientPublicKey,
+    seen: &mut Seen,
 ) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<Bytes, BodyError>> + Send + Unpin + 'static,
@@ -167,6 +176,7 @@ where
             .file_name()
             .ok_or(UploadError::Malformed("the part is not a file"))?,
     );
+    seen.name = Some(display_name.clone());
 
     // Sniff before anything is written: a refused type costs no disk and no crypto.
     let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
@@ -179,6 +189,7 @@ where
         let done = chunk.is_none();
         let chunk = chunk.unwrap_or_default();
         size += chunk.len() as u64;
+        seen.bytes = size;
         if size > limit {
             return Err(UploadError::TooLarge { limit });
         }
