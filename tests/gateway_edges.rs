@@ -393,7 +393,7 @@ async fn an_address_guessing_links_is_refused_cheaply() {
     let base = url.rsplit_once("/u/").unwrap().0.to_string();
     let client = up.gateway_client();
     for i in 0..5 {
-        let guess = format!("{base}/u/{}", format!("{i:0>44}"));
+        let guess = format!("{base}/u/{i:0>44}");
         assert_eq!(
             client.get(&guess).send().await.unwrap().status(),
             StatusCode::NOT_FOUND
