@@ -424,3 +424,41 @@ async fn an_address_guessing_links_is_refused_cheaply() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_hangs_up_during_the_scan_spends_nothing_that_was_not_stored() {
+    let clamd = common::slow_clamd::SlowClamd::start(Duration::from_secs(2));
+    let mut up = Upgate::configure_gateway(
+        TIMEOUTS,
+        &format!(
+            "[scanner]\nclamd = \"unix:{}\"\ntimeout = \"10s\"\n",
+            clamd.socket.display()
+        ),
+    );
+    up.start().await;
+    let scene = scene(&up, settings(2, 200_000)).await;
+    let (url, _) = scene.link("call-hangup").await;
+
+    // The whole file is sent, then the phone loses its signal while the scan runs.
+    let hung_up = tokio::time::timeout(
+        Duration::from_millis(700),
+        upload(&up, &url, "a.pdf", pdf("a", 0)),
+    )
+    .await;
+    assert!(
+        hung_up.is_err(),
+        "the scan should still be running when the caller hangs up"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // The upload was settled anyway: stored and counted, not a slot lost until restart.
+    assert_eq!(files_received(&scene, "call-hangup").await, 1);
+    let (status, body) = upload(&up, &url, "b.pdf", pdf("b", 0)).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the link's second slot is still free: {body}"
+    );
+    let (status, _) = upload(&up, &url, "c.pdf", pdf("c", 0)).await;
+    assert_eq!(status, StatusCode::GONE);
+}

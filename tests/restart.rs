@@ -37,7 +37,14 @@ async fn acknowledged_uploads_survive_kill_9_and_tampering_is_refused() {
         .to_string();
 
     up.kill9();
+    // What a crash between storage and the record would leave: an object no record names.
+    let orphan = up
+        .data_dir()
+        .join("objects/ab/f_ab000000000000000000000000000000");
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, b"sealed bytes of an upload that was never recorded").unwrap();
     up.start().await;
+    assert!(!orphan.exists(), "the start-up sweep removes unrecorded objects");
     let (_, call) = scene.reviewer.get("/v1/calls/call-crash").await;
     assert_eq!(call["files"][0]["id"], file_id.as_str());
     let content = format!("/v1/files/{file_id}/content");

@@ -89,6 +89,9 @@ pub struct Call {
     pub file_ids: Vec<String>,
     #[serde(default)]
     pub events: Vec<CallEvent>,
+    /// Events dropped to keep the record bounded (oldest first).
+    #[serde(default)]
+    pub events_dropped: u64,
 }
 
 /// A link as stored. `Expired` is never stored: it is derived from `expires_at`.

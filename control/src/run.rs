@@ -83,6 +83,11 @@ pub async fn serve(
     if swept > 0 {
         tracing::info!(swept, "removed unfinished uploads left by a previous run");
     }
+    match service.sweep_orphans(&*store).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed stored objects that no file record names"),
+        Err(p) => return Err(setup(p.detail)),
+    }
     let scanner = Arc::new(Scanner::new(&config.scanner, metrics.clone()));
     match scanner.check().await {
         ScannerStatus::Off => tracing::warn!(

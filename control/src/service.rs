@@ -7,7 +7,8 @@ mod files;
 mod gateway_link;
 mod links;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use http::StatusCode;
@@ -48,7 +49,9 @@ pub struct Service {
     write: Mutex<()>,
     /// File slots reserved by uploads in flight, per link. In memory on purpose: an upload
     /// in flight does not survive a restart either.
-    pending: Mutex<HashMap<String, u32>>,
+    pending: Mutex<HashMap<String, HashSet<u64>>>,
+    /// Numbers claims so that giving one back twice is harmless.
+    next_slot: AtomicU64,
 }
 
 pub(crate) fn get<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, key: &[u8]) -> Result<Option<T>, DbError> {
@@ -102,6 +105,7 @@ impl Service {
             metrics,
             write: Mutex::new(()),
             pending: Mutex::default(),
+            next_slot: AtomicU64::new(1),
         }
     }
 

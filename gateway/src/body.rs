@@ -1,6 +1,6 @@
-//! Reading request bodies on our terms: every wait bounded by the idle timeout, and a body we
-//! refused drained (up to a bound) in the background so the caller's browser can read our
-//! answer instead of seeing a reset connection.
+//! Reading request bodies on our terms: every wait bounded by the idle timeout, the whole
+//! body by a deadline, and a body we refused drained (up to a bound in bytes and time) in
+//! the background so the caller's browser can read our answer instead of a reset connection.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,29 +11,32 @@ use futures_util::Stream;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// How much of a refused body we read and discard before giving up and closing.
 pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+/// How long we keep draining a refused body: a trickler cannot hold the connection.
+pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// The body stalled longer than the idle timeout.
+/// The body stalled longer than the idle timeout, or outlasted its deadline.
 #[derive(Debug, thiserror::Error)]
-#[error("the request body stalled")]
+#[error("the request body stalled or was too slow")]
 pub struct IdleTimeout;
 
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Moves the body's data into a bounded channel (backpressure reaches the client's TCP
-/// window). When the reader goes away early, the pump switches to draining.
-pub fn pump(
-    mut body: Incoming,
-    idle: Duration,
-) -> impl Stream<Item = Result<Bytes, BodyError>> + Send + 'static {
+/// window). Each frame must come within `idle`, the whole body before `deadline`. When the
+/// reader goes away early, the pump switches to draining.
+pub fn pump(mut body: Incoming, idle: Duration, deadline: Instant) -> BodyStream {
     let (tx, rx) = mpsc::channel::<Result<Bytes, BodyError>>(2);
     tokio::spawn(async move {
         let mut forwarding = true;
         let mut budget = DRAIN_LIMIT;
+        let mut deadline = deadline;
         loop {
-            let frame = match tokio::time::timeout(idle, body.frame()).await {
+            let wait = (Instant::now() + idle).min(deadline);
+            let frame = match tokio::time::timeout_at(wait, body.frame()).await {
                 Err(_) => Err(Box::new(IdleTimeout) as BodyError),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => Err(Box::new(e) as BodyError),
@@ -49,7 +52,12 @@ pub fn pump(
                     }
                     break;
                 }
-                Ok(data) if forwarding => forwarding = tx.send(Ok(data)).await.is_ok(),
+                Ok(data) if forwarding => {
+                    forwarding = tx.send(Ok(data)).await.is_ok();
+                    if !forwarding {
+                        deadline = deadline.min(Instant::now() + DRAIN_TIME);
+                    }
+                }
                 Ok(data) => match budget.checked_sub(data.len() as u64) {
                     Some(left) => budget = left,
                     None => break,
@@ -73,6 +81,5 @@ impl Stream for BodyStream {
 
 /// Reads and discards a body we will not process, bounded in bytes and time.
 pub fn drain(body: Incoming, idle: Duration) {
-    let stream = pump(body, idle);
-    drop(stream);
+    drop(pump(body, idle, Instant::now() + DRAIN_TIME));
 }

@@ -9,13 +9,16 @@ use http::{header, Method, Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::body;
-use crate::control_link::{ControlError, LinkState, NewFile, Refusal, ScanVerdict};
+use crate::control_link::{ControlError, LinkState};
 use crate::page;
 use crate::respond::{self, Resp};
 use crate::state::Gateway;
 use crate::token::{self, Claims, TokenError};
-use crate::upload::{self, Received, UploadError};
+
+mod upload_route;
+
+use crate::upload;
+use upload_route::{refuse_body, upload};
 
 pub fn now() -> u64 {
     SystemTime::now()
@@ -90,7 +93,7 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
             Err(e) => refused_link(e, Answer::Page),
         },
         (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok, peer) {
-            Ok(claims) => upload(&gw, &claims, req).await,
+            Ok(claims) => upload(gw.clone(), claims, req).await,
             Err(e) => refuse_body(&gw, req, refused_link(e, Answer::Json)),
         },
         (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok, peer) {
@@ -130,7 +133,7 @@ enum LinkRefusal {
 /// The caller's page answers in HTML; the endpoints its script calls answer problem
 /// documents carrying the same sentences, which the script shows.
 #[derive(Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Page,
     Json,
 }
@@ -174,7 +177,7 @@ fn invalid_link(how: Answer) -> Resp {
     )
 }
 
-fn control_down(e: ControlError, how: Answer) -> Resp {
+pub(crate) fn control_down(e: ControlError, how: Answer) -> Resp {
     match e {
         ControlError::UnknownLink => invalid_link(how),
         ControlError::Unavailable(detail) => {
@@ -208,210 +211,5 @@ async fn finish(gw: &Gateway, claims: &Claims) -> Resp {
         ),
         Ok(state) => respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state)),
         Err(e) => control_down(e, Answer::Json),
-    }
-}
-
-/// Answers without reading a body we refused, draining it in the background so the
-/// caller sees the answer (unless they asked to wait with `Expect: 100-continue`).
-fn refuse_body(gw: &Gateway, req: Request<Incoming>, resp: Resp) -> Resp {
-    let expects_continue = req
-        .headers()
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if !expects_continue {
-        body::drain(req.into_body(), gw.body_idle_timeout);
-    }
-    resp
-}
-
-fn upload_problem(gw: &Gateway, e: &UploadError) -> Resp {
-    gw.metrics.uploads.with_label_values(&[e.code()]).inc();
-    match e {
-        UploadError::Internal(detail) | UploadError::ScannerUnavailable(detail) => {
-            tracing::error!(code = e.code(), %detail, "upload failed on our side")
-        }
-        _ => tracing::info!(code = e.code(), reason = %e, "upload refused"),
-    }
-    respond::problem(e.status(), e.code(), &e.caller_message())
-}
-
-async fn upload(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
-    let boundary = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok());
-    let Some(boundary) = boundary else {
-        let e = UploadError::Malformed("not multipart/form-data");
-        let resp = upload_problem(gw, &e);
-        return refuse_body(gw, req, resp);
-    };
-    let view = match gw.control.link(&claims.link_id).await {
-        Ok(view) => view,
-        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
-    };
-    if view.state != LinkState::Active {
-        let resp = upload_problem(gw, &UploadError::LinkGone(view.state));
-        return refuse_body(gw, req, resp);
-    }
-    // Content-Length over the limit: refused before reading the body.
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > view.max_file_bytes + upload::MULTIPART_OVERHEAD) {
-        let resp = upload_problem(
-            gw,
-            &UploadError::TooLarge {
-                limit: view.max_file_bytes,
-            },
-        );
-        return refuse_body(gw, req, resp);
-    }
-    let claim = match gw.control.claim(&claims.link_id).await {
-        Ok(Ok(claim)) => claim,
-        Ok(Err(state)) => {
-            let resp = upload_problem(gw, &UploadError::LinkGone(state));
-            return refuse_body(gw, req, resp);
-        }
-        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
-    };
-    let limits = upload::Limits {
-        max_file_bytes: view.max_file_bytes,
-        allowed: view.allowed.clone(),
-    };
-    let stream = body::pump(req.into_body(), gw.body_idle_timeout);
-    let mut seen = upload::Seen::default();
-    let received = upload::receive(
-        stream,
-        boundary,
-        &limits,
-        &gw.spool_dir,
-        &gw.keys.storage,
-        &mut seen,
-    )
-    .await;
-    let outcome = match received {
-        Ok(received) => store(gw, &claim, received).await,
-        Err(e) if e.is_content_refusal() => {
-            let refusal = Refusal {
-                code: e.code(),
-                display_name: seen.name.unwrap_or_default(),
-                size: seen.bytes,
-                verdict: None,
-            };
-            Err((e, Some(refusal)))
-        }
-        Err(e) => Err((e, None)),
-    };
-    match outcome {
-        Ok((file, state)) => {
-            gw.metrics.uploads.with_label_values(&["stored"]).inc();
-            gw.metrics.stored_bytes.inc_by(file.size);
-            tracing::info!(file_id = %file.file_id, kind = file.kind.mime(), size = file.size, "file stored");
-            respond::json(
-                StatusCode::CREATED,
-                &json!({
-                    "status": "stored",
-                    "file": {"id": file.file_id, "name": file.display_name, "type": file.kind.mime(),
-                             "size": file.size, "sha256": file.sha256, "scan": file.verdict},
-                    "link_state": state.as_str(),
-                    "message": format!("Received {}. Thank you!", file.display_name),
-                }),
-            )
-        }
-        Err((e, refusal)) => {
-            gw.control.release(&claim).await;
-            if let Some(refusal) = refusal {
-                gw.control.refused(&claims.link_id, refusal).await;
-            }
-            upload_problem(gw, &e)
-        }
-    }
-}
-
-type StoreError = (UploadError, Option<Refusal>);
-
-/// Scan, commit to storage, record on the call. On any failure nothing stays behind.
-async fn store(
-    gw: &Gateway,
-    claim: &crate::control_link::Claim,
-    r: Received,
-) -> Result<(NewFile, LinkState), StoreError> {
-    let Received {
-        key,
-        spool,
-        display_name,
-        kind,
-        size,
-        sha256,
-        opener,
-    } = r;
-    let verdict = match gw
-        .scanner
-        .scan_spool(spool.path().to_path_buf(), spool.written(), opener)
-        .await
-    {
-        None => ScanVerdict {
-            status: "not_scanned".into(),
-            engine: None,
-            detail: Some("scanning is off: no clamd configured".into()),
-            scanned_at: now(),
-        },
-        Some((crate::clamd::Verdict::Clean, engine)) => ScanVerdict {
-            status: "clean".into(),
-            engine: Some(engine),
-            detail: None,
-            scanned_at: now(),
-        },
-        Some((crate::clamd::Verdict::Infected(signature), engine)) => {
-            let verdict = ScanVerdict {
-                status: "infected".into(),
-                engine: Some(engine),
-                detail: Some(signature.clone()),
-                scanned_at: now(),
-            };
-            tracing::warn!(%signature, "infected upload refused");
-            let refusal = Refusal {
-                code: "infected",
-                display_name,
-                size,
-                verdict: Some(verdict),
-            };
-            return Err((UploadError::Infected(signature), Some(refusal)));
-        }
-        Some((crate::clamd::Verdict::NotScanned(reason), _)) => {
-            return Err((UploadError::ScannerUnavailable(reason), None));
-        }
-    };
-    gw.store
-        .commit(&key, spool.path())
-        .await
-        .map_err(|e| (UploadError::Internal(e.to_string()), None))?;
-    spool.kept();
-    let file = NewFile {
-        file_id: key.as_str().to_string(),
-        display_name,
-        kind,
-        size,
-        sha256,
-        verdict,
-        key_id: gw.keys.storage.key_id,
-        received_at: now(),
-    };
-    let recorded = gw.control.commit(claim, file.clone()).await;
-    match recorded {
-        Ok(Ok(state)) => Ok((file, state)),
-        other => {
-            // Not on the call record, so not kept: remove the object we just committed.
-            if let Err(e) = gw.store.delete(&key).await {
-                tracing::error!(error = %e, "could not delete an unrecorded object; the orphan sweep will");
-            }
-            Err(match other {
-                Ok(Err(state)) => (UploadError::LinkGone(state), None),
-                Err(e) => (UploadError::Internal(e.to_string()), None),
-                Ok(Ok(_)) => unreachable!("handled above"),
-            })
-        }
     }
 }

@@ -56,6 +56,8 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Up to `len` bytes from `offset` (fewer only at the end of the object).
     async fn read_at(&self, key: &ObjectKey, offset: u64, len: usize) -> Result<Vec<u8>, StorageError>;
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
+    /// Every object's key, for the start-up sweep of objects no record names.
+    async fn list(&self) -> Result<Vec<ObjectKey>, StorageError>;
     /// For readiness: can we write and read right now?
     async fn check(&self) -> Result<(), StorageError>;
 }

@@ -5,5 +5,6 @@ pub mod clamd;
 pub mod files;
 pub mod raw;
 pub mod scene;
+pub mod slow_clamd;
 pub mod twilio;
 pub mod upgate;

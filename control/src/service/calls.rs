@@ -64,6 +64,7 @@ impl Service {
                 sms_ids: vec![],
                 file_ids: vec![],
                 events: vec![],
+                events_dropped: 0,
             },
         };
         self.db.apply(vec![put(Tree::Calls, key, &call)])?;
@@ -104,6 +105,7 @@ impl Service {
             "sms": sms,
             "files": files,
             "events": call.events,
+            "events_dropped": call.events_dropped,
         }))
     }
 }

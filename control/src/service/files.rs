@@ -22,6 +22,32 @@ impl Service {
             .ok_or_else(|| Problem::not_found("file"))
     }
 
+    /// Removes stored objects that no file record names: uploads cut off between storage and
+    /// the record by a crash. Run at start, before the gateway takes uploads.
+    pub async fn sweep_orphans(
+        &self,
+        store: &dyn upgate_gateway::storage::ObjectStore,
+    ) -> Result<usize, Problem> {
+        let keys = store.list().await.map_err(|e| {
+            Problem::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                e.to_string(),
+            )
+        })?;
+        let mut removed = 0;
+        for key in keys {
+            if self.db.get(Tree::Files, key.as_str().as_bytes())?.is_none() {
+                if let Err(e) = store.delete(&key).await {
+                    tracing::warn!(error = %e, "could not remove an orphaned object");
+                    continue;
+                }
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     pub fn contact_files(&self, account_id: &str, e164: &str) -> Result<Vec<FileRecord>, Problem> {
         if !is_e164(e164) {
             return Err(Problem::not_found("contact"));

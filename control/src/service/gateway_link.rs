@@ -14,6 +14,9 @@ use crate::model::{CallEvent, FileRecord, Link};
 use crate::settings::allowed_kinds;
 use upgate_gateway::routes::now;
 
+/// The most events a call keeps; older ones are dropped and counted.
+const MAX_CALL_EVENTS: usize = 100;
+
 fn unavailable(e: impl std::fmt::Display) -> ControlError {
     ControlError::Unavailable(e.to_string())
 }
@@ -37,20 +40,18 @@ impl Service {
     }
 
     fn pending(&self, link_id: &str) -> u32 {
-        self.pending
-            .lock()
-            .expect("pending lock")
-            .get(link_id)
-            .copied()
-            .unwrap_or(0)
+        let pending = self.pending.lock().expect("pending lock");
+        pending.get(link_id).map_or(0, |slots| slots.len() as u32)
     }
 
-    fn unpend(&self, link_id: &str) {
+    /// Gives a claimed slot back; a second call for the same claim does nothing.
+    fn unpend(&self, claim: &Claim) {
+        let key = claim.link_id.to_string();
         let mut pending = self.pending.lock().expect("pending lock");
-        if let Some(n) = pending.get_mut(link_id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                pending.remove(link_id);
+        if let Some(slots) = pending.get_mut(&key) {
+            slots.remove(&claim.slot);
+            if slots.is_empty() {
+                pending.remove(&key);
             }
         }
     }
@@ -91,19 +92,20 @@ impl ControlLink for InProcess {
             if link.files_received + svc.pending(&key) >= link.max_files {
                 return Ok(Err(LinkState::Used));
             }
-            let mut pending = svc.pending.lock().expect("pending lock");
-            let n = pending.entry(key).or_insert(0);
-            *n += 1;
-            Ok(Ok(Claim {
-                link_id: id,
-                slot: u64::from(*n),
-            }))
+            let slot = svc.next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            svc.pending
+                .lock()
+                .expect("pending lock")
+                .entry(key)
+                .or_default()
+                .insert(slot);
+            Ok(Ok(Claim { link_id: id, slot }))
         })
         .await
     }
 
     async fn release(&self, claim: &Claim) {
-        self.0.unpend(&claim.link_id.to_string());
+        self.0.unpend(claim);
     }
 
     async fn commit(
@@ -112,9 +114,9 @@ impl ControlLink for InProcess {
         file: NewFile,
     ) -> Result<Result<LinkState, LinkState>, ControlError> {
         let id = claim.link_id;
+        let claim = claim.clone();
         run(&self.0, move |svc| {
             let _w = svc.write_lock();
-            let key = id.to_string();
             let result = (|| {
                 let mut link = svc.stored_link(&id)?;
                 let t = now();
@@ -167,7 +169,7 @@ impl ControlLink for InProcess {
                     .map_err(unavailable)?;
                 Ok(Ok(link.state))
             })();
-            svc.unpend(&key);
+            svc.unpend(&claim);
             result
         })
         .await
@@ -182,6 +184,12 @@ impl ControlLink for InProcess {
             let Some(mut call) = get::<crate::model::Call>(&*svc.db, Tree::Calls, &key).map_err(unavailable)? else {
                 return Ok(());
             };
+            if call.events.len() >= MAX_CALL_EVENTS {
+                // Bounded: a caller looping refused uploads cannot grow the record (and every
+                // later write of it) without end. The count of what was dropped is kept.
+                call.events.remove(0);
+                call.events_dropped += 1;
+            }
             call.events.push(CallEvent {
                 at: now(),
                 kind: "upload_refused".into(),

@@ -54,7 +54,11 @@ impl ObjectStore for LocalStore {
         let spool = spool.to_path_buf();
         blocking(move || {
             let dir = dest.parent().expect("object paths have a parent");
-            std::fs::create_dir_all(dir)?;
+            if !dir.exists() {
+                std::fs::create_dir_all(dir)?;
+                // A new fan-out directory's own name must survive a crash too.
+                fsync_dir(dir.parent().expect("fan-out directories have a parent"))?;
+            }
             // The spool writer fsynced the data; the rename publishes it whole, and the
             // directory fsync makes the new name survive a crash.
             std::fs::File::open(&spool)?.sync_all()?;
@@ -88,6 +92,26 @@ impl ObjectStore for LocalStore {
             Ok(()) => Ok(fsync_dir(path.parent().expect("object paths have a parent"))?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
+        })
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<ObjectKey>, StorageError> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut keys = Vec::new();
+            for dir in std::fs::read_dir(&root)? {
+                let dir = dir?;
+                if !dir.file_type()?.is_dir() {
+                    continue;
+                }
+                for entry in std::fs::read_dir(dir.path())? {
+                    if let Some(key) = entry?.file_name().to_str().and_then(ObjectKey::parse) {
+                        keys.push(key);
+                    }
+                }
+            }
+            Ok(keys)
         })
         .await
     }

@@ -15,6 +15,7 @@ pub async fn conformance(store: &dyn ObjectStore, scratch: &Path) {
     let s = spool(scratch, &data).await;
     store.commit(&key, &s).await.unwrap();
     assert!(!s.exists(), "the spool file is consumed");
+    assert_eq!(store.list().await.unwrap(), vec![key.clone()]);
     assert_eq!(store.len(&key).await.unwrap(), data.len() as u64);
     assert_eq!(store.read_at(&key, 0, 10).await.unwrap(), &data[..10]);
     assert_eq!(store.read_at(&key, 99_990, 100).await.unwrap(), &data[99_990..]);
@@ -26,6 +27,7 @@ pub async fn conformance(store: &dyn ObjectStore, scratch: &Path) {
         store.read_at(&key, 0, 1).await,
         Err(StorageError::NotFound)
     ));
+    assert!(store.list().await.unwrap().is_empty());
 }
 
 #[tokio::test]
