@@ -186,6 +186,15 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
         }
     }
 
+    let (status, body) = a
+        .as_role("admin")
+        .post("/v1/tokens", Some(json!({"role": "reviewer"})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("reviewer_by_operator"))
+    );
+
     // No token, a malformed token, a well-formed unknown token: 401 everywhere.
     for token in ["", "nope", "upg_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
         let api = Api::new(&up.control, token);

@@ -233,6 +233,19 @@ impl Validator<'_> {
         })
     }
 
+    /// A plain-HTTP listener carrying bearer tokens or internals: loopback only.
+    fn loopback(&mut self, key: &str, value: Option<String>, default: &str) -> SocketAddr {
+        let addr = self.addr(key, value, default);
+        if !addr.ip().is_loopback() {
+            self.err(
+                key,
+                format!("{addr} is not a loopback address, and this listener speaks plain HTTP"),
+                "keep it on 127.0.0.1 or [::1]; to reach it from elsewhere put a TLS proxy in front",
+            );
+        }
+        addr
+    }
+
     fn duration(&mut self, key: &str, value: Option<String>, default: Duration) -> Duration {
         let Some(text) = value else { return default };
         match humantime::parse_duration(&text) {
@@ -267,10 +280,10 @@ impl Validator<'_> {
         let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
         let gateway = self.gateway(raw.gateway);
         let control = ControlConfig {
-            listen: self.addr("control.listen", raw.control.listen, DEFAULT_CONTROL_LISTEN),
+            listen: self.loopback("control.listen", raw.control.listen, DEFAULT_CONTROL_LISTEN),
         };
         let metrics = MetricsConfig {
-            listen: self.addr("metrics.listen", raw.metrics.listen, DEFAULT_METRICS_LISTEN),
+            listen: self.loopback("metrics.listen", raw.metrics.listen, DEFAULT_METRICS_LISTEN),
         };
         let scanner = self.scanner(raw.scanner);
         let sms = self.sms(raw.sms);
@@ -300,6 +313,14 @@ impl Validator<'_> {
                     );
                 }
                 trimmed
+            }
+            None if listen.ip().is_unspecified() => {
+                self.err(
+                    "gateway.public_url",
+                    format!("required when gateway.listen is {listen}: callers cannot open https://{listen}"),
+                    "set the origin callers reach, e.g. \"https://upload.example.com\"",
+                );
+                format!("https://{listen}")
             }
             None => format!("https://{listen}"),
         };
@@ -436,11 +457,7 @@ impl Validator<'_> {
                     .unwrap_or_else(|| DEFAULT_TWILIO_API_BASE.into())
                     .trim_end_matches('/')
                     .to_string();
-                if !(api_base.starts_with("https://")
-                    || api_base.starts_with("http://127.")
-                    || api_base.starts_with("http://[::1]")
-                    || api_base.starts_with("http://localhost"))
-                {
+                if !base_url_is_safe(&api_base) {
                     self.err(
                         "sms.twilio.api_base",
                         format!("{api_base:?} is not https"),
@@ -522,6 +539,34 @@ fn locate(text: &str, offset: usize) -> (String, usize) {
         (None, true) => "(file)".into(),
     };
     (dotted, line_no)
+}
+
+/// https anywhere; plain http only to a loopback host (test servers), judged on the parsed
+/// host, not a prefix (`http://localhost.evil.example` is not loopback).
+fn base_url_is_safe(url: &str) -> bool {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(parts) => parts,
+        None => return false,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                authority
+            }
+        }),
+    };
+    match scheme {
+        "https" => true,
+        "http" => host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        _ => false,
+    }
 }
 
 fn valid_plan_name(name: &str) -> bool {

@@ -100,3 +100,39 @@ fn clamd_addresses() {
         Some(ClamdAddr::Tcp("127.0.0.1:3310".parse().unwrap()))
     );
 }
+
+#[test]
+fn plain_http_only_to_loopback() {
+    for ok in [
+        "https://api.twilio.com",
+        "http://127.0.0.1:9000",
+        "http://[::1]:80/x",
+        "http://localhost:1",
+    ] {
+        assert!(base_url_is_safe(ok), "{ok}");
+    }
+    for bad in [
+        "http://api.twilio.com",
+        "http://localhost.evil.example",
+        "http://127.attacker.example",
+        "http://127.0.0.1.nip.io",
+        "http://user@127.0.0.1",
+        "ftp://127.0.0.1",
+        "https://",
+        "127.0.0.1",
+    ] {
+        assert!(!base_url_is_safe(bad), "{bad}");
+    }
+}
+
+#[test]
+fn plain_http_listeners_stay_on_loopback_and_a_public_gateway_names_its_url() {
+    let errs = Config::parse("[control]\nlisten = \"0.0.0.0:8080\"\n[metrics]\nlisten = \"10.0.0.5:9090\"\n[gateway]\nlisten = \"0.0.0.0:443\"\n")
+        .unwrap_err()
+        .0;
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["gateway.public_url", "control.listen", "metrics.listen"]);
+    let c = Config::parse("[gateway]\nlisten = \"0.0.0.0:443\"\npublic_url = \"https://up.example.com/\"\n")
+        .unwrap();
+    assert_eq!(c.gateway.public_url, "https://up.example.com");
+}

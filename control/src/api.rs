@@ -278,11 +278,17 @@ impl Api {
                 }
                 let body: Body = read_json(req.into_body()).await?;
                 let role = Role::parse(&body.role).ok_or_else(|| {
-                    Problem::bad_request(
-                        "unknown_role",
-                        "role is one of admin, integration, reviewer, viewer.",
-                    )
+                    Problem::bad_request("unknown_role", "role is one of admin, integration, viewer.")
                 })?;
+                if role == Role::Reviewer {
+                    // Seeing callers' files is granted by the operator, not by an account
+                    // admin (who cannot download): `upgate token create --role reviewer`.
+                    return Err(Problem::new(
+                        StatusCode::FORBIDDEN,
+                        "reviewer_by_operator",
+                        "Reviewer tokens are created by the operator with `upgate token create --role reviewer`.",
+                    ));
+                }
                 let (record, token) =
                     blocking(move || svc.create_token(&actor.account_id, role, &actor.token_id)).await?;
                 Ok(json_response(

@@ -81,6 +81,8 @@ pub trait Kv: Send + Sync + 'static {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, DbError>;
     /// Every entry whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError>;
+    /// The last `limit` entries whose key starts with `prefix`, newest (highest key) first.
+    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError>;
     /// Applies every op or none, and returns only once it is durable.
     fn apply(&self, ops: Vec<Op>) -> Result<(), DbError>;
     /// A number never returned before, also across restarts.

@@ -111,6 +111,9 @@ pub async fn serve(
         metrics: metrics.clone(),
         spool_dir,
         body_idle_timeout: config.gateway.body_idle_timeout,
+        decoders: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
         link_failures: FailureLimiter::new(
             u32::try_from(config.gateway.link_failures_per_minute).unwrap_or(u32::MAX),
             std::time::Duration::from_secs(60),
@@ -166,15 +169,26 @@ pub async fn serve(
         }
     });
     tasks.spawn({
-        // Re-check a scanner that is down, so /readyz and uploads recover by themselves.
+        // Re-check a scanner that is down every 15 s, so /readyz and uploads recover by
+        // themselves; re-read a working scanner's version every 10 min, so file records name
+        // the signature database that really scanned them after freshclam updates it.
         let scanner = scanner.clone();
         let stop = stopped();
         async move {
             let watch = async {
+                let mut since_check = std::time::Duration::ZERO;
                 loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
-                    if matches!(scanner.status(), ScannerStatus::Down(_)) {
+                    let tick = std::time::Duration::from_secs(15);
+                    tokio::time::sleep(tick).await;
+                    since_check += tick;
+                    let due = match scanner.status() {
+                        ScannerStatus::Down(_) => true,
+                        ScannerStatus::Up(_) => since_check >= std::time::Duration::from_secs(600),
+                        ScannerStatus::Off => false,
+                    };
+                    if due {
                         scanner.check().await;
+                        since_check = std::time::Duration::ZERO;
                     }
                 }
             };

@@ -54,10 +54,12 @@ pub struct Service {
     next_slot: AtomicU64,
 }
 
+fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, DbError> {
+    serde_json::from_slice(bytes).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name())))
+}
+
 pub(crate) fn get<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, key: &[u8]) -> Result<Option<T>, DbError> {
-    db.get(tree, key)?
-        .map(|v| serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name()))))
-        .transpose()
+    db.get(tree, key)?.map(|v| decode(tree, &v)).transpose()
 }
 
 pub(crate) fn put<T: Serialize>(tree: Tree, key: impl Into<Vec<u8>>, value: &T) -> Op {
@@ -66,15 +68,6 @@ pub(crate) fn put<T: Serialize>(tree: Tree, key: impl Into<Vec<u8>>, value: &T) 
         key.into(),
         serde_json::to_vec(value).expect("records serialize"),
     )
-}
-
-pub(crate) fn scan<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, prefix: &[u8]) -> Result<Vec<T>, DbError> {
-    db.scan_prefix(tree, prefix)?
-        .into_iter()
-        .map(|(_, v)| {
-            serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name())))
-        })
-        .collect()
 }
 
 /// `account/rest`: every per-account key starts with the account id, so no query can
@@ -306,11 +299,15 @@ impl Service {
         }))
     }
 
+    /// The newest `limit` audit entries, newest first.
     pub fn audit(&self, account_id: &str, limit: usize) -> Result<Vec<AuditEntry>, Problem> {
-        let mut entries: Vec<AuditEntry> = scan(&*self.db, Tree::Audit, format!("{account_id}/").as_bytes())?;
-        entries.reverse();
-        entries.truncate(limit);
-        Ok(entries)
+        let entries = self
+            .db
+            .scan_prefix_rev(Tree::Audit, format!("{account_id}/").as_bytes(), limit)?;
+        Ok(entries
+            .into_iter()
+            .map(|(_, v)| decode(Tree::Audit, &v))
+            .collect::<Result<_, _>>()?)
     }
 }
 

@@ -22,8 +22,12 @@ pub enum Verdict {
     Clean,
     /// A signature matched; the name as clamd gave it.
     Infected(String),
-    /// Anything else: an error, a limit hit, a timeout, a reset, an odd reply. Never clean.
+    /// clamd read this file but gave no verdict on it (a limit hit, an error it reports
+    /// about the stream). Never clean; retrying the same file will not help.
     NotScanned(String),
+    /// clamd could not be asked: unreachable, timed out, reset, or an answer that is not
+    /// clamd's protocol. Never clean; says nothing about the file.
+    Unavailable(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +162,7 @@ impl Clamd {
         })();
         match result {
             Ok(reply) => parse_reply(&reply),
-            Err(e) => Verdict::NotScanned(e.to_string()),
+            Err(e) => Verdict::Unavailable(e.to_string()),
         }
     }
 }
@@ -191,17 +195,20 @@ pub fn parse_reply(reply: &str) -> Verdict {
         .and_then(|r| r.strip_suffix(" FOUND"))
     {
         if name.is_empty() || name.contains(['\n', '\r']) {
-            return Verdict::NotScanned(format!("malformed reply {reply:?}"));
+            return Verdict::Unavailable(format!("malformed reply {reply:?}"));
         }
         if name.starts_with("Heuristics.Limits.Exceeded") {
             return Verdict::NotScanned(format!("clamd limit hit: {name}"));
         }
         return Verdict::Infected(name.to_string());
     }
-    Verdict::NotScanned(if reply.is_empty() {
+    if reply.ends_with(" ERROR") {
+        return Verdict::NotScanned(format!("clamd said {reply:?}"));
+    }
+    Verdict::Unavailable(if reply.is_empty() {
         "empty reply".into()
     } else {
-        format!("clamd said {reply:?}")
+        format!("unexpected reply {reply:?}")
     })
 }
 
@@ -224,7 +231,10 @@ mod tests {
             "stream: FOUND",
         ] {
             assert!(
-                matches!(parse_reply(not_clean), Verdict::NotScanned(_)),
+                matches!(
+                    parse_reply(not_clean),
+                    Verdict::NotScanned(_) | Verdict::Unavailable(_)
+                ),
                 "{not_clean:?}"
             );
         }
@@ -243,12 +253,32 @@ mod tests {
     }
 
     #[test]
+    fn a_verdict_about_the_file_is_told_apart_from_a_scanner_failure() {
+        // About the file: retrying it will not help, and the scanner is fine.
+        assert!(matches!(
+            parse_reply("INSTREAM size limit exceeded. ERROR"),
+            Verdict::NotScanned(_)
+        ));
+        assert!(matches!(
+            parse_reply("stream: Heuristics.Limits.Exceeded.MaxScanSize FOUND"),
+            Verdict::NotScanned(_)
+        ));
+        // About the scanner: nothing was learned about the file.
+        for broken in ["", "stream:", "stream: FOUND", "HTTP/1.1 400 Bad Request"] {
+            assert!(
+                matches!(parse_reply(broken), Verdict::Unavailable(_)),
+                "{broken:?}"
+            );
+        }
+    }
+
+    #[test]
     fn an_unreachable_clamd_is_not_scanned_never_clean() {
         let clamd = Clamd::new(
             ClamdAddr::Unix("/nonexistent/clamd.sock".into()),
             Duration::from_secs(1),
         );
-        assert!(matches!(clamd.scan(&b"hello"[..]), Verdict::NotScanned(_)));
+        assert!(matches!(clamd.scan(&b"hello"[..]), Verdict::Unavailable(_)));
         assert!(clamd.ping().is_err());
     }
 }

@@ -12,6 +12,23 @@ use std::time::{Duration, Instant};
 /// an attacker with many addresses cannot grow our memory.
 const MAX_TRACKED: usize = 100_000;
 
+/// The unit a client is counted in: an IPv4 address, or an IPv6 /64 (one subscriber's
+/// network usually holds a whole /64, so counting single IPv6 addresses counts nothing).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let seg = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    seg[0], seg[1], seg[2], seg[3], 0, 0, 0, 0,
+                ))
+            }
+        },
+    }
+}
+
 pub struct FailureLimiter {
     window: Duration,
     per_ip: u32,
@@ -91,6 +108,17 @@ mod tests {
         }
         assert!(limiter.blocked(a));
         assert!(!limiter.blocked(b));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -107,7 +107,8 @@ impl PublicServer {
                 _ = &mut shutdown => return,
                 pair = accept(&listener) => pair,
             };
-            let guard = match this.limiter.admit(peer.ip()) {
+            let client = crate::ratelimit::client_key(peer.ip());
+            let guard = match this.limiter.admit(client) {
                 Ok(guard) => guard,
                 Err(reason) => {
                     gw.metrics.connections_refused.with_label_values(&[reason]).inc();
@@ -133,7 +134,7 @@ impl PublicServer {
                     let gw = gw.clone();
                     let service = service_fn(move |req: Request<Incoming>| {
                         let gw = gw.clone();
-                        async move { Ok::<_, Infallible>(crate::routes::handle(gw, req, peer.ip()).await) }
+                        async move { Ok::<_, Infallible>(crate::routes::handle(gw, req, client).await) }
                     });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())

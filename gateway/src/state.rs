@@ -21,14 +21,17 @@ pub struct Gateway {
     pub body_idle_timeout: Duration,
     /// Refuses link requests from an address that keeps failing the token check.
     pub link_failures: FailureLimiter,
+    /// Bounds image decodes at once (see `upload::Limits::decoders`).
+    pub decoders: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
     /// Readiness for `/readyz`: storage writable and the scanner up (or deliberately off,
-    /// which is ready but said loudly).
-    pub async fn readiness(&self) -> (bool, serde_json::Value) {
+    /// which is ready but said loudly). `probe` asks a scanner that is down again; the public
+    /// listener never probes, so nobody on the internet can make us hammer clamd.
+    pub async fn readiness(&self, probe: bool) -> (bool, serde_json::Value) {
         let scanner = match self.scanner.status() {
-            ScannerStatus::Down(_) => self.scanner.check().await,
+            ScannerStatus::Down(_) if probe => self.scanner.check().await,
             status => status,
         };
         let storage = self.store.check().await;

@@ -34,7 +34,10 @@ pub enum UploadError {
     /// clamd found a signature; nothing is kept.
     #[error("infected: {0}")]
     Infected(String),
-    /// clamd could not give a verdict; the link stays usable.
+    /// clamd read the file but could not give a verdict on it (a limit hit): never kept.
+    #[error("not scannable: {0}")]
+    Unscannable(String),
+    /// clamd could not be asked; the link stays usable.
     #[error("scanner unavailable: {0}")]
     ScannerUnavailable(String),
     /// The link ended (or ends) before this file could be accepted.
@@ -55,7 +58,9 @@ impl UploadError {
             UploadError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UploadError::TypeNotAllowed { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             UploadError::Content(e) if !e.is_caller_fault() => StatusCode::SERVICE_UNAVAILABLE,
-            UploadError::Content(_) | UploadError::Infected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            UploadError::Content(_) | UploadError::Infected(_) | UploadError::Unscannable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             UploadError::ScannerUnavailable(_) | UploadError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
             UploadError::LinkGone(_) => StatusCode::GONE,
             UploadError::Interrupted(_) => StatusCode::REQUEST_TIMEOUT,
@@ -84,6 +89,7 @@ impl UploadError {
             UploadError::Content(e) if !e.is_caller_fault() => "temporarily_unavailable",
             UploadError::Content(_) => "content_invalid",
             UploadError::Infected(_) => "infected",
+            UploadError::Unscannable(_) => "unscannable",
             UploadError::ScannerUnavailable(_) => "scanner_unavailable",
             UploadError::LinkGone(_) => "link_gone",
             UploadError::Interrupted(_) => "upload_interrupted",
@@ -105,6 +111,10 @@ impl UploadError {
             UploadError::Content(e) => e.caller_message().into(),
             UploadError::Infected(_) => {
                 "Our virus scanner flagged this file as harmful, so it was not kept. Please send a different file."
+                    .into()
+            }
+            UploadError::Unscannable(_) => {
+                "Our virus scanner couldn't check this file, so it can't be accepted. Please send a smaller or simpler file."
                     .into()
             }
             UploadError::ScannerUnavailable(_) => {

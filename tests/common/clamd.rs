@@ -23,6 +23,11 @@ fn clamd_binary() -> PathBuf {
 
 impl Clamd {
     pub fn start() -> Clamd {
+        Clamd::start_with_limits("StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 256M\n")
+    }
+
+    /// A clamd with the given size limits (config lines), e.g. one set below upgate's cap.
+    pub fn start_with_limits(limits: &str) -> Clamd {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
@@ -41,7 +46,7 @@ impl Clamd {
         let user = if unsafe_is_root() { "User root\n" } else { "" };
         let conf = format!(
             "DatabaseDirectory {db}\nLocalSocket {sock}\nTemporaryDirectory {tmp}\nForeground yes\n{user}\
-StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 256M\nAlertExceedsMax yes\nMaxThreads 4\nLogFile {log}\n",
+{limits}AlertExceedsMax yes\nMaxThreads 4\nLogFile {log}\n",
             db = db.display(),
             sock = socket.display(),
             tmp = tmp.path().display(),

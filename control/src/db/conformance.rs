@@ -21,6 +21,10 @@ pub fn run<K: Kv>(open: impl Fn() -> K) {
         assert_eq!(scanned.len(), 2);
         assert_eq!(scanned[0].0, b"a/1");
         assert_eq!(scanned[1].0, b"a/2");
+        let newest = kv.scan_prefix_rev(Tree::Calls, b"a/", 1).unwrap();
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].0, b"a/2");
+        assert_eq!(kv.scan_prefix_rev(Tree::Calls, b"a/", 10).unwrap().len(), 2);
         kv.apply(vec![
             Op::Delete(Tree::Calls, b"a/2".to_vec()),
             Op::Put(Tree::Audit, b"x".to_vec(), vec![]),

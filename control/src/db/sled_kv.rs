@@ -45,6 +45,15 @@ impl Kv for SledKv {
             .collect()
     }
 
+    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
+        self.tree(tree)
+            .scan_prefix(prefix)
+            .rev()
+            .take(limit)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
+            .collect()
+    }
+
     fn apply(&self, ops: Vec<Op>) -> Result<(), DbError> {
         // One transaction over all trees: sled applies it atomically, then flush makes it durable
         // before we answer anyone.

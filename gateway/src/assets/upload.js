@@ -85,7 +85,8 @@
     var xhr = new XMLHttpRequest();
     xhr.open("POST", base + "/done");
     xhr.onload = function () {
-      status.textContent = answer(xhr) || "Thank you.";
+      status.textContent =
+        answer(xhr) || (xhr.status === 200 ? "Thank you." : "Something went wrong. Please try again.");
       if (xhr.status === 200) {
         document.querySelector(".actions").hidden = true;
         done.hidden = true;

@@ -103,6 +103,7 @@ async fn settle(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
     let limits = upload::Limits {
         max_file_bytes: view.max_file_bytes,
         allowed: view.allowed.clone(),
+        decoders: gw.decoders.clone(),
     };
     let patience = MIN_UPLOAD_TIME.max(std::time::Duration::from_secs(
         view.max_file_bytes / MIN_UPLOAD_RATE,
@@ -203,7 +204,22 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             };
             return Err((UploadError::Infected(signature), Some(refusal)));
         }
-        Some((crate::clamd::Verdict::NotScanned(reason), _)) => {
+        Some((crate::clamd::Verdict::NotScanned(reason), engine)) => {
+            let verdict = ScanVerdict {
+                status: "not_scanned".into(),
+                engine: Some(engine),
+                detail: Some(reason.clone()),
+                scanned_at: now(),
+            };
+            let refusal = Refusal {
+                code: "unscannable",
+                display_name,
+                size,
+                verdict: Some(verdict),
+            };
+            return Err((UploadError::Unscannable(reason), Some(refusal)));
+        }
+        Some((crate::clamd::Verdict::Unavailable(reason), _)) => {
             return Err((UploadError::ScannerUnavailable(reason), None));
         }
     };

@@ -4,6 +4,9 @@
 //! Memory per upload stays at a few segment buffers whatever the file size.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -26,6 +29,9 @@ pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 pub struct Limits {
     pub max_file_bytes: u64,
     pub allowed: Vec<Kind>,
+    /// Image decodes at once: each may allocate up to `ImageLimits::max_alloc`, so their
+    /// number, not the number of uploads, bounds memory.
+    pub decoders: Arc<Semaphore>,
 }
 
 /// What was learned about a file before it was refused, so the refusal can be recorded on
@@ -275,6 +281,11 @@ where
         pdf.finish()?;
     }
     if kind.is_image() {
+        let _permit = limits
+            .decoders
+            .acquire()
+            .await
+            .map_err(|e| UploadError::Internal(e.to_string()))?;
         prove_image(kind, &spool, opener.clone()).await?;
     }
     let sha256 = hex::encode(hasher.finish());

@@ -98,36 +98,41 @@ impl Scanner {
     ) -> Option<(Verdict, String)> {
         let clamd = self.clamd.clone()?;
         let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-            return Some((Verdict::NotScanned("scanner shut down".into()), String::new()));
+            return Some((Verdict::Unavailable("scanner shut down".into()), String::new()));
         };
         let started = Instant::now();
         let verdict = tokio::task::spawn_blocking(move || {
             let file = match std::fs::File::open(&spool) {
                 Ok(f) => f,
-                Err(e) => return Verdict::NotScanned(format!("spool unreadable: {e}")),
+                Err(e) => return Verdict::Unavailable(format!("spool unreadable: {e}")),
             };
             match DecryptReader::new(std::io::BufReader::new(file), ciphertext_len, opener) {
                 Ok(reader) => clamd.scan(reader),
-                Err(e) => Verdict::NotScanned(format!("spool unreadable: {e}")),
+                Err(e) => Verdict::Unavailable(format!("spool unreadable: {e}")),
             }
         })
         .await
-        .unwrap_or_else(|e| Verdict::NotScanned(e.to_string()));
+        .unwrap_or_else(|e| Verdict::Unavailable(e.to_string()));
         self.metrics.scan_seconds.observe(started.elapsed().as_secs_f64());
         let label = match &verdict {
             Verdict::Clean => "clean",
             Verdict::Infected(_) => "infected",
-            Verdict::NotScanned(_) => "not_scanned",
+            Verdict::NotScanned(_) | Verdict::Unavailable(_) => "not_scanned",
         };
         self.metrics.scans.with_label_values(&[label]).inc();
         let engine = match (&verdict, self.status()) {
-            (Verdict::NotScanned(reason), _) => {
-                // A failure mid-scan usually means clamd went away: show it on /readyz at once.
+            (Verdict::Unavailable(reason), _) => {
+                // clamd went away: show it on /readyz at once. A verdict about one file (a
+                // limit hit) says nothing about the scanner, so it never marks it down.
                 self.set_status(ScannerStatus::Down(reason.clone()));
                 String::new()
             }
             (_, ScannerStatus::Up(v)) => v,
-            _ => String::new(),
+            // clamd answers again after being down: learn its version (and prove the canary).
+            _ => match self.check().await {
+                ScannerStatus::Up(v) => v,
+                _ => String::new(),
+            },
         };
         Some((verdict, engine))
     }
