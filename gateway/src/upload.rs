@@ -8,7 +8,7 @@ pub mod sniff;
 mod spool;
 
 pub use receive::{receive, Limits, Received, Seen, MULTIPART_OVERHEAD};
-pub use scan::{eicar, Scanner, ScannerStatus};
+pub use scan::{eicar, Scanner, ScannerStatus, SpoolUnreadable};
 pub use spool::{sweep, Spool};
 
 use http::StatusCode;

@@ -60,6 +60,15 @@ pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
 }
 
 async fn settle(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
+    // The link first: a caller on an ended link learns that, whatever else is wrong.
+    let view = match gw.control.link(&claims.link_id).await {
+        Ok(view) => view,
+        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
+    };
+    if view.state != LinkState::Active {
+        let resp = upload_problem(gw, &UploadError::LinkGone(view.state));
+        return refuse_body(gw, req, resp);
+    }
     let boundary = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -70,14 +79,6 @@ async fn settle(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
         let resp = upload_problem(gw, &e);
         return refuse_body(gw, req, resp);
     };
-    let view = match gw.control.link(&claims.link_id).await {
-        Ok(view) => view,
-        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
-    };
-    if view.state != LinkState::Active {
-        let resp = upload_problem(gw, &UploadError::LinkGone(view.state));
-        return refuse_body(gw, req, resp);
-    }
     // Content-Length over the limit: refused before reading the body.
     let declared = req
         .headers()
@@ -171,11 +172,12 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
         sha256,
         opener,
     } = r;
-    let verdict = match gw
+    let scanned = gw
         .scanner
         .scan_spool(spool.path().to_path_buf(), spool.written(), opener)
-        .await
-    {
+        .await;
+    let scanned = scanned.map_err(|e| (UploadError::Internal(e.to_string()), None))?;
+    let verdict = match scanned {
         None => ScanVerdict {
             status: "not_scanned".into(),
             engine: None,
@@ -184,14 +186,14 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
         },
         Some((crate::clamd::Verdict::Clean, engine)) => ScanVerdict {
             status: "clean".into(),
-            engine: Some(engine),
+            engine: known(engine),
             detail: None,
             scanned_at: now(),
         },
         Some((crate::clamd::Verdict::Infected(signature), engine)) => {
             let verdict = ScanVerdict {
                 status: "infected".into(),
-                engine: Some(engine),
+                engine: known(engine),
                 detail: Some(signature.clone()),
                 scanned_at: now(),
             };
@@ -207,7 +209,7 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
         Some((crate::clamd::Verdict::NotScanned(reason), engine)) => {
             let verdict = ScanVerdict {
                 status: "not_scanned".into(),
-                engine: Some(engine),
+                engine: known(engine),
                 detail: Some(reason.clone()),
                 scanned_at: now(),
             };
@@ -254,4 +256,9 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             Err((UploadError::Internal(e.to_string()), None))
         }
     }
+}
+
+/// The engine version, or none when it could not be learned (never an empty string).
+fn known(engine: String) -> Option<String> {
+    (!engine.is_empty()).then_some(engine)
 }

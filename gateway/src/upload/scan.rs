@@ -32,6 +32,11 @@ pub enum ScannerStatus {
     Down(String),
 }
 
+/// The gateway could not read back its own spool to scan it.
+#[derive(Debug, thiserror::Error)]
+#[error("spool unreadable: {0}")]
+pub struct SpoolUnreadable(pub String);
+
 pub struct Scanner {
     clamd: Option<Clamd>,
     permits: Arc<Semaphore>,
@@ -95,24 +100,26 @@ impl Scanner {
         spool: PathBuf,
         ciphertext_len: u64,
         opener: Opener,
-    ) -> Option<(Verdict, String)> {
-        let clamd = self.clamd.clone()?;
+    ) -> Result<Option<(Verdict, String)>, SpoolUnreadable> {
+        let Some(clamd) = self.clamd.clone() else {
+            return Ok(None);
+        };
         let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-            return Some((Verdict::Unavailable("scanner shut down".into()), String::new()));
+            return Ok(Some((
+                Verdict::Unavailable("scanner shut down".into()),
+                String::new(),
+            )));
         };
         let started = Instant::now();
+        // Our own spool failing is our fault, not clamd's: it must not mark the scanner down.
         let verdict = tokio::task::spawn_blocking(move || {
-            let file = match std::fs::File::open(&spool) {
-                Ok(f) => f,
-                Err(e) => return Verdict::Unavailable(format!("spool unreadable: {e}")),
-            };
-            match DecryptReader::new(std::io::BufReader::new(file), ciphertext_len, opener) {
-                Ok(reader) => clamd.scan(reader),
-                Err(e) => Verdict::Unavailable(format!("spool unreadable: {e}")),
-            }
+            let file = std::fs::File::open(&spool).map_err(|e| SpoolUnreadable(e.to_string()))?;
+            let reader = DecryptReader::new(std::io::BufReader::new(file), ciphertext_len, opener)
+                .map_err(|e| SpoolUnreadable(e.to_string()))?;
+            Ok(clamd.scan(reader))
         })
         .await
-        .unwrap_or_else(|e| Verdict::Unavailable(e.to_string()));
+        .map_err(|e| SpoolUnreadable(e.to_string()))??;
         self.metrics.scan_seconds.observe(started.elapsed().as_secs_f64());
         let label = match &verdict {
             Verdict::Clean => "clean",
@@ -134,6 +141,6 @@ impl Scanner {
                 _ => String::new(),
             },
         };
-        Some((verdict, engine))
+        Ok(Some((verdict, engine)))
     }
 }
