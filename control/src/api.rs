@@ -108,6 +108,21 @@ fn created_or_ok(created: bool) -> StatusCode {
     }
 }
 
+/// The `Idempotency-Key` header, if any (its format is checked by the service).
+fn idempotency_key(req: &Request<Incoming>) -> Result<Option<String>, Problem> {
+    req.headers()
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map(str::to_string).map_err(|_| {
+                Problem::bad_request(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key is 1-255 visible ASCII characters.",
+                )
+            })
+        })
+        .transpose()
+}
+
 fn bearer(req: &Request<Incoming>) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -224,7 +239,7 @@ impl Api {
             (&Method::POST, ["calls", id, "upload-links"]) => {
                 need(Perm::Calls)?;
                 let id = ext_id(id)?;
-                let link = svc.issue_link(actor, id).await?;
+                let link = svc.issue_link(actor, id, idempotency_key(&req)?).await?;
                 Ok(json_response(StatusCode::CREATED, &link))
             }
             (&Method::GET, ["upload-links", id]) => {
@@ -238,7 +253,9 @@ impl Api {
             }
             (&Method::POST, ["upload-links", id, "resend"]) => {
                 need(Perm::Calls)?;
-                let link = svc.resend_link(actor, id.to_string()).await?;
+                let link = svc
+                    .resend_link(actor, id.to_string(), idempotency_key(&req)?)
+                    .await?;
                 Ok(json_response(StatusCode::CREATED, &link))
             }
             (&Method::DELETE, ["upload-links", id]) => {

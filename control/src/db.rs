@@ -27,10 +27,12 @@ pub enum Tree {
     Contacts,
     /// account id / sequence (big-endian) -> AuditEntry
     Audit,
+    /// account id / Idempotency-Key -> what the key was used for
+    Idempotency,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 9] = [
+    pub const ALL: [Tree; 10] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::Assistants,
@@ -40,6 +42,7 @@ impl Tree {
         Tree::Files,
         Tree::Contacts,
         Tree::Audit,
+        Tree::Idempotency,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Tree {
             Tree::Files => "files",
             Tree::Contacts => "contacts",
             Tree::Audit => "audit",
+            Tree::Idempotency => "idempotency",
         }
     }
 }

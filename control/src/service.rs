@@ -5,6 +5,7 @@
 mod calls;
 mod files;
 mod gateway_link;
+mod idempotency;
 mod links;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

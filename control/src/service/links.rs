@@ -10,6 +10,7 @@ use upgate_gateway::control_link::LinkState;
 use upgate_gateway::token::{self, LinkId};
 
 use super::calls::{link_json, sms_json};
+use super::idempotency::Begun;
 use super::{get, put, scoped, Actor, Service};
 use crate::db::Tree;
 use crate::ids::new_id;
@@ -164,35 +165,100 @@ impl Service {
         Ok(v)
     }
 
-    pub async fn issue_link(self: &Arc<Self>, actor: Actor, call_id: String) -> Result<Value, Problem> {
+    /// Issues a link for the call and texts it. With an Idempotency-Key, a retry of the same
+    /// request answers the first link and message again, texting nobody.
+    pub async fn issue_link(
+        self: &Arc<Self>,
+        actor: Actor,
+        call_id: String,
+        idempotency_key: Option<String>,
+    ) -> Result<Value, Problem> {
+        let request = format!("POST /v1/calls/{call_id}/upload-links");
+        let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
-        let (link, call) = blocking(move || this.create_link(&actor, &call_id)).await?;
-        let sms = self.text_link(&link, &call).await?;
-        self.link_answer(&link, &sms)
+        let work = async move {
+            let creator = this.clone();
+            let (link, call) = blocking(move || creator.create_link(&actor, &call_id)).await?;
+            let sms = this.text_link(&link, &call).await?;
+            Ok((link, sms))
+        };
+        self.keyed(key, request, work).await
     }
 
-    pub async fn resend_link(self: &Arc<Self>, actor: Actor, link_id: String) -> Result<Value, Problem> {
+    /// Texts an active link again (a new message, the same link).
+    pub async fn resend_link(
+        self: &Arc<Self>,
+        actor: Actor,
+        link_id: String,
+        idempotency_key: Option<String>,
+    ) -> Result<Value, Problem> {
+        let request = format!("POST /v1/upload-links/{link_id}/resend");
+        let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
-        let (link, call) = blocking(move || {
-            let link = this.link_for(&actor.account_id, &link_id)?;
-            if link.state_at(now()) != LinkState::Active {
-                return Err(gone(&link, now()));
+        let work = async move {
+            let checker = this.clone();
+            let (link, call) = blocking(move || {
+                let link = checker.link_for(&actor.account_id, &link_id)?;
+                if link.state_at(now()) != LinkState::Active {
+                    return Err(gone(&link, now()));
+                }
+                let call = checker.call(&actor.account_id, &link.call_id)?;
+                let _w = checker.write_lock();
+                let audit = checker.audit_op(
+                    &actor.token_id,
+                    &actor.account_id,
+                    "link.resend",
+                    &link.id,
+                    json!({}),
+                )?;
+                checker.db.apply(vec![audit])?;
+                Ok((link, call))
+            })
+            .await?;
+            let sms = this.text_link(&link, &call).await?;
+            Ok((link, sms))
+        };
+        self.keyed(key, request, work).await
+    }
+
+    /// Runs `work` at most once per (account, Idempotency-Key) and answers with the link and
+    /// message it produced.
+    async fn keyed(
+        self: &Arc<Self>,
+        key: Option<(String, String)>,
+        request: String,
+        work: impl std::future::Future<Output = Result<(Link, SmsMessage), Problem>>,
+    ) -> Result<Value, Problem> {
+        let Some((account_id, key)) = key else {
+            let (link, sms) = work.await?;
+            return self.link_answer(&link, &sms);
+        };
+        let (this, acc, k) = (self.clone(), account_id.clone(), key.clone());
+        match blocking(move || this.idempotency_begin(&acc, &k, &request)).await? {
+            Begun::Replay { link_id, sms_id } => {
+                let this = self.clone();
+                let (link, sms) = blocking(move || {
+                    let link = this.link_for(&account_id, &link_id)?;
+                    let sms = get::<SmsMessage>(&*this.db, Tree::Sms, sms_id.as_bytes())?
+                        .ok_or_else(|| Problem::not_found("message"))?;
+                    Ok((link, sms))
+                })
+                .await?;
+                self.link_answer(&link, &sms)
             }
-            let call = this.call(&actor.account_id, &link.call_id)?;
-            let _w = this.write_lock();
-            let audit = this.audit_op(
-                &actor.token_id,
-                &actor.account_id,
-                "link.resend",
-                &link.id,
-                json!({}),
-            )?;
-            this.db.apply(vec![audit])?;
-            Ok((link, call))
-        })
-        .await?;
-        let sms = self.text_link(&link, &call).await?;
-        self.link_answer(&link, &sms)
+            Begun::Fresh => match work.await {
+                Ok((link, sms)) => {
+                    let (this, ids) = (self.clone(), (link.id.clone(), sms.id.clone()));
+                    blocking(move || this.idempotency_done(&account_id, &key, &ids.0, &ids.1)).await?;
+                    self.link_answer(&link, &sms)
+                }
+                Err(problem) => {
+                    let this = self.clone();
+                    blocking(move || this.idempotency_abort(&account_id, &key)).await?;
+                    Err(problem)
+                }
+            },
+        }
     }
 
     pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Value, Problem> {
