@@ -35,6 +35,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub scanner: ScannerConfig,
     pub sms: SmsConfig,
+    /// Caps on texts, against SMS pumping (premium numbers made to receive our texts).
+    pub sms_limits: SmsLimits,
     /// Plans by name; accounts name one. Defaults: `starter` (no SMS) and `pro` (SMS).
     pub plans: BTreeMap<String, Plan>,
 }
@@ -104,6 +106,13 @@ pub enum SmsConfig {
     /// Appends each message as a JSON line to `sms-outbox.jsonl` in the data dir (development).
     Outbox,
     Twilio(TwilioConfig),
+}
+
+/// Texts allowed per hour; past them link requests answer 429 until the hour has room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsLimits {
+    pub per_number_per_hour: usize,
+    pub per_account_per_hour: usize,
 }
 
 #[derive(Clone)]
@@ -286,6 +295,18 @@ impl Validator<'_> {
             listen: self.loopback("metrics.listen", raw.metrics.listen, DEFAULT_METRICS_LISTEN),
         };
         let scanner = self.scanner(raw.scanner);
+        let sms_limits = SmsLimits {
+            per_number_per_hour: self.positive(
+                "sms.max_per_number_per_hour",
+                raw.sms.max_per_number_per_hour,
+                5,
+            ),
+            per_account_per_hour: self.positive(
+                "sms.max_per_account_per_hour",
+                raw.sms.max_per_account_per_hour,
+                500,
+            ),
+        };
         let sms = self.sms(raw.sms);
         let plans = self.plans(raw.plans);
         Config {
@@ -295,6 +316,7 @@ impl Validator<'_> {
             metrics,
             scanner,
             sms,
+            sms_limits,
             plans,
         }
     }

@@ -56,6 +56,8 @@ pub struct RawScanner {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawSms {
     pub provider: Option<String>,
+    pub max_per_number_per_hour: Option<usize>,
+    pub max_per_account_per_hour: Option<usize>,
     #[serde(default)]
     pub twilio: RawTwilio,
 }

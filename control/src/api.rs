@@ -72,6 +72,10 @@ pub fn problem_response(p: &Problem) -> ApiResponse {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
+    if let Some(wait) = p.extra.as_ref().and_then(|e| e["retry_after_seconds"].as_u64()) {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    }
     if p.status == StatusCode::UNAUTHORIZED {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

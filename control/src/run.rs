@@ -59,6 +59,7 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         sms,
         config.gateway.public_url.clone(),
         metrics,
+        config.sms_limits,
     )))
 }
 

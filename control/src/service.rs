@@ -7,6 +7,7 @@ mod files;
 mod gateway_link;
 mod idempotency;
 mod links;
+mod sms_window;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
@@ -47,6 +48,7 @@ pub struct Service {
     pub(crate) sms: Arc<dyn SmsProvider>,
     pub(crate) public_url: String,
     pub(crate) metrics: Metrics,
+    sms_window: sms_window::SmsWindow,
     write: Mutex<()>,
     /// File slots reserved by uploads in flight, per link. In memory on purpose: an upload
     /// in flight does not survive a restart either.
@@ -89,6 +91,7 @@ impl Service {
         sms: Arc<dyn SmsProvider>,
         public_url: String,
         metrics: Metrics,
+        sms_limits: upgate_config::SmsLimits,
     ) -> Service {
         Service {
             db,
@@ -97,6 +100,7 @@ impl Service {
             sms,
             public_url,
             metrics,
+            sms_window: sms_window::SmsWindow::new(sms_limits),
             write: Mutex::new(()),
             pending: Mutex::default(),
             next_slot: AtomicU64::new(1),
@@ -234,6 +238,20 @@ impl Service {
             .account(account_id)?
             .ok_or_else(|| Problem::not_found("account"))?;
         Ok(self.plans.get(&account.plan).is_some_and(|p| p.sms))
+    }
+
+    /// Counts a text about to be sent, or refuses it (429) when the number or the account has
+    /// had its allowance this hour.
+    pub(crate) fn admit_sms(&self, account_id: &str, number: &str) -> Result<(), Problem> {
+        self.sms_window.admit(account_id, number, now()).map_err(|wait| {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "sms_rate_limited",
+                format!("Too many texts to this number or from this account in the last hour; try again in {wait} s."),
+            );
+            p.extra = Some(serde_json::json!({ "retry_after_seconds": wait }));
+            p
+        })
     }
 
     // --- assistants ----------------------------------------------------------------------

@@ -65,6 +65,8 @@ impl Service {
                 "File upload is not enabled for this call's assistant; enable it in the assistant's settings.",
             ));
         }
+        // Last check before anything is written: a refused text leaves no new link behind.
+        self.admit_sms(&actor.account_id, &call.caller_number)?;
         let t = now();
         let id = LinkId::random()
             .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "Try again."))?;
@@ -203,6 +205,7 @@ impl Service {
                     return Err(gone(&link, now()));
                 }
                 let call = checker.call(&actor.account_id, &link.call_id)?;
+                checker.admit_sms(&actor.account_id, &call.caller_number)?;
                 let _w = checker.write_lock();
                 let audit = checker.audit_op(
                     &actor.token_id,
