@@ -315,3 +315,6 @@ async fn prove_image(kind: Kind, spool: &Spool, opener: Opener) -> Result<(), Up
     .await
     .map_err(|e| UploadError::Internal(format!("image check: {e}")))?
 }
+
+#[cfg(test)]
+mod tests;
