@@ -4,38 +4,16 @@
 
 mod common;
 
-use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use common::clamd::Clamd;
 use common::files::{eicar, jpeg, pdf, png, sha256_hex};
 use common::twilio::{self, TwilioStandIn};
-use common::upgate::{fixture, Api, Upgate};
+use common::upgate::{fixture, upload_file as upload, Api, Upgate};
 
 const CALLER: &str = "+14155550123";
 const MESSAGE: &str = "Please send your sick leave certificate";
-
-async fn upload(
-    client: &reqwest::Client,
-    url: &str,
-    name: &str,
-    mime: &str,
-    bytes: Vec<u8>,
-) -> (StatusCode, Value) {
-    let part = Part::bytes(bytes)
-        .file_name(name.to_string())
-        .mime_str(mime)
-        .unwrap();
-    let resp = client
-        .post(format!("{url}/files"))
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap())
-}
 
 fn assert_caller_sentence(body: &Value) {
     let text = body["detail"].as_str().or(body["message"].as_str()).unwrap_or("");
@@ -459,12 +437,7 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(resent["sms"]["status"], "failed");
 
     // --- the security team's metrics: counts by outcome, no secrets -----------------------
-    let metrics = reqwest::get(format!("{}/metrics", up.monitor))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = up.metrics().await;
     for line in [
         "upgate_uploads_total{outcome=\"stored\"} 2",
         "upgate_uploads_total{outcome=\"infected\"} 2",

@@ -6,14 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use common::files::pdf;
 use common::raw::{connect, read_until_closed, send};
 use common::scene::{scene, settings, Scene};
-use common::upgate::Upgate;
+use common::upgate::{upload_file, Upgate};
 
 const TIMEOUTS: &str = "handshake_timeout = \"1s\"\nheader_timeout = \"1s\"\nbody_idle_timeout = \"1s\"\n";
 
@@ -153,19 +152,7 @@ async fn ambiguous_framing_and_oversized_heads_are_refused() {
 }
 
 async fn upload(up: &Upgate, url: &str, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let part = Part::bytes(bytes)
-        .file_name(name.to_string())
-        .mime_str("application/pdf")
-        .unwrap();
-    let resp = up
-        .gateway_client()
-        .post(format!("{url}/files"))
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    upload_file(&up.gateway_client(), url, name, "application/pdf", bytes).await
 }
 
 /// Sends a hand-made multipart body.
@@ -372,12 +359,7 @@ async fn one_address_cannot_take_every_connection() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200, "places are given back when connections close");
-    let metrics = reqwest::get(format!("{}/metrics", up.monitor))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = up.metrics().await;
     assert!(
         metrics.contains("upgate_connections_refused_total{reason=\"per_ip\"} 1"),
         "{metrics}"
@@ -413,12 +395,7 @@ async fn an_address_guessing_links_is_refused_cheaply() {
     );
     let (status, _) = upload(&up, &url, "x.pdf", pdf("x", 0)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let metrics = reqwest::get(format!("{}/metrics", up.monitor))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = up.metrics().await;
     assert!(
         metrics.contains("upgate_link_checks_total{result=\"rate_limited\"} 3"),
         "{metrics}"

@@ -4,12 +4,11 @@
 
 mod common;
 
-use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 
 use common::files::pdf;
 use common::scene::{scene, settings};
-use common::upgate::Upgate;
+use common::upgate::{upload_file, Upgate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_kill_9_and_tampering_is_refused() {
@@ -19,22 +18,16 @@ async fn acknowledged_uploads_survive_kill_9_and_tampering_is_refused() {
     let (url, _) = scene.link("call-crash").await;
     // Several segments, so the tampering below lands in the middle of the file.
     let doc = pdf("contract", 300_000);
-    let part = Part::bytes(doc.clone())
-        .file_name("contract.pdf")
-        .mime_str("application/pdf")
-        .unwrap();
-    let resp = up
-        .gateway_client()
-        .post(format!("{url}/files"))
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let file_id = resp.json::<serde_json::Value>().await.unwrap()["file"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (status, stored) = upload_file(
+        &up.gateway_client(),
+        &url,
+        "contract.pdf",
+        "application/pdf",
+        doc.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let file_id = stored["file"]["id"].as_str().unwrap().to_string();
 
     up.kill9();
     // What a crash between storage and the record would leave: an object no record names.

@@ -4,29 +4,16 @@
 
 mod common;
 
-use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use common::clamd::Clamd;
 use common::files::pdf;
 use common::scene::{scene, settings};
-use common::upgate::Upgate;
+use common::upgate::{upload_file, Upgate};
 
 async fn upload(up: &Upgate, url: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let part = Part::bytes(bytes)
-        .file_name("doc.pdf")
-        .mime_str("application/pdf")
-        .unwrap();
-    let resp = up
-        .gateway_client()
-        .post(format!("{url}/files"))
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap())
+    upload_file(&up.gateway_client(), url, "doc.pdf", "application/pdf", bytes).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
