@@ -267,6 +267,19 @@ pub async fn upload_file(
     mime: &str,
     bytes: Vec<u8>,
 ) -> (StatusCode, Value) {
+    try_upload(client, url, name, mime, bytes)
+        .await
+        .expect("the gateway answers")
+}
+
+/// Like `upload_file`, for a server that may die mid-request: `None` when no answer came.
+pub async fn try_upload(
+    client: &Client,
+    url: &str,
+    name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> Option<(StatusCode, Value)> {
     let part = reqwest::multipart::Part::bytes(bytes)
         .file_name(name.to_string())
         .mime_str(mime)
@@ -277,7 +290,7 @@ pub async fn upload_file(
         .multipart(form)
         .send()
         .await
-        .unwrap();
+        .ok()?;
     let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    Some((status, resp.json().await.unwrap_or(Value::Null)))
 }
