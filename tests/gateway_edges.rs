@@ -439,3 +439,30 @@ async fn a_caller_who_hangs_up_during_the_scan_spends_nothing_that_was_not_store
     let (status, _) = upload(&up, &url, "c.pdf", pdf("c", 0)).await;
     assert_eq!(status, StatusCode::GONE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_lets_an_upload_in_flight_finish() {
+    let clamd = common::slow_clamd::SlowClamd::start(Duration::from_secs(2));
+    let mut up = Upgate::configure_gateway(
+        TIMEOUTS,
+        &format!(
+            "[scanner]\nclamd = \"unix:{}\"\ntimeout = \"10s\"\n",
+            clamd.socket.display()
+        ),
+    );
+    up.start().await;
+    let scene = scene(&up, settings(2, 200_000)).await;
+    let (url, _) = scene.link("call-shutdown").await;
+    let client = up.gateway_client();
+    let in_flight = tokio::spawn(async move {
+        upload_file(&client, &url, "late.pdf", "application/pdf", pdf("late", 0)).await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // SIGTERM while the file is being scanned: the caller still gets the answer.
+    tokio::task::block_in_place(|| up.stop());
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(up.logs().contains("shutting down"));
+    up.start().await;
+    assert_eq!(files_received(&scene, "call-shutdown").await, 1);
+}

@@ -16,6 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -23,6 +24,19 @@ use crate::state::Gateway;
 
 /// Largest request head we read; beyond it hyper answers 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// On shutdown, requests in flight (an upload being scanned) get this long to finish;
+/// idle keep-alive connections are closed at once.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Waits for watched connections to finish their requests, at most `SHUTDOWN_GRACE`.
+async fn drain(graceful: GracefulShutdown) {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; closing the remaining connections");
+    }
+}
 
 /// Caps on open connections, overall and per client address.
 pub struct ConnLimiter {
@@ -101,10 +115,11 @@ impl PublicServer {
     pub async fn run(self, listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         let this = Arc::new(self);
+        let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => return drain(graceful).await,
                 pair = accept(&listener) => pair,
             };
             let client = crate::ratelimit::client_key(peer.ip());
@@ -116,6 +131,7 @@ impl PublicServer {
                 }
             };
             let (gw, this, acceptor) = (gw.clone(), this.clone(), acceptor.clone());
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _guard = guard;
                 gw.metrics.connections.inc();
@@ -141,7 +157,7 @@ impl PublicServer {
                         .header_read_timeout(this.header_timeout)
                         .max_buf_size(MAX_HEAD_BYTES)
                         .serve_connection(TokioIo::new(tls), service);
-                    if let Err(e) = conn.await {
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 }
@@ -159,23 +175,25 @@ where
         + Send
         + 'static,
 {
+    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (tcp, _) = tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => return drain(graceful).await,
             pair = accept(&listener) => pair,
         };
         let handler = handler.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(req).await) }
             });
-            let _ = http1::Builder::new()
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+                .serve_connection(TokioIo::new(tcp), service);
+            let _ = watcher.watch(conn).await;
         });
     }
 }
