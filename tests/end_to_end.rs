@@ -115,6 +115,11 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["file_upload"]["available"], true);
     assert_eq!(body["sms_preview"]["encoding"], "GSM-7");
+    let tool = body["tool"]["function"]["description"].as_str().unwrap();
+    assert!(
+        tool.contains("sick leave certificate"),
+        "the voice platform's LLM gets the trigger: {tool}"
+    );
     assert_eq!(body["sms_preview"]["segments"], 1);
     assert!(body["sms_preview"]["text"]
         .as_str()

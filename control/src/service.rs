@@ -314,6 +314,7 @@ impl Service {
             "id": assistant.id,
             "file_upload": file_upload,
             "sms_preview": settings::preview(&assistant.file_upload.message, &self.public_url),
+            "tool": settings::tool_definition(&assistant.file_upload),
             "updated_at": assistant.updated_at,
         }))
     }

@@ -283,6 +283,38 @@ pub fn sms_body(message: &str, url: &str) -> String {
     format!("{} {url}", message.trim())
 }
 
+/// The tool the voice platform gives its LLM so the assistant offers the link when the
+/// trigger happens (the product page's "When to trigger file upload"). `None` while file
+/// upload is off. The platform answers a call of it with
+/// `POST /v1/calls/{call_id}/upload-links`, with an `Idempotency-Key` per tool call.
+pub fn tool_definition(s: &FileUploadSettings) -> Option<serde_json::Value> {
+    let trigger = s.trigger.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let (true, Some(trigger)) = (s.enabled, trigger) else {
+        return None;
+    };
+    let kinds: Vec<&str> = allowed_kinds(&s.allowed_types)
+        .into_iter()
+        .map(upgate_gateway::upload::label)
+        .collect();
+    Some(serde_json::json!({
+        "type": "function",
+        "function": {
+            "name": "send_upload_link",
+            "description": format!(
+                "Text the caller a secure, short-lived link to upload files ({}) from their phone. \
+    Use it when: {trigger}. Afterwards tell the caller the text is on its way.",
+                kinds.join(", ")
+            ),
+            "parameters": {"type": "object", "properties": {}, "additionalProperties": false},
+        },
+        "invoke": {
+            "method": "POST",
+            "path": "/v1/calls/{call_id}/upload-links",
+            "headers": {"Idempotency-Key": "one per tool call"},
+        },
+    }))
+}
+
 /// The allowed kinds, in the order given, without duplicates.
 pub fn allowed_kinds(types: &[String]) -> Vec<Kind> {
     let mut kinds = Vec::new();

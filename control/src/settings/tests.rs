@@ -126,6 +126,20 @@ fn settings_json_refuses_unknown_fields() {
     assert_eq!(s, FileUploadSettings::default());
 }
 
+#[test]
+fn the_tool_carries_the_trigger_and_exists_only_when_enabled() {
+    let tool = tool_definition(&enabled()).unwrap();
+    assert_eq!(tool["function"]["name"], "send_upload_link");
+    let description = tool["function"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("When the caller has photos of the damaged product"),
+        "{description}"
+    );
+    assert!(description.contains("PDF, JPEG, PNG"), "{description}");
+    assert_eq!(tool["invoke"]["path"], "/v1/calls/{call_id}/upload-links");
+    assert!(tool_definition(&FileUploadSettings::default()).is_none());
+}
+
 proptest! {
     #[test]
     fn any_message_over_100_chars_is_refused(msg in "[a-zA-Z ]{101,300}") {
