@@ -151,6 +151,20 @@ async fn ambiguous_framing_and_oversized_heads_are_refused() {
     assert_eq!(files_received(&scene, "call-framing").await, 0);
 }
 
+/// A gateway whose scanner takes 2 s per file, and a link on a fresh call.
+async fn start_with_slow_scanner(call: &str) -> (common::slow_clamd::SlowClamd, Upgate, Scene, String) {
+    let clamd = common::slow_clamd::SlowClamd::start(Duration::from_secs(2));
+    let extra = format!(
+        "[scanner]\nclamd = \"unix:{}\"\ntimeout = \"10s\"\n",
+        clamd.socket.display()
+    );
+    let mut up = Upgate::configure_gateway(TIMEOUTS, &extra);
+    up.start().await;
+    let scene = scene(&up, settings(2, 200_000)).await;
+    let (url, _) = scene.link(call).await;
+    (clamd, up, scene, url)
+}
+
 async fn upload(up: &Upgate, url: &str, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
     upload_file(&up.gateway_client(), url, name, "application/pdf", bytes).await
 }
@@ -404,17 +418,7 @@ async fn an_address_guessing_links_is_refused_cheaply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_who_hangs_up_during_the_scan_spends_nothing_that_was_not_stored() {
-    let clamd = common::slow_clamd::SlowClamd::start(Duration::from_secs(2));
-    let mut up = Upgate::configure_gateway(
-        TIMEOUTS,
-        &format!(
-            "[scanner]\nclamd = \"unix:{}\"\ntimeout = \"10s\"\n",
-            clamd.socket.display()
-        ),
-    );
-    up.start().await;
-    let scene = scene(&up, settings(2, 200_000)).await;
-    let (url, _) = scene.link("call-hangup").await;
+    let (_clamd, up, scene, url) = start_with_slow_scanner("call-hangup").await;
 
     // The whole file is sent, then the phone loses its signal while the scan runs.
     let hung_up = tokio::time::timeout(
@@ -442,17 +446,7 @@ async fn a_caller_who_hangs_up_during_the_scan_spends_nothing_that_was_not_store
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_lets_an_upload_in_flight_finish() {
-    let clamd = common::slow_clamd::SlowClamd::start(Duration::from_secs(2));
-    let mut up = Upgate::configure_gateway(
-        TIMEOUTS,
-        &format!(
-            "[scanner]\nclamd = \"unix:{}\"\ntimeout = \"10s\"\n",
-            clamd.socket.display()
-        ),
-    );
-    up.start().await;
-    let scene = scene(&up, settings(2, 200_000)).await;
-    let (url, _) = scene.link("call-shutdown").await;
+    let (_clamd, mut up, scene, url) = start_with_slow_scanner("call-shutdown").await;
     let client = up.gateway_client();
     let in_flight = tokio::spawn(async move {
         upload_file(&client, &url, "late.pdf", "application/pdf", pdf("late", 0)).await
