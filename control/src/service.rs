@@ -171,6 +171,10 @@ impl Service {
     }
 
     pub fn account(&self, id: &str) -> Result<Option<Account>, Problem> {
+        // Checked against our own id shape before any storage call, like every outside id.
+        if !crate::ids::is_own_id(id, "acc") {
+            return Ok(None);
+        }
         Ok(get(&*self.db, Tree::Accounts, id.as_bytes())?)
     }
 
