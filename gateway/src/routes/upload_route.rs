@@ -178,26 +178,15 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
         .await;
     let scanned = scanned.map_err(|e| (UploadError::Internal(e.to_string()), None))?;
     let verdict = match scanned {
-        None => ScanVerdict {
-            status: "not_scanned".into(),
-            engine: None,
-            detail: Some("scanning is off: no clamd configured".into()),
-            scanned_at: now(),
-        },
-        Some((crate::clamd::Verdict::Clean, engine)) => ScanVerdict {
-            status: "clean".into(),
-            engine: known(engine),
-            detail: None,
-            scanned_at: now(),
-        },
+        None => scan_verdict(
+            "not_scanned",
+            None,
+            Some("scanning is off: no clamd configured".into()),
+        ),
+        Some((crate::clamd::Verdict::Clean, engine)) => scan_verdict("clean", known(engine), None),
         Some((crate::clamd::Verdict::Infected(signature), engine)) => {
-            let verdict = ScanVerdict {
-                status: "infected".into(),
-                engine: known(engine),
-                detail: Some(signature.clone()),
-                scanned_at: now(),
-            };
             tracing::warn!(%signature, "infected upload refused");
+            let verdict = scan_verdict("infected", known(engine), Some(signature.clone()));
             let refusal = Refusal {
                 code: "infected",
                 display_name,
@@ -207,12 +196,7 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             return Err((UploadError::Infected(signature), Some(refusal)));
         }
         Some((crate::clamd::Verdict::NotScanned(reason), engine)) => {
-            let verdict = ScanVerdict {
-                status: "not_scanned".into(),
-                engine: known(engine),
-                detail: Some(reason.clone()),
-                scanned_at: now(),
-            };
+            let verdict = scan_verdict("not_scanned", known(engine), Some(reason.clone()));
             let refusal = Refusal {
                 code: "unscannable",
                 display_name,
@@ -255,6 +239,15 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             // sweep removes it; if one does, it can still be downloaded.
             Err((UploadError::Internal(e.to_string()), None))
         }
+    }
+}
+
+fn scan_verdict(status: &str, engine: Option<String>, detail: Option<String>) -> ScanVerdict {
+    ScanVerdict {
+        status: status.into(),
+        engine,
+        detail,
+        scanned_at: now(),
     }
 }
 
