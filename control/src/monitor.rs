@@ -23,7 +23,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> ApiResponse {
         }
         "/healthz" => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         "/readyz" => {
-            let (ready, body) = gw.readiness(true).await;
+            let (ready, body) = gw.readiness().await;
             json_response(
                 if ready {
                     StatusCode::OK

@@ -12,7 +12,8 @@ use upgate_gateway::metrics::Metrics;
 use upgate_gateway::ratelimit::FailureLimiter;
 use upgate_gateway::server::{serve_plain, ConnLimiter, PublicServer};
 use upgate_gateway::storage::{LocalStore, ObjectStore};
-use upgate_gateway::upload::{sweep, Scanner, ScannerStatus};
+use upgate_gateway::scanner::{Scanner, ScannerStatus};
+use upgate_gateway::upload::{sweep, MAX_FILE_BYTES};
 use upgate_gateway::{tls, Gateway};
 
 use crate::api::Api;
@@ -89,14 +90,16 @@ pub async fn serve(
         Ok(n) => tracing::info!(removed = n, "removed stored objects that no file record names"),
         Err(p) => return Err(setup(p.detail)),
     }
-    let scanner = Arc::new(Scanner::new(&config.scanner, metrics.clone()));
-    match scanner.check().await {
+    let scanner = Arc::new(Scanner::new(&config.scanner, MAX_FILE_BYTES, metrics.clone()));
+    match scanner.start(config.scanner.timeout).await {
         ScannerStatus::Off => tracing::warn!(
             "SCANNING IS OFF: no clamd is configured ([scanner] clamd), uploads are stored WITHOUT a virus scan"
         ),
-        ScannerStatus::Up(engine) => tracing::info!(%engine, "scanner ready, canary detected"),
+        ScannerStatus::Up(proof) => {
+            tracing::info!(engine = proof.engine(), depth = proof.depth(), "scanner ready, canaries detected")
+        }
         ScannerStatus::Down(why) => {
-            tracing::error!(%why, "scanner configured but not working: uploads will be refused until it is")
+            tracing::error!(%why, "scanner configured but not trusted: uploads will be refused until it is")
         }
     }
     let tls_files = match &config.gateway.tls {
@@ -169,37 +172,6 @@ pub async fn serve(
             }
         }
     });
-    tasks.spawn({
-        // Re-check a scanner that is down every 15 s, so /readyz and uploads recover by
-        // themselves; re-read a working scanner's version every 10 min, so file records name
-        // the signature database that really scanned them after freshclam updates it.
-        let scanner = scanner.clone();
-        let stop = stopped();
-        async move {
-            let watch = async {
-                let mut since_check = std::time::Duration::ZERO;
-                loop {
-                    let tick = std::time::Duration::from_secs(15);
-                    tokio::time::sleep(tick).await;
-                    since_check += tick;
-                    let due = match scanner.status() {
-                        ScannerStatus::Down(_) => true,
-                        ScannerStatus::Up(_) => since_check >= std::time::Duration::from_secs(600),
-                        ScannerStatus::Off => false,
-                    };
-                    if due {
-                        scanner.check().await;
-                        since_check = std::time::Duration::ZERO;
-                    }
-                }
-            };
-            tokio::select! {
-                _ = watch => {}
-                _ = stop => {}
-            }
-        }
-    });
-
     tracing::info!(
         gateway = %config.gateway.public_url,
         control = %format!("http://{}", config.control.listen),

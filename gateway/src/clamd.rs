@@ -102,6 +102,10 @@ impl Clamd {
         Clamd { addr, timeout }
     }
 
+    pub fn addr(&self) -> &ClamdAddr {
+        &self.addr
+    }
+
     fn connect(&self, deadline: Instant) -> std::io::Result<Conn> {
         let conn = match &self.addr {
             ClamdAddr::Unix(path) => Conn::Unix(UnixStream::connect(path)?),
@@ -111,12 +115,14 @@ impl Clamd {
         Ok(conn)
     }
 
-    /// One `z`-command (NUL-terminated) and its NUL-terminated reply.
+    /// One `z`-command (NUL-terminated) and its NUL-terminated reply, after which clamd closes.
     fn command(&self, cmd: &str) -> Result<String, ClamdError> {
         let deadline = Instant::now() + self.timeout;
         let mut conn = self.connect(deadline)?;
         conn.write_all(format!("z{cmd}\0").as_bytes())?;
-        read_reply(&mut conn)
+        let reply = read_reply(&mut conn)?;
+        expect_close(&mut conn)?;
+        Ok(reply)
     }
 
     /// `PONG` or an error.
@@ -129,12 +135,19 @@ impl Clamd {
 
     /// Engine and database version, e.g. `ClamAV 1.4.6/27000/Mon Nov 23 ...`.
     pub fn version(&self) -> Result<String, ClamdError> {
-        let v = self.command("VERSION")?;
-        if v.starts_with("ClamAV ") {
-            Ok(v)
-        } else {
-            Err(ClamdError::Reply(v))
-        }
+        parse_version(self.command("VERSION")?)
+    }
+
+    /// A connection that stays open between commands (`IDSESSION`): while it is open, every
+    /// answer on it comes from the same clamd process.
+    pub fn session(&self) -> Result<Session, ClamdError> {
+        let mut conn = self.connect(Instant::now() + self.timeout)?;
+        conn.write_all(b"zIDSESSION\0")?;
+        Ok(Session {
+            conn,
+            next_id: 1,
+            timeout: self.timeout,
+        })
     }
 
     /// Streams `data` to clamd and reads its verdict, all within our deadline.
@@ -158,7 +171,9 @@ impl Clamd {
                     break;
                 }
             }
-            read_reply(&mut conn)
+            let reply = read_reply(&mut conn)?;
+            expect_close(&mut conn)?;
+            Ok(reply)
         })();
         match result {
             Ok(reply) => parse_reply(&reply),
@@ -167,12 +182,74 @@ impl Clamd {
     }
 }
 
+/// A clamd `IDSESSION` connection. clamd numbers its replies (`3: PONG`); a reply with the
+/// wrong number, or none, ends the session as broken.
+pub struct Session {
+    conn: Conn,
+    next_id: u32,
+    timeout: Duration,
+}
+
+impl Session {
+    fn command(&mut self, cmd: &str) -> Result<String, ClamdError> {
+        self.conn.set_deadline(Instant::now() + self.timeout)?;
+        self.conn.write_all(format!("z{cmd}\0").as_bytes())?;
+        let reply = read_reply(&mut self.conn)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        reply
+            .strip_prefix(&format!("{id}: "))
+            .map(str::to_string)
+            .ok_or(ClamdError::Reply(reply))
+    }
+
+    pub fn ping(&mut self) -> Result<(), ClamdError> {
+        match self.command("PING")?.as_str() {
+            "PONG" => Ok(()),
+            other => Err(ClamdError::Reply(other.into())),
+        }
+    }
+
+    pub fn version(&mut self) -> Result<String, ClamdError> {
+        parse_version(self.command("VERSION")?)
+    }
+
+    /// Waits up to `wait` for clamd to hang up. `true`: the session is over (clamd closed it,
+    /// died, or sent something unasked); `false`: still open and quiet.
+    pub fn closed_within(&mut self, wait: Duration) -> bool {
+        let set = match &self.conn {
+            Conn::Unix(s) => s.set_read_timeout(Some(wait)),
+            Conn::Tcp(s) => s.set_read_timeout(Some(wait)),
+        };
+        if set.is_err() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        match self.conn.read(&mut byte) {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+fn parse_version(v: String) -> Result<String, ClamdError> {
+    if v.starts_with("ClamAV ") && v.len() > "ClamAV ".len() {
+        Ok(v)
+    } else {
+        Err(ClamdError::Reply(v))
+    }
+}
+
+/// Reads one reply up to its NUL terminator. A reply cut short (the connection closed
+/// before the NUL) is not a reply: clamd always terminates what it says with `z` commands.
 fn read_reply(conn: &mut impl Read) -> Result<String, ClamdError> {
     let mut reply = Vec::new();
     let mut byte = [0u8; 1];
     loop {
         match conn.read(&mut byte)? {
-            0 => break,
+            0 => return Err(ClamdError::Reply("reply without its NUL terminator".into())),
             _ if byte[0] == 0 => break,
             _ => reply.push(byte[0]),
         }
@@ -183,10 +260,21 @@ fn read_reply(conn: &mut impl Read) -> Result<String, ClamdError> {
     String::from_utf8(reply).map_err(|_| ClamdError::Reply("not UTF-8".into()))
 }
 
-/// Pure: the verdict in a clamd INSTREAM reply. Only an exact `stream: OK` is clean;
-/// `Heuristics.Limits.Exceeded.*` means clamd gave up, so it is "not scanned", not infected.
+/// After a one-shot command clamd closes the connection: anything more is not clamd.
+fn expect_close(conn: &mut impl Read) -> Result<(), ClamdError> {
+    let mut byte = [0u8; 1];
+    match conn.read(&mut byte) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(ClamdError::Reply("bytes after the reply".into())),
+        // A reset after a complete reply loses nothing.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(()),
+        Err(e) => Err(ClamdError::Io(e)),
+    }
+}
+
+/// Pure: the verdict in a clamd INSTREAM reply (without its NUL). Only an exact `stream: OK`
+/// is clean; `Heuristics.Limits.Exceeded.*` means clamd gave up, so it is "not scanned".
 pub fn parse_reply(reply: &str) -> Verdict {
-    let reply = reply.trim_end_matches(['\n', '\0']);
     if reply == "stream: OK" {
         return Verdict::Clean;
     }
@@ -194,7 +282,11 @@ pub fn parse_reply(reply: &str) -> Verdict {
         .strip_prefix("stream: ")
         .and_then(|r| r.strip_suffix(" FOUND"))
     {
-        if name.is_empty() || name.contains(['\n', '\r']) {
+        let well_formed = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b':');
+        if !well_formed {
             return Verdict::Unavailable(format!("malformed reply {reply:?}"));
         }
         if name.starts_with("Heuristics.Limits.Exceeded") {
@@ -202,7 +294,7 @@ pub fn parse_reply(reply: &str) -> Verdict {
         }
         return Verdict::Infected(name.to_string());
     }
-    if reply.ends_with(" ERROR") {
+    if reply.ends_with(" ERROR") && !reply.contains(['\0', '\n', '\r']) {
         return Verdict::NotScanned(format!("clamd said {reply:?}"));
     }
     Verdict::Unavailable(if reply.is_empty() {
@@ -213,72 +305,4 @@ pub fn parse_reply(reply: &str) -> Verdict {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_exact_ok_is_clean() {
-        assert_eq!(parse_reply("stream: OK"), Verdict::Clean);
-        assert_eq!(parse_reply("stream: OK\0"), Verdict::Clean);
-        for not_clean in [
-            "",
-            "OK",
-            "stream: OK ",
-            "stream: ok",
-            "stream:OK",
-            "stream: OKAY",
-            "INSTREAM size limit exceeded. ERROR",
-            "stream: FOUND",
-        ] {
-            assert!(
-                matches!(
-                    parse_reply(not_clean),
-                    Verdict::NotScanned(_) | Verdict::Unavailable(_)
-                ),
-                "{not_clean:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn found_is_infected_unless_a_limit_was_hit() {
-        assert_eq!(
-            parse_reply("stream: Eicar-Test-Signature FOUND"),
-            Verdict::Infected("Eicar-Test-Signature".into())
-        );
-        assert!(matches!(
-            parse_reply("stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND"),
-            Verdict::NotScanned(_)
-        ));
-    }
-
-    #[test]
-    fn a_verdict_about_the_file_is_told_apart_from_a_scanner_failure() {
-        // About the file: retrying it will not help, and the scanner is fine.
-        assert!(matches!(
-            parse_reply("INSTREAM size limit exceeded. ERROR"),
-            Verdict::NotScanned(_)
-        ));
-        assert!(matches!(
-            parse_reply("stream: Heuristics.Limits.Exceeded.MaxScanSize FOUND"),
-            Verdict::NotScanned(_)
-        ));
-        // About the scanner: nothing was learned about the file.
-        for broken in ["", "stream:", "stream: FOUND", "HTTP/1.1 400 Bad Request"] {
-            assert!(
-                matches!(parse_reply(broken), Verdict::Unavailable(_)),
-                "{broken:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_unreachable_clamd_is_not_scanned_never_clean() {
-        let clamd = Clamd::new(
-            ClamdAddr::Unix("/nonexistent/clamd.sock".into()),
-            Duration::from_secs(1),
-        );
-        assert!(matches!(clamd.scan(&b"hello"[..]), Verdict::Unavailable(_)));
-        assert!(clamd.ping().is_err());
-    }
-}
+mod tests;

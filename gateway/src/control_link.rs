@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::scanner::Proof;
 use crate::token::LinkId;
 use crate::upload::sniff::Kind;
 
@@ -52,16 +53,70 @@ pub struct Claim {
     pub slot: u64,
 }
 
-/// The scanner's word on a file.
+/// What the scanner said of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanStatus {
+    /// A proven clamd read the whole file and found nothing.
+    Clean,
+    /// A signature matched (only in refusal records: infected files are not kept).
+    Infected,
+    /// Not scanned: scanning is off, or clamd gave no verdict on this file.
+    NotScanned,
+}
+
+/// The scanner's word on a file. Made only by the constructors below, so a clean verdict
+/// always names the engine (and database) of a clamd that proved itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanVerdict {
-    /// "clean" or "not_scanned" for stored files; "infected" only in refusal records.
-    pub status: String,
+    status: ScanStatus,
     /// The engine and database version that gave the verdict, e.g. "ClamAV 1.4.6/27000/...".
-    pub engine: Option<String>,
+    engine: Option<String>,
     /// The signature name for an infected file, or why a file was not scanned.
-    pub detail: Option<String>,
-    pub scanned_at: u64,
+    detail: Option<String>,
+    scanned_at: u64,
+}
+
+impl ScanVerdict {
+    pub fn clean(proof: &Proof, now: u64) -> ScanVerdict {
+        ScanVerdict::by(ScanStatus::Clean, Some(proof), None, now)
+    }
+
+    pub fn infected(proof: &Proof, signature: String, now: u64) -> ScanVerdict {
+        ScanVerdict::by(ScanStatus::Infected, Some(proof), Some(signature), now)
+    }
+
+    /// Not scanned: by a proven clamd that gave no verdict on the file, or by none at all.
+    pub fn not_scanned(proof: Option<&Proof>, reason: String, now: u64) -> ScanVerdict {
+        ScanVerdict::by(ScanStatus::NotScanned, proof, Some(reason), now)
+    }
+
+    fn by(status: ScanStatus, proof: Option<&Proof>, detail: Option<String>, now: u64) -> ScanVerdict {
+        ScanVerdict {
+            status,
+            engine: proof.map(|p| p.engine().to_string()),
+            detail,
+            scanned_at: now,
+        }
+    }
+
+    pub fn status(&self) -> ScanStatus {
+        self.status
+    }
+
+    pub fn engine(&self) -> Option<&str> {
+        self.engine.as_deref()
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// Whether this verdict may stand as clean: a clean status with the engine that gave it.
+    /// Records from elsewhere (the store, a gateway over the wire) are checked with this.
+    pub fn is_trustworthy_clean(&self) -> bool {
+        self.status == ScanStatus::Clean && self.engine.as_deref().is_some_and(|e| e.starts_with("ClamAV "))
+    }
 }
 
 /// A file that passed every check and is committed to storage.

@@ -11,6 +11,7 @@ pub mod page;
 pub mod ratelimit;
 pub mod respond;
 pub mod routes;
+pub mod scanner;
 pub mod seal;
 pub mod server;
 pub mod state;

@@ -76,7 +76,7 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
         (&Method::GET, ["readyz"]) => {
             // For load balancers: the verdict only. Engine versions and failure details are
             // for the operator, on the monitoring listener.
-            let (ready, _) = gw.readiness(false).await;
+            let (ready, _) = gw.readiness().await;
             let status = if ready {
                 StatusCode::OK
             } else {

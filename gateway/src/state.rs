@@ -9,7 +9,7 @@ use crate::keys::GatewayKeys;
 use crate::metrics::Metrics;
 use crate::ratelimit::FailureLimiter;
 use crate::storage::ObjectStore;
-use crate::upload::{Scanner, ScannerStatus};
+use crate::scanner::{Scanner, ScannerStatus};
 
 pub struct Gateway {
     pub keys: GatewayKeys,
@@ -26,21 +26,20 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Readiness for `/readyz`: storage writable and the scanner up (or deliberately off,
-    /// which is ready but said loudly). `probe` asks a scanner that is down again; the public
-    /// listener never probes, so nobody on the internet can make us hammer clamd.
-    pub async fn readiness(&self, probe: bool) -> (bool, serde_json::Value) {
-        let scanner = match self.scanner.status() {
-            ScannerStatus::Down(_) if probe => self.scanner.check().await,
-            status => status,
-        };
+    /// Readiness for `/readyz`: storage writable and the scanner trusted (or deliberately
+    /// off, which is ready but said loudly). Reads state only: the scanner's watch keeps it
+    /// current, so nobody on the internet can make us hammer clamd by asking.
+    pub async fn readiness(&self) -> (bool, serde_json::Value) {
         let storage = self.store.check().await;
-        let (scanner_ok, scanner_json) = match &scanner {
+        let (scanner_ok, scanner_json) = match self.scanner.status() {
             ScannerStatus::Off => (
                 true,
                 serde_json::json!({"status": "off", "warning": "SCANNING IS OFF: no clamd is configured, uploads are stored unscanned"}),
             ),
-            ScannerStatus::Up(engine) => (true, serde_json::json!({"status": "up", "engine": engine})),
+            ScannerStatus::Up(proof) => (
+                true,
+                serde_json::json!({"status": "up", "engine": proof.engine(), "depth": proof.depth(), "warnings": proof.warnings()}),
+            ),
             ScannerStatus::Down(why) => (false, serde_json::json!({"status": "down", "detail": why})),
         };
         let storage_json = match &storage {

@@ -8,13 +8,17 @@ pub mod sniff;
 mod spool;
 
 pub use receive::{receive, Limits, Received, Seen, MULTIPART_OVERHEAD};
-pub use scan::{eicar, Scanner, ScannerStatus, SpoolUnreadable};
+pub use scan::scan_spool;
 pub use spool::{sweep, Spool};
 
 use http::StatusCode;
 
 use crate::control_link::LinkState;
 use crate::upload::sniff::{ContentError, Kind};
+
+/// The largest file any link may accept: settings refuse more, and clamd must prove it
+/// scans this deep (see `scanner`).
+pub const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
 
 /// Why an upload was not stored. Each maps once to a status, a code and plain words.
 #[derive(Debug, thiserror::Error)]

@@ -22,31 +22,41 @@ fn clamd_binary() -> PathBuf {
 }
 
 impl Clamd {
+    /// Our test signatures and upgate's shipped depth signature, as an operator installs them.
+    pub const DATABASES: &'static [&'static str] =
+        &["tests/clamav/upgate-test.ndb", "config/clamav/upgate-canary.ndb"];
+
     pub fn start() -> Clamd {
         Clamd::start_with_limits("StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 256M\n")
     }
 
     /// A clamd with the given size limits (config lines), e.g. one set below upgate's cap.
     pub fn start_with_limits(limits: &str) -> Clamd {
+        Clamd::start_custom(&format!("{limits}AlertExceedsMax yes\n"), Clamd::DATABASES, None)
+    }
+
+    /// A clamd with extra config lines, the given signature files (paths from the repository
+    /// root), listening on `socket` if given (to stand in for one that was stopped).
+    pub fn start_custom(lines: &str, databases: &[&str], socket: Option<&Path>) -> Clamd {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
-        std::fs::copy(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clamav/upgate-test.ndb"),
-            db.join("upgate-test.ndb"),
-        )
-        .unwrap();
+        for file in databases {
+            let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            std::fs::copy(&from, db.join(from.file_name().unwrap())).unwrap();
+        }
         let tmpfs = if Path::new("/dev/shm").is_dir() {
             tempfile::tempdir_in("/dev/shm")
         } else {
             tempfile::tempdir()
         };
         let tmp = tmpfs.unwrap();
-        let socket = dir.path().join("clamd.sock");
+        let socket = socket.map_or_else(|| dir.path().join("clamd.sock"), Path::to_path_buf);
+        let _ = std::fs::remove_file(&socket);
         let user = if unsafe_is_root() { "User root\n" } else { "" };
         let conf = format!(
             "DatabaseDirectory {db}\nLocalSocket {sock}\nTemporaryDirectory {tmp}\nForeground yes\n{user}\
-{limits}AlertExceedsMax yes\nMaxThreads 4\nLogFile {log}\n",
+{lines}MaxThreads 4\nLogFile {log}\n",
             db = db.display(),
             sock = socket.display(),
             tmp = tmp.path().display(),

@@ -155,7 +155,7 @@ impl ControlLink for InProcess {
                         &link.account_id,
                         "file.store",
                         &record.id,
-                        json!({"call_id": call.id, "scan": record.scan.status}),
+                        json!({"call_id": call.id, "scan": record.scan.status()}),
                     )
                     .map_err(unavailable)?;
                 svc.db

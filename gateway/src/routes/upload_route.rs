@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::{control_down, now, Answer};
 use crate::body;
 use crate::control_link::{Claim, LinkState, NewFile, Refusal, ScanVerdict};
+use crate::scanner::Scan;
 use crate::respond::{self, Resp};
 use crate::state::Gateway;
 use crate::token::Claims;
@@ -143,7 +144,7 @@ async fn settle(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
                 &json!({
                     "status": "stored",
                     "file": {"id": file.file_id, "name": file.display_name, "type": file.kind.mime(),
-                             "size": file.size, "sha256": file.sha256, "scan": file.verdict},
+                             "size": file.size, "sha256": file.sha256, "scan": &file.verdict},
                     "link_state": state.as_str(),
                     "message": format!("Received {}. Thank you!", file.display_name),
                 }),
@@ -172,21 +173,21 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
         sha256,
         opener,
     } = r;
-    let scanned = gw
-        .scanner
-        .scan_spool(spool.path().to_path_buf(), spool.written(), opener)
-        .await;
-    let scanned = scanned.map_err(|e| (UploadError::Internal(e.to_string()), None))?;
+    let scanned = upload::scan_spool(
+        &gw.scanner,
+        spool.path().to_path_buf(),
+        spool.written(),
+        size,
+        opener,
+    )
+    .await
+    .map_err(|e| (UploadError::Internal(e.to_string()), None))?;
     let verdict = match scanned {
-        None => scan_verdict(
-            "not_scanned",
-            None,
-            Some("scanning is off: no clamd configured".into()),
-        ),
-        Some((crate::clamd::Verdict::Clean, engine)) => scan_verdict("clean", known(engine), None),
-        Some((crate::clamd::Verdict::Infected(signature), engine)) => {
+        Scan::Off => ScanVerdict::not_scanned(None, "scanning is off: no clamd configured".into(), now()),
+        Scan::Clean(proof) => ScanVerdict::clean(&proof, now()),
+        Scan::Infected { signature, proof } => {
             tracing::warn!(%signature, "infected upload refused");
-            let verdict = scan_verdict("infected", known(engine), Some(signature.clone()));
+            let verdict = ScanVerdict::infected(&proof, signature.clone(), now());
             let refusal = Refusal {
                 code: "infected",
                 display_name,
@@ -195,8 +196,8 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             };
             return Err((UploadError::Infected(signature), Some(refusal)));
         }
-        Some((crate::clamd::Verdict::NotScanned(reason), engine)) => {
-            let verdict = scan_verdict("not_scanned", known(engine), Some(reason.clone()));
+        Scan::NotScanned { reason, proof } => {
+            let verdict = ScanVerdict::not_scanned(Some(&proof), reason.clone(), now());
             let refusal = Refusal {
                 code: "unscannable",
                 display_name,
@@ -205,9 +206,7 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             };
             return Err((UploadError::Unscannable(reason), Some(refusal)));
         }
-        Some((crate::clamd::Verdict::Unavailable(reason), _)) => {
-            return Err((UploadError::ScannerUnavailable(reason), None));
-        }
+        Scan::Unavailable(reason) => return Err((UploadError::ScannerUnavailable(reason), None)),
     };
     gw.store
         .commit(&key, spool.path())
@@ -240,18 +239,4 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             Err((UploadError::Internal(e.to_string()), None))
         }
     }
-}
-
-fn scan_verdict(status: &str, engine: Option<String>, detail: Option<String>) -> ScanVerdict {
-    ScanVerdict {
-        status: status.into(),
-        engine,
-        detail,
-        scanned_at: now(),
-    }
-}
-
-/// The engine version, or none when it could not be learned (never an empty string).
-fn known(engine: String) -> Option<String> {
-    (!engine.is_empty()).then_some(engine)
 }

@@ -1,0 +1,107 @@
+//! The watch: a thread that proves clamd, then holds a session open to it (the tether) and
+//! pings it. clamd closing that session means the process we proved is gone (stopped,
+//! crashed, restarted with another database or other limits): trust is withdrawn at once and
+//! the next clamd must prove itself again. A periodic re-check catches a database reload
+//! inside the same process.
+
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+use super::canary::{self, Proven};
+use super::health::Health;
+use crate::clamd::Clamd;
+
+/// How often the tether pings clamd; it notices a closed session at once regardless.
+const TICK: Duration = Duration::from_secs(5);
+/// How often the same process re-proves that it detects (and says its database version).
+const RECHECK: Duration = Duration::from_secs(60);
+/// Waits between attempts while clamd is down.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(15);
+
+/// Runs until the scanner that owns `health` is dropped.
+pub fn run(clamd: Clamd, health: Weak<Health>, cap: u64) {
+    let mut retry = RETRY_MIN;
+    loop {
+        let Some(h) = health.upgrade() else { return };
+        match prove_tethered(&clamd, cap) {
+            Ok((session, proven)) => {
+                retry = RETRY_MIN;
+                let generation = h.up(proven.clone());
+                drop(h);
+                match hold(&clamd, session, proven, &health, generation) {
+                    Some(why) => match health.upgrade() {
+                        Some(h) => {
+                            h.down(why);
+                        }
+                        None => return,
+                    },
+                    None => return,
+                }
+            }
+            Err(why) => {
+                h.down(why);
+                drop(h);
+                std::thread::sleep(retry);
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Opens the tether first and checks it is still open after the canaries, so that the
+/// canaries and every later scan speak to one and the same clamd process.
+fn prove_tethered(clamd: &Clamd, cap: u64) -> Result<(crate::clamd::Session, Proven), String> {
+    let mut session = clamd
+        .session()
+        .map_err(|e| format!("clamd unreachable: {e}"))?;
+    session
+        .ping()
+        .map_err(|e| format!("clamd unreachable: {e}"))?;
+    let proven = canary::prove(clamd, cap)?;
+    session
+        .ping()
+        .map_err(|_| "clamd restarted while proving itself".to_string())?;
+    Ok((session, proven))
+}
+
+/// Holds the tether while clamd stays the process we proved. `Some(why)` when trust must go;
+/// `None` when the scanner was dropped.
+fn hold(
+    clamd: &Clamd,
+    mut session: crate::clamd::Session,
+    mut proven: Proven,
+    health: &Weak<Health>,
+    generation: u64,
+) -> Option<String> {
+    let mut checked = Instant::now();
+    loop {
+        let closed = session.closed_within(TICK);
+        let h = health.upgrade()?;
+        if closed {
+            return Some("clamd closed its connection (stopped or restarted): scanning is paused until it proves itself again".into());
+        }
+        if h.generation() != generation {
+            // A scan saw clamd fail: prove it again from the start.
+            return Some("clamd failed a scan: proving it again".into());
+        }
+        if let Err(e) = session.ping() {
+            return Some(format!("clamd stopped answering: {e}"));
+        }
+        if checked.elapsed() >= RECHECK {
+            checked = Instant::now();
+            let engine = match session.version() {
+                Ok(engine) => engine,
+                Err(e) => return Some(format!("clamd stopped answering: {e}")),
+            };
+            if let Err(why) = canary::detects(clamd) {
+                return Some(why);
+            }
+            if engine != proven.engine {
+                // freshclam reloaded the database in the same process: limits are unchanged.
+                proven.engine = engine;
+                h.refresh(generation, proven.clone());
+            }
+        }
+    }
+}
