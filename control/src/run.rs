@@ -102,6 +102,10 @@ pub async fn serve(
             tracing::error!(%why, "scanner configured but not trusted: uploads will be refused until it is")
         }
     }
+    service.set_scan_depth({
+        let scanner = scanner.clone();
+        move || scanner.proven_depth()
+    });
     let tls_files = match &config.gateway.tls {
         Some(files) => files.clone(),
         None => tls::ensure_self_signed(&dir).map_err(setup)?,

@@ -55,6 +55,9 @@ pub struct Service {
     pending: Mutex<HashMap<String, HashSet<u64>>>,
     /// Numbers claims so that giving one back twice is harmless.
     next_slot: AtomicU64,
+    /// How deep the scanner proved it scans, when one runs in this process: settings that
+    /// allow larger files are refused.
+    scan_depth: std::sync::OnceLock<Box<dyn Fn() -> Option<u64> + Send + Sync>>,
 }
 
 fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, DbError> {
@@ -104,7 +107,13 @@ impl Service {
             write: Mutex::new(()),
             pending: Mutex::default(),
             next_slot: AtomicU64::new(1),
+            scan_depth: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Tells settings checks how deep the scanner proved it scans (`None`: nothing proved).
+    pub fn set_scan_depth(&self, depth: impl Fn() -> Option<u64> + Send + Sync + 'static) {
+        let _ = self.scan_depth.set(Box::new(depth));
     }
 
     pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -266,7 +275,18 @@ impl Service {
         id: &str,
         settings: FileUploadSettings,
     ) -> Result<(Assistant, bool), Problem> {
-        let errors = settings::validate(&settings, self.plan_has_sms(&actor.account_id)?);
+        let mut errors = settings::validate(&settings, self.plan_has_sms(&actor.account_id)?);
+        let depth = self.scan_depth.get().and_then(|depth| depth());
+        if let Some(depth) = depth.filter(|d| settings.enabled && settings.max_file_bytes > *d) {
+            errors.push(settings::rule(
+                "max_file_bytes_over_scanner_depth",
+                "max_file_bytes",
+                format!(
+                    "The virus scanner proves it scans files up to {depth} bytes; choose at most that, \
+                     or ask the operator to raise clamd's StreamMaxLength, MaxFileSize and MaxScanSize."
+                ),
+            ));
+        }
         if let Some(first) = errors.first() {
             let status = if first.code == "plan_lacks_sms" {
                 StatusCode::CONFLICT

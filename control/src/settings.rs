@@ -12,7 +12,8 @@ use crate::sms::text::analyze;
 pub const MESSAGE_MAX_CHARS: usize = 100;
 pub const TRIGGER_MAX_CHARS: usize = 500;
 /// Upper bound on one file: kept below clamd's StreamMaxLength (see docs/operations.md).
-pub const MAX_FILE_BYTES_LIMIT: u64 = 50 * 1024 * 1024;
+/// The gateway's cap: clamd proves it scans this deep.
+pub const MAX_FILE_BYTES_LIMIT: u64 = upgate_gateway::upload::MAX_FILE_BYTES;
 pub const MAX_FILES_LIMIT: u32 = 20;
 pub const TTL_MIN_SECONDS: u64 = 60;
 pub const TTL_MAX_SECONDS: u64 = 7 * 24 * 3600;
@@ -76,7 +77,7 @@ pub struct RuleError {
     pub detail: String,
 }
 
-fn rule(code: &'static str, field: &'static str, detail: impl Into<String>) -> RuleError {
+pub(crate) fn rule(code: &'static str, field: &'static str, detail: impl Into<String>) -> RuleError {
     RuleError {
         code,
         field,
