@@ -1,7 +1,8 @@
 //! `POST /u/{token}/files`: one file per request, streamed through the stages below, each
 //! owning one concern. Every outcome has a status, a stable code and a sentence for the caller.
 
-mod part_head;
+pub mod framing;
+pub mod part_head;
 mod receive;
 mod scan;
 pub mod sniff;
@@ -135,6 +136,15 @@ impl UploadError {
             }
         }
     }
+}
+
+/// The multipart boundary of a request: one Content-Type, read strictly (`part_head::boundary`).
+pub fn request_boundary(headers: &http::HeaderMap) -> Result<String, UploadError> {
+    let mut types = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let (Some(ct), None) = (types.next(), types.next()) else {
+        return Err(UploadError::Malformed("one multipart/form-data Content-Type"));
+    };
+    part_head::boundary(ct.as_bytes()).map_err(|e| UploadError::Malformed(e.0))
 }
 
 /// The caller's words for a link that takes no more files.

@@ -106,6 +106,11 @@ impl Upgate {
         );
     }
 
+    /// The server's process id, for reading its memory from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("started").id()
+    }
+
     /// Kills the process without warning, as a power cut would.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -70,15 +70,12 @@ async fn settle(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
         let resp = upload_problem(gw, &UploadError::LinkGone(view.state));
         return refuse_body(gw, req, resp);
     }
-    let boundary = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok());
-    let Some(boundary) = boundary else {
-        let e = UploadError::Malformed("not multipart/form-data");
-        let resp = upload_problem(gw, &e);
-        return refuse_body(gw, req, resp);
+    let boundary = match upload::request_boundary(req.headers()) {
+        Ok(boundary) => boundary,
+        Err(e) => {
+            let resp = upload_problem(gw, &e);
+            return refuse_body(gw, req, resp);
+        }
     };
     // Content-Length over the limit: refused before reading the body.
     let declared = req

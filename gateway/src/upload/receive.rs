@@ -12,7 +12,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use ring::digest;
 
-use super::part_head;
+use super::framing;
+use super::part_head::Ambiguous;
 use super::sniff::{self, ImageLimits, Kind, PdfCheck};
 use super::spool::Spool;
 use super::UploadError;
@@ -61,6 +62,9 @@ fn multer_error(e: multer::Error, limit: u64) -> UploadError {
         E::StreamReadFailed(inner) if inner.is::<IdleTimeout>() => {
             UploadError::Interrupted("body idle".into())
         }
+        E::StreamReadFailed(inner) if inner.is::<Ambiguous>() => {
+            UploadError::Malformed(inner.downcast_ref::<Ambiguous>().map_or("ambiguous framing", |a| a.0))
+        }
         E::StreamReadFailed(inner) => UploadError::Interrupted(inner.to_string()),
         E::UnknownField { .. } => UploadError::Malformed("unexpected form field"),
         E::IncompleteStream | E::IncompleteFieldData { .. } | E::IncompleteHeaders => {
@@ -68,60 +72,6 @@ fn multer_error(e: multer::Error, limit: u64) -> UploadError {
         }
         _ => UploadError::Malformed("unreadable multipart body"),
     }
-}
-
-/// Reads until the first part's head is complete and checks it ourselves, then hands multer
-/// the same bytes followed by the rest of the body.
-async fn checked_head<S>(
-    mut body: S,
-    boundary: &str,
-) -> Result<impl Stream<Item = Result<Bytes, BodyError>> + Send + 'static, UploadError>
-where
-    S: Stream<Item = Result<Bytes, BodyError>> + Send + Unpin + 'static,
-{
-    use futures_util::StreamExt;
-    let mut seen: Vec<Bytes> = Vec::new();
-    let mut head = Vec::new();
-    loop {
-        match part_head::check(&head, boundary) {
-            Ok(Some(())) => break,
-            Err(part_head::Ambiguous(why)) => return Err(UploadError::Malformed(why)),
-            Ok(None) => {}
-        }
-        match body.next().await {
-            Some(Ok(chunk)) => {
-                head.extend_from_slice(&chunk[..chunk.len().min(part_head::MAX_PART_HEAD + 1)]);
-                seen.push(chunk);
-            }
-            Some(Err(e)) if e.is::<IdleTimeout>() => {
-                return Err(UploadError::Interrupted("body idle".into()))
-            }
-            Some(Err(e)) => return Err(UploadError::Interrupted(e.to_string())),
-            None => {
-                return Err(UploadError::Malformed(
-                    "the body ended inside the first part's head",
-                ))
-            }
-        }
-    }
-    Ok(futures_util::stream::iter(seen.into_iter().map(Ok)).chain(body))
-}
-
-/// Refuses part headers that two parsers could read differently: we never guess.
-fn check_part_headers(headers: &http::HeaderMap) -> Result<(), UploadError> {
-    let dispositions: Vec<_> = headers
-        .get_all(http::header::CONTENT_DISPOSITION)
-        .iter()
-        .collect();
-    let [disposition] = dispositions.as_slice() else {
-        return Err(UploadError::Malformed("one Content-Disposition per part"));
-    };
-    // Browsers send UTF-8 names raw (WHATWG form encoding), so the header is bytes, not ASCII.
-    let lower = disposition.as_bytes().to_ascii_lowercase();
-    if lower.windows(9).any(|w| w == b"filename*") {
-        return Err(UploadError::Malformed("filename* is not accepted"));
-    }
-    Ok(())
 }
 
 struct Stages {
@@ -169,14 +119,13 @@ where
                 .whole_stream(limit + MULTIPART_OVERHEAD)
                 .per_field(limit + 1),
         );
-    let body = checked_head(body, &boundary).await?;
+    let body = framing::checked(body, &boundary, 1);
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut field = multipart
         .next_field()
         .await
         .map_err(|e| multer_error(e, limit))?
         .ok_or(UploadError::Malformed("no file in the request"))?;
-    check_part_headers(field.headers())?;
     let display_name = clean_display_name(
         field
             .file_name()
