@@ -118,7 +118,11 @@ pub async fn serve(
         scanner: scanner.clone(),
         metrics: metrics.clone(),
         spool_dir,
-        body_idle_timeout: config.gateway.body_idle_timeout,
+        pace: upgate_gateway::body::Pace {
+            idle: config.gateway.body_idle_timeout,
+            min_rate: 8 * 1024,
+            grace: std::time::Duration::from_secs(30),
+        },
         decoders: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),

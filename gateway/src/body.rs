@@ -1,85 +1,203 @@
-//! Reading request bodies on our terms: every wait bounded by the idle timeout, the whole
-//! body by a deadline, and a body we refused drained (up to a bound in bytes and time) in
-//! the background so the caller's browser can read our answer instead of a reset connection.
+//! Reading request bodies on our terms. Frames are coalesced into pieces of `COALESCE` bytes
+//! before any per-chunk stage sees them, so a body sent in tiny frames costs about what a
+//! normal one does; a body made of absurdly small frames is cut off. Every pause is bounded by
+//! the idle timeout and the whole body by a minimum average rate (after a grace period), all
+//! checked by one timer per body, never one per frame. A body we refused is drained (bounded
+//! in bytes and time) so the caller's browser can read our answer instead of a reset.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
+/// Pieces handed to the stages: big enough that per-piece work is noise next to per-byte work.
+pub const COALESCE: usize = 64 * 1024;
 /// How much of a refused body we read and discard before giving up and closing.
 pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 /// How long we keep draining a refused body: a trickler cannot hold the connection.
 pub const DRAIN_TIME: Duration = Duration::from_secs(10);
+/// Frames a body may take beyond one per `MIN_FRAME_BYTES` bytes: generous for the first
+/// bytes, after which frames must average at least `MIN_FRAME_BYTES`. Real clients send
+/// frames of kilobytes (whole TLS records); one-byte chunks exist only to burn our CPU.
+const FRAME_ALLOWANCE: u64 = 1024;
+const MIN_FRAME_BYTES: u64 = 64;
+/// The pace is checked at most this often (and at least twice per idle timeout).
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// The body stalled longer than the idle timeout, or outlasted its deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body stalled or was too slow")]
-pub struct IdleTimeout;
+/// How a body must arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// The longest pause between bytes.
+    pub idle: Duration,
+    /// Once `grace` has passed, the body must have averaged at least this many bytes a second.
+    pub min_rate: u64,
+    pub grace: Duration,
+}
+
+/// Why we stopped reading a body before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyCut {
+    /// Nothing arrived for the idle timeout.
+    #[error("the request body stalled")]
+    Idle,
+    /// The body averaged less than the minimum rate.
+    #[error("the request body arrived slower than the minimum rate")]
+    TooSlow,
+    /// The body came in frames too small to be anything but an attempt to burn CPU.
+    #[error("the request body arrived in pieces too small")]
+    Fragmented,
+}
 
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Moves the body's data into a bounded channel (backpressure reaches the client's TCP
-/// window). Each frame must come within `idle`, the whole body before `deadline`. When the
-/// reader goes away early, the pump switches to draining.
-pub fn pump(mut body: Incoming, idle: Duration, deadline: Instant) -> BodyStream {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, BodyError>>(2);
-    tokio::spawn(async move {
-        let mut forwarding = true;
-        let mut budget = DRAIN_LIMIT;
-        let mut deadline = deadline;
-        loop {
-            let wait = (Instant::now() + idle).min(deadline);
-            let frame = match tokio::time::timeout_at(wait, body.frame()).await {
-                Err(_) => Err(Box::new(IdleTimeout) as BodyError),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => Err(Box::new(e) as BodyError),
-                Ok(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => Ok(data),
-                    Err(_) => continue,
-                },
-            };
-            match frame {
-                Err(e) => {
-                    if forwarding {
-                        let _ = tx.send(Err(e)).await;
-                    }
-                    break;
-                }
-                Ok(data) if forwarding => {
-                    forwarding = tx.send(Ok(data)).await.is_ok();
-                    if !forwarding {
-                        deadline = deadline.min(Instant::now() + DRAIN_TIME);
-                    }
-                }
-                Ok(data) => match budget.checked_sub(data.len() as u64) {
-                    Some(left) => budget = left,
-                    None => break,
-                },
-            }
-        }
-    });
-    BodyStream(rx)
+/// Reads a body in coalesced pieces under a `Pace`.
+pub struct Reader {
+    body: Incoming,
+    pace: Pace,
+    started: Instant,
+    every: Duration,
+    tick: Pin<Box<Sleep>>,
+    bytes: u64,
+    frames: u64,
+    bytes_at_tick: u64,
+    quiet: Duration,
+    done: bool,
 }
 
-/// The receiving end of [`pump`]: a plain `Unpin` stream of the body's data.
-pub struct BodyStream(mpsc::Receiver<Result<Bytes, BodyError>>);
+impl Reader {
+    pub fn new(body: Incoming, pace: Pace) -> Reader {
+        let every = CHECK_EVERY.min(pace.idle / 2).max(Duration::from_millis(10));
+        let started = Instant::now();
+        Reader {
+            body,
+            pace,
+            started,
+            every,
+            tick: Box::pin(tokio::time::sleep_until(started + every)),
+            bytes: 0,
+            frames: 0,
+            bytes_at_tick: 0,
+            quiet: Duration::ZERO,
+            done: false,
+        }
+    }
+
+    /// The next piece of the body: `COALESCE` bytes or more, less only at its end. `None`
+    /// once the body ended; after an error, nothing more.
+    pub async fn next(&mut self) -> Option<Result<Bytes, BodyError>> {
+        let mut piece = BytesMut::new();
+        while !self.done {
+            tokio::select! {
+                biased;
+                frame = self.body.frame() => match frame {
+                    None => self.done = true,
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(Err(Box::new(e)));
+                    }
+                    Some(Ok(frame)) => {
+                        let Ok(data) = frame.into_data() else { continue };
+                        self.frames += 1;
+                        self.bytes += data.len() as u64;
+                        if self.frames > FRAME_ALLOWANCE + self.bytes / MIN_FRAME_BYTES {
+                            self.done = true;
+                            return Some(Err(Box::new(BodyCut::Fragmented)));
+                        }
+                        if piece.is_empty() && data.len() >= COALESCE {
+                            return Some(Ok(data));
+                        }
+                        piece.extend_from_slice(&data);
+                        if piece.len() >= COALESCE {
+                            return Some(Ok(piece.freeze()));
+                        }
+                    }
+                },
+                () = &mut self.tick => {
+                    if let Err(cut) = self.check_pace() {
+                        self.done = true;
+                        return Some(Err(Box::new(cut)));
+                    }
+                }
+            }
+        }
+        (!piece.is_empty()).then(|| Ok(piece.freeze()))
+    }
+
+    /// Runs on the timer: a stall longer than the idle timeout, or an average below the
+    /// minimum rate once the grace period is over, ends the body.
+    fn check_pace(&mut self) -> Result<(), BodyCut> {
+        let now = Instant::now();
+        if self.bytes == self.bytes_at_tick {
+            self.quiet += self.every;
+        } else {
+            self.quiet = Duration::ZERO;
+            self.bytes_at_tick = self.bytes;
+        }
+        if self.quiet >= self.pace.idle {
+            return Err(BodyCut::Idle);
+        }
+        let elapsed = now - self.started;
+        if elapsed >= self.pace.grace && (self.bytes as f64) < self.pace.min_rate as f64 * elapsed.as_secs_f64() {
+            return Err(BodyCut::TooSlow);
+        }
+        self.tick.as_mut().reset(now + self.every);
+        Ok(())
+    }
+
+    /// Reads and discards what is left, at most `DRAIN_LIMIT` bytes and `DRAIN_TIME`.
+    pub async fn drain(mut self) {
+        let stop = Instant::now() + DRAIN_TIME;
+        let budget = self.bytes + DRAIN_LIMIT;
+        let _ = tokio::time::timeout_at(stop, async {
+            while let Some(Ok(_)) = self.next().await {
+                if self.bytes > budget {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Feeds the body into `tx` piece by piece; if the reader goes away first, drains the rest.
+    pub async fn feed(mut self, tx: mpsc::Sender<Result<Bytes, BodyError>>) {
+        while let Some(item) = self.next().await {
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() {
+                return self.drain().await;
+            }
+            if failed {
+                return;
+            }
+        }
+    }
+}
+
+/// The receiving end of `Reader::feed`: a plain `Unpin` stream of the body's pieces.
+pub struct BodyStream(pub mpsc::Receiver<Result<Bytes, BodyError>>);
+
+impl BodyStream {
+    /// A stream and the sender a `Reader` feeds it through (two pieces in flight: enough to
+    /// overlap reading with the stages, little enough that backpressure reaches the client).
+    pub fn channel() -> (mpsc::Sender<Result<Bytes, BodyError>>, BodyStream) {
+        let (tx, rx) = mpsc::channel(2);
+        (tx, BodyStream(rx))
+    }
+}
 
 impl Stream for BodyStream {
     type Item = Result<Bytes, BodyError>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
     }
 }
 
-/// Reads and discards a body we will not process, bounded in bytes and time.
-pub fn drain(body: Incoming, idle: Duration) {
-    drop(pump(body, idle, Instant::now() + DRAIN_TIME));
+/// Reads and discards a body we will not process, in the background, bounded in bytes and time.
+pub fn drain(body: Incoming, pace: Pace) {
+    tokio::spawn(Reader::new(body, pace).drain());
 }

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::control_link::ControlLink;
 use crate::keys::GatewayKeys;
@@ -18,7 +17,8 @@ pub struct Gateway {
     pub scanner: Arc<Scanner>,
     pub metrics: Metrics,
     pub spool_dir: PathBuf,
-    pub body_idle_timeout: Duration,
+    /// How request bodies must arrive: pauses, minimum rate, frame sizes.
+    pub pace: crate::body::Pace,
     /// Refuses link requests from an address that keeps failing the token check.
     pub link_failures: FailureLimiter,
     /// Bounds image decodes at once (see `upload::Limits::decoders`).

@@ -51,6 +51,9 @@ pub enum UploadError {
     /// The body stalled past the idle timeout or the connection broke.
     #[error("upload interrupted: {0}")]
     Interrupted(String),
+    /// The body averaged less than the minimum rate: it would hold a slot for hours.
+    #[error("upload too slow")]
+    TooSlow,
     /// Our side failed (disk, storage, control plane): the caller may retry.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -68,7 +71,7 @@ impl UploadError {
             }
             UploadError::ScannerUnavailable(_) | UploadError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
             UploadError::LinkGone(_) => StatusCode::GONE,
-            UploadError::Interrupted(_) => StatusCode::REQUEST_TIMEOUT,
+            UploadError::Interrupted(_) | UploadError::TooSlow => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -98,6 +101,7 @@ impl UploadError {
             UploadError::ScannerUnavailable(_) => "scanner_unavailable",
             UploadError::LinkGone(_) => "link_gone",
             UploadError::Interrupted(_) => "upload_interrupted",
+            UploadError::TooSlow => "upload_too_slow",
             UploadError::Internal(_) => "temporarily_unavailable",
         }
     }
@@ -129,6 +133,10 @@ impl UploadError {
             UploadError::LinkGone(state) => link_gone_message(*state).into(),
             UploadError::Interrupted(_) => {
                 "The connection was interrupted before the file arrived. Please try again.".into()
+            }
+            UploadError::TooSlow => {
+                "Your connection is too slow to send this file right now. Please try again with a better signal or on Wi-Fi."
+                    .into()
             }
             UploadError::Internal(_) => {
                 "We couldn't save your file just now. Please try again in a few minutes; your link still works."

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use http::{header, Request, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{control_down, now, Answer};
 use crate::body;
@@ -18,21 +19,19 @@ use crate::state::Gateway;
 use crate::token::Claims;
 use crate::upload::{self, Received, UploadError};
 
-/// The slowest upload we wait for: 8 KiB/s on average, however bad the network, so a
-/// trickling client cannot hold a connection and a link slot forever.
-const MIN_UPLOAD_RATE: u64 = 8 * 1024;
-/// Even a small file gets this long.
-const MIN_UPLOAD_TIME: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Answers without reading a body we refused, draining it in the background so the
 /// caller sees the answer (unless they asked to wait with `Expect: 100-continue`).
 pub(super) fn refuse_body(gw: &Gateway, req: Request<Incoming>, resp: Resp) -> Resp {
-    let expects_continue = req
-        .headers()
+    let (parts, body) = req.into_parts();
+    refuse_unread(gw, &parts.headers, body, resp)
+}
+
+fn refuse_unread(gw: &Gateway, headers: &HeaderMap, body: Incoming, resp: Resp) -> Resp {
+    let expects_continue = headers
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if !expects_continue {
-        body::drain(req.into_body(), gw.body_idle_timeout);
+        body::drain(body, gw.pace);
     }
     resp
 }
@@ -48,9 +47,39 @@ fn upload_problem(gw: &Gateway, e: &UploadError) -> Resp {
     respond::problem(e.status(), e.code(), &e.caller_message())
 }
 
+/// The settling task asks for the body by handing over the sender to feed it through.
+type WantBody = oneshot::Sender<mpsc::Sender<Result<Bytes, body::BodyError>>>;
+
 pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incoming>) -> Resp {
-    let task = tokio::spawn(async move { settle(&gw, &claims, req).await });
-    task.await.unwrap_or_else(|e| {
+    let (parts, body) = req.into_parts();
+    let (want_tx, want_rx) = oneshot::channel();
+    let mut task = tokio::spawn({
+        let (gw, headers) = (gw.clone(), parts.headers.clone());
+        async move { settle(&gw, &claims, &headers, want_tx).await }
+    });
+    // The body is read here, in the connection's own task, and only once the upload asks for
+    // it: reading it is what sends `100 Continue`, which a refusal before that must not; and
+    // hyper hands over frames to this task without a wake-up of another one per frame.
+    let tx = tokio::select! {
+        answer = &mut task => return refuse_unread(&gw, &parts.headers, body, joined(answer)),
+        want = want_rx => match want {
+            Ok(tx) => tx,
+            Err(_) => return refuse_unread(&gw, &parts.headers, body, joined(task.await)),
+        },
+    };
+    let mut feeding = Box::pin(body::Reader::new(body, gw.pace).feed(tx));
+    tokio::select! {
+        answer = &mut task => {
+            // Answered before the body ended (a refusal mid-stream): drain the rest elsewhere.
+            tokio::spawn(feeding);
+            joined(answer)
+        }
+        () = &mut feeding => joined(task.await),
+    }
+}
+
+fn joined(answer: Result<Resp, tokio::task::JoinError>) -> Resp {
+    answer.unwrap_or_else(|e| {
         tracing::error!(error = %e, "upload task failed");
         respond::problem(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,54 +89,48 @@ pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
     })
 }
 
-async fn settle(gw: &Gateway, claims: &Claims, req: Request<Incoming>) -> Resp {
+/// Everything about one upload but reading its bytes. Refusals before the body was wanted
+/// return at once (the caller's task drains or leaves the body).
+async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBody) -> Resp {
     // The link first: a caller on an ended link learns that, whatever else is wrong.
     let view = match gw.control.link(&claims.link_id).await {
         Ok(view) => view,
-        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
+        Err(e) => return control_down(e, Answer::Json),
     };
     if view.state != LinkState::Active {
-        let resp = upload_problem(gw, &UploadError::LinkGone(view.state));
-        return refuse_body(gw, req, resp);
+        return upload_problem(gw, &UploadError::LinkGone(view.state));
     }
-    let boundary = match upload::request_boundary(req.headers()) {
+    let boundary = match upload::request_boundary(headers) {
         Ok(boundary) => boundary,
-        Err(e) => {
-            let resp = upload_problem(gw, &e);
-            return refuse_body(gw, req, resp);
-        }
+        Err(e) => return upload_problem(gw, &e),
     };
     // Content-Length over the limit: refused before reading the body.
-    let declared = req
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > view.max_file_bytes + upload::MULTIPART_OVERHEAD) {
-        let resp = upload_problem(
+        return upload_problem(
             gw,
             &UploadError::TooLarge {
                 limit: view.max_file_bytes,
             },
         );
-        return refuse_body(gw, req, resp);
     }
     let claim = match gw.control.claim(&claims.link_id).await {
         Ok(Ok(claim)) => claim,
-        Ok(Err(state)) => {
-            let resp = upload_problem(gw, &UploadError::LinkGone(state));
-            return refuse_body(gw, req, resp);
-        }
-        Err(e) => return refuse_body(gw, req, control_down(e, Answer::Json)),
+        Ok(Err(state)) => return upload_problem(gw, &UploadError::LinkGone(state)),
+        Err(e) => return control_down(e, Answer::Json),
     };
     let limits = upload::Limits {
         max_file_bytes: view.max_file_bytes,
         allowed: view.allowed.clone(),
         decoders: gw.decoders.clone(),
     };
-    let patience = MIN_UPLOAD_TIME.max(std::time::Duration::from_secs(
-        view.max_file_bytes / MIN_UPLOAD_RATE,
-    ));
-    let stream = body::pump(req.into_body(), gw.body_idle_timeout, Instant::now() + patience);
+    let (tx, stream) = body::BodyStream::channel();
+    if want.send(tx).is_err() {
+        gw.control.release(&claim).await;
+        return upload_problem(gw, &UploadError::Interrupted("the connection went away".into()));
+    }
     let mut seen = upload::Seen::default();
     let received = upload::receive(
         stream,

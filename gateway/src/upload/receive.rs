@@ -17,7 +17,7 @@ use super::part_head::Ambiguous;
 use super::sniff::{self, ImageLimits, Kind, PdfCheck};
 use super::spool::Spool;
 use super::UploadError;
-use crate::body::{BodyError, IdleTimeout};
+use crate::body::{BodyCut, BodyError};
 use crate::names::clean_display_name;
 use crate::seal::{Header, Opener, RecipientPublicKey, Sealer};
 use crate::storage::ObjectKey;
@@ -59,9 +59,11 @@ fn multer_error(e: multer::Error, limit: u64) -> UploadError {
     use multer::Error as E;
     match e {
         E::StreamSizeExceeded { .. } | E::FieldSizeExceeded { .. } => UploadError::TooLarge { limit },
-        E::StreamReadFailed(inner) if inner.is::<IdleTimeout>() => {
-            UploadError::Interrupted("body idle".into())
-        }
+        E::StreamReadFailed(inner) if inner.is::<BodyCut>() => match inner.downcast_ref::<BodyCut>() {
+            Some(BodyCut::TooSlow) => UploadError::TooSlow,
+            Some(BodyCut::Fragmented) => UploadError::Malformed("the body arrived in pieces too small"),
+            _ => UploadError::Interrupted("body idle".into()),
+        },
         E::StreamReadFailed(inner) if inner.is::<Ambiguous>() => {
             UploadError::Malformed(inner.downcast_ref::<Ambiguous>().map_or("ambiguous framing", |a| a.0))
         }
