@@ -1,0 +1,105 @@
+//! Work per byte stays bounded whatever the framing: a body sent in tiny chunked frames costs
+//! the server at most a small factor more CPU per byte than a normal upload (frames are
+//! coalesced before any per-chunk stage), and frames too small to be anything but an attack
+//! are cut off at once. Server CPU is read from /proc (user + system time of the process),
+//! and only ratios within one run are compared.
+
+mod common;
+
+use reqwest::StatusCode;
+use tokio::io::AsyncWriteExt;
+
+use common::files::pdf;
+use common::raw::{connect, read_until_closed};
+use common::scene::{scene, settings};
+use common::upgate::{upload_file, Upgate};
+
+const MIB: usize = 1024 * 1024;
+
+/// User + system CPU seconds the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the comm.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// A multipart body holding `file`, sent with `Transfer-Encoding: chunked` in chunks of
+/// `chunk` bytes (written to the socket in large writes, as a fast attacker would).
+async fn send_in_chunks(up: &Upgate, path: &str, file: &[u8], chunk: usize) -> String {
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.pdf\"\r\n\r\n".to_vec();
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let mut wire = format!(
+        "POST /{path}/files HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for piece in body.chunks(chunk) {
+        wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let mut tls = connect(up).await;
+    for block in wire.chunks(64 * 1024) {
+        if tls.write_all(block).await.is_err() {
+            break;
+        }
+    }
+    let _ = tls.flush().await;
+    read_until_closed(&mut tls, std::time::Duration::from_secs(60)).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_amplification() {
+    let mut up = Upgate::configure("");
+    up.start().await;
+    let scene = scene(&up, settings(20, 50 * MIB as u64)).await;
+    let pid = up.pid();
+    let client = up.gateway_client();
+
+    // Normal uploads: the cost per byte we compare against.
+    let (url, _) = scene.link("call-normal").await;
+    let normal = pdf("normal", 8 * MIB);
+    let (status, _) = upload_file(&client, &url, "warm.pdf", "application/pdf", pdf("warm", MIB)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = cpu_seconds(pid);
+    for i in 0..4 {
+        let (status, body) = upload_file(&client, &url, &format!("n{i}.pdf"), "application/pdf", normal.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let per_byte_normal = (cpu_seconds(pid) - before) / (4 * normal.len()) as f64;
+
+    // Small frames, still real uploads: accepted, at a cost per byte close to normal.
+    let (url, _) = scene.link("call-small-frames").await;
+    let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1.to_string();
+    let file = pdf("frames", 4 * MIB);
+    for chunk in [72, 1024] {
+        let before = cpu_seconds(pid);
+        let answer = send_in_chunks(&up, &path, &file, chunk).await;
+        assert!(answer.starts_with("HTTP/1.1 201"), "{chunk}-byte frames: {answer}");
+        let per_byte = (cpu_seconds(pid) - before) / file.len() as f64;
+        let ratio = per_byte / per_byte_normal;
+        eprintln!("{chunk}-byte frames: {:.1} ns/byte, normal {:.1} ns/byte, ratio {ratio:.2}", per_byte * 1e9, per_byte_normal * 1e9);
+        assert!(ratio <= 5.0, "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte");
+    }
+
+    // One-byte frames (the attack run's 190x): cut off at once, for next to nothing.
+    let (url, _) = scene.link("call-one-byte").await;
+    let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1.to_string();
+    let file = pdf("trickle", MIB);
+    for chunk in [1, 8] {
+        let before = cpu_seconds(pid);
+        let answer = send_in_chunks(&up, &path, &file, chunk).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{chunk}-byte frames: {answer}");
+        assert!(answer.contains("malformed_upload"), "{answer}");
+        let per_byte = (cpu_seconds(pid) - before) / file.len() as f64;
+        let ratio = per_byte / per_byte_normal;
+        eprintln!("{chunk}-byte frames: refused, {:.1} ns per byte offered, ratio {ratio:.2}", per_byte * 1e9);
+        assert!(ratio <= 5.0, "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte");
+    }
+    let (_, call) = scene.integration.get("/v1/calls/call-one-byte").await;
+    assert_eq!(call["links"][0]["files_received"], 0);
+}
