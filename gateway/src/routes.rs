@@ -48,15 +48,27 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> R
     resp
 }
 
+/// The path's segments, if the path is written the one way we serve it: one leading slash,
+/// no empty, dot or percent-encoded segments. A proxy in front may read `//u/x`, `/u/./x` or
+/// `/u%2Fx` differently from us, so those are not ours to answer (404), never normalised.
+fn segments(path: &str) -> Option<Vec<&str>> {
+    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let plain = |s: &&str| {
+        !s.is_empty()
+            && !s.bytes().all(|b| b == b'.')
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    segments.iter().all(plain).then_some(segments)
+}
+
 fn route_name(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["u", _] => "/u/{token}",
-        ["u", _, "files"] => "/u/{token}/files",
-        ["u", _, "done"] => "/u/{token}/done",
-        ["assets", _] => "/assets",
-        ["healthz"] => "/healthz",
-        ["readyz"] => "/readyz",
+    match segments(path).as_deref() {
+        Some(["u", _]) => "/u/{token}",
+        Some(["u", _, "files"]) => "/u/{token}/files",
+        Some(["u", _, "done"]) => "/u/{token}/done",
+        Some(["assets", _]) => "/assets",
+        Some(["healthz"]) => "/healthz",
+        Some(["readyz"]) => "/readyz",
         _ => "other",
     }
 }
@@ -70,7 +82,7 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
         ));
     }
     let path = req.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let segments = segments(&path).unwrap_or_default();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["healthz"]) => respond::text(StatusCode::OK, "ok\n".into()),
         (&Method::GET, ["readyz"]) => {
