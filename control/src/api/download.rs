@@ -30,11 +30,7 @@ fn storage(e: StorageError) -> Problem {
         StorageError::NotFound => integrity("object missing"),
         StorageError::Io(e) => {
             tracing::error!(error = %e, "storage failure on download");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "Storage is unavailable; try again.",
-            )
+            Problem::unavailable("storage_unavailable", "Storage is unavailable; try again.")
         }
     }
 }

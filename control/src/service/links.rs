@@ -16,6 +16,7 @@ use crate::db::Tree;
 use crate::ids::new_id;
 use crate::model::{Call, Link, SmsMessage, SmsStatus};
 use crate::problem::Problem;
+use crate::redact::{mask_numbers, mask_phone};
 use crate::settings::{self, sms_body};
 use crate::sms::text::analyze;
 use upgate_gateway::routes::now;
@@ -68,8 +69,9 @@ impl Service {
         // Last check before anything is written: a refused text leaves no new link behind.
         self.admit_sms(&actor.account_id, &call.caller_number)?;
         let t = now();
-        let id = LinkId::random()
-            .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "Try again."))?;
+        let id = LinkId::random().map_err(|_| {
+            Problem::unavailable("no_randomness", "The system random generator failed; try again.")
+        })?;
         let link = Link {
             id: id.to_string(),
             account_id: actor.account_id.clone(),
@@ -122,7 +124,13 @@ impl Service {
             }
             Err(e) => {
                 self.metrics.sms.with_label_values(&["failed"]).inc();
-                tracing::warn!(provider = self.sms.name(), error = %e, "SMS not sent");
+                // Carriers echo the number they refused: the log gets it masked.
+                tracing::warn!(
+                    provider = self.sms.name(),
+                    to = %mask_phone(&call.caller_number),
+                    error = %mask_numbers(&e.to_string()),
+                    "SMS not sent"
+                );
                 (SmsStatus::Failed, None, Some(e.to_string()))
             }
         };
