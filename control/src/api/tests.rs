@@ -447,3 +447,44 @@ async fn denials_are_counted_by_template_and_403s_audited() {
         .collect();
     assert_eq!(perms, ["download", "audit", "tokens"], "newest first");
 }
+
+#[tokio::test]
+async fn a_message_with_hidden_characters_is_refused_over_the_api() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").unwrap().id;
+    let admin = h.token(&acc, Role::Admin);
+    for c in [
+        '\u{202E}',
+        '\u{2066}',
+        '\u{200B}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{2064}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{061C}',
+        '\u{E0041}',
+        '\u{0001}',
+        '\u{001B}',
+        '\u{0085}',
+        '\u{009B}',
+        '\u{2028}',
+    ] {
+        let settings = json!({"file_upload": {
+            "enabled": true,
+            "trigger": "When the caller has photos",
+            "message": format!("Upload{c} your photos"),
+        }});
+        let (status, _, body) = h
+            .send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("message_invalid")),
+            "U+{:04X}: {body}",
+            c as u32
+        );
+    }
+    let (status, _, _) = h.send(Method::GET, "/v1/assistants/desk", &admin, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing refused was saved");
+}
