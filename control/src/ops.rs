@@ -83,6 +83,7 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
             let new = NewToken {
                 name,
                 expires_in: expires_in.as_deref().map(parse_expiry).transpose()?,
+                not_after: None,
             };
             let (record, token) = svc.create_token(&account, role, new, "operator")?;
             Ok(json!({"result": token, "id": record.id, "role": role.as_str()}))

@@ -41,6 +41,8 @@ pub struct Actor {
     pub account_id: String,
     pub role: Role,
     pub token_id: String,
+    /// When the token expires: tokens it creates expire no later.
+    pub expires_at: Option<u64>,
 }
 
 pub struct Service {

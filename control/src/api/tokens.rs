@@ -36,6 +36,7 @@ pub async fn create(api: &Api, actor: Actor, body: CreateBody) -> Result<ApiResp
     let new = NewToken {
         name: body.name,
         expires_in: body.expires_in_seconds,
+        not_after: actor.expires_at,
     };
     let svc = api.service.clone();
     let (record, token) =

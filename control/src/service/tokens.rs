@@ -23,8 +23,11 @@ pub const NAME_MAX_CHARS: usize = 100;
 #[derive(Debug, Default, Clone)]
 pub struct NewToken {
     pub name: Option<String>,
-    /// Seconds from now; `None` never expires.
+    /// Seconds from now; `None` never expires (or expires at `not_after`).
     pub expires_in: Option<u64>,
+    /// The creating token's own expiry: a token made through the API cannot outlive the
+    /// token that made it, or a short-lived admin token could mint a permanent one.
+    pub not_after: Option<u64>,
 }
 
 /// Why a bearer token was refused. Every reason gets the same 401; the request log tells
@@ -115,6 +118,20 @@ impl Service {
                 ));
             }
         }
+        let t = now();
+        let expires_at = match (new.expires_in.map(|s| t + s), new.not_after) {
+            (Some(asked), Some(limit)) if asked > limit => {
+                return Err(Problem::bad_request(
+                    "invalid_expiry",
+                    format!(
+                        "A token cannot outlive the token that creates it: expires_in_seconds is at most {}.",
+                        limit.saturating_sub(t)
+                    ),
+                ));
+            }
+            (Some(asked), _) => Some(asked),
+            (None, limit) => limit,
+        };
         if self.account(account_id)?.is_none() {
             return Err(Problem::not_found("account"));
         }
@@ -125,7 +142,6 @@ impl Service {
             "upg_{}",
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
         );
-        let t = now();
         let record = ApiToken {
             id: new_id("tok"),
             account_id: account_id.into(),
@@ -133,7 +149,7 @@ impl Service {
             hash: super::token_hash(&token),
             created_at: t,
             name,
-            expires_at: new.expires_in.map(|s| t + s),
+            expires_at,
             last_used_at: None,
             revoked_at: None,
         };
@@ -191,6 +207,7 @@ impl Service {
             account_id: record.account_id,
             role: record.role,
             token_id: record.id,
+            expires_at: record.expires_at,
         }))
     }
 

@@ -74,6 +74,7 @@ fn a_token_carries_its_creation_name_and_expiry() {
     let new = NewToken {
         name: Some("  voice platform, prod ".into()),
         expires_in: Some(30 * 86_400),
+        not_after: None,
     };
     let (record, secret) = f
         .svc
@@ -106,7 +107,7 @@ fn names_and_expiries_out_of_bounds_are_refused() {
     for name in bad_names {
         let new = NewToken {
             name: Some(name.clone()),
-            expires_in: None,
+            ..NewToken::default()
         };
         let err = f
             .svc
@@ -116,8 +117,8 @@ fn names_and_expiries_out_of_bounds_are_refused() {
     }
     for secs in [0, EXPIRES_IN_MAX + 1, u64::MAX] {
         let new = NewToken {
-            name: None,
             expires_in: Some(secs),
+            ..NewToken::default()
         };
         let err = f
             .svc
@@ -320,4 +321,33 @@ fn tokens_from_before_the_index_are_indexed_at_start() {
     f.svc
         .revoke_token("operator", &acc, "tok_00000000000000aa")
         .unwrap();
+}
+
+#[test]
+fn a_token_made_by_an_expiring_token_expires_no_later() {
+    let f = fixture();
+    let acc = f.svc.create_account("A", "pro").unwrap().id;
+    let limit = now() + 3600;
+    let within = |expires_in| NewToken {
+        expires_in,
+        not_after: Some(limit),
+        ..NewToken::default()
+    };
+    let (t, _) = f
+        .svc
+        .create_token(&acc, Role::Viewer, within(None), "tok_x")
+        .unwrap();
+    assert_eq!(t.expires_at, Some(limit), "inherits the creator's expiry");
+    let (t, _) = f
+        .svc
+        .create_token(&acc, Role::Viewer, within(Some(60)), "tok_x")
+        .unwrap();
+    assert!(t.expires_at.unwrap() <= limit);
+    for longer in [3700, 86_400, EXPIRES_IN_MAX] {
+        let err = f
+            .svc
+            .create_token(&acc, Role::Viewer, within(Some(longer)), "tok_x")
+            .unwrap_err();
+        assert_eq!(err.code, "invalid_expiry", "{longer}");
+    }
 }
