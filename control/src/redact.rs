@@ -53,6 +53,17 @@ pub fn mask_numbers(text: &str) -> String {
     out
 }
 
+/// `text` with every occurrence of each `known` secret (longest first, so a link inside a
+/// message body goes with the body) replaced by `[hidden]`. For a provider's error, which
+/// might quote what it was sent: the SMS body holds the link token.
+pub fn hide(text: &str, known: &[&str]) -> String {
+    let mut known: Vec<&str> = known.iter().copied().filter(|k| !k.is_empty()).collect();
+    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    known
+        .iter()
+        .fold(text.to_string(), |acc, k| acc.replace(k, "[hidden]"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +93,16 @@ mod tests {
         for bad in ["", "+", "garbage", "+49 151 1234", "+4915112345678\n"] {
             assert_eq!(mask_phone(bad), "[hidden]", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn known_secrets_are_hidden_longest_first() {
+        let body = "Send it https://h/u/TOKEN123";
+        let text = format!("refused: '{body}' (TOKEN123)");
+        assert_eq!(
+            hide(&text, &[body, "https://h/u/TOKEN123", "TOKEN123", ""]),
+            "refused: '[hidden]' ([hidden])"
+        );
     }
 
     #[test]

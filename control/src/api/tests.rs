@@ -60,6 +60,25 @@ struct Harness {
 }
 
 fn harness(config_extra: &str) -> Harness {
+    harness_with(config_extra, None)
+}
+
+/// A carrier that refuses every text, quoting what it was sent.
+struct Parrot;
+
+#[async_trait::async_trait]
+impl crate::sms::SmsProvider for Parrot {
+    fn name(&self) -> &'static str {
+        "parrot"
+    }
+    async fn send(&self, to: &str, body: &str) -> Result<crate::sms::Accepted, crate::sms::SmsError> {
+        Err(crate::sms::SmsError::Refused(format!(
+            "cannot send {body:?} to {to}"
+        )))
+    }
+}
+
+fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("upgate.toml");
     std::fs::write(&path, config_extra).unwrap();
@@ -74,7 +93,7 @@ fn harness(config_extra: &str) -> Harness {
         db.clone(),
         config.plans.clone(),
         crate::keys::load_control_keys(dir.path()).unwrap(),
-        crate::sms::from_config(&config.sms, dir.path()),
+        sms.unwrap_or_else(|| crate::sms::from_config(&config.sms, dir.path())),
         config.gateway.public_url.clone(),
         metrics.clone(),
         config.sms_limits,
@@ -487,4 +506,30 @@ async fn a_message_with_hidden_characters_is_refused_over_the_api() {
     }
     let (status, _, _) = h.send(Method::GET, "/v1/assistants/desk", &admin, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing refused was saved");
+}
+
+#[tokio::test]
+async fn a_provider_error_quoting_the_text_keeps_no_link_token_on_the_call() {
+    let h = harness_with("", Some(Arc::new(Parrot)));
+    let acc = h.api.service.create_account("A", "pro").unwrap().id;
+    let admin = h.token(&acc, Role::Admin);
+    let settings =
+        json!({"file_upload": {"enabled": true, "trigger": "When asked", "message": "Upload here"}});
+    h.send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))
+        .await;
+    let call = json!({"assistant_id": "desk", "caller_number": "+14155550100"});
+    h.send(Method::PUT, "/v1/calls/c1", &admin, Some(call)).await;
+    let (status, _, link) = h
+        .send(Method::POST, "/v1/calls/c1/upload-links", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let url = link["url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    let error = link["sms"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("[hidden]") && error.contains("+14155550100"),
+        "{error}"
+    );
+    let (_, _, view) = h.send(Method::GET, "/v1/calls/c1", &admin, None).await;
+    assert!(!view.to_string().contains(token), "{view}");
 }

@@ -16,7 +16,7 @@ use crate::db::Tree;
 use crate::ids::new_id;
 use crate::model::{Call, Link, SmsMessage, SmsStatus};
 use crate::problem::Problem;
-use crate::redact::{mask_numbers, mask_phone};
+use crate::redact::{hide, mask_numbers, mask_phone};
 use crate::settings::{self, sms_body};
 use crate::sms::text::analyze;
 use upgate_gateway::routes::now;
@@ -124,14 +124,18 @@ impl Service {
             }
             Err(e) => {
                 self.metrics.sms.with_label_values(&["failed"]).inc();
-                // Carriers echo the number they refused: the log gets it masked.
+                // A provider may quote what it was sent: the body and link go from the error
+                // before it is kept (staff who may not see the link read the call), and the
+                // number, which carriers echo, is masked in the log.
+                let token = url.rsplit('/').next().unwrap_or_default();
+                let error = hide(&e.to_string(), &[&body, &url, token]);
                 tracing::warn!(
                     provider = self.sms.name(),
                     to = %mask_phone(&call.caller_number),
-                    error = %mask_numbers(&e.to_string()),
+                    error = %mask_numbers(&error),
                     "SMS not sent"
                 );
-                (SmsStatus::Failed, None, Some(e.to_string()))
+                (SmsStatus::Failed, None, Some(error))
             }
         };
         let message = SmsMessage {
