@@ -24,18 +24,16 @@ pub fn plain(log: &str) -> String {
 pub fn field(line: &str, name: &str) -> Option<String> {
     let json = format!("\"{name}\":");
     let text = format!(" {name}=");
-    let (start, _) = [json.as_str(), text.as_str()]
+    let start = [json.as_str(), text.as_str()]
         .iter()
-        .filter_map(|p| line.find(p).map(|i| (i + p.len(), ())))
-        .min_by_key(|(i, _)| *i)?;
+        .filter_map(|p| line.find(p).map(|i| i + p.len()))
+        .min()?;
     let rest = &line[start..];
     if let Some(quoted) = rest.strip_prefix('"') {
         let end = quoted.find('"')?;
         Some(quoted[..end].to_string())
     } else {
-        let end = rest
-            .find(|c: char| c == ' ' || c == ',' || c == '}')
-            .unwrap_or(rest.len());
+        let end = rest.find([' ', ',', '}']).unwrap_or(rest.len());
         Some(rest[..end].to_string())
     }
 }
