@@ -167,3 +167,19 @@ pub async fn download(
     );
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_failure_is_a_503_with_retry_after_and_a_missing_object_is_not() {
+        let resp =
+            super::super::problem_response(&storage(StorageError::Io(std::io::Error::other("disk gone"))));
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(resp.headers().contains_key(header::RETRY_AFTER));
+        let resp = super::super::problem_response(&storage(StorageError::NotFound));
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!resp.headers().contains_key(header::RETRY_AFTER));
+    }
+}
