@@ -34,6 +34,8 @@ pub type ApiResponse = Response<BoxBody<Bytes, std::io::Error>>;
 /// Largest JSON body the API reads.
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
+/// The role table: the one place a role's permissions are written down (`docs/api.md`,
+/// "Roles", and the tenancy test's own copy must agree with it).
 pub fn allows(role: Role, perm: Perm) -> bool {
     use Perm::*;
     match role {
