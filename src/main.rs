@@ -72,6 +72,26 @@ enum TokenCommand {
         /// admin, integration, reviewer or viewer.
         #[arg(long)]
         role: String,
+        /// A label shown in listings, e.g. "voice platform, production".
+        #[arg(long)]
+        name: Option<String>,
+        /// Refuse the token after this long, e.g. 90d, 12h (default: never).
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List an account's tokens, one JSON object per line (never the secret).
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a token by its id (tok_...); it is refused from then on.
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        token_id: String,
         #[command(flatten)]
         common: Common,
     },
@@ -97,8 +117,17 @@ fn load(common: &Common) -> Result<Config, ExitCode> {
     })
 }
 
+/// Directives added after the operator's own, so no `UPGATE_LOG` can lower them: sled
+/// writes whole records (callers' numbers, file names, messages) into its trace and debug
+/// lines, and logs carry no personal data.
+const PRIVATE_TARGETS: &[&str] = &["sled=info"];
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("UPGATE_LOG").unwrap_or_else(|_| "info".into());
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_from_env("UPGATE_LOG").unwrap_or_else(|_| "info".into());
+    for directive in PRIVATE_TARGETS {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -128,7 +157,10 @@ async fn operate(common: &Common, op: OpRequest) -> ExitCode {
     };
     match answer {
         Ok(v) => {
-            println!("{}", v["result"].as_str().unwrap_or_default());
+            let result = v["result"].as_str().unwrap_or_default();
+            if !result.is_empty() {
+                println!("{result}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -164,9 +196,25 @@ async fn main() -> ExitCode {
                 TokenCommand::Create {
                     account,
                     role,
+                    name,
+                    expires_in,
                     common,
                 },
-        } => operate(&common, OpRequest::CreateToken { account, role }).await,
+        } => {
+            let op = OpRequest::CreateToken {
+                account,
+                role,
+                name,
+                expires_in,
+            };
+            operate(&common, op).await
+        }
+        Command::Token {
+            command: TokenCommand::List { account, common },
+        } => operate(&common, OpRequest::ListTokens { account }).await,
+        Command::Token {
+            command: TokenCommand::Revoke { token_id, common },
+        } => operate(&common, OpRequest::RevokeToken { token: token_id }).await,
         Command::Config {
             command: ConfigCommand::Check { file, common },
         } => {

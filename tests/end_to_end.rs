@@ -481,6 +481,10 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(call3["files"].as_array().unwrap().len(), 0);
     let ready = reqwest::get(format!("{}/readyz", up.monitor)).await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        ready.headers().contains_key("retry-after"),
+        "every 503 says when to retry"
+    );
 
     // No token or API secret ever reached the logs.
     up.stop();

@@ -16,7 +16,7 @@ const ROLES: [&str; 4] = ["admin", "integration", "reviewer", "viewer"];
 fn may(role: &str, endpoint: &str) -> bool {
     match endpoint {
         "assistant.get" | "call.get" | "link.get" | "contact.files" | "file.get" => true,
-        "assistant.put" | "tokens.post" => role == "admin",
+        "assistant.put" | "tokens.post" | "tokens.get" | "token.get" | "token.delete" => role == "admin",
         "call.put" | "links.post" | "link.resend" | "link.delete" => matches!(role, "admin" | "integration"),
         "file.content" => role == "reviewer",
         "audit.get" => matches!(role, "admin" | "reviewer"),
@@ -78,6 +78,12 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
         link["id"].as_str().unwrap().to_string(),
         file["file"]["id"].as_str().unwrap().to_string(),
     );
+    // A token of A's to read and revoke; revoking it again is harmless.
+    let (_, spare) = a
+        .as_role("admin")
+        .post("/v1/tokens", Some(json!({"role": "viewer", "name": "spare"})))
+        .await;
+    let spare_id = spare["id"].as_str().unwrap().to_string();
 
     let endpoints: Vec<(&str, Method, String, Option<Value>)> = vec![
         ("assistant.get", Method::GET, "/v1/assistants/desk".into(), None),
@@ -113,6 +119,13 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
             format!("/v1/upload-links/{link_id}"),
             None,
         ),
+        ("token.get", Method::GET, format!("/v1/tokens/{spare_id}"), None),
+        (
+            "token.delete",
+            Method::DELETE,
+            format!("/v1/tokens/{spare_id}"),
+            None,
+        ),
     ];
 
     // Account B, every role, on A's ids: never A's data. A role allowed the action gets 404
@@ -138,9 +151,17 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
             let (_, audit) = api.get("/v1/audit").await;
             let text = audit.to_string();
             assert!(
-                !text.contains(&file_id) && !text.contains(&link_id),
+                !text.contains(&file_id) && !text.contains(&link_id) && !text.contains(&spare_id),
                 "B {role} sees A's audit"
             );
+        }
+        if may(role, "tokens.get") {
+            let (_, tokens) = api.get("/v1/tokens").await;
+            assert!(
+                !tokens.to_string().contains(&spare_id),
+                "B {role} lists A's tokens"
+            );
+            assert_eq!(tokens["tokens"].as_array().unwrap().len(), ROLES.len());
         }
     }
 
@@ -153,6 +174,7 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
         None,
     ));
     all.push(("audit.get", Method::GET, "/v1/audit".into(), None));
+    all.push(("tokens.get", Method::GET, "/v1/tokens".into(), None));
     all.push((
         "tokens.post",
         Method::POST,

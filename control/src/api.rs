@@ -1,17 +1,21 @@
 //! The control API under `/v1`: JSON in and out, bearer tokens, RFC 9457 problems.
-//! Routing, authentication and the role table live here; the work is in `service`.
+//! Authentication, the role table and dispatch live here, routes in `route`, what each
+//! request leaves behind in `observe`; the work is in `service`.
 
 mod download;
+mod observe;
 mod range;
+mod route;
+mod tokens;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use upgate_gateway::server::boxed;
@@ -22,24 +26,16 @@ use crate::model::Role;
 use crate::problem::Problem;
 use crate::service::{blocking, Actor, CallInput, Service};
 use crate::settings::FileUploadSettings;
+pub use observe::Who;
+pub use route::{Perm, Route};
 
 pub type ApiResponse = Response<BoxBody<Bytes, std::io::Error>>;
 
 /// Largest JSON body the API reads.
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
-/// What a request needs permission for; roles map to these in one table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Perm {
-    SettingsRead,
-    SettingsWrite,
-    Calls,
-    Read,
-    Download,
-    Audit,
-    Tokens,
-}
-
+/// The role table: the one place a role's permissions are written down (`docs/api.md`,
+/// "Roles", and the tenancy test's own copy must agree with it).
 pub fn allows(role: Role, perm: Perm) -> bool {
     use Perm::*;
     match role {
@@ -72,7 +68,7 @@ pub fn problem_response(p: &Problem) -> ApiResponse {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if let Some(wait) = p.extra.as_ref().and_then(|e| e["retry_after_seconds"].as_u64()) {
+    if let Some(wait) = p.retry_after() {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
     }
@@ -136,14 +132,33 @@ fn bearer(req: &Request<Incoming>) -> Option<String> {
 }
 
 impl Api {
+    /// Every request: route, authenticate, check the role, run; then leave one log line,
+    /// count a denial, audit a 403 (`observe`), whatever the outcome.
     pub async fn handle(self, req: Request<Incoming>) -> ApiResponse {
-        match self.route(req).await {
-            Ok(resp) => resp,
-            Err(p) => problem_response(&p),
-        }
+        let started = Instant::now();
+        let method = req.method().clone();
+        let route = Route::parse(&method, req.uri().path());
+        let mut who = Who::Anonymous;
+        let (resp, problem) = match self.serve(&route, req, &mut who).await {
+            Ok(resp) => (resp, None),
+            Err(p) => (problem_response(&p), Some(p)),
+        };
+        observe::finish(
+            &self,
+            observe::Finished {
+                route: &route,
+                method: &method,
+                who: &who,
+                status: resp.status(),
+                problem: problem.as_ref(),
+                elapsed: started.elapsed(),
+            },
+        )
+        .await;
+        resp
     }
 
-    async fn authenticate(&self, req: &Request<Incoming>) -> Result<Actor, Problem> {
+    async fn authenticate(&self, req: &Request<Incoming>, who: &mut Who) -> Result<Actor, Problem> {
         let unauthorized = || {
             Problem::new(
                 StatusCode::UNAUTHORIZED,
@@ -151,39 +166,57 @@ impl Api {
                 "Send a valid API token as `Authorization: Bearer <token>`.",
             )
         };
-        let token = bearer(req).ok_or_else(unauthorized)?;
+        let Some(token) = bearer(req) else {
+            *who = Who::NoToken;
+            return Err(unauthorized());
+        };
         let svc = self.service.clone();
-        blocking(move || svc.authenticate(&token))
-            .await?
-            .ok_or_else(unauthorized)
+        match blocking(move || svc.authenticate(&token)).await? {
+            Ok(actor) => {
+                *who = Who::Actor(actor.clone());
+                Ok(actor)
+            }
+            Err(refused) => {
+                *who = Who::Refused(refused);
+                Err(unauthorized())
+            }
+        }
     }
 
-    async fn route(&self, req: Request<Incoming>) -> Result<ApiResponse, Problem> {
-        let path = req.uri().path().to_string();
-        let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let segments: Vec<String> = raw
-            .iter()
-            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-            .collect();
-        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-        if req.method() == Method::GET && segs == ["healthz"] {
+    /// The checks in their documented order: token (401), role (403), then the endpoint's
+    /// own (ids, body, existence).
+    async fn serve(
+        &self,
+        route: &Route,
+        req: Request<Incoming>,
+        who: &mut Who,
+    ) -> Result<ApiResponse, Problem> {
+        if *route == Route::Healthz {
             return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})));
         }
-        if segs.first() != Some(&"v1") {
+        if !route.protected() {
             return Err(Problem::not_found("resource"));
         }
-        let actor = self.authenticate(&req).await?;
-        let need = |perm: Perm| -> Result<(), Problem> {
-            if allows(actor.role, perm) {
-                Ok(())
-            } else {
-                Err(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!("The {} role cannot do this.", actor.role.as_str()),
-                ))
-            }
+        let actor = self.authenticate(&req, who).await?;
+        let Some(perm) = route.perm() else {
+            return Err(Problem::not_found("resource"));
         };
+        if !allows(actor.role, perm) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("The {} role cannot do this.", actor.role.as_str()),
+            ));
+        }
+        self.dispatch(route, actor, req).await
+    }
+
+    async fn dispatch(
+        &self,
+        route: &Route,
+        actor: Actor,
+        req: Request<Incoming>,
+    ) -> Result<ApiResponse, Problem> {
         let ext_id = |id: &str| -> Result<String, Problem> {
             if is_external_id(id) {
                 Ok(id.to_string())
@@ -195,10 +228,8 @@ impl Api {
             }
         };
         let svc = self.service.clone();
-        let method = req.method().clone();
-        match (&method, &segs[1..]) {
-            (&Method::GET, ["assistants", id]) => {
-                need(Perm::SettingsRead)?;
+        match route {
+            Route::AssistantGet(id) => {
                 let id = ext_id(id)?;
                 let view = blocking(move || {
                     let a = svc.assistant(&actor.account_id, &id)?;
@@ -207,8 +238,7 @@ impl Api {
                 .await?;
                 Ok(json_response(StatusCode::OK, &view))
             }
-            (&Method::PUT, ["assistants", id]) => {
-                need(Perm::SettingsWrite)?;
+            Route::AssistantPut(id) => {
                 let id = ext_id(id)?;
                 #[derive(serde::Deserialize)]
                 #[serde(deny_unknown_fields)]
@@ -223,8 +253,7 @@ impl Api {
                 .await?;
                 Ok(json_response(created_or_ok(created), &view))
             }
-            (&Method::PUT, ["calls", id]) => {
-                need(Perm::Calls)?;
+            Route::CallPut(id) => {
                 let id = ext_id(id)?;
                 let input: CallInput = read_json(req.into_body()).await?;
                 let (view, created) = blocking(move || {
@@ -234,120 +263,57 @@ impl Api {
                 .await?;
                 Ok(json_response(created_or_ok(created), &view))
             }
-            (&Method::GET, ["calls", id]) => {
-                need(Perm::Read)?;
+            Route::CallGet(id) => {
                 let id = ext_id(id)?;
                 let view = blocking(move || svc.call_view(&svc.call(&actor.account_id, &id)?)).await?;
                 Ok(json_response(StatusCode::OK, &view))
             }
-            (&Method::POST, ["calls", id, "upload-links"]) => {
-                need(Perm::Calls)?;
+            Route::LinkIssue(id) => {
                 let id = ext_id(id)?;
                 let link = svc.issue_link(actor, id, idempotency_key(&req)?).await?;
                 Ok(json_response(StatusCode::CREATED, &link))
             }
-            (&Method::GET, ["upload-links", id]) => {
-                need(Perm::Read)?;
-                let id = id.to_string();
+            Route::LinkGet(id) => {
+                let id = id.clone();
                 let link = blocking(move || svc.link_for(&actor.account_id, &id)).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &crate::service::link_json(&link, upgate_gateway::routes::now()),
                 ))
             }
-            (&Method::POST, ["upload-links", id, "resend"]) => {
-                need(Perm::Calls)?;
-                let link = svc
-                    .resend_link(actor, id.to_string(), idempotency_key(&req)?)
-                    .await?;
+            Route::LinkResend(id) => {
+                let link = svc.resend_link(actor, id.clone(), idempotency_key(&req)?).await?;
                 Ok(json_response(StatusCode::CREATED, &link))
             }
-            (&Method::DELETE, ["upload-links", id]) => {
-                need(Perm::Calls)?;
-                let id = id.to_string();
+            Route::LinkRevoke(id) => {
+                let id = id.clone();
                 let link = blocking(move || svc.revoke_link(&actor, &id)).await?;
                 Ok(json_response(StatusCode::OK, &link))
             }
-            (&Method::GET, ["contacts", number, "files"]) => {
-                need(Perm::Read)?;
-                let number = number.to_string();
+            Route::ContactFiles(number) => {
+                let number = number.clone();
                 let files = blocking(move || svc.contact_files(&actor.account_id, &number)).await?;
                 let files: Vec<Value> = files.iter().map(crate::service::file_json).collect();
                 Ok(json_response(StatusCode::OK, &json!({ "files": files })))
             }
-            (&Method::GET, ["files", id]) => {
-                need(Perm::Read)?;
-                let id = id.to_string();
+            Route::FileGet(id) => {
+                let id = id.clone();
                 let file = blocking(move || svc.file_for(&actor.account_id, &id)).await?;
                 Ok(json_response(StatusCode::OK, &crate::service::file_json(&file)))
             }
-            (&Method::GET, ["files", id, "content"]) => {
-                need(Perm::Download)?;
-                download::download(self, actor, id.to_string(), req.headers()).await
-            }
-            (&Method::GET, ["audit"]) => {
-                need(Perm::Audit)?;
+            Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,
+            Route::AuditList => {
                 let entries = blocking(move || svc.audit(&actor.account_id, 500)).await?;
                 Ok(json_response(StatusCode::OK, &json!({ "entries": entries })))
             }
-            (&Method::POST, ["tokens"]) => {
-                need(Perm::Tokens)?;
-                #[derive(serde::Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct Body {
-                    role: String,
-                }
-                let body: Body = read_json(req.into_body()).await?;
-                let role = Role::parse(&body.role).ok_or_else(|| {
-                    Problem::bad_request("unknown_role", "role is one of admin, integration, viewer.")
-                })?;
-                if role == Role::Reviewer {
-                    // Seeing callers' files is granted by the operator, not by an account
-                    // admin (who cannot download): `upgate token create --role reviewer`.
-                    return Err(Problem::new(
-                        StatusCode::FORBIDDEN,
-                        "reviewer_by_operator",
-                        "Reviewer tokens are created by the operator with `upgate token create --role reviewer`.",
-                    ));
-                }
-                let (record, token) =
-                    blocking(move || svc.create_token(&actor.account_id, role, &actor.token_id)).await?;
-                Ok(json_response(
-                    StatusCode::CREATED,
-                    &json!({"id": record.id, "role": role.as_str(), "token": token}),
-                ))
-            }
-            _ => Err(Problem::not_found("resource")),
+            Route::TokenCreate => tokens::create(self, actor, read_json(req.into_body()).await?).await,
+            Route::TokenList => tokens::list(self, actor).await,
+            Route::TokenGet(id) => tokens::get(self, actor, id.clone()).await,
+            Route::TokenRevoke(id) => tokens::revoke(self, actor, id.clone()).await,
+            Route::Healthz | Route::Unmatched { .. } => Err(Problem::not_found("resource")),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_role_table() {
-        assert!(allows(Role::Admin, Perm::SettingsWrite));
-        assert!(
-            !allows(Role::Admin, Perm::Download),
-            "admins manage; reviewers see files"
-        );
-        assert!(allows(Role::Integration, Perm::Calls));
-        assert!(!allows(Role::Integration, Perm::Download));
-        assert!(!allows(Role::Integration, Perm::SettingsWrite));
-        assert!(allows(Role::Reviewer, Perm::Download));
-        assert!(allows(Role::Reviewer, Perm::Audit));
-        assert!(!allows(Role::Reviewer, Perm::Calls));
-        for perm in [
-            Perm::SettingsWrite,
-            Perm::Calls,
-            Perm::Download,
-            Perm::Audit,
-            Perm::Tokens,
-        ] {
-            assert!(!allows(Role::Viewer, perm));
-        }
-        assert!(allows(Role::Viewer, Perm::Read));
-    }
-}
+mod tests;

@@ -13,6 +13,8 @@ pub enum Tree {
     Accounts,
     /// SHA-256 of the token -> ApiToken
     Tokens,
+    /// account id / token id -> SHA-256 of the token: an account's tokens, by id
+    TokenIds,
     /// account id / assistant id -> Assistant
     Assistants,
     /// account id / call id -> Call
@@ -32,9 +34,10 @@ pub enum Tree {
 }
 
 impl Tree {
-    pub const ALL: [Tree; 10] = [
+    pub const ALL: [Tree; 11] = [
         Tree::Accounts,
         Tree::Tokens,
+        Tree::TokenIds,
         Tree::Assistants,
         Tree::Calls,
         Tree::Links,
@@ -49,6 +52,7 @@ impl Tree {
         match self {
             Tree::Accounts => "accounts",
             Tree::Tokens => "tokens",
+            Tree::TokenIds => "token_ids",
             Tree::Assistants => "assistants",
             Tree::Calls => "calls",
             Tree::Links => "links",

@@ -3,12 +3,14 @@
 
 pub mod api;
 pub mod db;
+pub mod hidden_chars;
 pub mod ids;
 pub mod keys;
 pub mod model;
 pub mod monitor;
 pub mod ops;
 pub mod problem;
+pub mod redact;
 pub mod run;
 pub mod service;
 pub mod settings;

@@ -49,6 +49,8 @@ impl Role {
 }
 
 /// An API token's record, found by the SHA-256 of the token; the token itself is not kept.
+/// Records written before names, expiry and revocation existed read as unnamed, never
+/// expiring, never used and not revoked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiToken {
     pub id: String,
@@ -56,6 +58,50 @@ pub struct ApiToken {
     pub role: Role,
     pub hash: String,
     pub created_at: u64,
+    /// A label for people ("voice platform, prod"); never the secret.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Refused from this second on; `None` never expires.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// When it last authenticated a request, to the minute (see `LAST_USED_EVERY`).
+    #[serde(default)]
+    pub last_used_at: Option<u64>,
+    /// Refused from this second on.
+    #[serde(default)]
+    pub revoked_at: Option<u64>,
+}
+
+/// Where a token stands; derived, never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl ApiToken {
+    /// Revoked wins over expired: it is the stronger statement, and it was someone's act.
+    pub fn status_at(&self, now: u64) -> TokenStatus {
+        if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if self.expires_at.is_some_and(|t| now >= t) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

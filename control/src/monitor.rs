@@ -24,14 +24,16 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> ApiResponse {
         "/healthz" => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         "/readyz" => {
             let (ready, body) = gw.readiness().await;
-            json_response(
-                if ready {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                },
-                &body,
-            )
+            if ready {
+                return json_response(StatusCode::OK, &body);
+            }
+            let mut resp = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+            // Like every 503 we answer: say when asking again makes sense.
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::problem::UNAVAILABLE_RETRY_SECONDS),
+            );
+            resp
         }
         _ => crate::api::problem_response(&crate::problem::Problem::not_found("resource")),
     }

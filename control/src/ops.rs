@@ -1,4 +1,4 @@
-//! Operator commands (`upgate account create`, `upgate token create`). sled lets one process
+//! Operator commands (`upgate account create`, `upgate token create|list|revoke`). sled lets one process
 //! open the store, so while `upgate serve` runs the CLI asks it over a Unix socket in the
 //! data directory (mode 0600: the operator's account only); when nothing runs, the CLI opens
 //! the store itself. Both paths run the same code.
@@ -18,7 +18,8 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::api::{json_response, problem_response, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
-use crate::service::{blocking, Service};
+use crate::service::{blocking, token_json, NewToken, Service};
+use upgate_gateway::routes::now;
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("control.sock")
@@ -28,8 +29,36 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OpRequest {
-    CreateAccount { name: String, plan: String },
-    CreateToken { account: String, role: String },
+    CreateAccount {
+        name: String,
+        plan: String,
+    },
+    CreateToken {
+        account: String,
+        role: String,
+        #[serde(default)]
+        name: Option<String>,
+        /// A duration in human units (`30d`, `12h`), parsed where the store is.
+        #[serde(default)]
+        expires_in: Option<String>,
+    },
+    ListTokens {
+        account: String,
+    },
+    RevokeToken {
+        token: String,
+    },
+}
+
+fn parse_expiry(text: &str) -> Result<u64, Problem> {
+    humantime::parse_duration(text.trim())
+        .map(|d| d.as_secs())
+        .map_err(|e| {
+            Problem::bad_request(
+                "invalid_expiry",
+                format!("--expires-in {text:?}: {e}; write it like 90d, 12h or 30m"),
+            )
+        })
 }
 
 /// Runs an operator request against the service; the answer's `result` is what the CLI prints.
@@ -39,15 +68,42 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
             let account = svc.create_account(&name, &plan)?;
             Ok(json!({"result": account.id, "account": account}))
         }
-        OpRequest::CreateToken { account, role } => {
+        OpRequest::CreateToken {
+            account,
+            role,
+            name,
+            expires_in,
+        } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 Problem::bad_request(
                     "unknown_role",
                     "role is one of admin, integration, reviewer, viewer",
                 )
             })?;
-            let (record, token) = svc.create_token(&account, role, "operator")?;
+            let new = NewToken {
+                name,
+                expires_in: expires_in.as_deref().map(parse_expiry).transpose()?,
+                not_after: None,
+            };
+            let (record, token) = svc.create_token(&account, role, new, "operator")?;
             Ok(json!({"result": token, "id": record.id, "role": role.as_str()}))
+        }
+        OpRequest::ListTokens { account } => {
+            if svc.account(&account)?.is_none() {
+                return Err(Problem::not_found("account"));
+            }
+            // One JSON object per line: readable, and `jq` or `grep` take it as it is.
+            let t = now();
+            let lines: Vec<String> = svc
+                .tokens(&account)?
+                .iter()
+                .map(|r| token_json(r, t).to_string())
+                .collect();
+            Ok(json!({"result": lines.join("\n")}))
+        }
+        OpRequest::RevokeToken { token } => {
+            let record = svc.revoke_token_by_operator(&token)?;
+            Ok(json!({"result": token_json(&record, now()).to_string()}))
         }
     }
 }

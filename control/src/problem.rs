@@ -13,7 +13,16 @@ pub struct Problem {
     pub detail: String,
     /// Extra members (e.g. every broken settings rule).
     pub extra: Option<serde_json::Value>,
+    /// Seconds for the `Retry-After` header. Every 503 and 429 carries one (see
+    /// [`Problem::retry_after`]): a client told "try again" should be told when.
+    pub retry_after: Option<u64>,
 }
+
+/// `Retry-After` of a 503 that does not say otherwise: store and storage failures are
+/// usually over in seconds, and a client waiting longer loses a caller.
+pub const UNAVAILABLE_RETRY_SECONDS: u64 = 5;
+/// `Retry-After` of a 429 that does not say otherwise.
+pub const RATE_LIMITED_RETRY_SECONDS: u64 = 60;
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
@@ -22,7 +31,29 @@ impl Problem {
             code,
             detail: detail.into(),
             extra: None,
+            retry_after: None,
         }
+    }
+
+    /// 503: our side failed, the request may succeed if repeated.
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+            .with_retry_after(UNAVAILABLE_RETRY_SECONDS)
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Problem {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The `Retry-After` seconds this problem is answered with, if any: its own, or the
+    /// default of its status for every 503 and 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after.or(match self.status {
+            StatusCode::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_SECONDS),
+            StatusCode::TOO_MANY_REQUESTS => Some(RATE_LIMITED_RETRY_SECONDS),
+            _ => None,
+        })
     }
 
     pub fn not_found(what: &str) -> Problem {
@@ -60,10 +91,6 @@ impl Problem {
 impl From<DbError> for Problem {
     fn from(e: DbError) -> Problem {
         tracing::error!(error = %e, "metadata store failure");
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "The metadata store failed; try again.",
-        )
+        Problem::unavailable("store_unavailable", "The metadata store failed; try again.")
     }
 }

@@ -53,7 +53,7 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         ))
     })?;
     let sms = crate::sms::from_config(&config.sms, dir);
-    Ok(Arc::new(Service::new(
+    let service = Service::new(
         Arc::new(db),
         config.plans.clone(),
         keys,
@@ -61,7 +61,10 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         config.gateway.public_url.clone(),
         metrics,
         config.sms_limits,
-    )))
+    );
+    // Tokens made before the per-account index existed become listable and revocable.
+    service.index_tokens().map_err(|p| setup(p.detail))?;
+    Ok(Arc::new(service))
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {

@@ -8,6 +8,7 @@ mod gateway_link;
 mod idempotency;
 mod links;
 mod sms_window;
+mod tokens;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
@@ -22,7 +23,7 @@ use upgate_config::Plan;
 use crate::db::{DbError, Kv, Op, Tree};
 use crate::ids::new_id;
 use crate::keys::ControlKeys;
-use crate::model::{Account, ApiToken, Assistant, AuditEntry, Role};
+use crate::model::{Account, Assistant, AuditEntry, Role};
 use crate::problem::Problem;
 use crate::settings::{self, FileUploadSettings};
 use crate::sms::SmsProvider;
@@ -32,6 +33,7 @@ use upgate_gateway::routes::now;
 pub use calls::{file_json, link_json, CallInput};
 pub use gateway_link::InProcess;
 pub use links::blocking;
+pub use tokens::{last_used_due, token_json, NewToken, Refused, LAST_USED_EVERY};
 
 /// Who is asking: the token's account and role, and its id for the audit log.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct Actor {
     pub account_id: String,
     pub role: Role,
     pub token_id: String,
+    /// When the token expires: tokens it creates expire no later.
+    pub expires_at: Option<u64>,
 }
 
 pub struct Service {
@@ -61,7 +65,17 @@ pub struct Service {
 }
 
 fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, DbError> {
-    serde_json::from_slice(bytes).map_err(|e| DbError::Corrupt(format!("{}: {e}", tree.name())))
+    // Where and what kind, never serde's message: it quotes the offending value, which can
+    // be a caller's number or a file name, and this error goes to the log.
+    serde_json::from_slice(bytes).map_err(|e| {
+        DbError::Corrupt(format!(
+            "{}: {:?} error at line {} column {}",
+            tree.name(),
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 pub(crate) fn get<T: DeserializeOwned>(db: &dyn Kv, tree: Tree, key: &[u8]) -> Result<Option<T>, DbError> {
@@ -143,14 +157,42 @@ impl Service {
         Ok(put(Tree::Audit, key, &entry))
     }
 
-    // --- operator: accounts and tokens -------------------------------------------------
+    /// A request refused for its role: who, where, which permission, and why.
+    pub fn audit_denied(
+        &self,
+        actor: &Actor,
+        route: &str,
+        method: &str,
+        permission: &str,
+        code: &str,
+    ) -> Result<(), Problem> {
+        let _w = self.write_lock();
+        let op = self.audit_op(
+            &actor.token_id,
+            &actor.account_id,
+            "access.denied",
+            route,
+            serde_json::json!({
+                "method": method,
+                "route": route,
+                "permission": permission,
+                "role": actor.role.as_str(),
+                "code": code,
+            }),
+        )?;
+        self.db.apply(vec![op])?;
+        Ok(())
+    }
+
+    // --- operator: accounts ------------------------------------------------------------
 
     pub fn create_account(&self, name: &str, plan: &str) -> Result<Account, Problem> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > 200 || crate::hidden_chars::first_hidden(name).is_some()
+        {
             return Err(Problem::bad_request(
                 "invalid_name",
-                "Give the account a name of 1-200 characters.",
+                "Give the account a name of 1-200 characters, without control, format or invisible characters.",
             ));
         }
         if !self.plans.contains_key(plan) {
@@ -187,65 +229,6 @@ impl Service {
         Ok(get(&*self.db, Tree::Accounts, id.as_bytes())?)
     }
 
-    /// Creates a token and returns `(record, token)`; the token is shown once and only its
-    /// hash is kept.
-    pub fn create_token(
-        &self,
-        account_id: &str,
-        role: Role,
-        actor: &str,
-    ) -> Result<(ApiToken, String), Problem> {
-        if self.account(account_id)?.is_none() {
-            return Err(Problem::not_found("account"));
-        }
-        let mut secret = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
-            .expect("system random works");
-        let token = format!(
-            "upg_{}",
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
-        );
-        let record = ApiToken {
-            id: new_id("tok"),
-            account_id: account_id.into(),
-            role,
-            hash: token_hash(&token),
-            created_at: now(),
-        };
-        let _w = self.write_lock();
-        let audit = self.audit_op(
-            actor,
-            account_id,
-            "token.create",
-            &record.id,
-            serde_json::json!({"role": role.as_str()}),
-        )?;
-        self.db
-            .apply(vec![put(Tree::Tokens, record.hash.as_bytes(), &record), audit])?;
-        Ok((record, token))
-    }
-
-    /// The actor behind a bearer token, compared in constant time.
-    pub fn authenticate(&self, token: &str) -> Result<Option<Actor>, Problem> {
-        if !token.starts_with("upg_") || token.len() > 128 {
-            return Ok(None);
-        }
-        let hash = token_hash(token);
-        let Some(record) = get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes())? else {
-            return Ok(None);
-        };
-        // The lookup is by hash (nothing secret leaks through its timing); the compare is
-        // constant time anyway, as every secret comparison here is.
-        if !constant_time_eq(record.hash.as_bytes(), hash.as_bytes()) {
-            return Ok(None);
-        }
-        Ok(Some(Actor {
-            account_id: record.account_id,
-            role: record.role,
-            token_id: record.id,
-        }))
-    }
-
     fn plan_has_sms(&self, account_id: &str) -> Result<bool, Problem> {
         let account = self
             .account(account_id)?
@@ -263,7 +246,7 @@ impl Service {
                 format!("Too many texts to this number or from this account in the last hour; try again in {wait} s."),
             );
             p.extra = Some(serde_json::json!({ "retry_after_seconds": wait }));
-            p
+            p.with_retry_after(wait)
         })
     }
 

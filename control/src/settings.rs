@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use upgate_gateway::token::TOKEN_LEN;
 use upgate_gateway::upload::sniff::Kind;
 
+use crate::hidden_chars::{code_point, first_hidden, is_hidden};
 use crate::sms::text::analyze;
 
 /// The product page's limit on the message, in characters.
@@ -118,6 +119,22 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
             format!("Keep the trigger to {TRIGGER_MAX_CHARS} characters."),
         ));
     }
+    // A trigger is written in a text box, so line breaks and tabs may stay; anything else
+    // unseen would reach the voice platform's LLM without the admin having read it.
+    let unseen = s.trigger.as_deref().and_then(|t| {
+        t.chars()
+            .find(|c| is_hidden(*c) && !matches!(c, '\n' | '\r' | '\t'))
+    });
+    if let Some(c) = unseen {
+        errors.push(rule(
+            "trigger_invalid",
+            "trigger",
+            format!(
+                "The trigger cannot contain control characters, or invisible or direction-changing characters (it has {}).",
+                code_point(c)
+            ),
+        ));
+    }
     let chars = s.message.chars().count();
     if s.message.trim().is_empty() {
         errors.push(rule(
@@ -139,11 +156,16 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
             "Don't include a link in the message: the upload link is added automatically.",
         ));
     }
-    if s.message.chars().any(|c| c.is_control()) {
+    if let Some(c) = first_hidden(&s.message) {
+        // What the admin reads in the settings must be what the caller's phone shows: no
+        // bidi overrides reordering it, no zero-width or tag characters hiding text in it.
         errors.push(rule(
             "message_invalid",
             "message",
-            "The message cannot contain control characters or line breaks.",
+            format!(
+                "The message cannot contain line breaks, control characters, or invisible or direction-changing characters (it has {}).",
+                code_point(c)
+            ),
         ));
     }
     if s.allowed_types.is_empty() {

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub sms: IntCounterVec,
     /// File downloads by staff.
     pub downloads: IntCounter,
+    /// Control-API requests refused with 401, 403 or 404 under `/v1`, by route template and
+    /// status: a rise is a lost or stolen token being tried, or someone walking ids.
+    pub control_denied: IntCounterVec,
 }
 
 impl Metrics {
@@ -43,6 +46,17 @@ impl Metrics {
             "Connections refused or cut, by reason",
             "reason",
         );
+        let control_denied = IntCounterVec::new(
+            Opts::new(
+                "control_denied_total",
+                "Control API requests refused (401, 403, 404) by route template and status",
+            ),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(control_denied.clone()))
+            .expect("unique metric");
         let stored_bytes =
             IntCounter::new("stored_bytes_total", "Plaintext bytes of stored files").expect("valid");
         let scan_seconds = Histogram::with_opts(
@@ -74,6 +88,7 @@ impl Metrics {
             scanner_up,
             sms,
             downloads,
+            control_denied,
         }
     }
 

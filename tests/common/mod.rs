@@ -3,6 +3,7 @@
 
 pub mod clamd;
 pub mod files;
+pub mod logs;
 pub mod raw;
 pub mod scene;
 pub mod slow_clamd;

@@ -1,7 +1,7 @@
 //! The real `upgate` binary as a process: its config, its CLI, and clients for its APIs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, StatusCode};
@@ -77,12 +77,19 @@ impl Upgate {
 
     /// Starts `upgate serve` and waits until the control API answers.
     pub async fn start(&mut self) {
+        self.start_logging("info").await
+    }
+
+    /// Like `start`, with this log filter (`trace` for everything); stdout and stderr both
+    /// go to the log file.
+    pub async fn start_logging(&mut self, filter: &str) {
         let log = std::fs::File::create(&self.log).unwrap();
         let child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&self.config)
-            .env("UPGATE_LOG", "info")
-            .stdout(Stdio::null())
+            .env("UPGATE_LOG", filter)
+            .env("RUST_LOG", filter)
+            .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();

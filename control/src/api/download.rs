@@ -30,11 +30,7 @@ fn storage(e: StorageError) -> Problem {
         StorageError::NotFound => integrity("object missing"),
         StorageError::Io(e) => {
             tracing::error!(error = %e, "storage failure on download");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "Storage is unavailable; try again.",
-            )
+            Problem::unavailable("storage_unavailable", "Storage is unavailable; try again.")
         }
     }
 }
@@ -170,4 +166,20 @@ pub async fn download(
         HeaderValue::from_static("private, no-store"),
     );
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_failure_is_a_503_with_retry_after_and_a_missing_object_is_not() {
+        let resp =
+            super::super::problem_response(&storage(StorageError::Io(std::io::Error::other("disk gone"))));
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(resp.headers().contains_key(header::RETRY_AFTER));
+        let resp = super::super::problem_response(&storage(StorageError::NotFound));
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!resp.headers().contains_key(header::RETRY_AFTER));
+    }
 }

@@ -28,13 +28,10 @@ impl Service {
         &self,
         store: &dyn upgate_gateway::storage::ObjectStore,
     ) -> Result<usize, Problem> {
-        let keys = store.list().await.map_err(|e| {
-            Problem::new(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                e.to_string(),
-            )
-        })?;
+        let keys = store
+            .list()
+            .await
+            .map_err(|e| Problem::unavailable("storage_unavailable", e.to_string()))?;
         let mut removed = 0;
         for key in keys {
             if self.db.get(Tree::Files, key.as_str().as_bytes())?.is_none() {

@@ -16,6 +16,7 @@ use crate::db::Tree;
 use crate::ids::new_id;
 use crate::model::{Call, Link, SmsMessage, SmsStatus};
 use crate::problem::Problem;
+use crate::redact::{hide, mask_numbers, mask_phone};
 use crate::settings::{self, sms_body};
 use crate::sms::text::analyze;
 use upgate_gateway::routes::now;
@@ -68,8 +69,9 @@ impl Service {
         // Last check before anything is written: a refused text leaves no new link behind.
         self.admit_sms(&actor.account_id, &call.caller_number)?;
         let t = now();
-        let id = LinkId::random()
-            .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "Try again."))?;
+        let id = LinkId::random().map_err(|_| {
+            Problem::unavailable("no_randomness", "The system random generator failed; try again.")
+        })?;
         let link = Link {
             id: id.to_string(),
             account_id: actor.account_id.clone(),
@@ -122,8 +124,18 @@ impl Service {
             }
             Err(e) => {
                 self.metrics.sms.with_label_values(&["failed"]).inc();
-                tracing::warn!(provider = self.sms.name(), error = %e, "SMS not sent");
-                (SmsStatus::Failed, None, Some(e.to_string()))
+                // A provider may quote what it was sent: the body and link go from the error
+                // before it is kept (staff who may not see the link read the call), and the
+                // number, which carriers echo, is masked in the log.
+                let token = url.rsplit('/').next().unwrap_or_default();
+                let error = hide(&e.to_string(), &[&body, &url, token]);
+                tracing::warn!(
+                    provider = self.sms.name(),
+                    to = %mask_phone(&call.caller_number),
+                    error = %mask_numbers(&error),
+                    "SMS not sent"
+                );
+                (SmsStatus::Failed, None, Some(error))
             }
         };
         let message = SmsMessage {

@@ -161,3 +161,131 @@ proptest! {
         prop_assert_eq!(p.encoding, "GSM-7");
     }
 }
+
+/// One of each kind the issue names (bidi embeddings, overrides and isolates, zero-width and
+/// direction marks, invisible operators, BOM, soft hyphen, other format characters, C0 and C1
+/// controls), and the line separators and blank fillers beside them.
+const UNSEEN: &[char] = &[
+    '\u{202A}',
+    '\u{202B}',
+    '\u{202C}',
+    '\u{202D}',
+    '\u{202E}', // embeddings, overrides
+    '\u{2066}',
+    '\u{2067}',
+    '\u{2068}',
+    '\u{2069}', // isolates
+    '\u{200B}',
+    '\u{200C}',
+    '\u{200D}',
+    '\u{200E}',
+    '\u{200F}', // zero-width, LRM, RLM
+    '\u{2060}',
+    '\u{2061}',
+    '\u{2062}',
+    '\u{2063}',
+    '\u{2064}', // word joiner, invisible operators
+    '\u{FEFF}',
+    '\u{00AD}', // BOM, soft hyphen
+    '\u{061C}',
+    '\u{180E}',
+    '\u{0600}',
+    '\u{06DD}',
+    '\u{FFF9}',
+    '\u{1D173}', // other Cf
+    '\u{E0001}',
+    '\u{E0041}',
+    '\u{E007F}', // tags
+    '\u{0000}',
+    '\u{0007}',
+    '\u{0009}',
+    '\u{000A}',
+    '\u{000D}',
+    '\u{001B}',
+    '\u{007F}', // C0, DEL
+    '\u{0080}',
+    '\u{0085}',
+    '\u{009B}',
+    '\u{009F}', // C1
+    '\u{2028}',
+    '\u{2029}', // line and paragraph separators
+    '\u{3164}',
+    '\u{115F}',
+    '\u{034F}',
+    '\u{2800}',
+    '\u{FE00}',
+    '\u{E0100}', // blank fillers, selectors
+];
+
+#[test]
+fn a_message_with_bidi_invisible_or_control_characters_is_invalid() {
+    for &c in UNSEEN {
+        for message in [
+            format!("{c}Upload your photos here"),
+            format!("Upload your{c} photos here"),
+            format!("Upload your photos here{c}"),
+        ] {
+            let mut s = enabled();
+            s.message = message;
+            let errors = validate(&s, true);
+            assert_eq!(
+                errors.iter().map(|e| e.code).collect::<Vec<_>>(),
+                ["message_invalid"],
+                "U+{:04X}",
+                c as u32
+            );
+            assert!(
+                errors[0].detail.contains(&format!("U+{:04X}", c as u32)),
+                "the problem names the character: {}",
+                errors[0].detail
+            );
+        }
+    }
+}
+
+#[test]
+fn emoji_and_other_scripts_stay_valid_messages() {
+    for ok in [
+        "Bitte laden Sie Ihre Krankmeldung hoch 📄",
+        "Thanks ❤️ please upload 👍🏽",
+        "يرجى تحميل المستندات",
+        "请上传您的文件",
+    ] {
+        let mut s = enabled();
+        s.message = ok.into();
+        assert!(validate(&s, true).is_empty(), "{ok}");
+    }
+}
+
+#[test]
+fn a_trigger_with_hidden_characters_is_invalid_but_may_break_lines() {
+    for &c in UNSEEN.iter().filter(|c| !matches!(c, '\n' | '\r' | '\t')) {
+        let mut s = enabled();
+        s.trigger = Some(format!("When the caller{c} has photos"));
+        assert_eq!(codes(&s, true), ["trigger_invalid"], "U+{:04X}", c as u32);
+    }
+    let mut s = enabled();
+    s.trigger = Some("When the caller has photos\r\nor\tscans of the damage".into());
+    assert!(codes(&s, true).is_empty());
+}
+
+proptest! {
+    #[test]
+    fn any_unseen_character_anywhere_makes_the_message_invalid(
+        before in "[a-zA-Z ]{0,40}",
+        after in "[a-zA-Z ]{1,40}",
+        c in prop::sample::select(UNSEEN.to_vec()),
+    ) {
+        let mut s = enabled();
+        s.message = format!("{before}{c}{after}");
+        prop_assert!(codes(&s, true).contains(&"message_invalid"));
+    }
+
+    #[test]
+    fn any_code_point_the_rule_lets_through_is_visible(c in any::<char>()) {
+        let mut s = enabled();
+        s.message = format!("Upload {c} here");
+        let invalid = codes(&s, true).contains(&"message_invalid");
+        prop_assert_eq!(invalid, crate::hidden_chars::is_hidden(c));
+    }
+}

@@ -1,6 +1,6 @@
 //! The development provider: one JSON line per message in `sms-outbox.jsonl`, so a developer
-//! can open the link without a carrier. The log line says a message was written, never its
-//! body: the body holds the link.
+//! can open the link without a carrier. The log line says a message was written, to a masked
+//! number, never its body: the body holds the link.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use super::{Accepted, SmsError, SmsProvider};
+use crate::redact::mask_phone;
 
 pub struct Outbox {
     path: PathBuf,
@@ -43,7 +44,7 @@ impl SmsProvider for Outbox {
         .await
         .map_err(|e| SmsError::Unreachable(e.to_string()))?
         .map_err(|e| SmsError::Unreachable(format!("cannot write the outbox: {e}")))?;
-        tracing::info!(to, outbox = %self.path.display(), "SMS written to the outbox");
+        tracing::info!(to = %mask_phone(to), outbox = %self.path.display(), "SMS written to the outbox");
         Ok(Accepted { provider_id: id })
     }
 }

@@ -1,0 +1,223 @@
+//! Which endpoint a request is for, decided once from its method and path: the handler
+//! dispatches on it, the role table reads its permission, and the request log, metrics and
+//! audit name it by its template (`/v1/calls/{call_id}`), never by its path, which can hold a
+//! caller's number.
+
+use http::Method;
+use percent_encoding::percent_decode_str;
+
+/// What a request needs permission for; roles map to these in one table (`allows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perm {
+    SettingsRead,
+    SettingsWrite,
+    Calls,
+    Read,
+    Download,
+    Audit,
+    Tokens,
+}
+
+impl Perm {
+    /// The name the audit log gives a denied permission.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Perm::SettingsRead => "settings_read",
+            Perm::SettingsWrite => "settings_write",
+            Perm::Calls => "calls",
+            Perm::Read => "read",
+            Perm::Download => "download",
+            Perm::Audit => "audit",
+            Perm::Tokens => "tokens",
+        }
+    }
+}
+
+/// An endpoint and the ids its path holds (percent-decoded, not yet checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Healthz,
+    AssistantGet(String),
+    AssistantPut(String),
+    CallPut(String),
+    CallGet(String),
+    LinkIssue(String),
+    LinkGet(String),
+    LinkResend(String),
+    LinkRevoke(String),
+    ContactFiles(String),
+    FileGet(String),
+    FileContent(String),
+    AuditList,
+    TokenCreate,
+    TokenList,
+    TokenGet(String),
+    TokenRevoke(String),
+    /// No endpoint; `protected` when under `/v1`, where a token is asked for first.
+    Unmatched {
+        protected: bool,
+    },
+}
+
+impl Route {
+    pub fn parse(method: &Method, path: &str) -> Route {
+        let segments: Vec<String> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let id = |s: &str| s.to_string();
+        match (method, segs.as_slice()) {
+            (&Method::GET, ["healthz"]) => Route::Healthz,
+            (_, ["v1", rest @ ..]) => match (method, rest) {
+                (&Method::GET, ["assistants", a]) => Route::AssistantGet(id(a)),
+                (&Method::PUT, ["assistants", a]) => Route::AssistantPut(id(a)),
+                (&Method::PUT, ["calls", c]) => Route::CallPut(id(c)),
+                (&Method::GET, ["calls", c]) => Route::CallGet(id(c)),
+                (&Method::POST, ["calls", c, "upload-links"]) => Route::LinkIssue(id(c)),
+                (&Method::GET, ["upload-links", l]) => Route::LinkGet(id(l)),
+                (&Method::POST, ["upload-links", l, "resend"]) => Route::LinkResend(id(l)),
+                (&Method::DELETE, ["upload-links", l]) => Route::LinkRevoke(id(l)),
+                (&Method::GET, ["contacts", n, "files"]) => Route::ContactFiles(id(n)),
+                (&Method::GET, ["files", f]) => Route::FileGet(id(f)),
+                (&Method::GET, ["files", f, "content"]) => Route::FileContent(id(f)),
+                (&Method::GET, ["audit"]) => Route::AuditList,
+                (&Method::POST, ["tokens"]) => Route::TokenCreate,
+                (&Method::GET, ["tokens"]) => Route::TokenList,
+                (&Method::GET, ["tokens", t]) => Route::TokenGet(id(t)),
+                (&Method::DELETE, ["tokens", t]) => Route::TokenRevoke(id(t)),
+                _ => Route::Unmatched { protected: true },
+            },
+            _ => Route::Unmatched { protected: false },
+        }
+    }
+
+    /// The path template: what logs, metric labels and the audit log say instead of the path.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Healthz => "/healthz",
+            Route::AssistantGet(_) | Route::AssistantPut(_) => "/v1/assistants/{assistant_id}",
+            Route::CallPut(_) | Route::CallGet(_) => "/v1/calls/{call_id}",
+            Route::LinkIssue(_) => "/v1/calls/{call_id}/upload-links",
+            Route::LinkGet(_) | Route::LinkRevoke(_) => "/v1/upload-links/{link_id}",
+            Route::LinkResend(_) => "/v1/upload-links/{link_id}/resend",
+            Route::ContactFiles(_) => "/v1/contacts/{number}/files",
+            Route::FileGet(_) => "/v1/files/{file_id}",
+            Route::FileContent(_) => "/v1/files/{file_id}/content",
+            Route::AuditList => "/v1/audit",
+            Route::TokenCreate | Route::TokenList => "/v1/tokens",
+            Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
+            Route::Unmatched { .. } => "unmatched",
+        }
+    }
+
+    /// Whether the request needs a token (everything under `/v1`).
+    pub fn protected(&self) -> bool {
+        !matches!(self, Route::Healthz | Route::Unmatched { protected: false })
+    }
+
+    /// The permission the endpoint needs; `None` for the open ones and for no endpoint.
+    pub fn perm(&self) -> Option<Perm> {
+        Some(match self {
+            Route::Healthz | Route::Unmatched { .. } => return None,
+            Route::AssistantGet(_) => Perm::SettingsRead,
+            Route::AssistantPut(_) => Perm::SettingsWrite,
+            Route::CallPut(_) | Route::LinkIssue(_) | Route::LinkResend(_) | Route::LinkRevoke(_) => {
+                Perm::Calls
+            }
+            Route::CallGet(_) | Route::LinkGet(_) | Route::ContactFiles(_) | Route::FileGet(_) => Perm::Read,
+            Route::FileContent(_) => Perm::Download,
+            Route::AuditList => Perm::Audit,
+            Route::TokenCreate | Route::TokenList | Route::TokenGet(_) | Route::TokenRevoke(_) => {
+                Perm::Tokens
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_never_carry_the_path_s_values() {
+        let cases = [
+            (
+                Method::GET,
+                "/v1/calls/call-%2B4915112345678",
+                "/v1/calls/{call_id}",
+            ),
+            (
+                Method::GET,
+                "/v1/contacts/%2B4915112345678/files",
+                "/v1/contacts/{number}/files",
+            ),
+            (
+                Method::GET,
+                "/v1/contacts/+4915112345678/files",
+                "/v1/contacts/{number}/files",
+            ),
+            (
+                Method::POST,
+                "/v1/upload-links/0123456789abcdef01234567/resend",
+                "/v1/upload-links/{link_id}/resend",
+            ),
+            (
+                Method::DELETE,
+                "/v1/tokens/tok_0123456789abcdef",
+                "/v1/tokens/{token_id}",
+            ),
+            (Method::GET, "/v1/nothing/+4915112345678", "unmatched"),
+            (Method::PATCH, "/v1/calls/x", "unmatched"),
+            (Method::GET, "/+4915112345678", "unmatched"),
+        ];
+        for (method, path, template) in cases {
+            let route = Route::parse(&method, path);
+            assert_eq!(route.template(), template, "{method} {path}");
+            assert!(!route.template().contains("4915112345678"));
+        }
+    }
+
+    #[test]
+    fn ids_are_percent_decoded() {
+        assert_eq!(
+            Route::parse(&Method::GET, "/v1/contacts/%2B4915112345678/files"),
+            Route::ContactFiles("+4915112345678".into())
+        );
+    }
+
+    #[test]
+    fn everything_under_v1_is_protected_and_only_that() {
+        assert!(Route::parse(&Method::GET, "/v1/audit").protected());
+        assert!(Route::parse(&Method::GET, "/v1/whatever").protected());
+        assert!(!Route::parse(&Method::GET, "/healthz").protected());
+        assert!(!Route::parse(&Method::GET, "/metrics").protected());
+    }
+
+    #[test]
+    fn every_endpoint_needs_a_permission() {
+        for (method, path) in [
+            (Method::GET, "/v1/assistants/a"),
+            (Method::PUT, "/v1/assistants/a"),
+            (Method::PUT, "/v1/calls/c"),
+            (Method::GET, "/v1/calls/c"),
+            (Method::POST, "/v1/calls/c/upload-links"),
+            (Method::GET, "/v1/upload-links/l"),
+            (Method::POST, "/v1/upload-links/l/resend"),
+            (Method::DELETE, "/v1/upload-links/l"),
+            (Method::GET, "/v1/contacts/n/files"),
+            (Method::GET, "/v1/files/f"),
+            (Method::GET, "/v1/files/f/content"),
+            (Method::GET, "/v1/audit"),
+            (Method::POST, "/v1/tokens"),
+            (Method::GET, "/v1/tokens"),
+            (Method::GET, "/v1/tokens/t"),
+            (Method::DELETE, "/v1/tokens/t"),
+        ] {
+            let route = Route::parse(&method, path);
+            assert!(route.perm().is_some(), "{method} {path}");
+            assert_ne!(route.template(), "unmatched", "{method} {path}");
+        }
+    }
+}

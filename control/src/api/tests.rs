@@ -1,0 +1,535 @@
+//! The API in process, over an in-memory connection: the real handler, no sockets.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use http::{HeaderMap, Method};
+use hyper_util::rt::TokioIo;
+use upgate_gateway::metrics::Metrics;
+use upgate_gateway::storage::LocalStore;
+
+use super::*;
+use crate::db::{DbError, Entry, Kv, Op, SledKv, Tree};
+use crate::service::NewToken;
+
+/// sled, with a switch that makes every call fail as a broken disk would.
+struct Flaky {
+    inner: SledKv,
+    broken: AtomicBool,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), DbError> {
+        if self.broken.load(Ordering::SeqCst) {
+            Err(DbError::Engine("injected failure".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Kv for Flaky {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, DbError> {
+        self.check()?;
+        self.inner.get(tree, key)
+    }
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError> {
+        self.check()?;
+        self.inner.scan_prefix(tree, prefix)
+    }
+    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
+        self.check()?;
+        self.inner.scan_prefix_rev(tree, prefix, limit)
+    }
+    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError> {
+        self.check()?;
+        self.inner.apply(ops)
+    }
+    fn next_id(&self) -> Result<u64, DbError> {
+        self.check()?;
+        self.inner.next_id()
+    }
+}
+
+struct Harness {
+    api: Api,
+    db: Arc<Flaky>,
+    metrics: Metrics,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(config_extra: &str) -> Harness {
+    harness_with(config_extra, None)
+}
+
+/// A carrier that refuses every text, quoting what it was sent.
+struct Parrot;
+
+#[async_trait::async_trait]
+impl crate::sms::SmsProvider for Parrot {
+    fn name(&self) -> &'static str {
+        "parrot"
+    }
+    async fn send(&self, to: &str, body: &str) -> Result<crate::sms::Accepted, crate::sms::SmsError> {
+        Err(crate::sms::SmsError::Refused(format!(
+            "cannot send {body:?} to {to}"
+        )))
+    }
+}
+
+fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgate.toml");
+    std::fs::write(&path, config_extra).unwrap();
+    let config = upgate_config::Config::load(Some(&path), Some(dir.path())).unwrap();
+    crate::keys::ensure_keys(dir.path()).unwrap();
+    let db = Arc::new(Flaky {
+        inner: SledKv::open(&dir.path().join("meta")).unwrap(),
+        broken: AtomicBool::new(false),
+    });
+    let metrics = Metrics::new();
+    let service = Service::new(
+        db.clone(),
+        config.plans.clone(),
+        crate::keys::load_control_keys(dir.path()).unwrap(),
+        sms.unwrap_or_else(|| crate::sms::from_config(&config.sms, dir.path())),
+        config.gateway.public_url.clone(),
+        metrics.clone(),
+        config.sms_limits,
+    );
+    let store = Arc::new(LocalStore::open(&dir.path().join("objects")).unwrap());
+    Harness {
+        api: Api {
+            service: Arc::new(service),
+            store,
+        },
+        db,
+        metrics,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    fn token(&self, account: &str, role: Role) -> String {
+        self.api
+            .service
+            .create_token(account, role, NewToken::default(), "operator")
+            .unwrap()
+            .1
+    }
+
+    /// One request through hyper's HTTP/1 on both ends of an in-memory pipe.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(api.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(server), svc)
+                .await;
+        });
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "control")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(Bytes::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            )))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::RETRY_AFTER)?.to_str().ok()?.parse().ok()
+}
+
+#[test]
+fn the_role_table() {
+    assert!(allows(Role::Admin, Perm::SettingsWrite));
+    assert!(
+        !allows(Role::Admin, Perm::Download),
+        "admins manage; reviewers see files"
+    );
+    assert!(allows(Role::Integration, Perm::Calls));
+    assert!(!allows(Role::Integration, Perm::Download));
+    assert!(!allows(Role::Integration, Perm::SettingsWrite));
+    assert!(allows(Role::Reviewer, Perm::Download));
+    assert!(allows(Role::Reviewer, Perm::Audit));
+    assert!(!allows(Role::Reviewer, Perm::Calls));
+    for perm in [
+        Perm::SettingsWrite,
+        Perm::Calls,
+        Perm::Download,
+        Perm::Audit,
+        Perm::Tokens,
+    ] {
+        assert!(!allows(Role::Viewer, perm));
+    }
+    assert!(allows(Role::Viewer, Perm::Read));
+}
+
+/// Every kind of 503 and 429 the control API answers, each with a `Retry-After` a client can
+/// act on: its own wait where it knows one, the status's default otherwise.
+#[test]
+fn every_503_and_429_kind_carries_retry_after() {
+    let kinds = [
+        Problem::from(DbError::Engine("disk gone".into())),
+        Problem::from(DbError::Corrupt("calls: Data error at line 1 column 2".into())),
+        Problem::unavailable("storage_unavailable", "Storage is unavailable; try again."),
+        Problem::unavailable("no_randomness", "Try again."),
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "anything_new",
+            "A 503 nobody gave a wait.",
+        ),
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "anything_new",
+            "A 429 nobody gave a wait.",
+        ),
+        Problem::new(StatusCode::TOO_MANY_REQUESTS, "sms_rate_limited", "Too many.").with_retry_after(1234),
+    ];
+    for p in &kinds {
+        let resp = problem_response(p);
+        let wait = retry_after(resp.headers());
+        assert!(wait.is_some_and(|w| w > 0), "{} {}", p.status, p.code);
+    }
+    assert_eq!(retry_after(problem_response(&kinds[6]).headers()), Some(1234));
+    for status in [
+        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
+        StatusCode::CONFLICT,
+    ] {
+        let resp = problem_response(&Problem::new(status, "x", "y"));
+        assert!(resp.headers().get(header::RETRY_AFTER).is_none(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_answers_503_with_retry_after_on_every_path() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").unwrap().id;
+    let admin = h.token(&acc, Role::Admin);
+    h.db.broken.store(true, Ordering::SeqCst);
+    let settings = json!({"file_upload": {"enabled": false}});
+    for (method, path, body) in [
+        (Method::GET, "/v1/assistants/desk", None),
+        (Method::PUT, "/v1/assistants/desk", Some(settings)),
+        (Method::GET, "/v1/audit", None),
+        (Method::GET, "/v1/tokens", None),
+        (Method::POST, "/v1/calls/c1/upload-links", None),
+    ] {
+        let (status, headers, body) = h.send(method.clone(), path, &admin, body).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}: {body}");
+        assert_eq!(body["code"], "store_unavailable");
+        assert_eq!(
+            retry_after(&headers),
+            Some(crate::problem::UNAVAILABLE_RETRY_SECONDS)
+        );
+    }
+    h.db.broken.store(false, Ordering::SeqCst);
+    let (status, _, _) = h.send(Method::GET, "/v1/tokens", &admin, None).await;
+    assert_eq!(status, StatusCode::OK, "recovers by itself");
+}
+
+#[tokio::test]
+async fn the_sms_limit_answers_429_with_its_own_retry_after() {
+    let h = harness("[sms]\nmax_per_number_per_hour = 1\n");
+    let acc = h.api.service.create_account("A", "pro").unwrap().id;
+    let admin = h.token(&acc, Role::Admin);
+    let settings =
+        json!({"file_upload": {"enabled": true, "trigger": "When asked", "message": "Upload here"}});
+    h.send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))
+        .await;
+    let call = json!({"assistant_id": "desk", "caller_number": "+14155550100"});
+    h.send(Method::PUT, "/v1/calls/c1", &admin, Some(call)).await;
+    let (status, _, _) = h
+        .send(Method::POST, "/v1/calls/c1/upload-links", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, headers, body) = h
+        .send(Method::POST, "/v1/calls/c1/upload-links", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let wait = retry_after(&headers).unwrap();
+    assert_eq!(Some(wait), body["retry_after_seconds"].as_u64());
+    assert!(wait > 3500 && wait <= 3600, "{wait}");
+}
+
+#[tokio::test]
+async fn tokens_are_listed_without_secrets_and_revoked_at_once() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").unwrap().id;
+    let admin = h.token(&acc, Role::Admin);
+    let body = json!({"role": "integration", "name": "voice, prod", "expires_in_seconds": 86400});
+    let (status, _, created) = h.send(Method::POST, "/v1/tokens", &admin, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["token"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["name"], "voice, prod");
+    assert_eq!(
+        created["expires_at"].as_u64().unwrap(),
+        created["created_at"].as_u64().unwrap() + 86400
+    );
+
+    let (status, _, _) = h.send(Method::GET, "/v1/calls/none", &secret, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the new token works");
+    let (status, _, listed) = h.send(Method::GET, "/v1/tokens", &admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2);
+    let text = listed.to_string();
+    assert!(!text.contains(&secret) && !text.contains(&admin) && !text.contains("upg_"));
+    assert!(!text.contains("hash"));
+    let mine = tokens.iter().find(|t| t["id"] == id.as_str()).unwrap();
+    assert_eq!(mine["status"], "active");
+    assert!(mine["last_used_at"].as_u64().is_some(), "{mine}");
+    let members: Vec<&String> = mine.as_object().unwrap().keys().collect();
+    assert_eq!(
+        members,
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "last_used_at",
+            "name",
+            "revoked_at",
+            "role",
+            "status"
+        ]
+    );
+
+    let (status, _, revoked) = h
+        .send(Method::DELETE, &format!("/v1/tokens/{id}"), &admin, None)
+        .await;
+    assert_eq!(
+        (status, revoked["status"].as_str()),
+        (StatusCode::OK, Some("revoked"))
+    );
+    let (status, headers, body) = h.send(Method::GET, "/v1/calls/none", &secret, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    let (status, _, again) = h
+        .send(Method::DELETE, &format!("/v1/tokens/{id}"), &admin, None)
+        .await;
+    assert_eq!(
+        (status, again["revoked_at"].clone()),
+        (StatusCode::OK, revoked["revoked_at"].clone())
+    );
+    let (_, _, one) = h
+        .send(Method::GET, &format!("/v1/tokens/{id}"), &admin, None)
+        .await;
+    assert_eq!(one["status"], "revoked");
+
+    for (body, code) in [
+        (
+            json!({"role": "viewer", "expires_in_seconds": 0}),
+            "invalid_expiry",
+        ),
+        (json!({"role": "viewer", "name": "a\u{202E}b"}), "invalid_name"),
+        (
+            json!({"role": "viewer", "expires_in_seconds": -5}),
+            "invalid_json",
+        ),
+        (json!({"role": "viewer", "secret": "x"}), "invalid_json"),
+    ] {
+        let (status, _, answer) = h
+            .send(Method::POST, "/v1/tokens", &admin, Some(body.clone()))
+            .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn denials_are_counted_by_template_and_403s_audited() {
+    let h = harness("");
+    let a = h.api.service.create_account("A", "pro").unwrap().id;
+    let b = h.api.service.create_account("B", "pro").unwrap().id;
+    let viewer = h.token(&a, Role::Viewer);
+    let admin_b = h.token(&b, Role::Admin);
+    let (a_admin_id, _) = h
+        .api
+        .service
+        .create_token(&a, Role::Admin, NewToken::default(), "operator")
+        .unwrap();
+
+    let cases = [
+        (
+            Method::DELETE,
+            format!("/v1/tokens/{}", a_admin_id.id),
+            viewer.clone(),
+            403,
+            "/v1/tokens/{token_id}",
+        ),
+        (
+            Method::GET,
+            "/v1/audit".to_string(),
+            viewer.clone(),
+            403,
+            "/v1/audit",
+        ),
+        (
+            Method::GET,
+            "/v1/files/f_00000000000000000000000000000000/content".into(),
+            viewer.clone(),
+            403,
+            "/v1/files/{file_id}/content",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/tokens/{}", a_admin_id.id),
+            admin_b.clone(),
+            404,
+            "/v1/tokens/{token_id}",
+        ),
+        (
+            Method::GET,
+            "/v1/contacts/+14155550100/files".into(),
+            "upg_nope".into(),
+            401,
+            "/v1/contacts/{number}/files",
+        ),
+        (
+            Method::GET,
+            "/v1/whatever/+14155550100".into(),
+            viewer.clone(),
+            404,
+            "unmatched",
+        ),
+    ];
+    for (method, path, token, want, _) in &cases {
+        let (status, _, body) = h.send(method.clone(), path, token, None).await;
+        assert_eq!(status.as_u16(), *want, "{method} {path}: {body}");
+    }
+    let metrics = h.metrics.render();
+    for (_, _, _, status, template) in &cases {
+        let line = format!("upgate_control_denied_total{{route=\"{template}\",status=\"{status}\"}}");
+        assert!(metrics.contains(&line), "{line} missing in\n{metrics}");
+    }
+    assert!(!metrics.contains("4155550100"), "no number in a label");
+    assert!(!metrics.contains(&a_admin_id.id), "no id in a label");
+
+    let denied: Vec<_> = h
+        .api
+        .service
+        .audit(&a, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "access.denied")
+        .collect();
+    assert_eq!(denied.len(), 3, "one entry per 403, none for 401/404");
+    let viewer_id = match h.api.service.authenticate(&viewer).unwrap() {
+        Ok(actor) => actor.token_id,
+        Err(r) => panic!("{r:?}"),
+    };
+    for e in &denied {
+        assert_eq!(e.actor, viewer_id);
+        let templates: Vec<&str> = cases.iter().map(|c| c.4).collect();
+        assert!(templates.contains(&e.target.as_str()), "{}", e.target);
+        assert_eq!(e.detail["route"], e.target.as_str());
+        assert_eq!(e.detail["role"], "viewer");
+        assert!(e.detail["permission"].is_string());
+    }
+    let perms: Vec<&str> = denied
+        .iter()
+        .map(|e| e.detail["permission"].as_str().unwrap())
+        .collect();
+    assert_eq!(perms, ["download", "audit", "tokens"], "newest first");
+}
+
+#[tokio::test]
+async fn a_message_with_hidden_characters_is_refused_over_the_api() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").unwrap().id;
+    let admin = h.token(&acc, Role::Admin);
+    for c in [
+        '\u{202E}',
+        '\u{2066}',
+        '\u{200B}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{2064}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{061C}',
+        '\u{E0041}',
+        '\u{0001}',
+        '\u{001B}',
+        '\u{0085}',
+        '\u{009B}',
+        '\u{2028}',
+    ] {
+        let settings = json!({"file_upload": {
+            "enabled": true,
+            "trigger": "When the caller has photos",
+            "message": format!("Upload{c} your photos"),
+        }});
+        let (status, _, body) = h
+            .send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("message_invalid")),
+            "U+{:04X}: {body}",
+            c as u32
+        );
+    }
+    let (status, _, _) = h.send(Method::GET, "/v1/assistants/desk", &admin, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing refused was saved");
+}
+
+#[tokio::test]
+async fn a_provider_error_quoting_the_text_keeps_no_link_token_on_the_call() {
+    let h = harness_with("", Some(Arc::new(Parrot)));
+    let acc = h.api.service.create_account("A", "pro").unwrap().id;
+    let admin = h.token(&acc, Role::Admin);
+    let settings =
+        json!({"file_upload": {"enabled": true, "trigger": "When asked", "message": "Upload here"}});
+    h.send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))
+        .await;
+    let call = json!({"assistant_id": "desk", "caller_number": "+14155550100"});
+    h.send(Method::PUT, "/v1/calls/c1", &admin, Some(call)).await;
+    let (status, _, link) = h
+        .send(Method::POST, "/v1/calls/c1/upload-links", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let url = link["url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    let error = link["sms"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("[hidden]") && error.contains("+14155550100"),
+        "{error}"
+    );
+    let (_, _, view) = h.send(Method::GET, "/v1/calls/c1", &admin, None).await;
+    assert!(!view.to_string().contains(token), "{view}");
+}

@@ -1,0 +1,312 @@
+//! API tokens: created with a role and, if wanted, a name and an expiry; listed and revoked
+//! by id within their account. Every request reads the token's record, so a revocation or an
+//! expiry holds at once, in every process that shares the store.
+
+use serde_json::{json, Value};
+
+use super::{get, put, scoped, Actor, Service};
+use crate::db::Tree;
+use crate::hidden_chars::{code_point, first_hidden};
+use crate::ids::{is_own_id, new_id};
+use crate::model::{ApiToken, Role, TokenStatus};
+use crate::problem::Problem;
+use upgate_gateway::routes::now;
+
+/// `last_used_at` is written at most this often per token (seconds): a busy integration
+/// costs one store write a minute, not one per request.
+pub const LAST_USED_EVERY: u64 = 60;
+/// The longest expiry a token can be given: ten years.
+pub const EXPIRES_IN_MAX: u64 = 10 * 365 * 24 * 3600;
+pub const NAME_MAX_CHARS: usize = 100;
+
+/// What a new token gets besides its role.
+#[derive(Debug, Default, Clone)]
+pub struct NewToken {
+    pub name: Option<String>,
+    /// Seconds from now; `None` never expires (or expires at `not_after`).
+    pub expires_in: Option<u64>,
+    /// The creating token's own expiry: a token made through the API cannot outlive the
+    /// token that made it, or a short-lived admin token could mint a permanent one.
+    pub not_after: Option<u64>,
+}
+
+/// Why a bearer token was refused. Every reason gets the same 401; the request log tells
+/// them apart, so a revoked token still in use somewhere shows up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Not `upg_` and a plausible length: no lookup was made.
+    Malformed,
+    /// No token with this hash.
+    Unknown,
+    Revoked {
+        token_id: String,
+        account_id: String,
+    },
+    Expired {
+        token_id: String,
+        account_id: String,
+    },
+}
+
+impl Refused {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Refused::Malformed => "malformed",
+            Refused::Unknown => "unknown",
+            Refused::Revoked { .. } => "revoked",
+            Refused::Expired { .. } => "expired",
+        }
+    }
+}
+
+/// Is a `last_used_at` of `last` stale enough at `now` to be written again?
+pub fn last_used_due(last: Option<u64>, now: u64) -> bool {
+    last.is_none_or(|t| now >= t.saturating_add(LAST_USED_EVERY))
+}
+
+fn check_name(name: Option<String>) -> Result<Option<String>, Problem> {
+    let Some(name) = name else { return Ok(None) };
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > NAME_MAX_CHARS {
+        return Err(Problem::bad_request(
+            "invalid_name",
+            format!("A token name is 1-{NAME_MAX_CHARS} characters."),
+        ));
+    }
+    if let Some(c) = first_hidden(trimmed) {
+        return Err(Problem::bad_request(
+            "invalid_name",
+            format!(
+                "A token name cannot hold control, format or invisible characters ({}).",
+                code_point(c)
+            ),
+        ));
+    }
+    Ok(Some(trimmed.to_string()))
+}
+
+/// The token as listings show it: never the secret, never its hash.
+pub fn token_json(t: &ApiToken, now: u64) -> Value {
+    json!({
+        "id": t.id,
+        "role": t.role.as_str(),
+        "name": t.name,
+        "status": t.status_at(now).as_str(),
+        "created_at": t.created_at,
+        "expires_at": t.expires_at,
+        "last_used_at": t.last_used_at,
+        "revoked_at": t.revoked_at,
+    })
+}
+
+impl Service {
+    /// Creates a token and returns `(record, token)`; the token is shown once and only its
+    /// hash is kept.
+    pub fn create_token(
+        &self,
+        account_id: &str,
+        role: Role,
+        new: NewToken,
+        actor: &str,
+    ) -> Result<(ApiToken, String), Problem> {
+        let name = check_name(new.name)?;
+        if let Some(secs) = new.expires_in {
+            if !(1..=EXPIRES_IN_MAX).contains(&secs) {
+                return Err(Problem::bad_request(
+                    "invalid_expiry",
+                    format!("A token expires 1 to {EXPIRES_IN_MAX} seconds (ten years) from now."),
+                ));
+            }
+        }
+        let t = now();
+        let expires_at = match (new.expires_in.map(|s| t + s), new.not_after) {
+            (Some(asked), Some(limit)) if asked > limit => {
+                return Err(Problem::bad_request(
+                    "invalid_expiry",
+                    format!(
+                        "A token cannot outlive the token that creates it: expires_in_seconds is at most {}.",
+                        limit.saturating_sub(t)
+                    ),
+                ));
+            }
+            (Some(asked), _) => Some(asked),
+            (None, limit) => limit,
+        };
+        if self.account(account_id)?.is_none() {
+            return Err(Problem::not_found("account"));
+        }
+        let mut secret = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+            .expect("system random works");
+        let token = format!(
+            "upg_{}",
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
+        );
+        let record = ApiToken {
+            id: new_id("tok"),
+            account_id: account_id.into(),
+            role,
+            hash: super::token_hash(&token),
+            created_at: t,
+            name,
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let _w = self.write_lock();
+        let audit = self.audit_op(
+            actor,
+            account_id,
+            "token.create",
+            &record.id,
+            json!({"role": role.as_str(), "expires_at": record.expires_at}),
+        )?;
+        self.db.apply(vec![
+            put(Tree::Tokens, record.hash.as_bytes(), &record),
+            crate::db::Op::Put(
+                Tree::TokenIds,
+                scoped(account_id, &record.id),
+                record.hash.clone().into_bytes(),
+            ),
+            audit,
+        ])?;
+        Ok((record, token))
+    }
+
+    /// The actor behind a bearer token, or why there is none.
+    pub fn authenticate(&self, token: &str) -> Result<Result<Actor, Refused>, Problem> {
+        if !token.starts_with("upg_") || token.len() > 128 {
+            return Ok(Err(Refused::Malformed));
+        }
+        let hash = super::token_hash(token);
+        let Some(record) = get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes())? else {
+            return Ok(Err(Refused::Unknown));
+        };
+        // The lookup is by hash (nothing secret leaks through its timing); the compare is
+        // constant time anyway, as every secret comparison here is.
+        if !super::constant_time_eq(record.hash.as_bytes(), hash.as_bytes()) {
+            return Ok(Err(Refused::Unknown));
+        }
+        let t = now();
+        let ids = || (record.id.clone(), record.account_id.clone());
+        match record.status_at(t) {
+            TokenStatus::Revoked => {
+                let (token_id, account_id) = ids();
+                return Ok(Err(Refused::Revoked { token_id, account_id }));
+            }
+            TokenStatus::Expired => {
+                let (token_id, account_id) = ids();
+                return Ok(Err(Refused::Expired { token_id, account_id }));
+            }
+            TokenStatus::Active => {}
+        }
+        if last_used_due(record.last_used_at, t) {
+            self.touch(&hash, t);
+        }
+        Ok(Ok(Actor {
+            account_id: record.account_id,
+            role: record.role,
+            token_id: record.id,
+            expires_at: record.expires_at,
+        }))
+    }
+
+    /// Records that the token was used. Read again under the lock so a revocation that
+    /// landed meanwhile is not undone; a failure here never fails the request.
+    fn touch(&self, hash: &str, t: u64) {
+        let _w = self.write_lock();
+        let result =
+            get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes()).and_then(|fresh| match fresh {
+                Some(mut r) if r.revoked_at.is_none() && last_used_due(r.last_used_at, t) => {
+                    r.last_used_at = Some(t);
+                    self.db.apply(vec![put(Tree::Tokens, hash.as_bytes(), &r)])
+                }
+                _ => Ok(()),
+            });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record when a token was last used");
+        }
+    }
+
+    /// The account's tokens, oldest first, revoked and expired ones included.
+    pub fn tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, Problem> {
+        let mut tokens = Vec::new();
+        for (_, hash) in self
+            .db
+            .scan_prefix(Tree::TokenIds, format!("{account_id}/").as_bytes())?
+        {
+            if let Some(t) = get::<ApiToken>(&*self.db, Tree::Tokens, &hash)? {
+                tokens.push(t);
+            }
+        }
+        tokens.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tokens)
+    }
+
+    /// A token of this account; another account's token is "not found".
+    pub fn token(&self, account_id: &str, token_id: &str) -> Result<ApiToken, Problem> {
+        if !is_own_id(token_id, "tok") {
+            return Err(Problem::not_found("token"));
+        }
+        let Some(hash) = self.db.get(Tree::TokenIds, &scoped(account_id, token_id))? else {
+            return Err(Problem::not_found("token"));
+        };
+        get::<ApiToken>(&*self.db, Tree::Tokens, &hash)?
+            .filter(|t| t.account_id == account_id && t.id == token_id)
+            .ok_or_else(|| Problem::not_found("token"))
+    }
+
+    /// Revokes a token of the account. Revoking it again changes nothing and is no error.
+    pub fn revoke_token(&self, actor: &str, account_id: &str, token_id: &str) -> Result<ApiToken, Problem> {
+        let _w = self.write_lock();
+        let mut token = self.token(account_id, token_id)?;
+        if token.revoked_at.is_none() {
+            token.revoked_at = Some(now());
+            let audit = self.audit_op(actor, account_id, "token.revoke", &token.id, json!({}))?;
+            self.db
+                .apply(vec![put(Tree::Tokens, token.hash.as_bytes(), &token), audit])?;
+        }
+        Ok(token)
+    }
+
+    /// The operator names a token by id alone; find its account first. Operators revoke
+    /// rarely, so a scan of the id index is fine.
+    pub fn revoke_token_by_operator(&self, token_id: &str) -> Result<ApiToken, Problem> {
+        if !is_own_id(token_id, "tok") {
+            return Err(Problem::not_found("token"));
+        }
+        let suffix = format!("/{token_id}");
+        let account = self
+            .db
+            .scan_prefix(Tree::TokenIds, b"")?
+            .into_iter()
+            .find_map(|(key, _)| {
+                let key = String::from_utf8(key).ok()?;
+                key.strip_suffix(&suffix).map(str::to_string)
+            })
+            .ok_or_else(|| Problem::not_found("token"))?;
+        self.revoke_token("operator", &account, token_id)
+    }
+
+    /// Indexes tokens created before the id index existed, so they can be listed and
+    /// revoked. Runs at start; does nothing once every token is indexed.
+    pub fn index_tokens(&self) -> Result<usize, Problem> {
+        let _w = self.write_lock();
+        let mut ops = Vec::new();
+        for (hash, value) in self.db.scan_prefix(Tree::Tokens, b"")? {
+            let record: ApiToken = super::decode(Tree::Tokens, &value)?;
+            let key = scoped(&record.account_id, &record.id);
+            if self.db.get(Tree::TokenIds, &key)?.is_none() {
+                ops.push(crate::db::Op::Put(Tree::TokenIds, key, hash));
+            }
+        }
+        let n = ops.len();
+        if n > 0 {
+            self.db.apply(ops)?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;
