@@ -182,6 +182,10 @@ async fn main() -> ExitCode {
             init_logging();
             match upgate_control::run::serve(config, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e @ upgate_control::run::RunError::Config(_)) => {
+                    eprintln!("upgate: {e}");
+                    ExitCode::from(EX_USAGE)
+                }
                 Err(e) => {
                     eprintln!("upgate: {e}");
                     ExitCode::FAILURE

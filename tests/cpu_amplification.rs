@@ -29,7 +29,8 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// A multipart body holding `file`, sent with `Transfer-Encoding: chunked` in chunks of
 /// `chunk` bytes (written to the socket in large writes, as a fast attacker would).
 async fn send_in_chunks(up: &Upgate, path: &str, file: &[u8], chunk: usize) -> String {
-    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.pdf\"\r\n\r\n".to_vec();
+    let mut body =
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.pdf\"\r\n\r\n".to_vec();
     body.extend_from_slice(file);
     body.extend_from_slice(b"\r\n--B--\r\n");
     let mut wire = format!(
@@ -49,7 +50,9 @@ async fn send_in_chunks(up: &Upgate, path: &str, file: &[u8], chunk: usize) -> S
         }
     }
     let _ = tls.flush().await;
-    read_until_closed(&mut tls, std::time::Duration::from_secs(60)).await.0
+    read_until_closed(&mut tls, std::time::Duration::from_secs(60))
+        .await
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,38 +70,78 @@ async fn cpu_amplification() {
     assert_eq!(status, StatusCode::CREATED);
     let before = cpu_seconds(pid);
     for i in 0..4 {
-        let (status, body) = upload_file(&client, &url, &format!("n{i}.pdf"), "application/pdf", normal.clone()).await;
+        let (status, body) = upload_file(
+            &client,
+            &url,
+            &format!("n{i}.pdf"),
+            "application/pdf",
+            normal.clone(),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let per_byte_normal = (cpu_seconds(pid) - before) / (4 * normal.len()) as f64;
 
     // Small frames, still real uploads: accepted, at a cost per byte close to normal.
     let (url, _) = scene.link("call-small-frames").await;
-    let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1.to_string();
+    let path = url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string();
     let file = pdf("frames", 4 * MIB);
     for chunk in [72, 1024] {
         let before = cpu_seconds(pid);
         let answer = send_in_chunks(&up, &path, &file, chunk).await;
-        assert!(answer.starts_with("HTTP/1.1 201"), "{chunk}-byte frames: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 201"),
+            "{chunk}-byte frames: {answer}"
+        );
         let per_byte = (cpu_seconds(pid) - before) / file.len() as f64;
         let ratio = per_byte / per_byte_normal;
-        eprintln!("{chunk}-byte frames: {:.1} ns/byte, normal {:.1} ns/byte, ratio {ratio:.2}", per_byte * 1e9, per_byte_normal * 1e9);
-        assert!(ratio <= 5.0, "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte");
+        eprintln!(
+            "{chunk}-byte frames: {:.1} ns/byte, normal {:.1} ns/byte, ratio {ratio:.2}",
+            per_byte * 1e9,
+            per_byte_normal * 1e9
+        );
+        assert!(
+            ratio <= 5.0,
+            "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte"
+        );
     }
 
     // One-byte frames (the attack run's 190x): cut off at once, for next to nothing.
     let (url, _) = scene.link("call-one-byte").await;
-    let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1.to_string();
+    let path = url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string();
     let file = pdf("trickle", MIB);
     for chunk in [1, 8] {
         let before = cpu_seconds(pid);
         let answer = send_in_chunks(&up, &path, &file, chunk).await;
-        assert!(answer.starts_with("HTTP/1.1 400"), "{chunk}-byte frames: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{chunk}-byte frames: {answer}"
+        );
         assert!(answer.contains("malformed_upload"), "{answer}");
         let per_byte = (cpu_seconds(pid) - before) / file.len() as f64;
         let ratio = per_byte / per_byte_normal;
-        eprintln!("{chunk}-byte frames: refused, {:.1} ns per byte offered, ratio {ratio:.2}", per_byte * 1e9);
-        assert!(ratio <= 5.0, "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte");
+        eprintln!(
+            "{chunk}-byte frames: refused, {:.1} ns per byte offered, ratio {ratio:.2}",
+            per_byte * 1e9
+        );
+        assert!(
+            ratio <= 5.0,
+            "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte"
+        );
     }
     let (_, call) = scene.integration.get("/v1/calls/call-one-byte").await;
     assert_eq!(call["links"][0]["files_received"], 0);

@@ -12,10 +12,15 @@ use common::upgate::Upgate;
 
 async fn status_of(up: &Upgate, method: &str, target: &str) -> String {
     let mut tls = connect(up).await;
-    let body = if method == "POST" { "Content-Length: 0\r\n" } else { "" };
+    let body = if method == "POST" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
     send(
         &mut tls,
-        format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n{body}Connection: close\r\n\r\n").as_bytes(),
+        format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n{body}Connection: close\r\n\r\n")
+            .as_bytes(),
     )
     .await;
     let (answer, _, _) = read_until_closed(&mut tls, Duration::from_secs(10)).await;
@@ -47,7 +52,10 @@ async fn paths_that_a_proxy_would_read_differently() {
         ("POST", format!("/u/{t}%2Ffiles")),
         ("POST", format!("/u/{t}%2ffiles")),
         ("GET", format!("/%75/{t}")),
-        ("GET", format!("/u/{head}%{:02X}{}", tail.as_bytes()[0], &tail[1..])),
+        (
+            "GET",
+            format!("/u/{head}%{:02X}{}", tail.as_bytes()[0], &tail[1..]),
+        ),
         ("GET", format!("/u/{t}%00")),
         ("GET", format!("/u/{t};x")),
         ("GET", "//healthz".to_string()),
@@ -63,7 +71,13 @@ async fn paths_that_a_proxy_would_read_differently() {
     let (_, call) = scene.integration.get("/v1/calls/call-paths").await;
     assert_eq!(call["links"][0]["status"], "active", "{call}");
     // The one way we serve each path still works.
-    assert!(status_of(&up, "GET", &format!("/u/{t}")).await.starts_with("HTTP/1.1 200"));
-    assert!(status_of(&up, "GET", "/healthz").await.starts_with("HTTP/1.1 200"));
-    assert!(status_of(&up, "GET", "/assets/upload.js").await.starts_with("HTTP/1.1 200"));
+    assert!(status_of(&up, "GET", &format!("/u/{t}"))
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(status_of(&up, "GET", "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(status_of(&up, "GET", "/assets/upload.js")
+        .await
+        .starts_with("HTTP/1.1 200"));
 }

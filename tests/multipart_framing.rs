@@ -42,7 +42,10 @@ fn one_part(boundary: &str, disposition: &str) -> Vec<u8> {
 }
 
 async fn nothing_spent(up: &Upgate, scene: &Scene, call: &str) {
-    assert!(std::fs::read_dir(up.data_dir().join("spool")).unwrap().next().is_none());
+    assert!(std::fs::read_dir(up.data_dir().join("spool"))
+        .unwrap()
+        .next()
+        .is_none());
     let (_, call) = scene.integration.get(&format!("/v1/calls/{call}")).await;
     assert_eq!(call["links"][0]["files_received"], 0, "{call}");
 }
@@ -54,20 +57,98 @@ async fn ambiguous_multipart_framing_still_accepted() {
     let cd = "Content-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"";
     let b71 = "b".repeat(71);
     let refused: Vec<(&str, Vec<&str>, Vec<u8>)> = vec![
-        ("two boundary parameters", vec!["multipart/form-data; boundary=B; boundary=C"], one_part("B", cd)),
-        ("two boundaries, other order", vec!["multipart/form-data; boundary=C; boundary=B"], one_part("B", cd)),
-        ("boundary over 70 characters", vec![Box::leak(format!("multipart/form-data; boundary={b71}").into_boxed_str())], one_part(&b71, cd)),
-        ("two Content-Type headers", vec!["multipart/form-data; boundary=B", "multipart/form-data; boundary=C"], one_part("B", cd)),
-        ("a boundary with a quote", vec!["multipart/form-data; boundary=B\"x"], one_part("B\"x", cd)),
-        ("not form-data", vec!["multipart/mixed; boundary=B"], one_part("B", cd)),
-        ("two filename parameters", vec!["multipart/form-data; boundary=B"], one_part("B", &format!("{cd}; filename=\"b.exe\""))),
-        ("two name parameters", vec!["multipart/form-data; boundary=B"], one_part("B", "Content-Disposition: form-data; name=\"file\"; name=\"other\"; filename=\"a.pdf\"")),
-        ("attachment disposition", vec!["multipart/form-data; boundary=B"], one_part("B", "Content-Disposition: attachment; name=\"file\"; filename=\"a.pdf\"")),
-        ("unquoted parameters", vec!["multipart/form-data; boundary=B"], one_part("B", "Content-Disposition: form-data; name=file; filename=a.pdf")),
-        ("a parameter hidden in a quoted name", vec!["multipart/form-data; boundary=B"], one_part("B", "Content-Disposition: form-data; name=\"file; filename=b.exe\"; filename=\"a.pdf\"")),
-        ("filename*", vec!["multipart/form-data; boundary=B"], one_part("B", &format!("{cd}; filename*=UTF-8''b.exe"))),
-        ("a fake delimiter in the data", vec!["multipart/form-data; boundary=B"], one_part("B", cd).into_iter().rev().skip(9).collect::<Vec<u8>>().into_iter().rev().chain(b"\r\n--Bx\r\n--B--\r\n".iter().copied()).collect()),
-        ("bytes after the closing boundary", vec!["multipart/form-data; boundary=B"], [one_part("B", cd), b"--B\r\nsmuggled".to_vec()].concat()),
+        (
+            "two boundary parameters",
+            vec!["multipart/form-data; boundary=B; boundary=C"],
+            one_part("B", cd),
+        ),
+        (
+            "two boundaries, other order",
+            vec!["multipart/form-data; boundary=C; boundary=B"],
+            one_part("B", cd),
+        ),
+        (
+            "boundary over 70 characters",
+            vec![Box::leak(
+                format!("multipart/form-data; boundary={b71}").into_boxed_str(),
+            )],
+            one_part(&b71, cd),
+        ),
+        (
+            "two Content-Type headers",
+            vec![
+                "multipart/form-data; boundary=B",
+                "multipart/form-data; boundary=C",
+            ],
+            one_part("B", cd),
+        ),
+        (
+            "a boundary with a quote",
+            vec!["multipart/form-data; boundary=B\"x"],
+            one_part("B\"x", cd),
+        ),
+        (
+            "not form-data",
+            vec!["multipart/mixed; boundary=B"],
+            one_part("B", cd),
+        ),
+        (
+            "two filename parameters",
+            vec!["multipart/form-data; boundary=B"],
+            one_part("B", &format!("{cd}; filename=\"b.exe\"")),
+        ),
+        (
+            "two name parameters",
+            vec!["multipart/form-data; boundary=B"],
+            one_part(
+                "B",
+                "Content-Disposition: form-data; name=\"file\"; name=\"other\"; filename=\"a.pdf\"",
+            ),
+        ),
+        (
+            "attachment disposition",
+            vec!["multipart/form-data; boundary=B"],
+            one_part(
+                "B",
+                "Content-Disposition: attachment; name=\"file\"; filename=\"a.pdf\"",
+            ),
+        ),
+        (
+            "unquoted parameters",
+            vec!["multipart/form-data; boundary=B"],
+            one_part("B", "Content-Disposition: form-data; name=file; filename=a.pdf"),
+        ),
+        (
+            "a parameter hidden in a quoted name",
+            vec!["multipart/form-data; boundary=B"],
+            one_part(
+                "B",
+                "Content-Disposition: form-data; name=\"file; filename=b.exe\"; filename=\"a.pdf\"",
+            ),
+        ),
+        (
+            "filename*",
+            vec!["multipart/form-data; boundary=B"],
+            one_part("B", &format!("{cd}; filename*=UTF-8''b.exe")),
+        ),
+        (
+            "a fake delimiter in the data",
+            vec!["multipart/form-data; boundary=B"],
+            one_part("B", cd)
+                .into_iter()
+                .rev()
+                .skip(9)
+                .collect::<Vec<u8>>()
+                .into_iter()
+                .rev()
+                .chain(b"\r\n--Bx\r\n--B--\r\n".iter().copied())
+                .collect(),
+        ),
+        (
+            "bytes after the closing boundary",
+            vec!["multipart/form-data; boundary=B"],
+            [one_part("B", cd), b"--B\r\nsmuggled".to_vec()].concat(),
+        ),
     ];
     for (what, types, body) in refused {
         let (status, answer) = post(&up, &url, &types, body).await;
@@ -79,8 +160,18 @@ async fn ambiguous_multipart_framing_still_accepted() {
         assert!(answer["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
     }
     nothing_spent(&up, &scene, "call-ambiguous").await;
-    let (status, answer) = post(&up, &url, &["multipart/form-data; boundary=\"B\""], one_part("B", cd)).await;
-    assert_eq!(status, StatusCode::CREATED, "a well-formed part is still taken: {answer}");
+    let (status, answer) = post(
+        &up,
+        &url,
+        &["multipart/form-data; boundary=\"B\""],
+        one_part("B", cd),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a well-formed part is still taken: {answer}"
+    );
 }
 
 fn rss_and_peak(pid: u32) -> (u64, u64) {
@@ -126,7 +217,14 @@ async fn send_chunked(up: &Upgate, path: &str, head: &[u8], total: u64) -> Strin
 async fn memory_held_by_a_part_head_after_the_first_part() {
     let (up, scene) = start(50 * MIB).await;
     let (url, _) = scene.link("call-heads").await;
-    let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1.to_string();
+    let path = url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string();
     let cd = "Content-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"";
     let first_part = [
         format!("--B\r\n{cd}\r\n\r\n").into_bytes(),

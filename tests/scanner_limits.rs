@@ -34,7 +34,10 @@ async fn ready(up: &Upgate) -> Value {
 async fn a_file_over_clamds_own_limit_is_refused_as_unscannable() {
     // An assistant and a link set up while clamd scanned deep enough.
     let mut deep = Clamd::start();
-    let mut up = Upgate::configure(&format!("[scanner]\nclamd = \"unix:{}\"\n", deep.socket.display()));
+    let mut up = Upgate::configure(&format!(
+        "[scanner]\nclamd = \"unix:{}\"\n",
+        deep.socket.display()
+    ));
     up.start().await;
     let scene = scene(&up, settings(5, 3_000_000)).await;
     let (url, _) = scene.link("call-limits").await;
@@ -67,7 +70,10 @@ async fn a_file_over_clamds_own_limit_is_refused_as_unscannable() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("unscannable")),
         "{body}"
     );
-    assert!(body["detail"].as_str().unwrap().contains("couldn't check this file"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("couldn't check this file"));
 
     // The scanner is still up and the link still takes a file clamd can read.
     assert_eq!(ready(&up).await["scanner"]["status"], "up");
@@ -81,7 +87,10 @@ async fn a_file_over_clamds_own_limit_is_refused_as_unscannable() {
     assert_eq!(call["events"][0]["detail"]["scan"]["status"], "not_scanned");
 
     // New settings above what the scanner proves are refused, naming the clamd settings.
-    let (status, body) = scene.admin.put("/v1/assistants/desk", settings(5, 3_000_000)).await;
+    let (status, body) = scene
+        .admin
+        .put("/v1/assistants/desk", settings(5, 3_000_000))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "max_file_bytes_over_scanner_depth");
     assert!(body["detail"].as_str().unwrap().contains("StreamMaxLength"));

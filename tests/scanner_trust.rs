@@ -39,14 +39,24 @@ async fn wait_scanner(up: &Upgate, want: &str) -> Value {
 }
 
 async fn start(clamd: &Clamd) -> (Upgate, Scene) {
-    let mut up = Upgate::configure(&format!("[scanner]\nclamd = \"unix:{}\"\n", clamd.socket.display()));
+    let mut up = Upgate::configure(&format!(
+        "[scanner]\nclamd = \"unix:{}\"\n",
+        clamd.socket.display()
+    ));
     up.start().await;
     let scene = scene(&up, settings(10, 1_000_000)).await;
     (up, scene)
 }
 
 async fn upload(up: &Upgate, url: &str, name: &str) -> (StatusCode, Value) {
-    upload_file(&up.gateway_client(), url, name, "application/pdf", pdf(name, 2000)).await
+    upload_file(
+        &up.gateway_client(),
+        url,
+        name,
+        "application/pdf",
+        pdf(name, 2000),
+    )
+    .await
 }
 
 async fn files_on(scene: &Scene, call: &str) -> Vec<Value> {
@@ -64,13 +74,20 @@ async fn fail_open_after_a_scanner_restart() {
     let (status, body) = upload(&up, &url, "before").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["file"]["scan"]["status"], "clean");
-    assert!(body["file"]["scan"]["engine"].as_str().unwrap().starts_with("ClamAV "));
+    assert!(body["file"]["scan"]["engine"]
+        .as_str()
+        .unwrap()
+        .starts_with("ClamAV "));
 
     // clamd stops: trust goes at once, without waiting for an upload to find out.
     first.stop();
     wait_scanner(&up, "down").await;
     let (status, body) = upload(&up, &url, "while-down").await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("scanner_unavailable")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("scanner_unavailable")),
+        "{body}"
+    );
 
     // It comes back answering, with a database that does not detect the canary.
     let blind = Clamd::start_custom(
@@ -80,7 +97,11 @@ async fn fail_open_after_a_scanner_restart() {
     );
     let body = wait_scanner(&up, "down").await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready(&up).await["scanner"]["detail"].as_str().unwrap_or("").contains("canary not detected") {
+    while !ready(&up).await["scanner"]["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("canary not detected")
+    {
         assert!(Instant::now() < deadline, "{body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -89,7 +110,11 @@ async fn fail_open_after_a_scanner_restart() {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(body["code"], "scanner_unavailable");
     }
-    assert_eq!(files_on(&scene, "call-restart").await.len(), 1, "nothing stored while blind");
+    assert_eq!(
+        files_on(&scene, "call-restart").await.len(),
+        1,
+        "nothing stored while blind"
+    );
     drop(blind);
 
     // A clamd without upgate's depth signature is not trusted either, and says what to install.
@@ -101,7 +126,11 @@ async fn fail_open_after_a_scanner_restart() {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let body = ready(&up).await;
-        if body["scanner"]["detail"].as_str().unwrap_or("").contains("upgate-canary.ndb") {
+        if body["scanner"]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("upgate-canary.ndb")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "{body}");
@@ -124,7 +153,10 @@ async fn fail_open_after_a_scanner_restart() {
     assert_eq!(files.len(), 2);
     for f in files {
         assert_eq!(f["scan"]["status"], "clean");
-        assert!(f["scan"]["engine"].as_str().unwrap().starts_with("ClamAV "), "{f}");
+        assert!(
+            f["scan"]["engine"].as_str().unwrap().starts_with("ClamAV "),
+            "{f}"
+        );
     }
 }
 
@@ -141,7 +173,10 @@ async fn a_scanner_whose_limits_are_below_ours() {
         let body = ready(&up).await;
         assert_eq!(body["scanner"]["status"], "down", "{limits}: {body}");
         let detail = body["scanner"]["detail"].as_str().unwrap();
-        assert!(detail.contains("AlertExceedsMax yes") && detail.contains("MaxFileSize"), "{detail}");
+        assert!(
+            detail.contains("AlertExceedsMax yes") && detail.contains("MaxFileSize"),
+            "{detail}"
+        );
         let (url, _) = scene.link("call-silent").await;
         let (status, body) = upload(&up, &url, "small").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{limits}: {body}");

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use upgate_config::Config;
+use upgate_gateway::fd_budget;
 use upgate_gateway::keys::load_gateway_keys;
 use upgate_gateway::metrics::Metrics;
 use upgate_gateway::ratelimit::FailureLimiter;
+use upgate_gateway::scanner::{Scanner, ScannerStatus};
 use upgate_gateway::server::{serve_plain, ConnLimiter, PublicServer};
 use upgate_gateway::storage::{LocalStore, ObjectStore};
-use upgate_gateway::scanner::{Scanner, ScannerStatus};
 use upgate_gateway::upload::{sweep, MAX_FILE_BYTES};
 use upgate_gateway::{tls, Gateway};
 
@@ -26,6 +27,9 @@ pub enum RunError {
     /// Something on disk or in the key material is not usable.
     #[error("{0}")]
     Setup(String),
+    /// The configuration cannot work on this machine (exit 64: the operator must change it).
+    #[error("{0}")]
+    Config(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
@@ -67,6 +71,27 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
     Ok(Arc::new(service))
 }
 
+/// Raises the open-file limit and fits the connection cap under it (see `fd_budget`).
+fn descriptors(config: &Config) -> Result<fd_budget::Budget, RunError> {
+    let budget = fd_budget::plan(config.gateway.max_connections).map_err(RunError::Config)?;
+    if let Some(from) = budget.raised_from {
+        tracing::info!(
+            from,
+            to = budget.limit,
+            "raised the open-file limit to its hard limit"
+        );
+    }
+    if budget.max_connections < config.gateway.max_connections {
+        tracing::warn!(
+            configured = config.gateway.max_connections,
+            lowered_to = budget.max_connections,
+            open_file_limit = budget.limit,
+            "gateway.max_connections lowered to fit the open-file limit; raise LimitNOFILE (or ulimit -n) to allow more"
+        );
+    }
+    Ok(budget)
+}
+
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
     TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
         addr: addr.to_string(),
@@ -79,6 +104,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let budget = descriptors(&config)?;
     let dir = config.data_dir.clone();
     let metrics = Metrics::new();
     let service = open_service(&config, metrics.clone())?;
@@ -149,10 +175,7 @@ pub async fn serve(
     };
     let server = PublicServer {
         tls: tls_config,
-        limiter: ConnLimiter::new(
-            config.gateway.max_connections,
-            config.gateway.max_connections_per_ip,
-        ),
+        limiter: ConnLimiter::new(budget.max_connections, config.gateway.max_connections_per_ip),
         handshake_timeout: config.gateway.handshake_timeout,
         header_timeout: config.gateway.header_timeout,
     };

@@ -142,7 +142,9 @@ impl Reader {
             return Err(BodyCut::Idle);
         }
         let elapsed = now - self.started;
-        if elapsed >= self.pace.grace && (self.bytes as f64) < self.pace.min_rate as f64 * elapsed.as_secs_f64() {
+        if elapsed >= self.pace.grace
+            && (self.bytes as f64) < self.pace.min_rate as f64 * elapsed.as_secs_f64()
+        {
             return Err(BodyCut::TooSlow);
         }
         self.tick.as_mut().reset(now + self.every);
@@ -192,7 +194,10 @@ impl BodyStream {
 impl Stream for BodyStream {
     type Item = Result<Bytes, BodyError>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
     }
 }

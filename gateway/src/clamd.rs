@@ -226,7 +226,12 @@ impl Session {
         }
         let mut byte = [0u8; 1];
         match self.conn.read(&mut byte) {
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 false
             }
             _ => true,
@@ -282,10 +287,7 @@ pub fn parse_reply(reply: &str) -> Verdict {
         .strip_prefix("stream: ")
         .and_then(|r| r.strip_suffix(" FOUND"))
     {
-        let well_formed = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b':');
+        let well_formed = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         if !well_formed {
             return Verdict::Unavailable(format!("malformed reply {reply:?}"));
         }

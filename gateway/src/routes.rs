@@ -56,7 +56,8 @@ fn segments(path: &str) -> Option<Vec<&str>> {
     let plain = |s: &&str| {
         !s.is_empty()
             && !s.bytes().all(|b| b == b'.')
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     };
     segments.iter().all(plain).then_some(segments)
 }

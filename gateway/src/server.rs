@@ -176,15 +176,21 @@ where
         + 'static,
 {
     let graceful = GracefulShutdown::new();
+    // Loopback only, but still capped: its connections are part of the descriptor budget.
+    let places = Arc::new(Semaphore::new(crate::fd_budget::PLAIN_MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
         let (tcp, _) = tokio::select! {
             _ = &mut shutdown => return drain(graceful).await,
             pair = accept(&listener) => pair,
         };
+        let Ok(place) = places.clone().try_acquire_owned() else {
+            continue;
+        };
         let handler = handler.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _place = place;
             let service = service_fn(move |req| {
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(req).await) }

@@ -7,8 +7,8 @@ use crate::control_link::ControlLink;
 use crate::keys::GatewayKeys;
 use crate::metrics::Metrics;
 use crate::ratelimit::FailureLimiter;
-use crate::storage::ObjectStore;
 use crate::scanner::{Scanner, ScannerStatus};
+use crate::storage::ObjectStore;
 
 pub struct Gateway {
     pub keys: GatewayKeys,

@@ -83,8 +83,22 @@ impl Upgate {
     /// Like `start`, with this log filter (`trace` for everything); stdout and stderr both
     /// go to the log file.
     pub async fn start_logging(&mut self, filter: &str) {
+        self.start_wrapped(filter, &[]).await
+    }
+
+    /// Like `start_logging`, run through `wrapper` (a command that execs the rest, such as
+    /// `prlimit --nofile=256:1024`).
+    pub async fn start_wrapped(&mut self, filter: &str, wrapper: &[&str]) {
         let log = std::fs::File::create(&self.log).unwrap();
-        let child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("UPGATE_LOG", filter)

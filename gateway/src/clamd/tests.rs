@@ -110,10 +110,7 @@ fn fake_clamd(reply: &'static [u8], hang: bool) -> (Clamd, tempfile::TempDir) {
             std::thread::sleep(Duration::from_secs(5));
         }
     });
-    (
-        Clamd::new(ClamdAddr::Unix(path), Duration::from_millis(500)),
-        dir,
-    )
+    (Clamd::new(ClamdAddr::Unix(path), Duration::from_millis(500)), dir)
 }
 
 #[test]
@@ -121,16 +118,16 @@ fn malformed_clamd_replies_are_never_clean() {
     let (clamd, _dir) = fake_clamd(b"stream: OK\0", false);
     assert_eq!(clamd.scan(&b"hello"[..]), Verdict::Clean, "the one clean reply");
     for (reply, hang) in [
-        (&b"stream: OK"[..], false),        // no NUL terminator
-        (&b"stream: OK\n"[..], false),      // newline instead of NUL
-        (&b"stream: OK\n\0"[..], false),    // newline before the NUL
-        (&b"stream: OK\0junk"[..], false),  // bytes after the reply
+        (&b"stream: OK"[..], false),               // no NUL terminator
+        (&b"stream: OK\n"[..], false),             // newline instead of NUL
+        (&b"stream: OK\n\0"[..], false),           // newline before the NUL
+        (&b"stream: OK\0junk"[..], false),         // bytes after the reply
         (&b"stream: OK\0stream: OK\0"[..], false), // two replies
-        (&b"1: stream: OK\0"[..], false),   // a session reply on a one-shot connection
-        (&b"stream: \xffOK\0"[..], false),  // not UTF-8
-        (&b""[..], false),                  // closed without a word
-        (&b"stream: OK"[..], true),         // no NUL, connection left open: our deadline
-        (&b""[..], true),                   // silence: our deadline
+        (&b"1: stream: OK\0"[..], false),          // a session reply on a one-shot connection
+        (&b"stream: \xffOK\0"[..], false),         // not UTF-8
+        (&b""[..], false),                         // closed without a word
+        (&b"stream: OK"[..], true),                // no NUL, connection left open: our deadline
+        (&b""[..], true),                          // silence: our deadline
     ] {
         let (clamd, _dir) = fake_clamd(reply, hang);
         let verdict = clamd.scan(&b"hello"[..]);

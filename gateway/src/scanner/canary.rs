@@ -108,9 +108,11 @@ pub fn detects(clamd: &Clamd) -> Result<(), String> {
     match clamd.scan(DepthCanary::new(SMALL_DEPTH)) {
         Verdict::Infected(_) => Ok(()),
         Verdict::Unavailable(e) => Err(format!("clamd unreachable: {e}")),
-        _ => Err("upgate's canary signature is not loaded: copy config/clamav/upgate-canary.ndb \
+        _ => Err(
+            "upgate's canary signature is not loaded: copy config/clamav/upgate-canary.ndb \
             into clamd's DatabaseDirectory and reload clamd (see docs/operations.md)"
-            .into()),
+                .into(),
+        ),
     }
 }
 

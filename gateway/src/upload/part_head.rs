@@ -116,7 +116,10 @@ fn form_data(value: &str) -> Result<PartHead, Ambiguous> {
         Ambiguous("Content-Disposition must be form-data; name=\"...\"; filename=\"...\" with quoted values");
     let rest = value.trim_matches([' ', '\t']);
     let (kind, mut rest) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
-    if !kind.trim_end_matches([' ', '\t']).eq_ignore_ascii_case("form-data") {
+    if !kind
+        .trim_end_matches([' ', '\t'])
+        .eq_ignore_ascii_case("form-data")
+    {
         return Err(Ambiguous("a part that is not form-data"));
     }
     // `; want="value"` at the start of `rest`, or nothing left.
@@ -124,8 +127,14 @@ fn form_data(value: &str) -> Result<PartHead, Ambiguous> {
         if rest.is_empty() {
             return Ok(None);
         }
-        let after = rest.strip_prefix(';').ok_or(SHAPE)?.trim_start_matches([' ', '\t']);
-        let after = after.strip_prefix(want).and_then(|a| a.strip_prefix("=\"")).ok_or(SHAPE)?;
+        let after = rest
+            .strip_prefix(';')
+            .ok_or(SHAPE)?
+            .trim_start_matches([' ', '\t']);
+        let after = after
+            .strip_prefix(want)
+            .and_then(|a| a.strip_prefix("=\""))
+            .ok_or(SHAPE)?;
         let end = after.find('"').ok_or(SHAPE)?;
         let value = &after[..end];
         // A backslash before the closing quote is an escape to multer, not to us.

@@ -64,9 +64,11 @@ fn multer_error(e: multer::Error, limit: u64) -> UploadError {
             Some(BodyCut::Fragmented) => UploadError::Malformed("the body arrived in pieces too small"),
             _ => UploadError::Interrupted("body idle".into()),
         },
-        E::StreamReadFailed(inner) if inner.is::<Ambiguous>() => {
-            UploadError::Malformed(inner.downcast_ref::<Ambiguous>().map_or("ambiguous framing", |a| a.0))
-        }
+        E::StreamReadFailed(inner) if inner.is::<Ambiguous>() => UploadError::Malformed(
+            inner
+                .downcast_ref::<Ambiguous>()
+                .map_or("ambiguous framing", |a| a.0),
+        ),
         E::StreamReadFailed(inner) => UploadError::Interrupted(inner.to_string()),
         E::UnknownField { .. } => UploadError::Malformed("unexpected form field"),
         E::IncompleteStream | E::IncompleteFieldData { .. } | E::IncompleteHeaders => {

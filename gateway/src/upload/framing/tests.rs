@@ -2,7 +2,8 @@ use proptest::prelude::*;
 
 use super::*;
 
-const HEAD: &str = "Content-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf";
+const HEAD: &str =
+    "Content-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf";
 
 fn body(data: &[u8]) -> Vec<u8> {
     let mut b = format!("--B\r\n{HEAD}\r\n\r\n").into_bytes();
@@ -26,10 +27,22 @@ fn verdict(bytes: &[u8], size: usize, max_parts: usize) -> Result<(), Ambiguous>
 
 #[test]
 fn well_formed_bodies_pass_however_they_are_cut() {
-    for data in [&b""[..], b"%PDF-1.4 hello", b"\r\n--", b"--B", b"\r\n-B\r\n--A", b"x\r\n--"] {
+    for data in [
+        &b""[..],
+        b"%PDF-1.4 hello",
+        b"\r\n--",
+        b"--B",
+        b"\r\n-B\r\n--A",
+        b"x\r\n--",
+    ] {
         let b = body(data);
         for size in 0..b.len() {
-            assert_eq!(verdict(&b, size, 1), Ok(()), "{:?} in {size}s", String::from_utf8_lossy(data));
+            assert_eq!(
+                verdict(&b, size, 1),
+                Ok(()),
+                "{:?} in {size}s",
+                String::from_utf8_lossy(data)
+            );
         }
         // Without the final line break too.
         assert_eq!(verdict(&b[..b.len() - 2], 3, 1), Ok(()));
@@ -60,7 +73,10 @@ fn ambiguous_framing_is_refused_however_it_is_cut() {
         "--B\r\nContent-Disposition: form-data; name=\"file\"".into(),
     ] {
         for size in [0, 1, 2, 3, 7] {
-            assert!(verdict(bad.as_bytes(), size, 1).is_err(), "{bad:?} in {size}s passed");
+            assert!(
+                verdict(bad.as_bytes(), size, 1).is_err(),
+                "{bad:?} in {size}s passed"
+            );
         }
     }
 }
@@ -70,7 +86,9 @@ fn ambiguous_framing_is_refused_however_it_is_cut() {
 /// the allowed count is refused as soon as its boundary line ends.
 #[test]
 fn memory_held_by_a_part_head_after_the_first_part() {
-    let first = String::from_utf8(body(b"%PDF")).unwrap().replace("--B--\r\n", "--B\r\n");
+    let first = String::from_utf8(body(b"%PDF"))
+        .unwrap()
+        .replace("--B--\r\n", "--B\r\n");
     for max_parts in [1, 2, 5] {
         let mut f = Framing::new("B", max_parts);
         let refused = f.feed(first.as_bytes()).and_then(|()| {

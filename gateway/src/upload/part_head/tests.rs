@@ -75,8 +75,14 @@ fn ambiguous_part_heads_are_refused() {
 #[test]
 fn the_boundary_parameter_is_read_strictly() {
     for (ct, want) in [
-        ("multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk", "----WebKitFormBoundary7MA4YWxk"),
-        ("multipart/form-data; boundary=\"quoted boundary\"", "quoted boundary"),
+        (
+            "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk",
+            "----WebKitFormBoundary7MA4YWxk",
+        ),
+        (
+            "multipart/form-data; boundary=\"quoted boundary\"",
+            "quoted boundary",
+        ),
         ("Multipart/Form-Data;boundary=abc", "abc"),
         ("multipart/form-data; charset=utf-8; boundary=abc", "abc"),
     ] {
