@@ -59,6 +59,13 @@ pub struct GatewayConfig {
     /// Invalid link tokens one address may present per minute before its link requests are
     /// refused (429) for the rest of the minute.
     pub link_failures_per_minute: usize,
+    /// Once `upload_rate_grace` has passed, an upload must have averaged at least this many
+    /// bytes a second, or it is cut off: a trickle cannot hold a slot for hours.
+    pub min_upload_rate: u64,
+    pub upload_rate_grace: Duration,
+    /// Below this much free space where uploads are spooled and stored, readiness says no
+    /// and uploads are refused (507) before the disk fills.
+    pub min_free_disk: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +222,27 @@ impl Config {
     }
 }
 
+/// Pure: "8 KiB" (binary), "8 KB" (decimal), "8" (bytes).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1000 * 1000,
+        "MiB" => 1 << 20,
+        "GB" => 1000 * 1000 * 1000,
+        "GiB" => 1 << 30,
+        "TB" => 1000u64.pow(4),
+        "TiB" => 1 << 40,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
 /// Turns raw values into typed ones, recording each problem and substituting the default
 /// so that validation carries on to the next key.
 struct Validator<'a> {
@@ -264,6 +292,22 @@ impl Validator<'_> {
                     key,
                     format!("{text:?} is not a positive duration"),
                     "write a duration with a unit, e.g. \"10s\", \"2m\", \"1h\"",
+                );
+                default
+            }
+        }
+    }
+
+    /// "8 KiB", "1 GiB", "500 MB" or a plain number of bytes.
+    fn size(&mut self, key: &str, value: Option<String>, default: u64) -> u64 {
+        let Some(text) = value else { return default };
+        match parse_size(&text) {
+            Some(n) => n,
+            None => {
+                self.err(
+                    key,
+                    format!("{text:?} is not a size"),
+                    "write a number with a unit, e.g. \"8 KiB\", \"512 MiB\", \"1 GiB\"",
                 );
                 default
             }
@@ -399,6 +443,17 @@ impl Validator<'_> {
                 raw.link_failures_per_minute,
                 20,
             ),
+            min_upload_rate: self.size(
+                "gateway.min_upload_rate",
+                raw.min_upload_rate.map(|r| r.trim_end_matches("/s").to_string()),
+                8 * 1024,
+            ),
+            upload_rate_grace: self.duration(
+                "gateway.upload_rate_grace",
+                raw.upload_rate_grace,
+                Duration::from_secs(30),
+            ),
+            min_free_disk: self.size("gateway.min_free_disk", raw.min_free_disk, 1 << 30),
         }
     }
 

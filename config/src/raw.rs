@@ -33,6 +33,9 @@ pub struct RawGateway {
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
     pub link_failures_per_minute: Option<usize>,
+    pub min_upload_rate: Option<String>,
+    pub upload_rate_grace: Option<String>,
+    pub min_free_disk: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

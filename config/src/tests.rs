@@ -136,3 +136,31 @@ fn plain_http_listeners_stay_on_loopback_and_a_public_gateway_names_its_url() {
         .unwrap();
     assert_eq!(c.gateway.public_url, "https://up.example.com");
 }
+
+#[test]
+fn sizes_take_units() {
+    use crate::parse_size;
+    assert_eq!(parse_size("8 KiB"), Some(8192));
+    assert_eq!(parse_size("8KiB"), Some(8192));
+    assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+    assert_eq!(parse_size("500 MB"), Some(500_000_000));
+    assert_eq!(parse_size("42"), Some(42));
+    for bad in [
+        "",
+        "KiB",
+        "8 kib",
+        "-1 KiB",
+        "1.5 GiB",
+        "99999999999999999999 TiB",
+        "8 KiB/s",
+    ] {
+        assert_eq!(parse_size(bad), None, "{bad}");
+    }
+    let config =
+        crate::Config::parse("[gateway]\nmin_upload_rate = \"16 KiB/s\"\nmin_free_disk = \"2 GiB\"\n")
+            .unwrap();
+    assert_eq!(config.gateway.min_upload_rate, 16 * 1024);
+    assert_eq!(config.gateway.min_free_disk, 2 << 30);
+    let errors = crate::Config::parse("[gateway]\nmin_free_disk = \"lots\"\n").unwrap_err();
+    assert_eq!(errors.0[0].key, "gateway.min_free_disk");
+}

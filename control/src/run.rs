@@ -142,6 +142,8 @@ pub async fn serve(
     let tls_config = tls::server_config(&tls_files).map_err(setup)?;
     let gateway = Arc::new(Gateway {
         keys: load_gateway_keys(&dir).map_err(setup)?,
+        draining: Default::default(),
+        disk: upgate_gateway::disk::DiskWatch::new(&dir, config.gateway.min_free_disk),
         control: Arc::new(InProcess(service.clone())),
         store: store.clone(),
         scanner: scanner.clone(),
@@ -149,8 +151,8 @@ pub async fn serve(
         spool_dir,
         pace: upgate_gateway::body::Pace {
             idle: config.gateway.body_idle_timeout,
-            min_rate: 8 * 1024,
-            grace: std::time::Duration::from_secs(30),
+            min_rate: config.gateway.min_upload_rate,
+            grace: config.gateway.upload_rate_grace,
         },
         decoders: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -190,11 +192,16 @@ pub async fn serve(
         move |req| api.clone().handle(req),
         stopped(),
     ));
+    // The monitoring listener outlives the others' drain: readiness must say "draining"
+    // until the last upload in flight is done, not go silent.
+    let (monitor_stop, monitor_stopped) = tokio::sync::oneshot::channel::<()>();
     let gw = gateway.clone();
-    tasks.spawn(serve_plain(
+    let monitor = tokio::spawn(serve_plain(
         ops_metrics,
         move |req| crate::monitor::handle(gw.clone(), req),
-        stopped(),
+        async move {
+            let _ = monitor_stopped.await;
+        },
     ));
     tasks.spawn({
         let svc = service.clone();
@@ -226,9 +233,13 @@ pub async fn serve(
         );
     }
     shutdown.await;
+    // Readiness turns false before the listeners begin to drain, so load balancers move on.
+    gateway.draining.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = stop_tx.send(true);
     tracing::info!("shutting down");
     while tasks.join_next().await.is_some() {}
+    let _ = monitor_stop.send(());
+    let _ = monitor.await;
     let _ = std::fs::remove_file(crate::ops::socket_path(Path::new(&dir)));
     Ok(())
 }

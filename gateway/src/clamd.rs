@@ -225,17 +225,11 @@ impl Session {
             return true;
         }
         let mut byte = [0u8; 1];
-        match self.conn.read(&mut byte) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                false
-            }
-            _ => true,
-        }
+        let quiet = matches!(
+            self.conn.read(&mut byte),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        );
+        !quiet
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod clamd;
 pub mod control_link;
+pub mod disk;
 pub mod fd_budget;
 pub mod keys;
 pub mod metrics;

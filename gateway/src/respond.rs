@@ -12,6 +12,11 @@ pub type Resp = Response<Full<Bytes>>;
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
 img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// When a caller turned away for our state or their pace may ask again: every 503 and 507
+/// says soon, every 429 a minute (the link-guessing window).
+pub const RETRY_UNAVAILABLE_SECONDS: u32 = 10;
+pub const RETRY_RATE_LIMITED_SECONDS: u32 = 60;
+
 fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
@@ -28,6 +33,14 @@ fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
         HeaderValue::from_static(PAGE_CSP),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let retry = match status {
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::INSUFFICIENT_STORAGE => Some(RETRY_UNAVAILABLE_SECONDS),
+        StatusCode::TOO_MANY_REQUESTS => Some(RETRY_RATE_LIMITED_SECONDS),
+        _ => None,
+    };
+    if let Some(seconds) = retry {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     h.insert(
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=31536000"),

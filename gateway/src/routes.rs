@@ -105,6 +105,15 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
             Ok(claims) => show(&gw, &claims).await,
             Err(e) => refused_link(e, Answer::Page),
         },
+        (&Method::POST, ["u", _, "files"]) if gw.is_draining() => refuse_body(
+            &gw,
+            req,
+            respond::closing(respond::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                page::UNAVAILABLE,
+            )),
+        ),
         (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok, peer) {
             Ok(claims) => upload(gw.clone(), claims, req).await,
             Err(e) => refuse_body(&gw, req, refused_link(e, Answer::Json)),

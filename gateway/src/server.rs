@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::state::Gateway;
@@ -91,7 +91,7 @@ impl ConnLimiter {
 }
 
 /// The next connection. Accept errors (EMFILE and friends) back off instead of spinning.
-async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     loop {
         match listener.accept().await {
             Ok(pair) => return pair,
@@ -103,6 +103,41 @@ async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, std::net::Soc
     }
 }
 
+/// The one accept loop: accepts until `shutdown`, then goes on accepting while the
+/// connections already open drain (at most `SHUTDOWN_GRACE`), so that a health check during
+/// a drain gets a prompt "not ready" rather than a hang. Connections accepted while draining
+/// are not waited for.
+async fn accept_loop(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    mut serve: impl FnMut(TcpStream, SocketAddr, Option<Watcher>),
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            (tcp, peer) = accept(&listener) => serve(tcp, peer, Some(graceful.watcher())),
+        }
+    }
+    let drained = drain(graceful);
+    tokio::pin!(drained);
+    loop {
+        tokio::select! {
+            () = &mut drained => return,
+            (tcp, peer) = accept(&listener) => serve(tcp, peer, None),
+        }
+    }
+}
+
+/// Serves one hyper connection, watched by the drain when it was accepted before shutdown.
+async fn watched<C: GracefulConnection>(conn: C, watcher: Option<Watcher>) -> Result<(), C::Error> {
+    match watcher {
+        Some(watcher) => watcher.watch(conn).await,
+        None => conn.await,
+    }
+}
+
 pub struct PublicServer {
     pub tls: Arc<rustls::ServerConfig>,
     pub limiter: ConnLimiter,
@@ -111,27 +146,20 @@ pub struct PublicServer {
 }
 
 impl PublicServer {
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves, then drains.
     pub async fn run(self, listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         let this = Arc::new(self);
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (tcp, peer) = tokio::select! {
-                _ = &mut shutdown => return drain(graceful).await,
-                pair = accept(&listener) => pair,
-            };
+        accept_loop(listener, shutdown, |tcp, peer, watcher| {
             let client = crate::ratelimit::client_key(peer.ip());
             let guard = match this.limiter.admit(client) {
                 Ok(guard) => guard,
                 Err(reason) => {
                     gw.metrics.connections_refused.with_label_values(&[reason]).inc();
-                    continue;
+                    return;
                 }
             };
             let (gw, this, acceptor) = (gw.clone(), this.clone(), acceptor.clone());
-            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _guard = guard;
                 gw.metrics.connections.inc();
@@ -157,13 +185,14 @@ impl PublicServer {
                         .header_read_timeout(this.header_timeout)
                         .max_buf_size(MAX_HEAD_BYTES)
                         .serve_connection(TokioIo::new(tls), service);
-                    if let Err(e) = watcher.watch(conn).await {
+                    if let Err(e) = watched(conn, watcher).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 }
                 gw.metrics.connections.dec();
             });
-        }
+        })
+        .await
     }
 }
 
@@ -175,20 +204,13 @@ where
         + Send
         + 'static,
 {
-    let graceful = GracefulShutdown::new();
     // Loopback only, but still capped: its connections are part of the descriptor budget.
     let places = Arc::new(Semaphore::new(crate::fd_budget::PLAIN_MAX_CONNECTIONS));
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, _) = tokio::select! {
-            _ = &mut shutdown => return drain(graceful).await,
-            pair = accept(&listener) => pair,
-        };
+    accept_loop(listener, shutdown, |tcp, _, watcher| {
         let Ok(place) = places.clone().try_acquire_owned() else {
-            continue;
+            return;
         };
         let handler = handler.clone();
-        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _place = place;
             let service = service_fn(move |req| {
@@ -199,9 +221,10 @@ where
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(tcp), service);
-            let _ = watcher.watch(conn).await;
+            let _ = watched(conn, watcher).await;
         });
-    }
+    })
+    .await
 }
 
 /// Wraps a complete body in the boxed type `serve_plain` handlers return.

@@ -21,15 +21,27 @@ pub struct Gateway {
     pub pace: crate::body::Pace,
     /// Refuses link requests from an address that keeps failing the token check.
     pub link_failures: FailureLimiter,
+    /// Free space where uploads are spooled and stored.
+    pub disk: crate::disk::DiskWatch,
+    /// Set when shutdown begins: readiness answers "not ready" at once, new uploads are turned
+    /// away, uploads in flight finish.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Bounds image decodes at once (see `upload::Limits::decoders`).
     pub decoders: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Readiness for `/readyz`: storage writable and the scanner trusted (or deliberately
     /// off, which is ready but said loudly). Reads state only: the scanner's watch keeps it
     /// current, so nobody on the internet can make us hammer clamd by asking.
     pub async fn readiness(&self) -> (bool, serde_json::Value) {
+        if self.is_draining() {
+            return (false, serde_json::json!({"ready": false, "draining": true}));
+        }
         let storage = self.store.check().await;
         let (scanner_ok, scanner_json) = match self.scanner.status() {
             ScannerStatus::Off => (
@@ -46,10 +58,17 @@ impl Gateway {
             Ok(()) => serde_json::json!({"status": "up"}),
             Err(e) => serde_json::json!({"status": "down", "detail": e.to_string()}),
         };
-        let ready = scanner_ok && storage.is_ok();
+        let (disk_ok, disk_json) = match self.disk.room_for(0) {
+            Ok(free) => (true, serde_json::json!({"status": "ok", "free_bytes": free})),
+            Err(low) => (
+                false,
+                serde_json::json!({"status": "low", "free_bytes": low.free, "min_free_bytes": low.min_free}),
+            ),
+        };
+        let ready = scanner_ok && storage.is_ok() && disk_ok;
         (
             ready,
-            serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json}),
+            serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json, "disk": disk_json}),
         )
     }
 }

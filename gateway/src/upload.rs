@@ -54,6 +54,9 @@ pub enum UploadError {
     /// The body averaged less than the minimum rate: it would hold a slot for hours.
     #[error("upload too slow")]
     TooSlow,
+    /// Too little disk left to take the file: refused before reading it.
+    #[error("disk nearly full: {0}")]
+    DiskLow(crate::disk::DiskLow),
     /// Our side failed (disk, storage, control plane): the caller may retry.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -70,6 +73,7 @@ impl UploadError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             UploadError::ScannerUnavailable(_) | UploadError::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UploadError::DiskLow(_) => StatusCode::INSUFFICIENT_STORAGE,
             UploadError::LinkGone(_) => StatusCode::GONE,
             UploadError::Interrupted(_) | UploadError::TooSlow => StatusCode::REQUEST_TIMEOUT,
         }
@@ -103,6 +107,7 @@ impl UploadError {
             UploadError::Interrupted(_) => "upload_interrupted",
             UploadError::TooSlow => "upload_too_slow",
             UploadError::Internal(_) => "temporarily_unavailable",
+            UploadError::DiskLow(_) => "insufficient_storage",
         }
     }
 
@@ -138,7 +143,7 @@ impl UploadError {
                 "Your connection is too slow to send this file right now. Please try again with a better signal or on Wi-Fi."
                     .into()
             }
-            UploadError::Internal(_) => {
+            UploadError::Internal(_) | UploadError::DiskLow(_) => {
                 "We couldn't save your file just now. Please try again in a few minutes; your link still works."
                     .into()
             }

@@ -132,6 +132,14 @@ impl Upgate {
         self.child.as_ref().expect("started").id()
     }
 
+    /// Sends SIGTERM and returns at once: the server drains while the test goes on.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+    }
+
     /// Kills the process without warning, as a power cut would.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

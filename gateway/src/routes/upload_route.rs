@@ -42,6 +42,7 @@ fn upload_problem(gw: &Gateway, e: &UploadError) -> Resp {
         UploadError::Internal(detail) | UploadError::ScannerUnavailable(detail) => {
             tracing::error!(code = e.code(), %detail, "upload failed on our side")
         }
+        UploadError::DiskLow(low) => tracing::error!(%low, "upload refused: the disk is (nearly) full"),
         _ => tracing::info!(code = e.code(), reason = %e, "upload refused"),
     }
     respond::problem(e.status(), e.code(), &e.caller_message())
@@ -115,6 +116,10 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
                 limit: view.max_file_bytes,
             },
         );
+    }
+    // Room for the whole file before a byte is read: a disk that fills mid-upload fails late.
+    if let Err(low) = gw.disk.room_for(declared.unwrap_or(view.max_file_bytes)) {
+        return upload_problem(gw, &UploadError::DiskLow(low));
     }
     let claim = match gw.control.claim(&claims.link_id).await {
         Ok(Ok(claim)) => claim,
