@@ -135,6 +135,15 @@ impl Api {
     /// Every request: route, authenticate, check the role, run; then leave one log line,
     /// count a denial, audit a 403 (`observe`), whatever the outcome.
     pub async fn handle(self, req: Request<Incoming>) -> ApiResponse {
+        let id = upgate_gateway::request_id::next();
+        let span = upgate_gateway::request_id::span(&id);
+        let mut resp = tracing::Instrument::instrument(self.handle_in_span(req), span).await;
+        resp.headers_mut()
+            .insert("x-request-id", upgate_gateway::request_id::header(&id));
+        resp
+    }
+
+    async fn handle_in_span(self, req: Request<Incoming>) -> ApiResponse {
         let started = Instant::now();
         let method = req.method().clone();
         let route = Route::parse(&method, req.uri().path());

@@ -8,9 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{header, Method, Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::control_link::{ControlError, LinkState};
 use crate::page;
+use crate::request_id;
 use crate::respond::{self, Resp};
 use crate::state::Gateway;
 use crate::token::{self, Claims, TokenError};
@@ -40,12 +42,19 @@ fn framing_is_ambiguous<B>(req: &Request<B>) -> bool {
 
 /// One log line per request. The route is named, never the path: the path holds the token.
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Resp {
-    let started = std::time::Instant::now();
-    let method = req.method().clone();
-    let route = route_name(req.uri().path());
-    let resp = dispatch(gw, req, peer).await;
-    tracing::info!(%method, route, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
-    resp
+    let id = request_id::next();
+    let span = request_id::span(&id);
+    async move {
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
+        let route = route_name(req.uri().path());
+        let mut resp = dispatch(gw, req, peer).await;
+        tracing::info!(%method, route, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+        resp.headers_mut().insert("x-request-id", request_id::header(&id));
+        resp
+    }
+    .instrument(span)
+    .await
 }
 
 /// The path's segments, if the path is written the one way we serve it: one leading slash,

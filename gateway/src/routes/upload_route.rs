@@ -9,6 +9,7 @@ use http::{header, HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::{control_down, now, Answer};
 use crate::body;
@@ -54,9 +55,10 @@ type WantBody = oneshot::Sender<mpsc::Sender<Result<Bytes, body::BodyError>>>;
 pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let (want_tx, want_rx) = oneshot::channel();
+    // The settling task logs in this request's span, so its lines carry the request id.
     let mut task = tokio::spawn({
         let (gw, headers) = (gw.clone(), parts.headers.clone());
-        async move { settle(&gw, &claims, &headers, want_tx).await }
+        async move { settle(&gw, &claims, &headers, want_tx).await }.instrument(tracing::Span::current())
     });
     // The body is read here, in the connection's own task, and only once the upload asks for
     // it: reading it is what sends `100 Continue`, which a refusal before that must not; and
@@ -72,7 +74,7 @@ pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
     tokio::select! {
         answer = &mut task => {
             // Answered before the body ended (a refusal mid-stream): drain the rest elsewhere.
-            tokio::spawn(feeding);
+            tokio::spawn(feeding.instrument(tracing::Span::current()));
             joined(answer)
         }
         () = &mut feeding => joined(task.await),
