@@ -7,7 +7,10 @@ use common::scene::{scene, settings};
 use common::upgate::Upgate;
 
 async fn post_file(up: &Upgate, url: &str, bytes: Vec<u8>) -> (u16, String) {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name("a.pdf").mime_str("application/pdf").unwrap();
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("a.pdf")
+        .mime_str("application/pdf")
+        .unwrap();
     let resp = up
         .gateway_client()
         .post(format!("{url}/files"))
@@ -20,7 +23,10 @@ async fn post_file(up: &Upgate, url: &str, bytes: Vec<u8>) -> (u16, String) {
 }
 
 fn lines_with(logs: &str, id: &str) -> Vec<String> {
-    logs.lines().filter(|l| l.contains(id)).map(str::to_string).collect()
+    logs.lines()
+        .filter(|l| l.contains(id))
+        .map(str::to_string)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,10 +46,18 @@ async fn one_request_id_joins_every_line_of_an_upload() {
     let logs = up.logs();
     let lines = lines_with(&logs, &stored);
     assert!(lines.iter().any(|l| l.contains("file stored")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("/u/{token}/files") && l.contains("201")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/u/{token}/files") && l.contains("201")),
+        "{lines:#?}"
+    );
     let lines = lines_with(&logs, &refused);
     assert!(lines.iter().any(|l| l.contains("upload refused")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("content type refused")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("content type refused")),
+        "{lines:#?}"
+    );
     // Each line belongs to one request only.
     assert!(lines_with(&logs, &stored).iter().all(|l| !l.contains(&refused)));
 
@@ -56,5 +70,11 @@ async fn one_request_id_joins_every_line_of_an_upload() {
         .unwrap();
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(lines_with(&up.logs(), &id).iter().any(|l| l.contains("control request")), "{}", up.logs());
+    assert!(
+        lines_with(&up.logs(), &id)
+            .iter()
+            .any(|l| l.contains("control request")),
+        "{}",
+        up.logs()
+    );
 }

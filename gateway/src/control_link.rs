@@ -175,3 +175,26 @@ pub trait ControlLink: Send + Sync + 'static {
     /// The caller is done: the link is used from now on.
     async fn finish(&self, id: &LinkId) -> Result<LinkState, ControlError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_without_an_engine_is_never_a_trustworthy_clean() {
+        let from_elsewhere: ScanVerdict =
+            serde_json::from_str(r#"{"status":"clean","engine":null,"detail":null,"scanned_at":1}"#).unwrap();
+        assert_eq!(from_elsewhere.status(), ScanStatus::Clean);
+        assert!(!from_elsewhere.is_trustworthy_clean());
+        let empty: ScanVerdict =
+            serde_json::from_str(r#"{"status":"clean","engine":"","detail":null,"scanned_at":1}"#).unwrap();
+        assert!(!empty.is_trustworthy_clean());
+        let named: ScanVerdict = serde_json::from_str(
+            r#"{"status":"clean","engine":"ClamAV 1.4.6","detail":null,"scanned_at":1}"#,
+        )
+        .unwrap();
+        assert!(named.is_trustworthy_clean());
+        let off = ScanVerdict::not_scanned(None, "scanning is off".into(), 1);
+        assert!(!off.is_trustworthy_clean());
+    }
+}

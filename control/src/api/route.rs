@@ -61,11 +61,22 @@ pub enum Route {
 
 impl Route {
     pub fn parse(method: &Method, path: &str) -> Route {
-        let segments: Vec<String> = path
-            .trim_start_matches('/')
-            .split('/')
+        // Matched exactly, as the gateway does: `//v1/x`, `/v1/./x`, `/v1//x`, a trailing
+        // slash or an encoded slash is not a route (a proxy in front may read it otherwise).
+        let raw: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+        let segments: Vec<String> = raw
+            .iter()
             .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
             .collect();
+        let exact = path.starts_with('/')
+            && segments
+                .iter()
+                .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\']));
+        if !exact {
+            return Route::Unmatched {
+                protected: path.starts_with("/v1/") || path.starts_with("//"),
+            };
+        }
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let id = |s: &str| s.to_string();
         match (method, segs.as_slice()) {
@@ -219,5 +230,30 @@ mod tests {
             assert!(route.perm().is_some(), "{method} {path}");
             assert_ne!(route.template(), "unmatched", "{method} {path}");
         }
+    }
+
+    #[test]
+    fn paths_that_a_proxy_would_read_differently_are_no_route() {
+        for path in [
+            "//v1/calls/c1",
+            "/v1//calls/c1",
+            "/v1/calls/c1/",
+            "/v1/calls/./c1",
+            "/v1/calls/../calls/c1",
+            "/v1/calls/%2e%2e",
+            "/v1/calls/a%2Fb",
+            "/v1/calls/a%5Cb",
+            "v1/calls/c1",
+            "//healthz",
+        ] {
+            assert!(
+                matches!(Route::parse(&Method::GET, path), Route::Unmatched { .. }),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            Route::parse(&Method::GET, "/v1/calls/c1"),
+            Route::CallGet(_)
+        ));
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use upgate_gateway::control_link::{Claim, ControlError, ControlLink, LinkState, LinkView, NewFile, Refusal};
+use upgate_gateway::control_link::{
+    Claim, ControlError, ControlLink, LinkState, LinkView, NewFile, Refusal, ScanStatus,
+};
 use upgate_gateway::token::LinkId;
 
 use super::{get, put, scoped, Service};
@@ -113,6 +115,12 @@ impl ControlLink for InProcess {
         claim: &Claim,
         file: NewFile,
     ) -> Result<Result<LinkState, LinkState>, ControlError> {
+        // Never record "clean" without the engine that said so, whoever sent the file.
+        if file.verdict.status() == ScanStatus::Clean && !file.verdict.is_trustworthy_clean() {
+            return Err(ControlError::Unavailable(
+                "a clean verdict without its scanner engine".into(),
+            ));
+        }
         let id = claim.link_id;
         let claim = claim.clone();
         run(&self.0, move |svc| {
