@@ -34,12 +34,13 @@ impl DiskWatch {
     /// Whether `incoming` more bytes leave the watermark free. An unreadable filesystem
     /// answers no: we cannot promise the file a place.
     pub fn room_for(&self, incoming: u64) -> Result<u64, DiskLow> {
-        let free = self.free().unwrap_or(0);
+        let low = |free| DiskLow {
+            free,
+            min_free: self.min_free,
+        };
+        let free = self.free().map_err(|_| low(0))?;
         if free.saturating_sub(incoming) < self.min_free {
-            return Err(DiskLow {
-                free,
-                min_free: self.min_free,
-            });
+            return Err(low(free));
         }
         Ok(free)
     }
