@@ -151,3 +151,6 @@ impl Scanner {
         Ok(scan)
     }
 }
+
+#[cfg(test)]
+mod tests;
