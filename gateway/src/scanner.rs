@@ -6,6 +6,7 @@
 
 mod canary;
 mod health;
+mod tmpdir;
 mod watch;
 
 use std::io::Read;

@@ -9,7 +9,7 @@ pub struct Clamd {
     child: Child,
     pub socket: PathBuf,
     _dir: tempfile::TempDir,
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
 }
 
 fn clamd_binary() -> PathBuf {
@@ -38,6 +38,17 @@ impl Clamd {
     /// A clamd with extra config lines, the given signature files (paths from the repository
     /// root), listening on `socket` if given (to stand in for one that was stopped).
     pub fn start_custom(lines: &str, databases: &[&str], socket: Option<&Path>) -> Clamd {
+        Clamd::start_custom_in(lines, databases, socket, None)
+    }
+
+    /// Like `start_custom`, with its TemporaryDirectory made in `temp_parent` instead of on
+    /// tmpfs (to stand in for a clamd that writes its streams to a disk).
+    pub fn start_custom_in(
+        lines: &str,
+        databases: &[&str],
+        socket: Option<&Path>,
+        temp_parent: Option<&Path>,
+    ) -> Clamd {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
@@ -45,10 +56,10 @@ impl Clamd {
             let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             std::fs::copy(&from, db.join(from.file_name().unwrap())).unwrap();
         }
-        let tmpfs = if Path::new("/dev/shm").is_dir() {
-            tempfile::tempdir_in("/dev/shm")
-        } else {
-            tempfile::tempdir()
+        let tmpfs = match temp_parent {
+            Some(parent) => tempfile::tempdir_in(parent),
+            None if Path::new("/dev/shm").is_dir() => tempfile::tempdir_in("/dev/shm"),
+            None => tempfile::tempdir(),
         };
         let tmp = tmpfs.unwrap();
         let socket = socket.map_or_else(|| dir.path().join("clamd.sock"), Path::to_path_buf);
@@ -75,7 +86,7 @@ impl Clamd {
             child,
             socket,
             _dir: dir,
-            _tmp: tmp,
+            tmp,
         };
         clamd.wait_ready();
         clamd
@@ -97,6 +108,11 @@ impl Clamd {
             std::thread::sleep(Duration::from_millis(200));
         }
         panic!("clamd did not become ready in 60 s");
+    }
+
+    /// Its TemporaryDirectory, where it writes each stream before scanning it.
+    pub fn temporary_directory(&self) -> &Path {
+        self.tmp.path()
     }
 
     pub fn stop(&mut self) {

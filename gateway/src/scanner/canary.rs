@@ -86,6 +86,8 @@ pub fn prove(clamd: &Clamd, cap: u64) -> Result<Proven, String> {
              raise StreamMaxLength, MaxFileSize and MaxScanSize in clamd.conf to allow them"
         ));
     }
+    // Every stream clamd scans is written to its temporary directory first, in plaintext.
+    warnings.extend(super::tmpdir::warning(clamd.addr()));
     Ok(Proven {
         engine,
         depth,
