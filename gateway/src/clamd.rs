@@ -290,8 +290,13 @@ pub fn parse_reply(reply: &str) -> Verdict {
         }
         return Verdict::Infected(name.to_string());
     }
+    // An error about this stream's size is about the file; any other (a full or unwritable
+    // temporary directory, memory) is about clamd, and retrying later may work.
     if reply.ends_with(" ERROR") && !reply.contains(['\0', '\n', '\r']) {
-        return Verdict::NotScanned(format!("clamd said {reply:?}"));
+        if reply.contains("size limit exceeded") {
+            return Verdict::NotScanned(format!("clamd said {reply:?}"));
+        }
+        return Verdict::Unavailable(format!("clamd said {reply:?}"));
     }
     Verdict::Unavailable(if reply.is_empty() {
         "empty reply".into()

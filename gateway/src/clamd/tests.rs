@@ -64,6 +64,9 @@ fn a_verdict_about_the_file_is_told_apart_from_a_scanner_failure() {
         "stream: a b FOUND",
         "stream: x\nstream: OK FOUND",
         "HTTP/1.1 400 Bad Request",
+        // clamd's own trouble, not the file's: try again later.
+        "Error writing to temporary file ERROR",
+        "stream: Can't create temporary file ERROR",
     ] {
         assert!(
             matches!(parse_reply(broken), Verdict::Unavailable(_)),

@@ -75,7 +75,7 @@ pub struct Proven {
 /// Runs the canaries against `clamd` (blocking). `Err` says, for the operator, why this
 /// clamd cannot be trusted and which setting to fix.
 pub fn prove(clamd: &Clamd, cap: u64) -> Result<Proven, String> {
-    let engine = clamd.version().map_err(|e| format!("clamd unreachable: {e}"))?;
+    let engine = clamd.version().map_err(|e| e.to_string())?;
     detects(clamd)?;
     let depth = depth(clamd, cap)?;
     let mut warnings = Vec::new();
@@ -100,7 +100,7 @@ pub fn prove(clamd: &Clamd, cap: u64) -> Result<Proven, String> {
 pub fn detects(clamd: &Clamd) -> Result<(), String> {
     match clamd.scan(eicar().as_slice()) {
         Verdict::Infected(_) => {}
-        Verdict::Unavailable(e) => return Err(format!("clamd unreachable: {e}")),
+        Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
         other => {
             return Err(format!(
                 "canary not detected (clamd answered {other:?} for the EICAR test file): check clamd's signature database"
@@ -109,7 +109,7 @@ pub fn detects(clamd: &Clamd) -> Result<(), String> {
     }
     match clamd.scan(DepthCanary::new(SMALL_DEPTH)) {
         Verdict::Infected(_) => Ok(()),
-        Verdict::Unavailable(e) => Err(format!("clamd unreachable: {e}")),
+        Verdict::Unavailable(e) => Err(format!("clamd did not answer the canary: {e}")),
         _ => Err(
             "upgate's canary signature is not loaded: copy config/clamav/upgate-canary.ndb \
             into clamd's DatabaseDirectory and reload clamd (see docs/operations.md)"
@@ -135,7 +135,7 @@ fn depth(clamd: &Clamd, cap: u64) -> Result<u64, String> {
                     cap.div_ceil(1024 * 1024) + 1
                 ))
             }
-            Verdict::Unavailable(e) => return Err(format!("clamd unreachable: {e}")),
+            Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
         }
     }
     Err(format!(

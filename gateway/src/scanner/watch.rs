@@ -52,8 +52,8 @@ pub fn run(clamd: Clamd, health: Weak<Health>, cap: u64) {
 /// Opens the tether first and checks it is still open after the canaries, so that the
 /// canaries and every later scan speak to one and the same clamd process.
 fn prove_tethered(clamd: &Clamd, cap: u64) -> Result<(crate::clamd::Session, Proven), String> {
-    let mut session = clamd.session().map_err(|e| format!("clamd unreachable: {e}"))?;
-    session.ping().map_err(|e| format!("clamd unreachable: {e}"))?;
+    let mut session = clamd.session().map_err(|e| e.to_string())?;
+    session.ping().map_err(|e| e.to_string())?;
     let proven = canary::prove(clamd, cap)?;
     session
         .ping()
