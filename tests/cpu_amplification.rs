@@ -55,6 +55,30 @@ async fn send_in_chunks(up: &Upgate, path: &str, file: &[u8], chunk: usize) -> S
         .0
 }
 
+/// A multipart body holding `file` with a Content-Length, written `record` bytes per write:
+/// each write is one TLS record. Returns what the server answered before closing.
+async fn send_in_records(up: &Upgate, path: &str, file: &[u8], record: usize) -> String {
+    let mut body =
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.pdf\"\r\n\r\n".to_vec();
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let head = format!(
+        "POST /{path}/files HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut tls = connect(up).await;
+    tls.write_all(head.as_bytes()).await.unwrap();
+    for piece in body.chunks(record) {
+        if tls.write_all(piece).await.is_err() {
+            break;
+        }
+    }
+    let _ = tls.flush().await;
+    read_until_closed(&mut tls, std::time::Duration::from_secs(60))
+        .await
+        .0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_amplification() {
     let mut up = Upgate::configure("");
@@ -93,7 +117,7 @@ async fn cpu_amplification() {
         .1
         .to_string();
     let file = pdf("frames", 4 * MIB);
-    for chunk in [72, 1024] {
+    for chunk in [256, 1024] {
         let before = cpu_seconds(pid);
         let answer = send_in_chunks(&up, &path, &file, chunk).await;
         assert!(
@@ -124,7 +148,7 @@ async fn cpu_amplification() {
         .1
         .to_string();
     let file = pdf("trickle", MIB);
-    for chunk in [1, 8] {
+    for chunk in [1, 8, 72] {
         let before = cpu_seconds(pid);
         let answer = send_in_chunks(&up, &path, &file, chunk).await;
         assert!(
@@ -145,4 +169,39 @@ async fn cpu_amplification() {
     }
     let (_, call) = scene.integration.get("/v1/calls/call-one-byte").await;
     assert_eq!(call["links"][0]["files_received"], 0);
+
+    // Tiny TLS records: 512-byte records still carry an upload; one-byte and 64-byte records
+    // end the connection once the grace is spent, for little more than the bytes read.
+    let (url, _) = scene.link("call-records").await;
+    let path = url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string();
+    let file = pdf("records", MIB);
+    let before = cpu_seconds(pid);
+    let answer = send_in_records(&up, &path, &file, 512).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "512-byte records: {answer}");
+    let ratio = (cpu_seconds(pid) - before) / file.len() as f64 / per_byte_normal;
+    eprintln!("512-byte TLS records: ratio {ratio:.2}");
+    assert!(
+        ratio <= 5.0,
+        "512-byte records cost {ratio:.1}x a normal upload per byte"
+    );
+    for record in [1, 64] {
+        let before = cpu_seconds(pid);
+        let answer = send_in_records(&up, &path, &file, record).await;
+        assert!(!answer.contains(" 201 "), "{record}-byte records: {answer}");
+        let ratio = (cpu_seconds(pid) - before) / file.len() as f64 / per_byte_normal;
+        eprintln!("{record}-byte TLS records: cut off, ratio {ratio:.2}");
+        assert!(
+            ratio <= 5.0,
+            "{record}-byte records cost {ratio:.1}x a normal upload per byte"
+        );
+    }
+    let (_, call) = scene.integration.get("/v1/calls/call-records").await;
+    assert_eq!(call["links"][0]["files_received"], 1);
 }

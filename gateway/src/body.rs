@@ -24,8 +24,10 @@ pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 /// Frames a body may take beyond one per `MIN_FRAME_BYTES` bytes: generous for the first
 /// bytes, after which frames must average at least `MIN_FRAME_BYTES`. Real clients send
 /// frames of kilobytes (whole TLS records); one-byte chunks exist only to burn our CPU.
+/// Measured (release): a frame costs ~1.3 us however small, so 72-byte frames cost 4.4x a
+/// normal upload per byte, 256-byte frames 1.8x.
 const FRAME_ALLOWANCE: u64 = 1024;
-const MIN_FRAME_BYTES: u64 = 64;
+const MIN_FRAME_BYTES: u64 = 256;
 /// The pace is checked at most this often (and at least twice per idle timeout).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 

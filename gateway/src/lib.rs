@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod names;
 pub mod page;
 pub mod ratelimit;
+pub mod record_meter;
 pub mod request_id;
 pub mod respond;
 pub mod routes;

@@ -163,7 +163,8 @@ impl PublicServer {
             tokio::spawn(async move {
                 let _guard = guard;
                 gw.metrics.connections.inc();
-                let tls = match tokio::time::timeout(this.handshake_timeout, acceptor.accept(tcp)).await {
+                let (wire, meter) = crate::record_meter::wire(tcp);
+                let tls = match tokio::time::timeout(this.handshake_timeout, acceptor.accept(wire)).await {
                     Ok(Ok(tls)) => Some(tls),
                     Ok(Err(_)) => None,
                     Err(_) => {
@@ -184,7 +185,7 @@ impl PublicServer {
                         .timer(TokioTimer::new())
                         .header_read_timeout(this.header_timeout)
                         .max_buf_size(MAX_HEAD_BYTES)
-                        .serve_connection(TokioIo::new(tls), service);
+                        .serve_connection(TokioIo::new(crate::record_meter::plain(tls, meter)), service);
                     if let Err(e) = watched(conn, watcher).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
