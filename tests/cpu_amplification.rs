@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use common::files::pdf;
 use common::raw::{connect, read_until_closed};
 use common::scene::{scene, settings};
-use common::upgate::{upload_file, Upgate};
+use common::upgate::{link_path, upload_file, Upgate};
 
 const MIB: usize = 1024 * 1024;
 
@@ -108,14 +108,7 @@ async fn cpu_amplification() {
 
     // Small frames, still real uploads: accepted, at a cost per byte close to normal.
     let (url, _) = scene.link("call-small-frames").await;
-    let path = url
-        .split_once("://")
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .1
-        .to_string();
+    let path = link_path(&url);
     let file = pdf("frames", 4 * MIB);
     for chunk in [256, 1024] {
         let before = cpu_seconds(pid);
@@ -139,14 +132,7 @@ async fn cpu_amplification() {
 
     // One-byte frames (the attack run's 190x): cut off at once, for next to nothing.
     let (url, _) = scene.link("call-one-byte").await;
-    let path = url
-        .split_once("://")
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .1
-        .to_string();
+    let path = link_path(&url);
     let file = pdf("trickle", MIB);
     for chunk in [1, 8, 72] {
         let before = cpu_seconds(pid);
@@ -173,14 +159,7 @@ async fn cpu_amplification() {
     // Tiny TLS records: 512-byte records still carry an upload; one-byte and 64-byte records
     // end the connection once the grace is spent, for little more than the bytes read.
     let (url, _) = scene.link("call-records").await;
-    let path = url
-        .split_once("://")
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .1
-        .to_string();
+    let path = link_path(&url);
     let file = pdf("records", MIB);
     let before = cpu_seconds(pid);
     let answer = send_in_records(&up, &path, &file, 512).await;

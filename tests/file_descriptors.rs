@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use common::files::pdf;
 use common::raw::{connect, read_until_closed};
 use common::scene::{scene, settings};
-use common::upgate::{Upgate, BIN};
+use common::upgate::{link_path, Upgate, BIN};
 
 /// The soft and hard "Max open files" of a process.
 fn open_file_limits(pid: u32) -> (u64, u64) {
@@ -51,14 +51,7 @@ async fn file_descriptors() {
     );
     let scene = scene(&up, settings(2, 2_000_000)).await;
     let (url, _) = scene.link("call-fds").await;
-    let path = url
-        .split_once("://")
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .1
-        .to_string();
+    let path = link_path(&url);
 
     // An upload starts on a connection of its own and sends half its body.
     let file = pdf("during the flood", 200_000);

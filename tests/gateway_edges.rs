@@ -12,7 +12,7 @@ use serde_json::Value;
 use common::files::pdf;
 use common::raw::{connect, read_until_closed, send};
 use common::scene::{scene, settings, Scene};
-use common::upgate::{upload_file, Upgate};
+use common::upgate::{link_path, upload_file, Upgate};
 
 const TIMEOUTS: &str = "handshake_timeout = \"1s\"\nheader_timeout = \"1s\"\nbody_idle_timeout = \"1s\"\n";
 
@@ -21,16 +21,6 @@ async fn start() -> (Upgate, Scene) {
     up.start().await;
     let scene = scene(&up, settings(2, 200_000)).await;
     (up, scene)
-}
-
-fn token_path(url: &str) -> String {
-    url.split_once("://")
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .1
-        .to_string()
 }
 
 async fn spool_is_empty(up: &Upgate) -> bool {
@@ -51,7 +41,7 @@ async fn files_received(scene: &Scene, call: &str) -> u64 {
 async fn slow_and_broken_clients_are_cut_off_while_others_are_served() {
     let (up, scene) = start().await;
     let (url, _) = scene.link("call-slow").await;
-    let path = token_path(&url);
+    let path = link_path(&url);
 
     // A TCP connection that never starts TLS is dropped after the handshake timeout.
     let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", up.gateway_port))
@@ -107,7 +97,7 @@ Content-Length: 100000\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; na
 async fn ambiguous_framing_and_oversized_heads_are_refused() {
     let (up, scene) = start().await;
     let (url, _) = scene.link("call-framing").await;
-    let path = token_path(&url);
+    let path = link_path(&url);
 
     for framing in [
         "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
@@ -325,7 +315,7 @@ async fn an_expired_link_has_its_own_page_and_forgeries_cost_no_lookup() {
 async fn a_chunked_body_over_the_limit_is_stopped_mid_stream() {
     let (up, scene) = start().await;
     let (url, _) = scene.link("call-chunked").await;
-    let path = token_path(&url);
+    let path = link_path(&url);
     let mut s = connect(&up).await;
     send(
         &mut s,

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use common::files::pdf;
 use common::raw::{connect, read_until_closed};
 use common::scene::{scene, settings, Scene};
-use common::upgate::Upgate;
+use common::upgate::{link_path, Upgate};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -217,14 +217,7 @@ async fn send_chunked(up: &Upgate, path: &str, head: &[u8], total: u64) -> Strin
 async fn memory_held_by_a_part_head_after_the_first_part() {
     let (up, scene) = start(50 * MIB).await;
     let (url, _) = scene.link("call-heads").await;
-    let path = url
-        .split_once("://")
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .1
-        .to_string();
+    let path = link_path(&url);
     let cd = "Content-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"";
     let first_part = [
         format!("--B\r\n{cd}\r\n\r\n").into_bytes(),

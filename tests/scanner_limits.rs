@@ -21,15 +21,6 @@ async fn upload(up: &Upgate, url: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
     upload_file(&up.gateway_client(), url, "doc.pdf", "application/pdf", bytes).await
 }
 
-async fn ready(up: &Upgate) -> Value {
-    reqwest::get(format!("{}/readyz", up.monitor))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_over_clamds_own_limit_is_refused_as_unscannable() {
     // An assistant and a link set up while clamd scanned deep enough.
@@ -51,7 +42,7 @@ async fn a_file_over_clamds_own_limit_is_refused_as_unscannable() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     let body = loop {
-        let body = ready(&up).await;
+        let body = up.readyz().await;
         if body["scanner"]["status"] == "up" || Instant::now() > deadline {
             break body;
         }
@@ -76,7 +67,7 @@ async fn a_file_over_clamds_own_limit_is_refused_as_unscannable() {
         .contains("couldn't check this file"));
 
     // The scanner is still up and the link still takes a file clamd can read.
-    assert_eq!(ready(&up).await["scanner"]["status"], "up");
+    assert_eq!(up.readyz().await["scanner"]["status"], "up");
     let (status, body) = upload(&up, &url, pdf("small", 1000)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["file"]["scan"]["status"], "clean");

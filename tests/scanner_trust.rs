@@ -15,21 +15,12 @@ use common::files::pdf;
 use common::scene::{scene, settings, Scene};
 use common::upgate::{upload_file, Upgate};
 
-async fn ready(up: &Upgate) -> Value {
-    reqwest::get(format!("{}/readyz", up.monitor))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Polls `/readyz` until the scanner's status is `want` (bounded: the watch re-proves
 /// within its back-off, at most 15 s, plus clamd's own start).
 async fn wait_scanner(up: &Upgate, want: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let body = ready(up).await;
+        let body = up.readyz().await;
         if body["scanner"]["status"] == want || Instant::now() > deadline {
             assert_eq!(body["scanner"]["status"], want, "{body}");
             return body;
@@ -97,7 +88,7 @@ async fn fail_open_after_a_scanner_restart() {
     );
     let body = wait_scanner(&up, "down").await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready(&up).await["scanner"]["detail"]
+    while !up.readyz().await["scanner"]["detail"]
         .as_str()
         .unwrap_or("")
         .contains("canary not detected")
@@ -125,7 +116,7 @@ async fn fail_open_after_a_scanner_restart() {
     );
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let body = ready(&up).await;
+        let body = up.readyz().await;
         if body["scanner"]["detail"]
             .as_str()
             .unwrap_or("")
@@ -170,7 +161,7 @@ async fn a_scanner_whose_limits_are_below_ours() {
     ] {
         let clamd = Clamd::start_custom(limits, Clamd::DATABASES, None);
         let (up, scene) = start(&clamd).await;
-        let body = ready(&up).await;
+        let body = up.readyz().await;
         assert_eq!(body["scanner"]["status"], "down", "{limits}: {body}");
         let detail = body["scanner"]["detail"].as_str().unwrap();
         assert!(

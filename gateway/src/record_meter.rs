@@ -32,36 +32,46 @@ impl Meter {
     }
 }
 
-/// The socket side: counts what is read off the wire.
-pub struct Wire<S> {
-    inner: S,
-    meter: Arc<Meter>,
+/// Which side of TLS a stream sits on.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The socket: counts what is read off the wire.
+    Wire,
+    /// The plaintext TLS yields: counted, and the connection ended when the records
+    /// carrying it are too small.
+    Plain,
 }
 
-/// The plaintext side: counts what TLS yields, and ends the connection when the records
-/// carrying it are too small.
-pub struct Plain<S> {
+/// A stream counted by a `Meter`; writes pass through untouched.
+pub struct Metered<S> {
     inner: S,
     meter: Arc<Meter>,
+    side: Side,
 }
 
-/// Wraps a socket; `plain` then wraps the TLS stream built on it.
-pub fn wire<S>(inner: S) -> (Wire<S>, Arc<Meter>) {
+/// Wraps a socket; `plain` then wraps the TLS stream built on it with the same meter.
+pub fn wire<S>(inner: S) -> (Metered<S>, Arc<Meter>) {
     let meter = Arc::new(Meter::default());
+    let side = Side::Wire;
     (
-        Wire {
+        Metered {
             inner,
             meter: meter.clone(),
+            side,
         },
         meter,
     )
 }
 
-pub fn plain<S>(inner: S, meter: Arc<Meter>) -> Plain<S> {
-    Plain { inner, meter }
+pub fn plain<S>(inner: S, meter: Arc<Meter>) -> Metered<S> {
+    Metered {
+        inner,
+        meter,
+        side: Side::Plain,
+    }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -70,58 +80,25 @@ impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = (buf.filled().len() - before) as u64;
-        self.meter.raw.fetch_add(read, Ordering::Relaxed);
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = (buf.filled().len() - before) as u64;
-        let plain = self.meter.plain.fetch_add(read, Ordering::Relaxed) + read;
-        if !Meter::within(self.meter.raw.load(Ordering::Relaxed), plain) {
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "TLS records too small",
-            )));
+        match self.side {
+            Side::Wire => {
+                self.meter.raw.fetch_add(read, Ordering::Relaxed);
+            }
+            Side::Plain => {
+                let plain = self.meter.plain.fetch_add(read, Ordering::Relaxed) + read;
+                if !Meter::within(self.meter.raw.load(Ordering::Relaxed), plain) {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "TLS records too small",
+                    )));
+                }
+            }
         }
         polled
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -208,6 +208,16 @@ impl Upgate {
             .unwrap()
     }
 
+    /// The monitoring listener's `/readyz` answer.
+    pub async fn readyz(&self) -> Value {
+        reqwest::get(format!("{}/readyz", self.monitor))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The monitoring listener's `/metrics` text.
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.monitor))
@@ -281,6 +291,17 @@ impl Api {
     pub async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.call(Method::POST, path, body).await
     }
+}
+
+/// The path of a link URL (`u/TOKEN`), for raw requests.
+pub fn link_path(url: &str) -> String {
+    url.split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string()
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
