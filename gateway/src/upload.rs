@@ -1,7 +1,8 @@
 //! `POST /u/{token}/files`: one file per request, streamed through the stages below, each
 //! owning one concern. Every outcome has a status, a stable code and a sentence for the caller.
 
-mod part_head;
+// Public for the fuzz target (fuzz/fuzz_targets/part_head.rs).
+pub mod part_head;
 mod receive;
 mod scan;
 pub mod sniff;
