@@ -120,42 +120,15 @@ pub fn read(text: &str) -> Result<Reading, ConfigError> {
     let raw = RawConfig {
         data_dir: root.string(&mut r, "data_dir"),
         gateway: gateway(&mut r, &mut root),
-        control: {
-            let mut s = root.section(&mut r, "control");
-            let raw = RawControl {
-                listen: s.string(&mut r, "listen"),
-            };
-            s.finish(&mut r);
-            raw
+        control: RawControl {
+            listen: listen(&mut r, &mut root, "control"),
         },
-        metrics: {
-            let mut s = root.section(&mut r, "metrics");
-            let raw = RawMetrics {
-                listen: s.string(&mut r, "listen"),
-            };
-            s.finish(&mut r);
-            raw
+        metrics: RawMetrics {
+            listen: listen(&mut r, &mut root, "metrics"),
         },
-        scanner: {
-            let mut s = root.section(&mut r, "scanner");
-            let raw = RawScanner {
-                clamd: s.string(&mut r, "clamd"),
-                timeout: s.string(&mut r, "timeout"),
-                concurrency: s.count(&mut r, "concurrency"),
-                on_unavailable: s.string(&mut r, "on_unavailable"),
-            };
-            s.finish(&mut r);
-            raw
-        },
+        scanner: scanner(&mut r, &mut root),
         sms: sms(&mut r, &mut root),
-        log: {
-            let mut s = root.section(&mut r, "log");
-            let raw = RawLog {
-                format: s.string(&mut r, "format"),
-            };
-            s.finish(&mut r);
-            raw
-        },
+        log: log(&mut r, &mut root),
         plans: plans(&mut r, &mut root),
     };
     root.finish(&mut r);
@@ -180,6 +153,35 @@ fn gateway(r: &mut Reader, root: &mut Section) -> RawGateway {
         max_connections: s.count(r, "max_connections"),
         max_connections_per_ip: s.count(r, "max_connections_per_ip"),
         link_failures_per_minute: s.count(r, "link_failures_per_minute"),
+    };
+    s.finish(r);
+    raw
+}
+
+/// `[control]` and `[metrics]`: a listener and nothing else.
+fn listen(r: &mut Reader, root: &mut Section, name: &str) -> Option<String> {
+    let mut s = root.section(r, name);
+    let listen = s.string(r, "listen");
+    s.finish(r);
+    listen
+}
+
+fn scanner(r: &mut Reader, root: &mut Section) -> RawScanner {
+    let mut s = root.section(r, "scanner");
+    let raw = RawScanner {
+        clamd: s.string(r, "clamd"),
+        timeout: s.string(r, "timeout"),
+        concurrency: s.count(r, "concurrency"),
+        on_unavailable: s.string(r, "on_unavailable"),
+    };
+    s.finish(r);
+    raw
+}
+
+fn log(r: &mut Reader, root: &mut Section) -> RawLog {
+    let mut s = root.section(r, "log");
+    let raw = RawLog {
+        format: s.string(r, "format"),
     };
     s.finish(r);
     raw
