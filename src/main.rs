@@ -1,11 +1,12 @@
 //! The `upgate` command: parse the CLI, load the config, hand over to the crates.
 //! Exit codes: 0 ok, 1 runtime failure, 64 bad usage or configuration (sysexits EX_USAGE).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use upgate_config::Config;
+use upgate_config::{Config, LogFormat};
 use upgate_control::ops::{self, ClientError, OpRequest};
 
 #[derive(Parser)]
@@ -25,6 +26,7 @@ struct Common {
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// The data directory; overrides `data_dir` in the config. Default ./upgate-data.
+    /// Only `serve` creates it; every other command needs it to exist.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
 }
@@ -122,16 +124,27 @@ fn load(common: &Common) -> Result<Config, ExitCode> {
 /// lines, and logs carry no personal data.
 const PRIVATE_TARGETS: &[&str] = &["sled=info"];
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let mut filter =
         tracing_subscriber::EnvFilter::try_from_env("UPGATE_LOG").unwrap_or_else(|_| "info".into());
     for directive in PRIVATE_TARGETS {
         filter = filter.add_directive(directive.parse().expect("a valid directive"));
     }
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes are for people at a terminal; in a file, a pipe or journald they
+        // are noise that breaks grep.
+        LogFormat::Text => builder.with_ansi(colour()).init(),
+        // Event fields at the top level of each object, one object per line.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Colour only for a terminal, and not when the user asks for none (no-color.org).
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 async fn shutdown_signal() {
@@ -149,6 +162,16 @@ async fn operate(common: &Common, op: OpRequest) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Opening the store creates the directory; run from the wrong place, that would
+    // quietly start a second, empty installation instead of reaching the real one.
+    if !config.data_dir.is_dir() {
+        eprintln!(
+            "upgate: the data directory {} does not exist; run from the directory that holds it, \
+             or name it with --data-dir or data_dir in --config (only `upgate serve` creates it)",
+            config.data_dir.display()
+        );
+        return ExitCode::from(EX_USAGE);
+    }
     let answer = match ops::call_running(&config.data_dir, &op).await {
         Err(ClientError::NotRunning(_)) => upgate_control::run::open_service(&config, Default::default())
             .map_err(|e| e.to_string())
@@ -179,7 +202,7 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            init_logging();
+            init_logging(config.log.format);
             match upgate_control::run::serve(config, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ upgate_control::run::RunError::Config(_)) => {

@@ -95,3 +95,218 @@ fn accounts_and_tokens_without_a_running_server() {
         }
     }
 }
+
+/// Runs the binary in `cwd` with no config; returns (exit code, stderr).
+fn run_in(cwd: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN).args(args).current_dir(cwd).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn commands_other_than_serve_refuse_a_missing_data_dir() {
+    let wrong_place = tempfile::tempdir().unwrap();
+    let (code, err) = run_in(
+        wrong_place.path(),
+        &["account", "create", "--name", "X", "--plan", "starter"],
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("upgate-data") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!wrong_place.path().join("upgate-data").exists(), "created anyway");
+
+    let elsewhere = wrong_place.path().join("nowhere");
+    let (code, err) = run_in(
+        wrong_place.path(),
+        &[
+            "token",
+            "create",
+            "--account",
+            "acc_0000000000000000",
+            "--role",
+            "admin",
+            "--data-dir",
+            elsewhere.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("nowhere"), "{err}");
+    assert!(!elsewhere.exists(), "created anyway");
+    assert_eq!(std::fs::read_dir(wrong_place.path()).unwrap().count(), 0);
+
+    // config check reads files only: it needs no data directory.
+    let (code, err) = run_in(wrong_place.path(), &["config", "check"]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+fn check(text: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgate.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn config_check_reports_every_type_error_with_its_line() {
+    let (code, out) = check(
+        "[gateway]\nlisten = 8443\nmax_connections = \"many\"\n[scanner]\nconcurrency = -2\n[sms.twilio]\nfrom = 15005550006\ncolour = 1\n",
+    );
+    assert_eq!(code, Some(64));
+    for prefix in [
+        "gateway.listen (line 2): ",
+        "gateway.max_connections (line 3): ",
+        "scanner.concurrency (line 5): ",
+        "sms.twilio.from (line 7): ",
+        "sms.twilio.colour (line 8): unknown key",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(prefix)),
+            "{prefix:?} not in:\n{out}"
+        );
+    }
+    assert!(!out.contains('?'), "{out}");
+}
+
+#[test]
+fn config_check_refuses_two_listeners_on_one_address() {
+    let (code, out) = check("[gateway]\nlisten = \"127.0.0.1:9090\"\n");
+    assert_eq!(code, Some(64));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("gateway.listen (line 2): ") && l.contains("metrics.listen")),
+        "{out}"
+    );
+}
+
+#[test]
+fn config_check_reads_the_tls_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(
+        &cert,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (code, out) = check(&format!(
+        "[gateway]\ntls_cert_file = {:?}\ntls_key_file = {:?}\n",
+        cert.display().to_string(),
+        dir.path().join("missing.key").display().to_string()
+    ));
+    assert_eq!(code, Some(64));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("gateway.tls_key_file (line 3): cannot read")),
+        "{out}"
+    );
+}
+
+#[test]
+fn config_check_checks_twilio_identifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (code, out) = check(&format!(
+        "[sms]\nprovider = \"twilio\"\n[sms.twilio]\naccount_sid = \"AC-not-a-sid\"\nfrom = \"5550006\"\nauth_token_file = {:?}\n",
+        token.display().to_string()
+    ));
+    assert_eq!(code, Some(64));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("sms.twilio.account_sid (line 4): ")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("sms.twilio.from (line 5): ")),
+        "{out}"
+    );
+}
+
+/// Starts `upgate serve` with stderr to a pipe, reads until it says it is running (or 30 s
+/// pass), stops it with SIGTERM and returns everything it wrote, its shutdown included.
+fn serve_stderr(extra: &str) -> String {
+    let until = "upgate is running";
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let up = Upgate::configure(extra);
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&up.config)
+        .env("UPGATE_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains(until);
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let _ = reader.join();
+    lines.extend(rx.try_iter());
+    for said in [until, "shutting down"] {
+        assert!(
+            lines.iter().any(|l| l.contains(said)),
+            "{said:?} never logged:\n{}",
+            lines.join("\n")
+        );
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let out = serve_stderr("");
+    assert!(out.contains("upgate is running"), "{out}");
+    assert!(!out.contains("\x1b["), "colour codes in:\n{out}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let out = serve_stderr("[log]\nformat = \"json\"\n");
+    let mut messages = Vec::new();
+    for line in out.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+        assert!(v.is_object(), "{line}");
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+        messages.push(v["message"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(messages.iter().any(|m| m == "upgate is running"), "{messages:?}");
+    assert!(!out.contains("\x1b["), "{out}");
+}

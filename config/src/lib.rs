@@ -1,8 +1,11 @@
 //! upgate's configuration: one TOML file, every key optional with a named default,
 //! turned into typed values with every mistake reported at once (key, problem, fix).
 
+mod listeners;
 mod raw;
 mod secret;
+mod tls;
+mod twilio;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,6 +42,22 @@ pub struct Config {
     pub sms_limits: SmsLimits,
     /// Plans by name; accounts name one. Defaults: `starter` (no SMS) and `pro` (SMS).
     pub plans: BTreeMap<String, Plan>,
+    pub log: LogConfig,
+}
+
+/// How `upgate serve` writes its log lines (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event; coloured only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -150,14 +169,25 @@ pub struct Plan {
 /// One thing wrong with the configuration, phrased for the operator who must fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The dotted key, as it would be written in the file (`sms.twilio.from`).
     pub key: String,
+    /// 1-based line of the key in the file; `None` when the key is absent (a required key)
+    /// or the problem is not in the file (one that cannot be read).
+    pub line: Option<usize>,
     pub problem: String,
     pub fix: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} (fix: {})", self.key, self.problem, self.fix)
+        match self.line {
+            Some(line) => write!(
+                f,
+                "{} (line {line}): {} (fix: {})",
+                self.key, self.problem, self.fix
+            ),
+            None => write!(f, "{}: {} (fix: {})", self.key, self.problem, self.fix),
+        }
     }
 }
 
@@ -174,6 +204,7 @@ impl Config {
             Some(p) => std::fs::read_to_string(p).map_err(|e| {
                 ConfigErrors(vec![ConfigError {
                     key: p.display().to_string(),
+                    line: None,
                     problem: format!("cannot read the file: {e}"),
                     fix: "pass the path of a readable TOML file with --config".into(),
                 }])
@@ -187,33 +218,17 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses and validates TOML text.
+    /// Parses and validates TOML text. Files named in it (TLS, secrets) are read too.
     pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
-        let mut errors = Vec::new();
-        let de = toml::Deserializer::new(text);
-        let raw: RawConfig = match serde_ignored::deserialize(de, |path| {
-            errors.push(ConfigError {
-                key: path.to_string(),
-                problem: "unknown key".into(),
-                fix: "remove it or check its spelling against config/upgate.example.toml".into(),
-            })
-        }) {
-            Ok(raw) => raw,
-            Err(e) => {
-                let (key, line) = e
-                    .span()
-                    .map(|span| locate(text, span.start))
-                    .unwrap_or_else(|| ("(file)".into(), 0));
-                errors.push(ConfigError {
-                    key,
-                    problem: format!("{} (line {line})", e.message().trim()),
-                    fix: "correct the TOML syntax or the value's type (see config/upgate.example.toml)"
-                        .into(),
-                });
-                return Err(ConfigErrors(errors));
-            }
-        };
-        let config = Validator { errors: &mut errors }.config(raw);
+        let reading = raw::read(text).map_err(|e| ConfigErrors(vec![e]))?;
+        let mut errors = reading.problems;
+        let config = Validator {
+            errors: &mut errors,
+            lines: &reading.lines,
+        }
+        .config(reading.raw);
+        // Top to bottom, as the operator will fix them; keys absent from the file last.
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -247,12 +262,15 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// so that validation carries on to the next key.
 struct Validator<'a> {
     errors: &'a mut Vec<ConfigError>,
+    /// The line of every key present in the file, so that each problem points at it.
+    lines: &'a BTreeMap<String, usize>,
 }
 
 impl Validator<'_> {
     fn err(&mut self, key: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.errors.push(ConfigError {
             key: key.into(),
+            line: self.lines.get(key).copied(),
             problem: problem.into(),
             fix: fix.into(),
         });
@@ -353,6 +371,25 @@ impl Validator<'_> {
         };
         let sms = self.sms(raw.sms);
         let plans = self.plans(raw.plans);
+        let log = self.log(raw.log);
+        for clash in listeners::clashes(&[
+            ("gateway.listen", gateway.listen),
+            ("control.listen", control.listen),
+            ("metrics.listen", metrics.listen),
+        ]) {
+            // Blame the one the file sets: the other may be a default nobody wrote.
+            let ((key, addr), (other_key, other)) =
+                if !self.lines.contains_key(clash.second.0) && self.lines.contains_key(clash.first.0) {
+                    (clash.first, clash.second)
+                } else {
+                    (clash.second, clash.first)
+                };
+            self.err(
+                key,
+                format!("{addr} collides with {other_key} ({other}): two listeners cannot share it"),
+                format!("give {key} a port of its own"),
+            );
+        }
         Config {
             data_dir,
             gateway,
@@ -362,7 +399,24 @@ impl Validator<'_> {
             sms,
             sms_limits,
             plans,
+            log,
         }
+    }
+
+    fn log(&mut self, raw: raw::RawLog) -> LogConfig {
+        let format = match raw.format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                self.err(
+                    "log.format",
+                    format!("{other:?} is not a log format"),
+                    "use \"text\" (for people) or \"json\" (one object per line, for collectors)",
+                );
+                LogFormat::Text
+            }
+        };
+        LogConfig { format }
     }
 
     fn gateway(&mut self, raw: raw::RawGateway) -> GatewayConfig {
@@ -391,10 +445,16 @@ impl Validator<'_> {
             None => format!("https://{listen}"),
         };
         let tls = match (raw.tls_cert_file, raw.tls_key_file) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert_file: cert.into(),
-                key_file: key.into(),
-            }),
+            (Some(cert), Some(key)) => {
+                let files = TlsFiles {
+                    cert_file: cert.into(),
+                    key_file: key.into(),
+                };
+                for problem in tls::check(&files) {
+                    self.err(problem.key, problem.problem, problem.fix);
+                }
+                Some(files)
+            }
             (None, None) => None,
             (Some(_), None) => {
                 self.err(
@@ -517,6 +577,12 @@ impl Validator<'_> {
                     t.auth_token_file,
                     "put the auth token in a file readable only by upgate and name it here",
                 );
+                for problem in [twilio::check_account_sid(&account_sid), twilio::check_from(&from)]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.err(problem.key, problem.problem, problem.fix);
+                }
                 let auth_token = if token_file.is_empty() {
                     String::new()
                 } else {
@@ -577,7 +643,7 @@ impl Validator<'_> {
             .map(|(name, p)| {
                 if !valid_plan_name(&name) {
                     self.err(
-                        &format!("plans.{name}"),
+                        &format!("plans.{}", raw::dotted_part(&name)),
                         "plan names use a-z, 0-9, - and _ only (1-32)",
                         "rename the plan",
                     );
@@ -593,10 +659,14 @@ impl Validator<'_> {
     }
 }
 
-/// The dotted key (table + key) at byte `offset`, and its 1-based line, so a type error names
-/// the key the operator must fix rather than a byte position.
-fn locate(text: &str, offset: usize) -> (String, usize) {
-    let before = &text[..offset.min(text.len())];
+/// The dotted key (table + key) at byte `offset`, so that a syntax error names the key the
+/// operator must fix rather than a byte position.
+fn locate(text: &str, offset: usize) -> String {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line_no = before.matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
     let table = before
@@ -609,13 +679,19 @@ fn locate(text: &str, offset: usize) -> (String, usize) {
         .split_once('=')
         .map(|(k, _)| k.trim().to_string())
         .unwrap_or_default();
-    let dotted = match (table, key.is_empty()) {
+    match (table, key.is_empty()) {
         (Some(t), false) => format!("{t}.{key}"),
         (Some(t), true) => t,
         (None, false) => key,
         (None, true) => "(file)".into(),
-    };
-    (dotted, line_no)
+    }
+}
+
+/// A problem found by one of the checking modules, on a key of their own.
+struct Problem {
+    key: &'static str,
+    problem: String,
+    fix: String,
 }
 
 /// https anywhere; plain http only to a loopback host (test servers), judged on the parsed

@@ -220,14 +220,19 @@ pub async fn serve(
         data_dir = %dir.display(),
         "upgate is running"
     );
-    eprintln!(
-        "upgate is running\n  gateway (callers):  {}\n  control API:        http://{}\n  metrics and health: http://{}/metrics\n  data directory:     {}",
-        config.gateway.public_url,
-        config.control.listen,
-        config.metrics.listen,
-        dir.display()
-    );
-    if matches!(scanner.status(), ScannerStatus::Off) {
+    // The banner is for a person at a terminal; JSON logs must stay one object per line,
+    // and the event above carries the same facts.
+    let banner = config.log.format == upgate_config::LogFormat::Text;
+    if banner {
+        eprintln!(
+            "upgate is running\n  gateway (callers):  {}\n  control API:        http://{}\n  metrics and health: http://{}/metrics\n  data directory:     {}",
+            config.gateway.public_url,
+            config.control.listen,
+            config.metrics.listen,
+            dir.display()
+        );
+    }
+    if banner && matches!(scanner.status(), ScannerStatus::Off) {
         eprintln!(
             "  WARNING: scanning is OFF (no clamd configured): uploads are stored without a virus scan"
         );

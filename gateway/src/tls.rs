@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use upgate_config::TlsFiles;
 
@@ -69,16 +70,17 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
         problem,
     };
     let cert_pem = std::fs::read(&files.cert_file).map_err(|e| err(&files.cert_file, e.to_string()))?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| err(&files.cert_file, e.to_string()))?;
     if certs.is_empty() {
         return Err(err(&files.cert_file, "no certificate in the file".into()));
     }
     let key_pem = std::fs::read(&files.key_file).map_err(|e| err(&files.key_file, e.to_string()))?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| err(&files.key_file, e.to_string()))?
-        .ok_or_else(|| err(&files.key_file, "no private key in the file".into()))?;
+    let key: PrivateKeyDer<'static> = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => err(&files.key_file, "no private key in the file".into()),
+        other => err(&files.key_file, other.to_string()),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?

@@ -2,6 +2,7 @@
 //! owning one concern. Every outcome has a status, a stable code and a sentence for the caller.
 
 pub mod framing;
+// Public for the fuzz targets (fuzz/fuzz_targets/).
 pub mod part_head;
 mod receive;
 mod scan;

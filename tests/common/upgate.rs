@@ -45,6 +45,14 @@ impl Upgate {
             data = dir.path().join("data").display().to_string(),
         );
         std::fs::write(&config, text).unwrap();
+        // As an operator would before using the CLI: only `serve` creates a data dir.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir.path().join("data"))
+                .unwrap();
+        }
         let log = dir.path().join("upgate.log");
         Upgate {
             child: None,

@@ -88,9 +88,16 @@ pub fn check_head(block: &[u8]) -> Result<PartHead, Ambiguous> {
         if line.starts_with([' ', '\t']) {
             return Err(Ambiguous("folded part header"));
         }
+        // multer's header parser refuses control characters: so do we, before it sees them.
+        if line.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(Ambiguous("a control character in a part head"));
+        }
         let (name, value) = line
             .split_once(':')
             .ok_or(Ambiguous("part header without a colon"))?;
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(Ambiguous("a malformed part header name"));
+        }
         if name.eq_ignore_ascii_case("content-disposition") {
             if disposition.is_some() {
                 return Err(Ambiguous("one Content-Disposition per part"));

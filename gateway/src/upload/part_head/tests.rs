@@ -36,6 +36,10 @@ fn ambiguous_part_heads_are_refused() {
         format!("{CD}\nContent-Type: a/b"),
         format!("{CD}\rContent-Type: a/b"),
         format!("{CD}\0"),
+        format!("{CD}\r\nContent-Type:\x18application/pdf"),
+        format!("{CD}\r\nContent-Type: application/pdf\x7f"),
+        format!("{CD}\r\nContent Type: application/pdf"),
+        format!("{CD}\r\n: application/pdf"),
         String::new(),
         // Two name= or filename= parameters.
         "Content-Disposition: form-data; name=\"file\"; name=\"x\"; filename=\"a.pdf\"".into(),
