@@ -3,7 +3,8 @@
 
 pub mod api;
 pub mod db;
-pub mod hidden_chars;
+/// Shared with the gateway, which cleans display names with the same list.
+pub use upgate_gateway::hidden_chars;
 pub mod ids;
 pub mod keys;
 pub mod model;

@@ -6,6 +6,7 @@ pub mod clamd;
 pub mod control_link;
 pub mod disk;
 pub mod fd_budget;
+pub mod hidden_chars;
 pub mod keys;
 pub mod metrics;
 pub mod names;

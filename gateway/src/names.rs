@@ -15,30 +15,14 @@ const MAX_EXTENSION_BYTES: usize = 16;
 
 /// Characters that display as nothing or change how the text around them displays. Names
 /// are shown to reviewers, so these could hide or reorder parts of a name
-/// (`invoice\u{202E}fdp.exe` displays as `invoiceexe.pdf`).
+/// (`invoice\u{202E}fdp.exe` displays as `invoiceexe.pdf`). The shared list, but line and
+/// paragraph separators, which a name keeps as spaces; plus what a file name never needs:
+/// the emoji presentation selectors, unassigned specials, and every tag-plane code point.
 fn is_invisible(c: char) -> bool {
-    c.is_control()
+    (crate::hidden_chars::is_hidden(c) && !matches!(c, '\u{2028}' | '\u{2029}'))
         || matches!(
             c,
-            '\u{00AD}' // soft hyphen
-            | '\u{034F}' // combining grapheme joiner
-            | '\u{061C}' // Arabic letter mark (bidi)
-            | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}' // prepended format marks
-            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers, which render blank
-            | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels, invisible
-            | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
-            | '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM, RLM
-            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, bidi isolates, deprecated formats
-            | '\u{2800}' // braille blank
-            | '\u{FE00}'..='\u{FE0F}' // variation selectors
-            | '\u{FEFF}' // zero-width no-break space / BOM
-            | '\u{FFF0}'..='\u{FFFB}' // interlinear annotation controls
-            | '\u{110BD}' | '\u{110CD}' // Kaithi number signs
-            | '\u{13430}'..='\u{1343F}' // Egyptian hieroglyph format controls
-            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
-            | '\u{1D173}'..='\u{1D17A}' // musical symbol format controls
-            | '\u{E0000}'..='\u{E0FFF}' // tags and variation selectors supplement
+            '\u{FE0E}' | '\u{FE0F}' | '\u{FFF0}'..='\u{FFF8}' | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
