@@ -19,6 +19,11 @@ const RECHECK: Duration = Duration::from_secs(60);
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(15);
 
+/// A tether that held at least this long was a steady clamd: proving a new one starts
+/// again without delay. One that broke sooner backs off like a failed proof, so a clamd that
+/// keeps dropping sessions is not made to scan the 50 MiB depth canary in a tight loop.
+const STEADY: Duration = Duration::from_secs(60);
+
 /// Runs until the scanner that owns `health` is dropped.
 pub fn run(clamd: Clamd, health: Weak<Health>, cap: u64) {
     let mut retry = RETRY_MIN;
@@ -26,26 +31,26 @@ pub fn run(clamd: Clamd, health: Weak<Health>, cap: u64) {
         let Some(h) = health.upgrade() else { return };
         match prove_tethered(&clamd, cap) {
             Ok((session, proven)) => {
-                retry = RETRY_MIN;
                 let generation = h.up(proven.clone());
                 drop(h);
-                match hold(&clamd, session, proven, &health, generation) {
-                    Some(why) => match health.upgrade() {
-                        Some(h) => {
-                            h.down(why);
-                        }
-                        None => return,
-                    },
-                    None => return,
+                let held = Instant::now();
+                let Some(why) = hold(&clamd, session, proven, &health, generation) else {
+                    return;
+                };
+                let Some(h) = health.upgrade() else { return };
+                h.down(why);
+                if held.elapsed() >= STEADY {
+                    // A steady clamd went away: prove the next one at once.
+                    retry = RETRY_MIN;
+                    continue;
                 }
             }
             Err(why) => {
                 h.down(why);
-                drop(h);
-                std::thread::sleep(retry);
-                retry = (retry * 2).min(RETRY_MAX);
             }
         }
+        std::thread::sleep(retry);
+        retry = (retry * 2).min(RETRY_MAX);
     }
 }
 
