@@ -54,6 +54,14 @@ fn seal(c: &mut Criterion) {
         (out, Opener::new(header, key))
     };
     g.bench_function("seal_16MiB", |b| b.iter(|| sealed(&plain).0.len()));
+    g.finish();
+    // Per file, whatever its size: a fresh data key, an X25519 agreement, the key wrap.
+    c.bench_function("seal/header_per_file", |b| {
+        b.iter(|| Sealer::new(&recipient, "f_00112233445566778899aabbccddeeff").unwrap())
+    });
+    let mut g = c.benchmark_group("seal");
+    g.throughput(Throughput::Bytes(plain.len() as u64));
+    g.sample_size(20);
     let (ciphertext, opener) = sealed(&plain);
     g.bench_function("unseal_16MiB", |b| {
         b.iter_batched(

@@ -18,31 +18,59 @@ pub fn pdf(len: usize) -> Vec<u8> {
     }
 }
 
+/// Bytes like a compressed stream (a scan, a photo): pseudo-random, the same every run.
+fn filler(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 fn pdf_with_pad(pad: usize) -> Vec<u8> {
-    // Filler that is not all one byte, so nothing compresses or short-circuits on it.
-    let filler: String = (0..pad).map(|i| (b'a' + (i * 7 % 26) as u8) as char).collect();
-    let stream = format!("BT /F1 12 Tf 72 720 Td (upgate bench) Tj ET\n%{filler}\n");
+    let stream = [
+        &b"BT /F1 12 Tf 72 720 Td (upgate bench) Tj ET\n%"[..],
+        &filler(pad),
+        b"\n",
+    ]
+    .concat();
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{stream}endstream", stream.len()),
     ];
+    let content = [
+        format!("<< /Length {} >>\nstream\n", stream.len()).as_bytes(),
+        &stream,
+        b"\nendstream",
+    ]
+    .concat();
     let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::new();
-    for (i, obj) in objects.iter().enumerate() {
+    for (i, obj) in objects
+        .iter()
+        .map(|o| o.as_bytes())
+        .chain([&content[..]])
+        .enumerate()
+    {
         offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{obj}\nendobj\n", i + 1).as_bytes());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(obj);
+        out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 2).as_bytes());
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
         format!(
             "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
+            objects.len() + 2
         )
         .as_bytes(),
     );
@@ -81,7 +109,7 @@ Content-Type: application/pdf\r\n\r\n"
 mod tests {
     #[test]
     fn pdfs_have_the_length_asked_for_and_pass_upgates_structure_check() {
-        for len in [400, 4096, 65_536, 1_000_003] {
+        for len in [600, 4096, 65_536, 1_000_003] {
             let pdf = super::pdf(len);
             assert_eq!(pdf.len(), len);
             let mut check = upgate_gateway::upload::sniff::PdfCheck::new();

@@ -49,7 +49,8 @@ pub enum StorageError {
 #[async_trait]
 pub trait ObjectStore: Send + Sync + 'static {
     /// Makes a finished spool file durable under `key`, atomically: readers see the whole object
-    /// or none. The spool file is consumed.
+    /// or none. The spool file is consumed; its bytes must already be on disk (fsynced, as
+    /// `Spool::finish` does), so a local store only renames and syncs the directory.
     async fn commit(&self, key: &ObjectKey, spool: &Path) -> Result<(), StorageError>;
     /// The object's length in bytes.
     async fn len(&self, key: &ObjectKey) -> Result<u64, StorageError>;

@@ -20,6 +20,9 @@ pub struct UpgateOptions {
 
 pub struct Upgate {
     child: Child,
+    /// `perf record` attached once the account is ready, when UPGATE_BENCH_PERF names a
+    /// directory for the profiles (docs/performance.md, "Profiling").
+    perf: Option<Child>,
     pub gateway: SocketAddr,
     pub control: SocketAddr,
     config: PathBuf,
@@ -83,6 +86,7 @@ min_free_disk = \"256 MiB\"\n\
             .context("start upgate")?;
         let mut up = Upgate {
             child,
+            perf: None,
             gateway: loopback(g),
             control: loopback(c),
             config,
@@ -112,6 +116,9 @@ min_free_disk = \"256 MiB\"\n\
             .await?;
         if !(200..300).contains(&status) {
             bail!("assistant settings refused: {status} {body}");
+        }
+        if let Some(profiles) = std::env::var_os("UPGATE_BENCH_PERF") {
+            up.perf = Some(profile(&PathBuf::from(profiles), dir, up.pid())?);
         }
         Ok(up)
     }
@@ -252,8 +259,36 @@ where
     Ok((r.status, value))
 }
 
+/// Samples upgate's stacks until it stops (DWARF unwinding: release builds keep no frame
+/// pointers). One file per run, named after the run's directory.
+fn profile(profiles: &Path, run: &Path, pid: u32) -> anyhow::Result<Child> {
+    std::fs::create_dir_all(profiles)?;
+    let name = run.file_name().and_then(|n| n.to_str()).unwrap_or("upgate");
+    let out = profiles.join(format!("{name}.perf.data"));
+    Command::new("perf")
+        .args([
+            "record",
+            "-F",
+            "499",
+            "--call-graph",
+            "dwarf,32768",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start perf (apt-get install linux-perf)")
+}
+
 impl Drop for Upgate {
     fn drop(&mut self) {
         stop(&mut self.child);
+        if let Some(perf) = self.perf.as_mut() {
+            // perf ends on its own once the process it follows has; this waits for its file.
+            let _ = perf.wait();
+        }
     }
 }

@@ -3,7 +3,7 @@
 use ring::aead::LessSafeKey;
 use std::fmt;
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::*;
 
@@ -138,7 +138,18 @@ impl Sealer {
             // whose length is a multiple of the segment length ends in a full segment,
             // not an empty one, so that its ciphertext length has one reading.
             if self.buf.len() == self.segment_len {
-                self.seal_segment(false, out);
+                let buf = std::mem::take(&mut *self.buf);
+                self.seal_segment(&buf, false, out);
+                *self.buf = buf;
+                self.buf.clear();
+            }
+            // Whole segments with more data after them are sealed straight from the input:
+            // one copy of each byte instead of two (profiled on large uploads).
+            if self.buf.is_empty() && data.len() > self.segment_len {
+                let (segment, rest) = data.split_at(self.segment_len);
+                self.seal_segment(segment, false, out);
+                data = rest;
+                continue;
             }
             let take = (self.segment_len - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
@@ -149,13 +160,18 @@ impl Sealer {
     /// Seals the final segment into `out` and returns the data key, which lets the
     /// gateway re-read its own spool (for scanning) before it forgets the key.
     pub fn finish(mut self, out: &mut Vec<u8>) -> DataKey {
-        self.seal_segment(true, out);
+        let buf = std::mem::take(&mut *self.buf);
+        self.seal_segment(&buf, true, out);
+        *self.buf = buf;
         self.data_key.clone()
     }
 
-    fn seal_segment(&mut self, last: bool, out: &mut Vec<u8>) {
+    /// The plaintext buffer is reused from segment to segment (each overwrites the last) and
+    /// zeroed when the sealer is dropped, not after every segment: that was a second pass
+    /// over every byte.
+    fn seal_segment(&mut self, plaintext: &[u8], last: bool, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(&self.buf);
+        out.extend_from_slice(plaintext);
         let tag = seal_in_place(
             &self.payload_key,
             segment_nonce(self.counter, last),
@@ -163,7 +179,6 @@ impl Sealer {
             &mut out[start..],
         );
         out.extend_from_slice(tag.as_ref());
-        self.buf.zeroize();
         self.counter += 1;
     }
 }

@@ -59,9 +59,8 @@ impl ObjectStore for LocalStore {
                 // A new fan-out directory's own name must survive a crash too.
                 fsync_dir(dir.parent().expect("fan-out directories have a parent"))?;
             }
-            // The spool writer fsynced the data; the rename publishes it whole, and the
-            // directory fsync makes the new name survive a crash.
-            std::fs::File::open(&spool)?.sync_all()?;
+            // The spool fsynced the data as its last write (the trait's contract); the rename
+            // publishes it whole, and the directory fsync makes the new name survive a crash.
             std::fs::rename(&spool, &dest)?;
             fsync_dir(dir)?;
             Ok(())

@@ -22,6 +22,10 @@ use crate::names::clean_display_name;
 use crate::seal::{Header, Opener, RecipientPublicKey, Sealer};
 use crate::storage::ObjectKey;
 
+/// Sealed segments handed to the spool per write: fewer trips to the blocking pool against
+/// two such buffers per upload in memory (docs/performance.md).
+const SPOOL_WRITE_SEGMENTS: usize = 4;
+
 /// Room for the multipart framing around the one file.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
@@ -94,11 +98,16 @@ impl Stages {
             pdf.feed(bytes);
         }
         self.sealer.push(bytes, &mut self.out);
-        self.spool
-            .write(&self.out)
-            .await
-            .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
-        self.out.clear();
+        // Four segments at a time (the header waits for them): a small file reaches the spool
+        // in one write, at the end, and a large one wakes the blocking pool once per 256 KiB.
+        if self.out.len() >= SPOOL_WRITE_SEGMENTS * self.sealer.segment_len() {
+            // The sealed segments go to the spool whole; the buffer it hands back is refilled.
+            self.out = self
+                .spool
+                .write(std::mem::take(&mut self.out))
+                .await
+                .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+        }
         Ok(())
     }
 }
@@ -176,19 +185,15 @@ where
             kind = Some(k);
             let sealer = Sealer::new(recipient, key.as_str())
                 .map_err(|e| UploadError::Internal(format!("seal: {e}")))?;
-            let mut spool = Spool::create(spool_dir, key.as_str())
-                .await
-                .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
-            spool
-                .write(sealer.header())
-                .await
-                .map_err(|e| UploadError::Internal(format!("spool: {e}")))?;
+            let spool = Spool::new(spool_dir, key.as_str());
+            let mut out = Vec::with_capacity(sealer.header().len() + sniff::SNIFF_LEN);
+            out.extend_from_slice(sealer.header());
             let mut s = Stages {
                 hasher: digest::Context::new(&digest::SHA256),
                 sealer,
                 pdf: (k == Kind::Pdf).then(PdfCheck::new),
                 size: 0,
-                out: Vec::with_capacity(2 * sniff::SNIFF_LEN),
+                out,
                 spool,
             };
             s.push(&std::mem::take(&mut head)).await?;
@@ -222,13 +227,9 @@ where
         Header::parse(sealer.header()).map_err(|e| UploadError::Internal(format!("seal header: {e}")))?;
     let data_key = sealer.finish(&mut out);
     spool
-        .write(&out)
+        .finish(out)
         .await
         .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
-    spool
-        .finish()
-        .await
-        .map_err(|e| UploadError::Internal(format!("spool sync: {e}")))?;
     let opener = Opener::new(header, data_key);
     if let Some(pdf) = pdf {
         pdf.finish()?;

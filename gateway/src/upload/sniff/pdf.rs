@@ -1,5 +1,9 @@
 //! PDF: a streaming structural check with bounded memory (see docs/content-checks.md).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 use super::*;
 
 /// `%%EOF` must be within this many bytes of the end (as readers require).
@@ -128,21 +132,45 @@ impl PdfCheck {
     }
 
     /// Scans window positions up to the absolute offset `limit` for `xref`, `obj` and `/Root`.
+    /// Each keyword is searched on its own with memmem, which skips the bulk of a real file
+    /// (compressed streams, image data) at memory speed; the order in which sites are
+    /// found does not matter (only whether an offset is among them, and how many there are).
     fn scan(&mut self, limit: u64) {
-        while self.scanned_to < limit {
-            let Ok(i) = usize::try_from(self.scanned_to - self.window_start) else {
-                break;
-            };
-            if i >= self.window.len() {
-                break;
+        let (Ok(from), Ok(end)) = (
+            usize::try_from(self.scanned_to.saturating_sub(self.window_start)),
+            usize::try_from(limit.saturating_sub(self.window_start)),
+        ) else {
+            return;
+        };
+        let end = end.min(self.window.len());
+        if self.scanned_to >= limit || from >= end {
+            return;
+        }
+        static XREF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"xref"));
+        static OBJ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"obj"));
+        static ROOT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"/Root"));
+        for (finder, on_hit) in [
+            (&*XREF, PdfCheck::at_xref as fn(&mut PdfCheck, usize)),
+            (&*OBJ, PdfCheck::at_obj),
+            (&*ROOT, PdfCheck::at_root),
+        ] {
+            let mut at = from;
+            // A keyword that starts before `end` is judged now, even if it runs past it.
+            while let Some(hit) = finder.find(&self.window[at..]) {
+                let i = at + hit;
+                if i >= end {
+                    break;
+                }
+                on_hit(self, i);
+                at = i + 1;
             }
-            match self.window[i] {
-                b'x' => self.at_xref(i),
-                b'o' => self.at_obj(i),
-                b'/' if self.keyword_at(i, b"/Root") => self.saw_root = true,
-                _ => {}
-            }
-            self.scanned_to += 1;
+        }
+        self.scanned_to = self.window_start + end as u64;
+    }
+
+    fn at_root(&mut self, i: usize) {
+        if self.keyword_at(i, b"/Root") {
+            self.saw_root = true;
         }
     }
 
