@@ -1,9 +1,16 @@
 //! The metadata store behind our own small trait: named trees of byte keys and values,
 //! atomic multi-tree batches that are durable when `apply` returns. sled implements it
 //! today; the conformance suite below is what any replacement (redb) must pass.
+//!
+//! Durability is group-committed (`group.rs`): `write` makes a batch visible, `durable`
+//! gives a handle that resolves once a flush covering it has run, and concurrent writers share
+//! flushes. A caller that holds a lock for its read-modify-write writes under the lock and
+//! waits for durability after releasing it, so the lock never spans a flush.
 
+mod group;
 mod sled_kv;
 
+pub use group::{Durable, GroupCommit};
 pub use sled_kv::SledKv;
 
 /// The trees the control plane keeps. Keys are chosen so prefix scans answer the queries.
@@ -48,6 +55,11 @@ impl Tree {
         Tree::Idempotency,
     ];
 
+    /// The tree's place in [`Tree::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Tree::Accounts => "accounts",
@@ -91,8 +103,17 @@ pub trait Kv: Send + Sync + 'static {
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError>;
     /// The last `limit` entries whose key starts with `prefix`, newest (highest key) first.
     fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError>;
+    /// Applies every op or none. Readers see it at once; it is durable once a [`Durable`]
+    /// asked for after this returned has resolved.
+    fn write(&self, ops: Vec<Op>) -> Result<(), DbError>;
+    /// Resolves once every `write` that returned before this call is durable. Concurrent
+    /// callers share flushes; a failed flush fails every caller it covered.
+    fn durable(&self) -> Durable;
     /// Applies every op or none, and returns only once it is durable.
-    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError>;
+    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError> {
+        self.write(ops)?;
+        self.durable().wait()
+    }
     /// A number never returned before, also across restarts.
     fn next_id(&self) -> Result<u64, DbError>;
 }
