@@ -24,7 +24,7 @@ pub enum Tree {
     TokenIds,
     /// account id / assistant id -> Assistant
     Assistants,
-    /// account id / call id -> Call
+    /// account id / call id -> Call (its own fields only: what the call gathers is below)
     Calls,
     /// link id -> Link
     Links,
@@ -38,10 +38,20 @@ pub enum Tree {
     Audit,
     /// account id / Idempotency-Key -> what the key was used for
     Idempotency,
+    /// account id / call id / sequence (big-endian) -> link id: the call's links, in issue order
+    CallLinks,
+    /// account id / call id / sequence (big-endian) -> sms id: the call's messages
+    CallSms,
+    /// account id / call id / sequence (big-endian) -> file id: the call's files
+    CallFiles,
+    /// account id / call id / event number (big-endian) -> CallEvent: the newest 100
+    CallEvents,
+    /// name -> value: facts about the store itself (its layout version)
+    Meta,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 16] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -53,9 +63,14 @@ impl Tree {
         Tree::Contacts,
         Tree::Audit,
         Tree::Idempotency,
+        Tree::CallLinks,
+        Tree::CallSms,
+        Tree::CallFiles,
+        Tree::CallEvents,
+        Tree::Meta,
     ];
 
-    /// The tree's place in [`Tree::ALL`].
+    /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
     pub fn index(self) -> usize {
         self as usize
     }
@@ -73,6 +88,11 @@ impl Tree {
             Tree::Contacts => "contacts",
             Tree::Audit => "audit",
             Tree::Idempotency => "idempotency",
+            Tree::CallLinks => "call_links",
+            Tree::CallSms => "call_sms",
+            Tree::CallFiles => "call_files",
+            Tree::CallEvents => "call_events",
+            Tree::Meta => "meta",
         }
     }
 }
@@ -120,3 +140,19 @@ pub trait Kv: Send + Sync + 'static {
 
 #[cfg(test)]
 pub mod conformance;
+
+#[cfg(test)]
+mod tests {
+    use super::Tree;
+
+    #[test]
+    fn trees_are_listed_in_declaration_order_with_distinct_names() {
+        for (i, t) in Tree::ALL.iter().enumerate() {
+            assert_eq!(t.index(), i);
+        }
+        let mut names: Vec<&str> = Tree::ALL.iter().map(|t| t.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Tree::ALL.len());
+    }
+}
