@@ -1,17 +1,35 @@
 //! sled behind [`Kv`]. sled 0.34 allows one process per database, which is why the CLI talks
 //! to a running server over its socket instead of opening the store itself.
+//!
+//! Batches are atomic through a one-entry journal, not sled's transactions: sled seals its
+//! log buffer and writes and syncs it (`sync_file_range`) twice for every transaction or
+//! batch (`pin_log`), so each atomic write cost two disk round trips whatever the group
+//! commit did. A plain insert only appends to the log buffer, which the shared flush writes.
+//!
+//! How the journal makes a batch atomic: under one mutex, `write` first stores the whole
+//! batch under the journal key, then applies its ops as plain inserts and removes. sled
+//! recovers a prefix of its log (recovery stops at the first tear, `LogIter`), in the order
+//! the writes were made. So after a crash, everything recovered after the last journal entry
+//! belongs to that entry's batch, and every earlier batch is whole (the later journal entry
+//! follows all of its ops). Replaying the last entry at open completes a torn batch and
+//! rewrites the same values over a whole one; no write came after it that it could undo.
 
 use std::path::Path;
-
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
+use std::sync::Mutex;
 
 use super::{DbError, Durable, Entry, GroupCommit, Kv, Op, Tree};
+
+/// The sled tree holding the journal, apart from the control plane's trees.
+const JOURNAL_TREE: &str = "journal";
+const JOURNAL_KEY: &[u8] = b"last_batch";
 
 pub struct SledKv {
     db: sled::Db,
     /// Indexed by [`Tree::index`].
     trees: Vec<sled::Tree>,
+    journal: sled::Tree,
+    /// One batch at a time between its journal entry and its last op.
+    writer: Mutex<()>,
     /// Shares `db.flush()` between concurrent writers; its thread holds a handle on `db`
     /// until it is dropped (joined), so a reopen after drop finds the database free.
     group: GroupCommit,
@@ -27,14 +45,29 @@ impl SledKv {
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(engine))
-            .collect::<Result<_, DbError>>()?;
+            .collect::<Result<Vec<_>, DbError>>()?;
+        let journal = db.open_tree(JOURNAL_TREE).map_err(engine)?;
+        // Complete the last batch, in case the crash tore it; then make that durable before
+        // anything new is written.
+        if let Some(last) = journal.get(JOURNAL_KEY).map_err(engine)? {
+            for op in decode_batch(&last)? {
+                apply_op(&trees, &op)?;
+            }
+            db.flush().map_err(engine)?;
+        }
         let flusher = db.clone();
         // sled's flush writes the log buffers and syncs them: every write that returned
         // before it is recovered after a crash.
         let group = GroupCommit::new(Box::new(move || {
             flusher.flush().map(|_| ()).map_err(|e| e.to_string())
         }))?;
-        Ok(SledKv { db, trees, group })
+        Ok(SledKv {
+            db,
+            trees,
+            journal,
+            writer: Mutex::new(()),
+            group,
+        })
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
@@ -47,21 +80,69 @@ impl SledKv {
     }
 }
 
-fn batch(ops: &[&Op]) -> sled::Batch {
-    let mut b = sled::Batch::default();
-    for op in ops {
-        match op {
-            Op::Put(_, k, v) => b.insert(k.as_slice(), v.as_slice()),
-            Op::Delete(_, k) => b.remove(k.as_slice()),
-        }
+fn apply_op(trees: &[sled::Tree], op: &Op) -> Result<(), DbError> {
+    match op {
+        Op::Put(t, k, v) => trees[t.index()].insert(k.as_slice(), v.as_slice()).map(drop),
+        Op::Delete(t, k) => trees[t.index()].remove(k.as_slice()).map(drop),
     }
-    b
+    .map_err(engine)
 }
 
-fn op_tree(op: &Op) -> Tree {
-    match op {
-        Op::Put(t, _, _) | Op::Delete(t, _) => *t,
+/// `[kind u8][tree u8][key len u32][key]([value len u32][value])` per op, little-endian.
+fn encode_batch(ops: &[Op]) -> Vec<u8> {
+    let size: usize = ops
+        .iter()
+        .map(|op| match op {
+            Op::Put(_, k, v) => 10 + k.len() + v.len(),
+            Op::Delete(_, k) => 6 + k.len(),
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size);
+    for op in ops {
+        let (kind, tree, key, value) = match op {
+            Op::Put(t, k, v) => (0u8, t, k, Some(v)),
+            Op::Delete(t, k) => (1u8, t, k, None),
+        };
+        out.push(kind);
+        out.push(tree.index() as u8);
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key);
+        if let Some(v) = value {
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+        }
     }
+    out
+}
+
+fn decode_batch(mut bytes: &[u8]) -> Result<Vec<Op>, DbError> {
+    fn corrupt() -> DbError {
+        DbError::Corrupt("journal: truncated or unknown entry".into())
+    }
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], DbError> {
+        if bytes.len() < n {
+            return Err(corrupt());
+        }
+        let (head, rest) = bytes.split_at(n);
+        *bytes = rest;
+        Ok(head)
+    }
+    fn chunk(bytes: &mut &[u8]) -> Result<Vec<u8>, DbError> {
+        let len = u32::from_le_bytes(take(bytes, 4)?.try_into().expect("4 bytes"));
+        Ok(take(bytes, len as usize)?.to_vec())
+    }
+    let mut ops = Vec::new();
+    while !bytes.is_empty() {
+        let head = take(&mut bytes, 2)?;
+        let tree = *Tree::ALL.get(head[1] as usize).ok_or_else(corrupt)?;
+        let key = chunk(&mut bytes)?;
+        ops.push(match head[0] {
+            0 => Op::Put(tree, key, chunk(&mut bytes)?),
+            1 => Op::Delete(tree, key),
+            _ => return Err(corrupt()),
+        });
+    }
+    Ok(ops)
 }
 
 impl Kv for SledKv {
@@ -86,36 +167,18 @@ impl Kv for SledKv {
     }
 
     fn write(&self, ops: Vec<Op>) -> Result<(), DbError> {
-        // The trees this batch touches, in `Tree::ALL` order.
-        let mut touched: Vec<Tree> = ops.iter().map(op_tree).collect();
-        touched.sort_unstable();
-        touched.dedup();
-        match touched.as_slice() {
-            [] => Ok(()),
-            // One tree: a sled batch is atomic within its tree, without a transaction's
-            // overlay of every tree.
-            [one] => {
-                let all: Vec<&Op> = ops.iter().collect();
-                self.tree(*one).apply_batch(batch(&all)).map_err(engine)
-            }
-            // Several trees: one transaction over just those, applied atomically.
-            many => {
-                let trees: Vec<sled::Tree> = many.iter().map(|t| self.tree(*t).clone()).collect();
-                let batches: Vec<sled::Batch> = many
-                    .iter()
-                    .map(|t| batch(&ops.iter().filter(|op| op_tree(op) == *t).collect::<Vec<_>>()))
-                    .collect();
-                trees
-                    .as_slice()
-                    .transaction(|tx| {
-                        for (tree, b) in tx.iter().zip(&batches) {
-                            tree.apply_batch(b)?;
-                        }
-                        Ok::<_, ConflictableTransactionError<()>>(())
-                    })
-                    .map_err(|e: TransactionError<()>| engine(format!("{e:?}")))
-            }
+        if ops.is_empty() {
+            return Ok(());
         }
+        let entry = encode_batch(&ops);
+        let _one = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Every write has its journal entry, single ops too: that keeps "what follows the last
+        // entry is its own batch" true, which is what makes the replay at open safe.
+        self.journal.insert(JOURNAL_KEY, entry).map_err(engine)?;
+        for op in &ops {
+            apply_op(&self.trees, op)?;
+        }
+        Ok(())
     }
 
     fn durable(&self) -> Durable {
@@ -151,6 +214,59 @@ mod tests {
             }
         }
         panic!("the database stayed locked")
+    }
+
+    #[test]
+    fn a_torn_batch_is_completed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let batch = vec![
+            Op::Put(Tree::Links, b"l".to_vec(), b"new".to_vec()),
+            Op::Put(Tree::Files, b"f".to_vec(), vec![]),
+            Op::Delete(Tree::Calls, b"c".to_vec()),
+        ];
+        {
+            let kv = reopen(&path);
+            kv.apply(vec![
+                Op::Put(Tree::Calls, b"c".to_vec(), b"old".to_vec()),
+                Op::Put(Tree::Links, b"l".to_vec(), b"old".to_vec()),
+            ])
+            .unwrap();
+            // What a crash after the journal entry and the first op leaves.
+            kv.journal.insert(JOURNAL_KEY, encode_batch(&batch)).unwrap();
+            apply_op(&kv.trees, &batch[0]).unwrap();
+            kv.db.flush().unwrap();
+        }
+        let kv = reopen(&path);
+        assert_eq!(kv.get(Tree::Links, b"l").unwrap().as_deref(), Some(&b"new"[..]));
+        assert_eq!(kv.get(Tree::Files, b"f").unwrap().as_deref(), Some(&b""[..]));
+        assert_eq!(kv.get(Tree::Calls, b"c").unwrap(), None);
+        // Replaying a whole batch again changes nothing.
+        drop(kv);
+        let kv = reopen(&path);
+        assert_eq!(kv.get(Tree::Links, b"l").unwrap().as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn journal_entries_read_back_and_damaged_ones_are_refused() {
+        let batch = vec![
+            Op::Put(Tree::Meta, b"k".to_vec(), vec![1, 2, 3]),
+            Op::Delete(Tree::CallEvents, vec![0xff; 300]),
+            Op::Put(Tree::Accounts, vec![], vec![]),
+        ];
+        let bytes = encode_batch(&batch);
+        assert_eq!(
+            format!("{:?}", decode_batch(&bytes).unwrap()),
+            format!("{batch:?}")
+        );
+        for cut in 1..bytes.len() {
+            if let Ok(ops) = decode_batch(&bytes[..cut]) {
+                // A cut at an op boundary reads as the ops before it, never as others.
+                assert!(ops.len() < batch.len());
+            }
+        }
+        assert!(decode_batch(&[7, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_batch(&[0, 200, 0, 0, 0, 0]).is_err());
     }
 
     #[test]
