@@ -123,8 +123,10 @@ pub trait Kv: Send + Sync + 'static {
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError>;
     /// The last `limit` entries whose key starts with `prefix`, newest (highest key) first.
     fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError>;
-    /// Applies every op or none. Readers see it at once; it is durable once a [`Durable`]
-    /// asked for after this returned has resolved.
+    /// Applies every op or none. Readers see it at once (a reader that does not hold the
+    /// service's write lock may see it partly applied while this runs: write records before
+    /// the index entries that point at them); it is durable once a [`Durable`] asked for
+    /// after this returned has resolved.
     fn write(&self, ops: Vec<Op>) -> Result<(), DbError>;
     /// Resolves once every `write` that returned before this call is durable. Concurrent
     /// callers share flushes; a failed flush fails every caller it covered.

@@ -101,13 +101,14 @@ impl Service {
                 }
             }
         }
+        // The record before its index entry: a reader that sees the entry finds the link.
+        ops.push(put(Tree::Links, link.id.as_bytes(), &link));
         let seq = self.db.next_id()?;
         ops.push(Op::Put(
             Tree::CallLinks,
             numbered(&prefix, seq),
             link.id.as_bytes().to_vec(),
         ));
-        ops.push(put(Tree::Links, link.id.as_bytes(), &link));
         ops.push(self.audit_op(
             &actor.token_id,
             &actor.account_id,
