@@ -7,6 +7,8 @@
 mod call_layout;
 mod calls;
 mod files;
+#[cfg(test)]
+mod fixture;
 mod gateway_link;
 mod idempotency;
 mod links;

@@ -255,3 +255,112 @@ impl ControlLink for InProcess {
         Ok(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use upgate_gateway::control_link::ScanVerdict;
+    use upgate_gateway::storage::ObjectKey;
+    use upgate_gateway::upload::sniff::Kind;
+
+    use super::*;
+    use crate::service::fixture::{fixture, Fixture};
+
+    fn file() -> NewFile {
+        NewFile {
+            file_id: ObjectKey::random().as_str().to_string(),
+            display_name: "a.pdf".into(),
+            kind: Kind::Pdf,
+            size: 10,
+            sha256: "00".repeat(32),
+            verdict: ScanVerdict::not_scanned(None, "off".into(), 0),
+            key_id: 1,
+            received_at: 0,
+        }
+    }
+
+    async fn issue(f: &Fixture, call: &str) -> LinkId {
+        let v = f
+            .svc
+            .issue_link(f.actor.clone(), call.into(), None)
+            .await
+            .unwrap();
+        v["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    fn put_call(f: &Fixture, call: &str) {
+        let input =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        f.svc.put_call(&f.actor, call, input).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_claims_and_commits_keep_the_quota_exact() {
+        let f = fixture();
+        put_call(&f, "c");
+        let id = issue(&f, "c").await;
+        let gw = Arc::new(InProcess(f.svc.clone()));
+        // Sixteen uploads race for three slots.
+        let claims: Vec<_> = (0..16)
+            .map(|_| {
+                let gw = gw.clone();
+                tokio::spawn(async move { gw.claim(&id).await.unwrap() })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for c in claims {
+            match c.await.unwrap() {
+                Ok(claim) => won.push(claim),
+                Err(state) => assert_eq!(state, LinkState::Used),
+            }
+        }
+        assert_eq!(won.len(), 3);
+        // A slot given back can be claimed again, once.
+        gw.release(&won.pop().unwrap()).await;
+        won.push(gw.claim(&id).await.unwrap().unwrap());
+        assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+        let commits: Vec<_> = won
+            .into_iter()
+            .map(|claim| {
+                let gw = gw.clone();
+                tokio::spawn(async move { gw.commit(&claim, file()).await.unwrap().unwrap() })
+            })
+            .collect();
+        let mut states = Vec::new();
+        for c in commits {
+            states.push(c.await.unwrap());
+        }
+        assert_eq!(states.iter().filter(|s| **s == LinkState::Used).count(), 1);
+        let view = gw.link(&id).await.unwrap();
+        assert_eq!((view.state, view.files_received), (LinkState::Used, 3));
+        // An ended link takes no claim.
+        assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+        let call = f.svc.call(&f.actor.account_id, "c").unwrap();
+        assert_eq!(
+            f.svc.call_view(&call).unwrap()["files"].as_array().unwrap().len(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_for_a_link_that_ended_meanwhile_is_refused_and_gives_its_slot_back() {
+        let f = fixture();
+        put_call(&f, "c");
+        let first = issue(&f, "c").await;
+        let gw = InProcess(f.svc.clone());
+        let claim = gw.claim(&first).await.unwrap().unwrap();
+        // A new link for the call supersedes the first while its upload is in flight.
+        issue(&f, "c").await;
+        assert_eq!(
+            gw.commit(&claim, file()).await.unwrap(),
+            Err(LinkState::Superseded)
+        );
+        assert_eq!(f.svc.pending(&first.to_string()), 0);
+        let call = f.svc.call(&f.actor.account_id, "c").unwrap();
+        assert!(f.svc.call_view(&call).unwrap()["files"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        // Finishing an ended link changes nothing.
+        assert_eq!(gw.finish(&first).await.unwrap(), LinkState::Superseded);
+    }
+}
