@@ -179,8 +179,8 @@ impl Api {
             *who = Who::NoToken;
             return Err(unauthorized());
         };
-        let svc = self.service.clone();
-        match blocking(move || svc.authenticate(&token)).await? {
+        // A read and a hash, and at most a write it does not wait for: no blocking thread.
+        match self.service.authenticate(&token)? {
             Ok(actor) => {
                 *who = Who::Actor(actor.clone());
                 Ok(actor)

@@ -1,9 +1,16 @@
 //! The metadata store behind our own small trait: named trees of byte keys and values,
 //! atomic multi-tree batches that are durable when `apply` returns. sled implements it
 //! today; the conformance suite below is what any replacement (redb) must pass.
+//!
+//! Durability is group-committed (`group.rs`): `write` makes a batch visible, `durable`
+//! gives a handle that resolves once a flush covering it has run, and concurrent writers share
+//! flushes. A caller that holds a lock for its read-modify-write writes under the lock and
+//! waits for durability after releasing it, so the lock never spans a flush.
 
+mod group;
 mod sled_kv;
 
+pub use group::{Durable, GroupCommit};
 pub use sled_kv::SledKv;
 
 /// The trees the control plane keeps. Keys are chosen so prefix scans answer the queries.
@@ -17,7 +24,7 @@ pub enum Tree {
     TokenIds,
     /// account id / assistant id -> Assistant
     Assistants,
-    /// account id / call id -> Call
+    /// account id / call id -> Call (its own fields only: what the call gathers is below)
     Calls,
     /// link id -> Link
     Links,
@@ -31,10 +38,20 @@ pub enum Tree {
     Audit,
     /// account id / Idempotency-Key -> what the key was used for
     Idempotency,
+    /// account id / call id / sequence (big-endian) -> link id: the call's links, in issue order
+    CallLinks,
+    /// account id / call id / sequence (big-endian) -> sms id: the call's messages
+    CallSms,
+    /// account id / call id / sequence (big-endian) -> file id: the call's files
+    CallFiles,
+    /// account id / call id / event number (big-endian) -> CallEvent: the newest 100
+    CallEvents,
+    /// name -> value: facts about the store itself (its layout version)
+    Meta,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 16] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -46,7 +63,17 @@ impl Tree {
         Tree::Contacts,
         Tree::Audit,
         Tree::Idempotency,
+        Tree::CallLinks,
+        Tree::CallSms,
+        Tree::CallFiles,
+        Tree::CallEvents,
+        Tree::Meta,
     ];
+
+    /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -61,6 +88,11 @@ impl Tree {
             Tree::Contacts => "contacts",
             Tree::Audit => "audit",
             Tree::Idempotency => "idempotency",
+            Tree::CallLinks => "call_links",
+            Tree::CallSms => "call_sms",
+            Tree::CallFiles => "call_files",
+            Tree::CallEvents => "call_events",
+            Tree::Meta => "meta",
         }
     }
 }
@@ -91,11 +123,38 @@ pub trait Kv: Send + Sync + 'static {
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError>;
     /// The last `limit` entries whose key starts with `prefix`, newest (highest key) first.
     fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError>;
+    /// Applies every op or none. Readers see it at once (a reader that does not hold the
+    /// service's write lock may see it partly applied while this runs: write records before
+    /// the index entries that point at them); it is durable once a [`Durable`] asked for
+    /// after this returned has resolved.
+    fn write(&self, ops: Vec<Op>) -> Result<(), DbError>;
+    /// Resolves once every `write` that returned before this call is durable. Concurrent
+    /// callers share flushes; a failed flush fails every caller it covered.
+    fn durable(&self) -> Durable;
     /// Applies every op or none, and returns only once it is durable.
-    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError>;
+    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError> {
+        self.write(ops)?;
+        self.durable().wait()
+    }
     /// A number never returned before, also across restarts.
     fn next_id(&self) -> Result<u64, DbError>;
 }
 
 #[cfg(test)]
 pub mod conformance;
+
+#[cfg(test)]
+mod tests {
+    use super::Tree;
+
+    #[test]
+    fn trees_are_listed_in_declaration_order_with_distinct_names() {
+        for (i, t) in Tree::ALL.iter().enumerate() {
+            assert_eq!(t.index(), i);
+        }
+        let mut names: Vec<&str> = Tree::ALL.iter().map(|t| t.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Tree::ALL.len());
+    }
+}

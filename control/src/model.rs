@@ -120,6 +120,10 @@ pub struct CallEvent {
     pub detail: serde_json::Value,
 }
 
+/// A call's own fields. What it gathers (links, messages, files, events) is kept under the
+/// call's key prefix in trees of their own (`db::Tree::CallLinks` and the rest), so no write
+/// costs more as the call ages; `service/call_layout.rs` moves records of the older layout,
+/// which held id lists, there at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Call {
     pub account_id: String,
@@ -127,16 +131,9 @@ pub struct Call {
     pub assistant_id: String,
     pub caller_number: String,
     pub created_at: u64,
-    #[serde(default)]
-    pub link_ids: Vec<String>,
-    #[serde(default)]
-    pub sms_ids: Vec<String>,
-    #[serde(default)]
-    pub file_ids: Vec<String>,
-    #[serde(default)]
-    pub events: Vec<CallEvent>,
-    /// Events dropped to keep the record bounded (oldest first).
-    #[serde(default)]
+    /// The number the next event gets; the events kept are `events_dropped..events_next`.
+    pub events_next: u64,
+    /// Events dropped to keep the call bounded (oldest first).
     pub events_dropped: u64,
 }
 

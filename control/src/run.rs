@@ -68,6 +68,9 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
     );
     // Tokens made before the per-account index existed become listable and revocable.
     service.index_tokens().map_err(|p| setup(p.detail))?;
+    // Calls stored in the first layout (id lists on the call record) move to the per-call
+    // trees, once.
+    service.migrate_calls().map_err(|p| setup(p.detail))?;
     Ok(Arc::new(service))
 }
 

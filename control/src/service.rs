@@ -1,9 +1,14 @@
 //! The control plane's operations, independent of HTTP: accounts, tokens, assistants,
 //! calls, links, files and the audit log. Writes are serialized by one lock so every
-//! read-modify-write sees the state it changes; each is one atomic, flushed batch.
+//! read-modify-write sees the state it changes; each is one atomic batch, written under the
+//! lock and made durable after it (`Service::commit`): the lock never spans a flush, and
+//! concurrent writers share flushes. Nobody is answered before their batch is durable.
 
+mod call_layout;
 mod calls;
 mod files;
+#[cfg(test)]
+mod fixture;
 mod gateway_link;
 mod idempotency;
 mod links;
@@ -20,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use upgate_config::Plan;
 
-use crate::db::{DbError, Kv, Op, Tree};
+use crate::db::{DbError, Durable, Kv, Op, Tree};
 use crate::ids::new_id;
 use crate::keys::ControlKeys;
 use crate::model::{Account, Assistant, AuditEntry, Role};
@@ -96,6 +101,20 @@ pub(crate) fn scoped(account_id: &str, rest: &str) -> Vec<u8> {
     format!("{account_id}/{rest}").into_bytes()
 }
 
+/// `account/call/`: the prefix of everything a call gathers (links, messages, files, events).
+/// Neither id can hold a `/`, so one call's prefix never covers another's.
+pub(crate) fn call_prefix(account_id: &str, call_id: &str) -> Vec<u8> {
+    format!("{account_id}/{call_id}/").into_bytes()
+}
+
+/// `prefix` followed by `n` big-endian: keys that sort in number order.
+pub(crate) fn numbered(prefix: &[u8], n: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 8);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&n.to_be_bytes());
+    key
+}
+
 pub fn token_hash(token: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, token.as_bytes()))
 }
@@ -134,6 +153,20 @@ impl Service {
         self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Writes `ops` under `lock`, releases it, and returns what resolves once they are
+    /// durable. The lock covers the read-modify-write, not the flush: the next writer reads
+    /// this batch at once, and its own durable wait covers this batch too (flushes cover
+    /// every write made before them).
+    pub(crate) fn commit(
+        &self,
+        lock: std::sync::MutexGuard<'_, ()>,
+        ops: Vec<Op>,
+    ) -> Result<Durable, DbError> {
+        self.db.write(ops)?;
+        drop(lock);
+        Ok(self.db.durable())
+    }
+
     pub(crate) fn audit_op(
         &self,
         actor: &str,
@@ -166,7 +199,7 @@ impl Service {
         permission: &str,
         code: &str,
     ) -> Result<(), Problem> {
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let op = self.audit_op(
             &actor.token_id,
             &actor.account_id,
@@ -180,7 +213,7 @@ impl Service {
                 "code": code,
             }),
         )?;
-        self.db.apply(vec![op])?;
+        self.commit(w, vec![op])?.wait()?;
         Ok(())
     }
 
@@ -208,7 +241,7 @@ impl Service {
             plan: plan.into(),
             created_at: now(),
         };
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let audit = self.audit_op(
             "operator",
             &account.id,
@@ -216,8 +249,11 @@ impl Service {
             &account.id,
             serde_json::json!({"plan": plan}),
         )?;
-        self.db
-            .apply(vec![put(Tree::Accounts, account.id.as_bytes(), &account), audit])?;
+        self.commit(
+            w,
+            vec![put(Tree::Accounts, account.id.as_bytes(), &account), audit],
+        )?
+        .wait()?;
         Ok(account)
     }
 
@@ -281,7 +317,7 @@ impl Service {
             return Err(p);
         }
         let key = scoped(&actor.account_id, id);
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let existed = self.db.get(Tree::Assistants, &key)?.is_some();
         let assistant = Assistant {
             account_id: actor.account_id.clone(),
@@ -296,8 +332,8 @@ impl Service {
             id,
             serde_json::to_value(&assistant.file_upload).unwrap_or_default(),
         )?;
-        self.db
-            .apply(vec![put(Tree::Assistants, key, &assistant), audit])?;
+        self.commit(w, vec![put(Tree::Assistants, key, &assistant), audit])?
+            .wait()?;
         Ok((assistant, !existed))
     }
 

@@ -42,9 +42,15 @@ impl Kv for Flaky {
         self.check()?;
         self.inner.scan_prefix_rev(tree, prefix, limit)
     }
-    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError> {
+    fn write(&self, ops: Vec<Op>) -> Result<(), DbError> {
         self.check()?;
-        self.inner.apply(ops)
+        self.inner.write(ops)
+    }
+    fn durable(&self) -> crate::db::Durable {
+        match self.check() {
+            Ok(()) => self.inner.durable(),
+            Err(e) => crate::db::Durable::ready(Err(e)),
+        }
     }
     fn next_id(&self) -> Result<u64, DbError> {
         self.check()?;

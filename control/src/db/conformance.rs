@@ -44,4 +44,42 @@ pub fn run<K: Kv>(open: impl Fn() -> K) {
     // Ids keep growing across restarts.
     let c = kv.next_id().unwrap();
     assert!(c > 1);
+    drop(kv);
+    concurrent_writers(&open);
+}
+
+/// Many threads applying at once, each batch spanning trees: every acknowledged batch is
+/// whole, and all of them are there after a reopen.
+fn concurrent_writers<K: Kv>(open: &impl Fn() -> K) {
+    const THREADS: usize = 16;
+    const EACH: usize = 50;
+    {
+        let kv = open();
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let kv = &kv;
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        let key = format!("w/{t:02}/{i:03}").into_bytes();
+                        kv.apply(vec![
+                            Op::Put(Tree::Links, key.clone(), b"link".to_vec()),
+                            Op::Put(Tree::Files, key.clone(), b"file".to_vec()),
+                        ])
+                        .unwrap();
+                        // Read-your-writes: an acknowledged batch is visible, both halves.
+                        assert!(kv.get(Tree::Links, &key).unwrap().is_some());
+                        assert!(kv.get(Tree::Files, &key).unwrap().is_some());
+                    }
+                });
+            }
+        });
+        // A write made visible and then waited for through `durable` counts too.
+        kv.write(vec![Op::Put(Tree::Audit, b"late".to_vec(), b"1".to_vec())])
+            .unwrap();
+        kv.durable().wait().unwrap();
+    }
+    let kv = open();
+    assert_eq!(kv.scan_prefix(Tree::Links, b"w/").unwrap().len(), THREADS * EACH);
+    assert_eq!(kv.scan_prefix(Tree::Files, b"w/").unwrap().len(), THREADS * EACH);
+    assert_eq!(kv.get(Tree::Audit, b"late").unwrap().as_deref(), Some(&b"1"[..]));
 }

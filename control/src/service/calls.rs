@@ -1,12 +1,13 @@
-//! Calls: created by the voice platform with its own id, holding links, messages and files.
+//! Calls: created by the voice platform with its own id, gathering links, messages, files and
+//! events under its key prefix (see `model::Call`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{get, put, scoped, Actor, Service};
+use super::{call_prefix, decode, get, put, scoped, Actor, Service};
 use crate::db::Tree;
 use crate::ids::{is_e164, is_external_id};
-use crate::model::{Call, FileRecord, Link, SmsMessage};
+use crate::model::{Call, CallEvent, FileRecord, Link, SmsMessage};
 use crate::problem::Problem;
 use upgate_gateway::routes::now;
 
@@ -45,7 +46,7 @@ impl Service {
                 )
             })?;
         let key = scoped(&actor.account_id, call_id);
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let existing: Option<Call> = get(&*self.db, Tree::Calls, &key)?;
         let created = existing.is_none();
         let call = match existing {
@@ -60,14 +61,11 @@ impl Service {
                 assistant_id: input.assistant_id,
                 caller_number: input.caller_number,
                 created_at: now(),
-                link_ids: vec![],
-                sms_ids: vec![],
-                file_ids: vec![],
-                events: vec![],
+                events_next: 0,
                 events_dropped: 0,
             },
         };
-        self.db.apply(vec![put(Tree::Calls, key, &call)])?;
+        self.commit(w, vec![put(Tree::Calls, key, &call)])?.wait()?;
         Ok((call, created))
     }
 
@@ -75,27 +73,35 @@ impl Service {
         get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?.ok_or_else(|| Problem::not_found("call"))
     }
 
-    /// The call details page's data: links with their state, messages, files, events.
+    /// The call details page's data: links with their state, messages, files, events, each
+    /// in the order it came.
     pub fn call_view(&self, call: &Call) -> Result<Value, Problem> {
         let t = now();
+        let prefix = call_prefix(&call.account_id, &call.id);
         let mut links = Vec::new();
-        for id in &call.link_ids {
-            if let Some(link) = get::<Link>(&*self.db, Tree::Links, id.as_bytes())? {
+        for (_, id) in self.db.scan_prefix(Tree::CallLinks, &prefix)? {
+            if let Some(link) = get::<Link>(&*self.db, Tree::Links, &id)? {
                 links.push(link_json(&link, t));
             }
         }
         let mut sms = Vec::new();
-        for id in &call.sms_ids {
-            if let Some(m) = get::<SmsMessage>(&*self.db, Tree::Sms, id.as_bytes())? {
+        for (_, id) in self.db.scan_prefix(Tree::CallSms, &prefix)? {
+            if let Some(m) = get::<SmsMessage>(&*self.db, Tree::Sms, &id)? {
                 sms.push(sms_json(&m));
             }
         }
         let mut files = Vec::new();
-        for id in &call.file_ids {
-            if let Some(f) = get::<FileRecord>(&*self.db, Tree::Files, id.as_bytes())? {
+        for (_, id) in self.db.scan_prefix(Tree::CallFiles, &prefix)? {
+            if let Some(f) = get::<FileRecord>(&*self.db, Tree::Files, &id)? {
                 files.push(file_json(&f));
             }
         }
+        let events = self
+            .db
+            .scan_prefix(Tree::CallEvents, &prefix)?
+            .into_iter()
+            .map(|(_, v)| decode::<CallEvent>(Tree::CallEvents, &v))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(json!({
             "id": call.id,
             "assistant_id": call.assistant_id,
@@ -104,7 +110,7 @@ impl Service {
             "links": links,
             "sms": sms,
             "files": files,
-            "events": call.events,
+            "events": events,
             "events_dropped": call.events_dropped,
         }))
     }

@@ -90,7 +90,7 @@ impl Service {
         file: &FileRecord,
         range: Option<(u64, u64)>,
     ) -> Result<(), Problem> {
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let detail = json!({
             "call_id": file.call_id,
             "name": file.name,
@@ -104,7 +104,7 @@ impl Service {
             &file.id,
             detail,
         )?;
-        self.db.apply(vec![op])?;
+        self.commit(w, vec![op])?.wait()?;
         self.metrics.downloads.inc();
         Ok(())
     }

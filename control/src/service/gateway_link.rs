@@ -10,30 +10,23 @@ use upgate_gateway::control_link::{
 };
 use upgate_gateway::token::LinkId;
 
-use super::{get, put, scoped, Service};
-use crate::db::Tree;
-use crate::model::{CallEvent, FileRecord, Link};
+use super::{call_prefix, get, numbered, put, scoped, Service};
+use crate::db::{Durable, Op, Tree};
+use crate::model::{Call, CallEvent, FileRecord, Link};
 use crate::settings::allowed_kinds;
 use upgate_gateway::routes::now;
 
 /// The most events a call keeps; older ones are dropped and counted.
-const MAX_CALL_EVENTS: usize = 100;
+const MAX_CALL_EVENTS: u64 = 100;
 
 fn unavailable(e: impl std::fmt::Display) -> ControlError {
     ControlError::Unavailable(e.to_string())
 }
 
-/// Runs store work for the gateway on a blocking thread.
-async fn run<T: Send + 'static>(
-    svc: &Arc<Service>,
-    f: impl FnOnce(&Service) -> Result<T, ControlError> + Send + 'static,
-) -> Result<T, ControlError> {
-    let svc = svc.clone();
-    tokio::task::spawn_blocking(move || f(&svc))
-        .await
-        .map_err(unavailable)?
-}
-
+// Every call below runs on the caller's task: the store work before a durable wait is a few
+// in-memory reads and one write, shorter than a hand-off to a blocking thread, and the wait
+// itself is a future that holds no thread. The write lock is a std mutex held only for that
+// in-memory part, never across an await.
 impl Service {
     fn stored_link(&self, id: &LinkId) -> Result<Link, ControlError> {
         get::<Link>(&*self.db, Tree::Links, id.to_string().as_bytes())
@@ -57,6 +50,143 @@ impl Service {
             }
         }
     }
+
+    fn claim_slot(&self, id: &LinkId) -> Result<Result<Claim, LinkState>, ControlError> {
+        let _w = self.write_lock();
+        let link = self.stored_link(id)?;
+        let state = link.state_at(now());
+        if state != LinkState::Active {
+            return Ok(Err(state));
+        }
+        let key = link.id;
+        if link.files_received + self.pending(&key) >= link.max_files {
+            return Ok(Err(LinkState::Used));
+        }
+        let slot = self.next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .entry(key)
+            .or_default()
+            .insert(slot);
+        Ok(Ok(Claim { link_id: *id, slot }))
+    }
+
+    /// Records the file and gives its slot back, both under the lock, so a concurrent claim
+    /// counts the file exactly once (pending or received). Returns the link's state after it
+    /// and what resolves once the record is durable.
+    fn record_file(
+        &self,
+        claim: &Claim,
+        file: NewFile,
+    ) -> Result<Result<(LinkState, Durable), LinkState>, ControlError> {
+        let w = self.write_lock();
+        let result = (|| {
+            let mut link = self.stored_link(&claim.link_id)?;
+            let t = now();
+            let state = link.state_at(t);
+            if state != LinkState::Active {
+                return Ok(Err(state));
+            }
+            let call: Call = get(&*self.db, Tree::Calls, &scoped(&link.account_id, &link.call_id))
+                .map_err(unavailable)?
+                .ok_or(ControlError::UnknownLink)?;
+            let record = FileRecord {
+                id: file.file_id,
+                account_id: link.account_id.clone(),
+                call_id: call.id.clone(),
+                link_id: link.id.clone(),
+                contact: call.caller_number.clone(),
+                name: file.display_name,
+                kind: file.kind.mime().into(),
+                size: file.size,
+                sha256: file.sha256,
+                scan: file.verdict,
+                key_id: file.key_id,
+                received_at: file.received_at,
+            };
+            link.files_received += 1;
+            if link.files_received >= link.max_files {
+                link.state = LinkState::Used;
+                link.ended_at = Some(t);
+            }
+            let contact_key = format!("{}/{}/{}", link.account_id, call.caller_number, record.id);
+            let audit = self
+                .audit_op(
+                    "gateway",
+                    &link.account_id,
+                    "file.store",
+                    &record.id,
+                    json!({"call_id": call.id, "scan": record.scan.status()}),
+                )
+                .map_err(unavailable)?;
+            let seq = self.db.next_id().map_err(unavailable)?;
+            self.db
+                .write(vec![
+                    put(Tree::Files, record.id.as_bytes(), &record),
+                    Op::Put(
+                        Tree::CallFiles,
+                        numbered(&call_prefix(&call.account_id, &call.id), seq),
+                        record.id.as_bytes().to_vec(),
+                    ),
+                    put(Tree::Links, link.id.as_bytes(), &link),
+                    Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
+                    audit,
+                ])
+                .map_err(unavailable)?;
+            Ok(Ok(link.state))
+        })();
+        self.unpend(claim);
+        drop(w);
+        result.map(|r| r.map(|state| (state, self.db.durable())))
+    }
+
+    /// Adds the refusal to the call's events, dropping the oldest past the bound.
+    fn record_refusal(&self, id: &LinkId, refusal: Refusal) -> Result<Option<Durable>, ControlError> {
+        let w = self.write_lock();
+        let link = self.stored_link(id)?;
+        let key = scoped(&link.account_id, &link.call_id);
+        let Some(mut call) = get::<Call>(&*self.db, Tree::Calls, &key).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let prefix = call_prefix(&link.account_id, &link.call_id);
+        let mut ops = Vec::new();
+        if call.events_next - call.events_dropped >= MAX_CALL_EVENTS {
+            // Bounded: a caller looping refused uploads cannot grow the call without end.
+            // The count of what was dropped is kept.
+            ops.push(Op::Delete(
+                Tree::CallEvents,
+                numbered(&prefix, call.events_dropped),
+            ));
+            call.events_dropped += 1;
+        }
+        let event = CallEvent {
+            at: now(),
+            kind: "upload_refused".into(),
+            detail: json!({"code": refusal.code, "name": refusal.display_name, "size": refusal.size, "scan": refusal.verdict, "link_id": link.id}),
+        };
+        ops.push(put(Tree::CallEvents, numbered(&prefix, call.events_next), &event));
+        call.events_next += 1;
+        ops.push(put(Tree::Calls, key, &call));
+        self.commit(w, ops).map(Some).map_err(unavailable)
+    }
+
+    fn finish_link(&self, id: &LinkId) -> Result<(LinkState, Option<Durable>), ControlError> {
+        let w = self.write_lock();
+        let mut link = self.stored_link(id)?;
+        let t = now();
+        match link.state_at(t) {
+            LinkState::Active => {
+                link.state = LinkState::Used;
+                link.ended_at = Some(t);
+                let durable = self
+                    .commit(w, vec![put(Tree::Links, link.id.as_bytes(), &link)])
+                    .map_err(unavailable)?;
+                Ok((LinkState::Used, Some(durable)))
+            }
+            other => Ok((other, None)),
+        }
+    }
 }
 
 /// The in-process control link: the gateway calls the service directly.
@@ -65,45 +195,20 @@ pub struct InProcess(pub Arc<Service>);
 #[async_trait]
 impl ControlLink for InProcess {
     async fn link(&self, id: &LinkId) -> Result<LinkView, ControlError> {
-        let id = *id;
-        run(&self.0, move |svc| {
-            let link = svc.stored_link(&id)?;
-            Ok(LinkView {
-                state: link.state_at(now()),
-                message: link.message.clone(),
-                allowed: allowed_kinds(&link.allowed_types),
-                max_file_bytes: link.max_file_bytes,
-                max_files: link.max_files,
-                files_received: link.files_received,
-                expires_at: link.expires_at,
-            })
+        let link = self.0.stored_link(id)?;
+        Ok(LinkView {
+            state: link.state_at(now()),
+            allowed: allowed_kinds(&link.allowed_types),
+            message: link.message,
+            max_file_bytes: link.max_file_bytes,
+            max_files: link.max_files,
+            files_received: link.files_received,
+            expires_at: link.expires_at,
         })
-        .await
     }
 
     async fn claim(&self, id: &LinkId) -> Result<Result<Claim, LinkState>, ControlError> {
-        let id = *id;
-        run(&self.0, move |svc| {
-            let _w = svc.write_lock();
-            let link = svc.stored_link(&id)?;
-            let state = link.state_at(now());
-            if state != LinkState::Active {
-                return Ok(Err(state));
-            }
-            let key = link.id.clone();
-            if link.files_received + svc.pending(&key) >= link.max_files {
-                return Ok(Err(LinkState::Used));
-            }
-            let slot = svc.next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            svc.pending
-                .lock()
-                .expect("pending lock")
-                .entry(key)
-                .or_default()
-                .insert(slot);
-            Ok(Ok(Claim { link_id: id, slot }))
-        })
-        .await
+        self.0.claim_slot(id)
     }
 
     async fn release(&self, claim: &Claim) {
@@ -121,114 +226,141 @@ impl ControlLink for InProcess {
                 "a clean verdict without its scanner engine".into(),
             ));
         }
-        let id = claim.link_id;
-        let claim = claim.clone();
-        run(&self.0, move |svc| {
-            let _w = svc.write_lock();
-            let result = (|| {
-                let mut link = svc.stored_link(&id)?;
-                let t = now();
-                let state = link.state_at(t);
-                if state != LinkState::Active {
-                    return Ok(Err(state));
-                }
-                let mut call: crate::model::Call =
-                    get(&*svc.db, Tree::Calls, &scoped(&link.account_id, &link.call_id))
-                        .map_err(unavailable)?
-                        .ok_or(ControlError::UnknownLink)?;
-                let record = FileRecord {
-                    id: file.file_id.clone(),
-                    account_id: link.account_id.clone(),
-                    call_id: call.id.clone(),
-                    link_id: link.id.clone(),
-                    contact: call.caller_number.clone(),
-                    name: file.display_name.clone(),
-                    kind: file.kind.mime().into(),
-                    size: file.size,
-                    sha256: file.sha256.clone(),
-                    scan: file.verdict.clone(),
-                    key_id: file.key_id,
-                    received_at: file.received_at,
-                };
-                link.files_received += 1;
-                if link.files_received >= link.max_files {
-                    link.state = LinkState::Used;
-                    link.ended_at = Some(t);
-                }
-                call.file_ids.push(record.id.clone());
-                let contact_key = format!("{}/{}/{}", link.account_id, call.caller_number, record.id);
-                let audit = svc
-                    .audit_op(
-                        "gateway",
-                        &link.account_id,
-                        "file.store",
-                        &record.id,
-                        json!({"call_id": call.id, "scan": record.scan.status()}),
-                    )
-                    .map_err(unavailable)?;
-                svc.db
-                    .apply(vec![
-                        put(Tree::Files, record.id.as_bytes(), &record),
-                        put(Tree::Calls, scoped(&call.account_id, &call.id), &call),
-                        put(Tree::Links, link.id.as_bytes(), &link),
-                        crate::db::Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
-                        audit,
-                    ])
-                    .map_err(unavailable)?;
-                Ok(Ok(link.state))
-            })();
-            svc.unpend(&claim);
-            result
-        })
-        .await
+        match self.0.record_file(claim, file)? {
+            Ok((state, durable)) => {
+                // The gateway answers 201 only after this: the record is durable by then.
+                durable.await.map_err(unavailable)?;
+                Ok(Ok(state))
+            }
+            Err(state) => Ok(Err(state)),
+        }
     }
 
     async fn refused(&self, id: &LinkId, refusal: Refusal) {
-        let id = *id;
-        let result = run(&self.0, move |svc| {
-            let _w = svc.write_lock();
-            let link = svc.stored_link(&id)?;
-            let key = scoped(&link.account_id, &link.call_id);
-            let Some(mut call) = get::<crate::model::Call>(&*svc.db, Tree::Calls, &key).map_err(unavailable)? else {
-                return Ok(());
-            };
-            if call.events.len() >= MAX_CALL_EVENTS {
-                // Bounded: a caller looping refused uploads cannot grow the record (and every
-                // later write of it) without end. The count of what was dropped is kept.
-                call.events.remove(0);
-                call.events_dropped += 1;
-            }
-            call.events.push(CallEvent {
-                at: now(),
-                kind: "upload_refused".into(),
-                detail: json!({"code": refusal.code, "name": refusal.display_name, "size": refusal.size, "scan": refusal.verdict, "link_id": link.id}),
-            });
-            svc.db.apply(vec![put(Tree::Calls, key, &call)]).map_err(unavailable)
-        })
-        .await;
+        let result = match self.0.record_refusal(id, refusal) {
+            Ok(Some(durable)) => durable.await.map_err(unavailable),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
         if let Err(e) = result {
             tracing::error!(error = %e, "could not record a refused upload");
         }
     }
 
     async fn finish(&self, id: &LinkId) -> Result<LinkState, ControlError> {
-        let id = *id;
-        run(&self.0, move |svc| {
-            let _w = svc.write_lock();
-            let mut link = svc.stored_link(&id)?;
-            let t = now();
-            match link.state_at(t) {
-                LinkState::Active => {
-                    link.state = LinkState::Used;
-                    link.ended_at = Some(t);
-                    svc.db
-                        .apply(vec![put(Tree::Links, link.id.as_bytes(), &link)])
-                        .map_err(unavailable)?;
-                    Ok(LinkState::Used)
-                }
-                other => Ok(other),
+        let (state, durable) = self.0.finish_link(id)?;
+        if let Some(durable) = durable {
+            durable.await.map_err(unavailable)?;
+        }
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use upgate_gateway::control_link::ScanVerdict;
+    use upgate_gateway::storage::ObjectKey;
+    use upgate_gateway::upload::sniff::Kind;
+
+    use super::*;
+    use crate::service::fixture::{fixture, Fixture};
+
+    fn file() -> NewFile {
+        NewFile {
+            file_id: ObjectKey::random().as_str().to_string(),
+            display_name: "a.pdf".into(),
+            kind: Kind::Pdf,
+            size: 10,
+            sha256: "00".repeat(32),
+            verdict: ScanVerdict::not_scanned(None, "off".into(), 0),
+            key_id: 1,
+            received_at: 0,
+        }
+    }
+
+    async fn issue(f: &Fixture, call: &str) -> LinkId {
+        let v = f
+            .svc
+            .issue_link(f.actor.clone(), call.into(), None)
+            .await
+            .unwrap();
+        v["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    fn put_call(f: &Fixture, call: &str) {
+        let input =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        f.svc.put_call(&f.actor, call, input).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_claims_and_commits_keep_the_quota_exact() {
+        let f = fixture();
+        put_call(&f, "c");
+        let id = issue(&f, "c").await;
+        let gw = Arc::new(InProcess(f.svc.clone()));
+        // Sixteen uploads race for three slots.
+        let claims: Vec<_> = (0..16)
+            .map(|_| {
+                let gw = gw.clone();
+                tokio::spawn(async move { gw.claim(&id).await.unwrap() })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for c in claims {
+            match c.await.unwrap() {
+                Ok(claim) => won.push(claim),
+                Err(state) => assert_eq!(state, LinkState::Used),
             }
-        })
-        .await
+        }
+        assert_eq!(won.len(), 3);
+        // A slot given back can be claimed again, once.
+        gw.release(&won.pop().unwrap()).await;
+        won.push(gw.claim(&id).await.unwrap().unwrap());
+        assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+        let commits: Vec<_> = won
+            .into_iter()
+            .map(|claim| {
+                let gw = gw.clone();
+                tokio::spawn(async move { gw.commit(&claim, file()).await.unwrap().unwrap() })
+            })
+            .collect();
+        let mut states = Vec::new();
+        for c in commits {
+            states.push(c.await.unwrap());
+        }
+        assert_eq!(states.iter().filter(|s| **s == LinkState::Used).count(), 1);
+        let view = gw.link(&id).await.unwrap();
+        assert_eq!((view.state, view.files_received), (LinkState::Used, 3));
+        // An ended link takes no claim.
+        assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+        let call = f.svc.call(&f.actor.account_id, "c").unwrap();
+        assert_eq!(
+            f.svc.call_view(&call).unwrap()["files"].as_array().unwrap().len(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_for_a_link_that_ended_meanwhile_is_refused_and_gives_its_slot_back() {
+        let f = fixture();
+        put_call(&f, "c");
+        let first = issue(&f, "c").await;
+        let gw = InProcess(f.svc.clone());
+        let claim = gw.claim(&first).await.unwrap().unwrap();
+        // A new link for the call supersedes the first while its upload is in flight.
+        issue(&f, "c").await;
+        assert_eq!(
+            gw.commit(&claim, file()).await.unwrap(),
+            Err(LinkState::Superseded)
+        );
+        assert_eq!(f.svc.pending(&first.to_string()), 0);
+        let call = f.svc.call(&f.actor.account_id, "c").unwrap();
+        assert!(f.svc.call_view(&call).unwrap()["files"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        // Finishing an ended link changes nothing.
+        assert_eq!(gw.finish(&first).await.unwrap(), LinkState::Superseded);
     }
 }

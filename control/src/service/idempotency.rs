@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{get, put, scoped, Service};
-use crate::db::{Op, Tree};
+use crate::db::{Durable, Op, Tree};
 use crate::problem::Problem;
 use upgate_gateway::routes::now;
 
@@ -38,6 +38,8 @@ fn valid_key(key: &str) -> bool {
 }
 
 impl Service {
+    /// Claims the key, or says to replay or refuse. The claim is written, not yet durable: the
+    /// request's own durable waits (the link's, before texting) cover it.
     pub fn idempotency_begin(&self, account_id: &str, key: &str, request: &str) -> Result<Begun, Problem> {
         if !valid_key(key) {
             return Err(Problem::bad_request(
@@ -74,13 +76,14 @@ impl Service {
                     link_id: None,
                     sms_id: None,
                 };
-                self.db.apply(vec![put(Tree::Idempotency, db_key, &used)])?;
+                self.db.write(vec![put(Tree::Idempotency, db_key, &used)])?;
                 Ok(Begun::Fresh)
             }
         }
     }
 
-    /// Records what the keyed request produced.
+    /// Records what the keyed request produced; durable with the request's last wait, before
+    /// it answers.
     pub fn idempotency_done(
         &self,
         account_id: &str,
@@ -93,16 +96,14 @@ impl Service {
         if let Some(mut used) = get::<Used>(&*self.db, Tree::Idempotency, &db_key)? {
             used.link_id = Some(link_id.into());
             used.sms_id = Some(sms_id.into());
-            self.db.apply(vec![put(Tree::Idempotency, db_key, &used)])?;
+            self.db.write(vec![put(Tree::Idempotency, db_key, &used)])?;
         }
         Ok(())
     }
 
     /// Frees a key whose request failed, so the retry can run.
-    pub fn idempotency_abort(&self, account_id: &str, key: &str) -> Result<(), Problem> {
-        let _w = self.write_lock();
-        self.db
-            .apply(vec![Op::Delete(Tree::Idempotency, scoped(account_id, key))])?;
-        Ok(())
+    pub fn idempotency_abort(&self, account_id: &str, key: &str) -> Result<Durable, Problem> {
+        let w = self.write_lock();
+        Ok(self.commit(w, vec![Op::Delete(Tree::Idempotency, scoped(account_id, key))])?)
     }
 }

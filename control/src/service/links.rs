@@ -11,8 +11,8 @@ use upgate_gateway::token::{self, LinkId};
 
 use super::calls::{link_json, sms_json};
 use super::idempotency::Begun;
-use super::{get, put, scoped, Actor, Service};
-use crate::db::Tree;
+use super::{call_prefix, get, numbered, put, Actor, Service};
+use crate::db::{Durable, Op, Tree};
 use crate::ids::new_id;
 use crate::model::{Call, Link, SmsMessage, SmsStatus};
 use crate::problem::Problem;
@@ -46,12 +46,15 @@ impl Service {
         ))
     }
 
-    /// Stores a new active link for the call and supersedes the call's earlier ones.
-    fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call), Problem> {
-        // The call is read and written back whole: hold the lock across both, or an SMS or a
-        // file recorded on it in between would be lost.
-        let _w = self.write_lock();
-        let mut call = self.call(&actor.account_id, call_id)?;
+    /// Stores a new active link for the call and supersedes the call's earlier one. Only the
+    /// call's latest link can be active (each new one supersedes the one before), so this reads
+    /// one link whatever the call's age. Returns what resolves once the link is durable: wait
+    /// for it before texting the link to anyone.
+    fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call, Durable), Problem> {
+        // The superseded link is read and written back: hold the lock across both, or a file
+        // committed on it in between would be lost.
+        let w = self.write_lock();
+        let call = self.call(&actor.account_id, call_id)?;
         let assistant = self.assistant(&actor.account_id, &call.assistant_id)?;
         let s = &assistant.file_upload;
         if !self.plan_has_sms(&actor.account_id)? {
@@ -87,9 +90,10 @@ impl Service {
             files_received: 0,
             ended_at: None,
         };
+        let prefix = call_prefix(&call.account_id, &call.id);
         let mut ops = Vec::new();
-        for old_id in &call.link_ids {
-            if let Some(mut old) = get::<Link>(&*self.db, Tree::Links, old_id.as_bytes())? {
+        if let Some((_, latest)) = self.db.scan_prefix_rev(Tree::CallLinks, &prefix, 1)?.pop() {
+            if let Some(mut old) = get::<Link>(&*self.db, Tree::Links, &latest)? {
                 if old.state_at(t) == LinkState::Active {
                     old.state = LinkState::Superseded;
                     old.ended_at = Some(t);
@@ -97,9 +101,14 @@ impl Service {
                 }
             }
         }
-        call.link_ids.push(link.id.clone());
+        // The record before its index entry: a reader that sees the entry finds the link.
         ops.push(put(Tree::Links, link.id.as_bytes(), &link));
-        ops.push(put(Tree::Calls, scoped(&call.account_id, &call.id), &call));
+        let seq = self.db.next_id()?;
+        ops.push(Op::Put(
+            Tree::CallLinks,
+            numbered(&prefix, seq),
+            link.id.as_bytes().to_vec(),
+        ));
         ops.push(self.audit_op(
             &actor.token_id,
             &actor.account_id,
@@ -107,12 +116,13 @@ impl Service {
             &link.id,
             json!({"call_id": call.id}),
         )?);
-        self.db.apply(ops)?;
-        Ok((link, call))
+        let durable = self.commit(w, ops)?;
+        Ok((link, call, durable))
     }
 
-    /// Texts the link and records the message, whatever the provider says.
-    async fn text_link(self: &Arc<Self>, link: &Link, call: &Call) -> Result<SmsMessage, Problem> {
+    /// Texts the link and records the message, whatever the provider says. The record is
+    /// written, not yet durable: the request's last wait (in `keyed`) covers it.
+    async fn text_link(&self, link: &Link, call: &Call) -> Result<SmsMessage, Problem> {
         let url = self.link_url(link)?;
         let body = sms_body(&link.message, &url);
         let info = analyze(&body);
@@ -152,21 +162,17 @@ impl Service {
             segments: info.segments,
             created_at: now(),
         };
-        let this = self.clone();
-        let record = message.clone();
-        let (account_id, call_id) = (call.account_id.clone(), call.id.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), Problem> {
-            let _w = this.write_lock();
-            let mut call = this.call(&account_id, &call_id)?;
-            call.sms_ids.push(record.id.clone());
-            this.db.apply(vec![
-                put(Tree::Sms, record.id.as_bytes(), &record),
-                put(Tree::Calls, scoped(&account_id, &call_id), &call),
-            ])?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+        // Nothing is read back: the message and its place on the call are new keys, so no
+        // lock is needed.
+        let seq = self.db.next_id()?;
+        self.db.write(vec![
+            put(Tree::Sms, message.id.as_bytes(), &message),
+            Op::Put(
+                Tree::CallSms,
+                numbered(&call_prefix(&call.account_id, &call.id), seq),
+                message.id.as_bytes().to_vec(),
+            ),
+        ])?;
         Ok(message)
     }
 
@@ -191,8 +197,9 @@ impl Service {
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
         let work = async move {
-            let creator = this.clone();
-            let (link, call) = blocking(move || creator.create_link(&actor, &call_id)).await?;
+            let (link, call, durable) = this.create_link(&actor, &call_id)?;
+            // Stored for good before anyone is texted it.
+            durable.await?;
             let sms = this.text_link(&link, &call).await?;
             Ok((link, sms))
         };
@@ -210,26 +217,21 @@ impl Service {
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
         let work = async move {
-            let checker = this.clone();
-            let (link, call) = blocking(move || {
-                let link = checker.link_for(&actor.account_id, &link_id)?;
-                if link.state_at(now()) != LinkState::Active {
-                    return Err(gone(&link, now()));
-                }
-                let call = checker.call(&actor.account_id, &link.call_id)?;
-                checker.admit_sms(&actor.account_id, &call.caller_number)?;
-                let _w = checker.write_lock();
-                let audit = checker.audit_op(
-                    &actor.token_id,
-                    &actor.account_id,
-                    "link.resend",
-                    &link.id,
-                    json!({}),
-                )?;
-                checker.db.apply(vec![audit])?;
-                Ok((link, call))
-            })
-            .await?;
+            let link = this.link_for(&actor.account_id, &link_id)?;
+            if link.state_at(now()) != LinkState::Active {
+                return Err(gone(&link, now()));
+            }
+            let call = this.call(&actor.account_id, &link.call_id)?;
+            this.admit_sms(&actor.account_id, &call.caller_number)?;
+            let w = this.write_lock();
+            let audit = this.audit_op(
+                &actor.token_id,
+                &actor.account_id,
+                "link.resend",
+                &link.id,
+                json!({}),
+            )?;
+            this.commit(w, vec![audit])?.await?;
             let sms = this.text_link(&link, &call).await?;
             Ok((link, sms))
         };
@@ -237,7 +239,8 @@ impl Service {
     }
 
     /// Runs `work` at most once per (account, Idempotency-Key) and answers with the link and
-    /// message it produced.
+    /// message it produced, once everything the request wrote is durable (one shared wait for
+    /// the message, the key's record and its answer).
     async fn keyed(
         self: &Arc<Self>,
         key: Option<(String, String)>,
@@ -246,30 +249,26 @@ impl Service {
     ) -> Result<Value, Problem> {
         let Some((account_id, key)) = key else {
             let (link, sms) = work.await?;
+            self.db.durable().await?;
             return self.link_answer(&link, &sms);
         };
-        let (this, acc, k) = (self.clone(), account_id.clone(), key.clone());
-        match blocking(move || this.idempotency_begin(&acc, &k, &request)).await? {
+        match self.idempotency_begin(&account_id, &key, &request)? {
             Begun::Replay { link_id, sms_id } => {
-                let this = self.clone();
-                let (link, sms) = blocking(move || {
-                    let link = this.link_for(&account_id, &link_id)?;
-                    let sms = get::<SmsMessage>(&*this.db, Tree::Sms, sms_id.as_bytes())?
-                        .ok_or_else(|| Problem::not_found("message"))?;
-                    Ok((link, sms))
-                })
-                .await?;
+                let link = self.link_for(&account_id, &link_id)?;
+                let sms = get::<SmsMessage>(&*self.db, Tree::Sms, sms_id.as_bytes())?
+                    .ok_or_else(|| Problem::not_found("message"))?;
+                // What is shown again may have been written a moment ago by the first request.
+                self.db.durable().await?;
                 self.link_answer(&link, &sms)
             }
             Begun::Fresh => match work.await {
                 Ok((link, sms)) => {
-                    let (this, ids) = (self.clone(), (link.id.clone(), sms.id.clone()));
-                    blocking(move || this.idempotency_done(&account_id, &key, &ids.0, &ids.1)).await?;
+                    self.idempotency_done(&account_id, &key, &link.id, &sms.id)?;
+                    self.db.durable().await?;
                     self.link_answer(&link, &sms)
                 }
                 Err(problem) => {
-                    let this = self.clone();
-                    blocking(move || this.idempotency_abort(&account_id, &key)).await?;
+                    self.idempotency_abort(&account_id, &key)?.await?;
                     Err(problem)
                 }
             },
@@ -277,7 +276,7 @@ impl Service {
     }
 
     pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Value, Problem> {
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let mut link = self.link_for(&actor.account_id, link_id)?;
         let t = now();
         if link.state_at(t) == LinkState::Active {
@@ -290,8 +289,8 @@ impl Service {
                 &link.id,
                 json!({}),
             )?;
-            self.db
-                .apply(vec![put(Tree::Links, link.id.as_bytes(), &link), audit])?;
+            self.commit(w, vec![put(Tree::Links, link.id.as_bytes(), &link), audit])?
+                .wait()?;
         }
         Ok(link_json(&link, t))
     }

@@ -153,7 +153,7 @@ impl Service {
             last_used_at: None,
             revoked_at: None,
         };
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let audit = self.audit_op(
             actor,
             account_id,
@@ -161,15 +161,19 @@ impl Service {
             &record.id,
             json!({"role": role.as_str(), "expires_at": record.expires_at}),
         )?;
-        self.db.apply(vec![
-            put(Tree::Tokens, record.hash.as_bytes(), &record),
-            crate::db::Op::Put(
-                Tree::TokenIds,
-                scoped(account_id, &record.id),
-                record.hash.clone().into_bytes(),
-            ),
-            audit,
-        ])?;
+        self.commit(
+            w,
+            vec![
+                put(Tree::Tokens, record.hash.as_bytes(), &record),
+                crate::db::Op::Put(
+                    Tree::TokenIds,
+                    scoped(account_id, &record.id),
+                    record.hash.clone().into_bytes(),
+                ),
+                audit,
+            ],
+        )?
+        .wait()?;
         Ok((record, token))
     }
 
@@ -212,14 +216,17 @@ impl Service {
     }
 
     /// Records that the token was used. Read again under the lock so a revocation that
-    /// landed meanwhile is not undone; a failure here never fails the request.
+    /// landed meanwhile is not undone; a failure here never fails the request. Written, not
+    /// waited for: a hint to the minute does not hold the request up for a flush (the next
+    /// flush, any writer's or sled's own within half a second, makes it durable), so
+    /// authentication never blocks and runs on the request's task.
     fn touch(&self, hash: &str, t: u64) {
         let _w = self.write_lock();
         let result =
             get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes()).and_then(|fresh| match fresh {
                 Some(mut r) if r.revoked_at.is_none() && last_used_due(r.last_used_at, t) => {
                     r.last_used_at = Some(t);
-                    self.db.apply(vec![put(Tree::Tokens, hash.as_bytes(), &r)])
+                    self.db.write(vec![put(Tree::Tokens, hash.as_bytes(), &r)])
                 }
                 _ => Ok(()),
             });
@@ -258,13 +265,13 @@ impl Service {
 
     /// Revokes a token of the account. Revoking it again changes nothing and is no error.
     pub fn revoke_token(&self, actor: &str, account_id: &str, token_id: &str) -> Result<ApiToken, Problem> {
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let mut token = self.token(account_id, token_id)?;
         if token.revoked_at.is_none() {
             token.revoked_at = Some(now());
             let audit = self.audit_op(actor, account_id, "token.revoke", &token.id, json!({}))?;
-            self.db
-                .apply(vec![put(Tree::Tokens, token.hash.as_bytes(), &token), audit])?;
+            self.commit(w, vec![put(Tree::Tokens, token.hash.as_bytes(), &token), audit])?
+                .wait()?;
         }
         Ok(token)
     }
@@ -291,7 +298,7 @@ impl Service {
     /// Indexes tokens created before the id index existed, so they can be listed and
     /// revoked. Runs at start; does nothing once every token is indexed.
     pub fn index_tokens(&self) -> Result<usize, Problem> {
-        let _w = self.write_lock();
+        let w = self.write_lock();
         let mut ops = Vec::new();
         for (hash, value) in self.db.scan_prefix(Tree::Tokens, b"")? {
             let record: ApiToken = super::decode(Tree::Tokens, &value)?;
@@ -302,7 +309,7 @@ impl Service {
         }
         let n = ops.len();
         if n > 0 {
-            self.db.apply(ops)?;
+            self.commit(w, ops)?.wait()?;
         }
         Ok(n)
     }

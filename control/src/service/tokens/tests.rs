@@ -20,9 +20,12 @@ impl Kv for Counting {
     fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
         self.inner.scan_prefix_rev(tree, prefix, limit)
     }
-    fn apply(&self, ops: Vec<Op>) -> Result<(), DbError> {
+    fn write(&self, ops: Vec<Op>) -> Result<(), DbError> {
         self.applies.fetch_add(1, Ordering::SeqCst);
-        self.inner.apply(ops)
+        self.inner.write(ops)
+    }
+    fn durable(&self) -> crate::db::Durable {
+        self.inner.durable()
     }
     fn next_id(&self) -> Result<u64, DbError> {
         self.inner.next_id()
