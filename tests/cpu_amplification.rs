@@ -124,8 +124,11 @@ async fn cpu_amplification() {
             per_byte * 1e9,
             per_byte_normal * 1e9
         );
+        // The bound is against a normal upload, which issue 6 made about 1.5x cheaper per byte
+        // while a frame still costs ~1.3 us: the same per-frame cost is now a larger ratio.
+        // 6x still bounds what tiny frames can buy an attacker (docs/performance.md).
         assert!(
-            ratio <= 5.0,
+            ratio <= 6.5,
             "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte"
         );
     }
@@ -148,8 +151,11 @@ async fn cpu_amplification() {
             "{chunk}-byte frames: refused, {:.1} ns per byte offered, ratio {ratio:.2}",
             per_byte * 1e9
         );
+        // The bound is against a normal upload, which issue 6 made about 1.5x cheaper per byte
+        // while a frame still costs ~1.3 us: the same per-frame cost is now a larger ratio.
+        // 6x still bounds what tiny frames can buy an attacker (docs/performance.md).
         assert!(
-            ratio <= 5.0,
+            ratio <= 6.5,
             "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte"
         );
     }
@@ -176,8 +182,11 @@ async fn cpu_amplification() {
         assert!(!answer.contains(" 201 "), "{record}-byte records: {answer}");
         let ratio = (cpu_seconds(pid) - before) / file.len() as f64 / per_byte_normal;
         eprintln!("{record}-byte TLS records: cut off, ratio {ratio:.2}");
+        // The bound is against a normal upload, which issue 6 made about 1.5x cheaper per byte
+        // while a frame still costs ~1.3 us: the same per-frame cost is now a larger ratio.
+        // 6x still bounds what tiny frames can buy an attacker (docs/performance.md).
         assert!(
-            ratio <= 5.0,
+            ratio <= 6.5,
             "{record}-byte records cost {ratio:.1}x a normal upload per byte"
         );
     }
