@@ -9,6 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use upgate_config::{Config, LogFormat};
 use upgate_control::ops::{self, ClientError, OpRequest};
 
+/// mimalloc rather than glibc's malloc: after a burst of uploads glibc kept the freed memory
+/// in its per-thread arenas (RSS stayed at the peak), and small uploads allocate a lot of
+/// short-lived buffers (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "upgate",
@@ -193,9 +199,32 @@ async fn operate(common: &Common, op: OpRequest) -> ExitCode {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Threads for blocking work (spool writes and fsyncs, image checks, the store's reads).
+/// tokio's default of 512 let a burst of finishing uploads start hundreds of threads, each
+/// keeping its stack and allocator cache after the burst; the disk is no faster with more
+/// than a few dozen writers in flight (docs/performance.md, S3).
+const MAX_BLOCKING_THREADS: usize = 64;
+/// An idle blocking thread exits after this long (tokio: 10 s). Memory freed by other threads
+/// into its allocator heap is returned only when it exits, so after a burst RSS stayed at
+/// the peak for ten seconds; starting a thread again costs microseconds.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(Cli::parse())),
+        Err(e) => {
+            eprintln!("upgate: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(common) => {
             let config = match load(&common) {

@@ -50,17 +50,28 @@ pub fn own_cpu() -> Duration {
     stat_cpu(std::process::id()).unwrap_or_default()
 }
 
-/// Resident memory of the process and its direct children, in bytes.
-pub fn rss(pid: u32) -> u64 {
+/// A memory figure from /proc/PID/status (`VmRSS`, `VmHWM`) of the process and its direct
+/// children, in bytes.
+fn status_bytes(pid: u32, field: &str) -> u64 {
     family(pid)
         .into_iter()
         .filter_map(|p| {
             let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let line = status.lines().find(|l| l.starts_with(field))?;
             let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
             Some(kib * 1024)
         })
         .sum()
+}
+
+/// Resident memory of the process and its direct children, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// The most resident memory the process (and each direct child) has had, in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    status_bytes(pid, "VmHWM:")
 }
 
 /// CPU used by a server and by us over one measured stretch.

@@ -113,6 +113,11 @@ impl Reader {
                         if piece.is_empty() && data.len() >= COALESCE {
                             return Some(Ok(data));
                         }
+                        if piece.is_empty() {
+                            // Room for a piece and the frame that completes it, once: grown
+                            // by doubling it ended at twice `COALESCE` (docs/performance.md).
+                            piece.reserve(COALESCE + data.len());
+                        }
                         piece.extend_from_slice(&data);
                         if piece.len() >= COALESCE {
                             return Some(Ok(piece.freeze()));

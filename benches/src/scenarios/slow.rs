@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{slots, Bench, Target};
 use crate::files::pdf;
-use crate::proc_stat::rss;
+use crate::proc_stat::{peak_rss, rss};
 use crate::report::Row;
 use crate::servers::UpgateOptions;
 
@@ -43,6 +43,13 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Row>> {
         ),
         Row::new(
             "S3",
+            "peak RSS per upload when all finish at once, KiB",
+            kib(up_figures.peak_per_upload),
+            Some(kib(ng_figures.peak_per_upload)),
+            false,
+        ),
+        Row::new(
+            "S3",
             "RSS after the uploads, % of before",
             up_figures.after_pct,
             Some(ng_figures.after_pct),
@@ -53,6 +60,8 @@ pub async fn run(b: &Bench) -> anyhow::Result<Vec<Row>> {
 
 struct Memory {
     per_upload: f64,
+    /// The high-water mark, reached when every upload sends the rest of its file at once.
+    peak_per_upload: f64,
     after_pct: f64,
 }
 
@@ -123,6 +132,7 @@ async fn in_flight(
     let after = rss(pid);
     Ok(Memory {
         per_upload: during.saturating_sub(before) as f64 / uploads as f64,
+        peak_per_upload: peak_rss(pid).saturating_sub(before) as f64 / uploads as f64,
         after_pct: after as f64 * 100.0 / before as f64,
     })
 }

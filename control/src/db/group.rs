@@ -98,8 +98,8 @@ impl Round {
 }
 
 impl GroupCommit {
-    /// Starts the flusher thread; `flush` runs only there, one call at a time.
-    pub fn new(mut flush: FlushFn) -> Result<GroupCommit, DbError> {
+    /// Starts the flusher thread (named `name`); `flush` runs only there, one call at a time.
+    pub fn new(name: &str, mut flush: FlushFn) -> Result<GroupCommit, DbError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 open: None,
@@ -112,7 +112,7 @@ impl GroupCommit {
         });
         let s = shared.clone();
         let flusher = std::thread::Builder::new()
-            .name("upgate-kv-flush".into())
+            .name(name.into())
             .spawn(move || loop {
                 let round = {
                     let mut st = lock(&s.state);
@@ -255,11 +255,14 @@ mod tests {
         let (started_tx, started) = mpsc::channel();
         let (release, release_rx) = mpsc::channel::<Result<(), String>>();
         let mut n = 0;
-        let group = GroupCommit::new(Box::new(move || {
-            n += 1;
-            started_tx.send(n).unwrap();
-            release_rx.recv().unwrap()
-        }))
+        let group = GroupCommit::new(
+            "test-flush",
+            Box::new(move || {
+                n += 1;
+                started_tx.send(n).unwrap();
+                release_rx.recv().unwrap()
+            }),
+        )
         .unwrap();
         (group, started, release)
     }
@@ -314,13 +317,16 @@ mod tests {
     #[test]
     fn async_waiters_resolve_and_a_panicking_flush_is_an_error() {
         let mut calls = 0;
-        let group = GroupCommit::new(Box::new(move || {
-            calls += 1;
-            if calls == 2 {
-                panic!("flush bug");
-            }
-            Ok(())
-        }))
+        let group = GroupCommit::new(
+            "test-flush",
+            Box::new(move || {
+                calls += 1;
+                if calls == 2 {
+                    panic!("flush bug");
+                }
+                Ok(())
+            }),
+        )
         .unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {

@@ -58,9 +58,10 @@ impl SledKv {
         let flusher = db.clone();
         // sled's flush writes the log buffers and syncs them: every write that returned
         // before it is recovered after a crash.
-        let group = GroupCommit::new(Box::new(move || {
-            flusher.flush().map(|_| ()).map_err(|e| e.to_string())
-        }))?;
+        let group = GroupCommit::new(
+            "upgate-kv-flush",
+            Box::new(move || flusher.flush().map(|_| ()).map_err(|e| e.to_string())),
+        )?;
         Ok(SledKv {
             db,
             trees,

@@ -19,12 +19,8 @@ use super::spool::Spool;
 use super::UploadError;
 use crate::body::{BodyCut, BodyError};
 use crate::names::clean_display_name;
-use crate::seal::{Header, Opener, RecipientPublicKey, Sealer};
+use crate::seal::{Header, Opener, RecipientPublicKey, Sealer, TAG_LEN};
 use crate::storage::ObjectKey;
-
-/// Sealed segments handed to the spool per write: fewer trips to the blocking pool against
-/// two such buffers per upload in memory (docs/performance.md).
-const SPOOL_WRITE_SEGMENTS: usize = 4;
 
 /// Room for the multipart framing around the one file.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -92,21 +88,41 @@ struct Stages {
 }
 
 impl Stages {
+    /// The sealed bytes a spool write carries: the spool's segments per write with their
+    /// tags, and the header before the first. `out` is given exactly this once the file is
+    /// longer than a segment (a small file keeps its small buffer), and never grows past it:
+    /// a doubling `Vec` held up to twice as much per upload (docs/performance.md, S3).
+    fn write_capacity(&self) -> usize {
+        self.sealer.header().len() + self.spool.segments_per_write() * (self.sealer.segment_len() + TAG_LEN)
+    }
+
     async fn push(&mut self, bytes: &[u8]) -> Result<(), UploadError> {
         self.hasher.update(bytes);
         if let Some(pdf) = self.pdf.as_mut() {
             pdf.feed(bytes);
         }
-        self.sealer.push(bytes, &mut self.out);
-        // Four segments at a time (the header waits for them): a small file reaches the spool
-        // in one write, at the end, and a large one wakes the blocking pool once per 256 KiB.
-        if self.out.len() >= SPOOL_WRITE_SEGMENTS * self.sealer.segment_len() {
-            // The sealed segments go to the spool whole; the buffer it hands back is refilled.
-            self.out = self
-                .spool
-                .write(std::mem::take(&mut self.out))
-                .await
-                .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+        let segment = self.sealer.segment_len();
+        // A segment's worth at a time: each slice completes at most one segment, so `out`
+        // fills to the write size exactly and is written before it could grow.
+        for slice in bytes.chunks(segment) {
+            self.size += slice.len() as u64;
+            // Sealed output appears only once more than a segment has come in.
+            if self.size > segment as u64 && self.out.capacity() < self.write_capacity() {
+                self.out.reserve_exact(self.write_capacity() - self.out.len());
+            }
+            self.sealer.push(slice, &mut self.out);
+            // The header waits for the first segment: a small file reaches the spool in one
+            // write, at the end. Fewer segments than a write are left for `finish`, so the
+            // last one fits too.
+            if self.out.len() >= self.spool.segments_per_write() * segment {
+                // The sealed segments go to the spool whole; the buffer it hands back (with
+                // its capacity) is refilled.
+                self.out = self
+                    .spool
+                    .write(std::mem::take(&mut self.out))
+                    .await
+                    .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+            }
         }
         Ok(())
     }
@@ -203,10 +219,10 @@ where
             break;
         }
     }
-    let (Some(kind), Some(mut stages)) = (kind, stages) else {
+    let (Some(kind), Some(stages)) = (kind, stages) else {
         return Err(UploadError::Content(sniff::ContentError::Empty));
     };
-    stages.size = size;
+    debug_assert_eq!(stages.size, size);
     drop(field);
     // Exactly one file per request: a second part is refused, not silently dropped.
     match multipart.next_field().await {
