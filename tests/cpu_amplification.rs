@@ -124,11 +124,13 @@ async fn cpu_amplification() {
             per_byte * 1e9,
             per_byte_normal * 1e9
         );
-        // The bound is against a normal upload, which issue 6 made about 1.5x cheaper per byte
-        // while a frame still costs ~1.3 us: the same per-frame cost is now a larger ratio.
-        // 6x still bounds what tiny frames can buy an attacker (docs/performance.md).
+        // The bound is against a normal upload, which issue 6 made about twice as cheap per
+        // byte (the PDF scan, spool writes, then multer's copy and second delimiter search
+        // gone) while a frame still costs what it did: the same per-frame cost is a larger
+        // ratio. What an attacker's bandwidth buys in absolute CPU did not grow; 8x of
+        // today's normal upload is less than 4x of the first one (docs/performance.md).
         assert!(
-            ratio <= 6.5,
+            ratio <= 8.0,
             "{chunk}-byte frames cost {ratio:.1}x a normal upload per byte"
         );
     }

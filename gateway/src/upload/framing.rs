@@ -1,14 +1,18 @@
-//! The multipart wrapper: a check of the body's framing as the bytes go by, before multer
-//! parses them. No preamble; every part's head capped and checked (`part_head`), whichever
-//! part it is; a boundary inside the data must be a real delimiter; at most `max_parts`
-//! parts; the closing boundary present and nothing after it but one line break. Memory is a
-//! part head (at most `MAX_PART_HEAD`) and a delimiter's length, whatever the body holds.
-
-use std::pin::Pin;
-use std::task::{Context, Poll};
+//! The multipart parser: reads the body's framing strictly as the bytes go by and hands out
+//! the part's head and its data. No preamble; every part's head capped and checked
+//! (`part_head`), whichever part it is; a boundary inside the data must be a real
+//! delimiter; at most `max_parts` parts; the closing boundary present and nothing after it
+//! but one line break. Memory is a part head (at most `MAX_PART_HEAD`) and a delimiter's
+//! length, whatever the body holds: data is handed on as slices of the pieces it came in
+//! (no copy), except the few bytes held back because they might begin a delimiter.
+//!
+//! It replaced multer behind a strict wrapper: two parsers had to agree on every body, the
+//! wrapper's delimiter search ran twice, and multer copied every byte into its own buffer
+//! (docs/performance.md). The fuzz target still holds it to multer's reading of the same
+//! bodies.
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use memchr::memmem::Finder;
 
 use super::part_head::{self, Ambiguous, PartHead, MAX_PART_HEAD};
@@ -27,7 +31,16 @@ enum State {
     Epilogue(usize),
 }
 
-/// The framing check as a pure state machine: feed it the body in any chunks.
+/// What the parser found in the bytes fed to it, in body order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A part begins: its head, checked.
+    Part(PartHead),
+    /// The next bytes of the current part's data.
+    Data(Bytes),
+}
+
+/// The framing as a pure state machine: feed it the body in any chunks.
 pub struct Framing {
     opening: Vec<u8>,
     delimiter: Finder<'static>,
@@ -54,10 +67,17 @@ impl Framing {
         &self.heads
     }
 
-    /// Checks the next bytes of the body.
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), Ambiguous> {
-        while !chunk.is_empty() {
-            chunk = self.step(chunk)?;
+    /// Checks the next bytes of the body, dropping the data (for checks and tests).
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Ambiguous> {
+        let mut events = Vec::new();
+        self.parse(&Bytes::copy_from_slice(chunk), &mut events)
+    }
+
+    /// Parses the next bytes of the body, appending what they hold to `events`.
+    pub fn parse(&mut self, chunk: &Bytes, events: &mut Vec<Event>) -> Result<(), Ambiguous> {
+        let mut at = 0;
+        while at < chunk.len() {
+            at = self.step(chunk, at, events)?;
         }
         Ok(())
     }
@@ -73,92 +93,111 @@ impl Framing {
         }
     }
 
-    /// Consumes a prefix of `chunk` in the current state; returns the rest.
-    fn step<'c>(&mut self, chunk: &'c [u8]) -> Result<&'c [u8], Ambiguous> {
+    /// Consumes bytes of `chunk` from `at` in the current state; returns where it stopped.
+    fn step(&mut self, chunk: &Bytes, at: usize, events: &mut Vec<Event>) -> Result<usize, Ambiguous> {
+        let rest = &chunk[at..];
         match &mut self.state {
             State::Opening(n) => {
-                let take = (self.opening.len() - *n).min(chunk.len());
-                if chunk[..take] != self.opening[*n..*n + take] {
+                let take = (self.opening.len() - *n).min(rest.len());
+                if rest[..take] != self.opening[*n..*n + take] {
                     return Err(Ambiguous("the body must start with its boundary"));
                 }
                 *n += take;
                 if *n == self.opening.len() {
                     self.open_part()?;
                 }
-                Ok(&chunk[take..])
+                Ok(at + take)
             }
             State::Head(head) => {
                 // The end (CRLFCRLF) may straddle chunks: search from 3 bytes back.
                 let from = head.len().saturating_sub(3);
                 let room = MAX_PART_HEAD + 4 - head.len();
-                let take = chunk.len().min(room);
-                head.extend_from_slice(&chunk[..take]);
+                let take = rest.len().min(room);
+                head.extend_from_slice(&rest[..take]);
                 if head.starts_with(b"\r\n") {
                     return Err(Ambiguous("a part without headers"));
                 }
                 match memchr::memmem::find(&head[from..], b"\r\n\r\n") {
-                    Some(at) => {
-                        let end = from + at;
+                    Some(found) => {
+                        let end = from + found;
                         let used = end + 4 - (head.len() - take);
                         let parsed = part_head::check_head(&head[..end])?;
-                        self.heads.push(parsed);
+                        self.heads.push(parsed.clone());
+                        events.push(Event::Part(parsed));
                         self.state = State::Data { tail: Vec::new() };
-                        Ok(&chunk[used..])
+                        Ok(at + used)
                     }
                     None if head.len() > MAX_PART_HEAD => Err(Ambiguous("part head too large")),
-                    None => Ok(&chunk[take..]),
+                    None => Ok(at + take),
                 }
             }
             State::Data { tail } => {
                 let d = self.delimiter.needle().len();
                 // A delimiter that starts in the tail and ends in this chunk comes first.
-                let head_len = chunk.len().min(d - 1);
+                let head_len = rest.len().min(d - 1);
                 let mut window = std::mem::take(tail);
                 let kept = window.len();
-                window.extend_from_slice(&chunk[..head_len]);
-                let end = match self.delimiter.find(&window) {
-                    Some(at) if at < kept => Some(at + d - kept),
-                    _ => self.delimiter.find(chunk).map(|at| at + d),
+                window.extend_from_slice(&rest[..head_len]);
+                let data = |events: &mut Vec<Event>, bytes: Bytes| {
+                    if !bytes.is_empty() {
+                        events.push(Event::Data(bytes));
+                    }
                 };
-                match end {
-                    Some(end) => {
+                // Where the delimiter starts: in the tail, or in this chunk.
+                match self.delimiter.find(&window) {
+                    Some(found) if found < kept => {
+                        data(events, Bytes::copy_from_slice(&window[..found]));
                         self.state = State::AfterDelimiter(Vec::with_capacity(2));
-                        Ok(&chunk[end..])
+                        return Ok(at + found + d - kept);
                     }
-                    None => {
-                        // Keep the last d-1 bytes of data: they may begin a delimiter.
-                        if chunk.len() >= d - 1 {
-                            window.clear();
-                            window.extend_from_slice(&chunk[chunk.len() - (d - 1)..]);
-                        } else {
-                            window.drain(..window.len().saturating_sub(d - 1));
-                        }
-                        *tail = window;
-                        Ok(&[])
-                    }
+                    _ => {}
                 }
+                if rest.len() < d - 1 {
+                    // Too few bytes to settle the tail (and too few to hold a delimiter):
+                    // hold back the last d-1 bytes of tail and chunk, hand on the rest.
+                    let cut = window.len().saturating_sub(d - 1);
+                    data(events, Bytes::copy_from_slice(&window[..cut]));
+                    window.drain(..cut);
+                    *tail = window;
+                    return Ok(chunk.len());
+                }
+                // The window held the tail and d-1 bytes more: no delimiter starts in the
+                // tail, so it is data.
+                data(events, Bytes::copy_from_slice(&window[..kept]));
+                if let Some(found) = self.delimiter.find(rest) {
+                    data(events, chunk.slice(at..at + found));
+                    self.state = State::AfterDelimiter(Vec::with_capacity(2));
+                    return Ok(at + found + d);
+                }
+                // No delimiter: hand on all but the last d-1 bytes, which may begin one.
+                let keep = d - 1;
+                data(events, chunk.slice(at..chunk.len() - keep));
+                window.clear();
+                window.extend_from_slice(&rest[rest.len() - keep..]);
+                *tail = window;
+                Ok(chunk.len())
             }
             State::AfterDelimiter(seen) => {
-                let take = (2 - seen.len()).min(chunk.len());
-                seen.extend_from_slice(&chunk[..take]);
+                let take = (2 - seen.len()).min(rest.len());
+                seen.extend_from_slice(&rest[..take]);
                 match seen.as_slice() {
                     b"--" => self.state = State::Epilogue(0),
                     b"\r\n" => self.open_part()?,
                     b"-" | b"\r" => {}
                     _ => return Err(Ambiguous("a boundary in the data that is not a delimiter")),
                 }
-                Ok(&chunk[take..])
+                Ok(at + take)
             }
             State::Epilogue(n) => {
-                let take = (2 - *n).min(chunk.len());
-                if chunk[..take] != b"\r\n"[*n..*n + take] {
+                let take = (2 - *n).min(rest.len());
+                if rest[..take] != b"\r\n"[*n..*n + take] {
                     return Err(Ambiguous("bytes after the closing boundary"));
                 }
                 *n += take;
-                if take < chunk.len() {
+                if take < rest.len() {
                     return Err(Ambiguous("bytes after the closing boundary"));
                 }
-                Ok(&[])
+                Ok(chunk.len())
             }
         }
     }
@@ -173,45 +212,73 @@ impl Framing {
     }
 }
 
-/// The body with its framing checked: each chunk passes on only after it was checked, and
-/// the first ambiguity ends the stream with an error multer reports as a stream failure.
-pub struct Checked<S> {
+/// Why a multipart body could not be read to its end.
+#[derive(Debug)]
+pub enum PartsError {
+    /// The body itself failed: cut off, too slow, broken connection.
+    Body(BodyError),
+    /// The framing is not what we accept.
+    Ambiguous(Ambiguous),
+    /// The body is longer than the caller said it may be.
+    TooLong,
+}
+
+/// A multipart body read as events: each piece of the body is parsed as it arrives, and the
+/// first ambiguity, body error or excess byte ends it.
+pub struct Parts<S> {
     body: S,
     framing: Framing,
-    done: bool,
+    events: std::collections::VecDeque<Event>,
+    parsed: Vec<Event>,
+    read: u64,
+    max_bytes: u64,
+    ended: bool,
 }
 
-pub fn checked<S>(body: S, boundary: &str, max_parts: usize) -> Checked<S> {
-    Checked {
-        body,
-        framing: Framing::new(boundary, max_parts),
-        done: false,
-    }
-}
-
-impl<S> Stream for Checked<S>
+impl<S> Parts<S>
 where
     S: Stream<Item = Result<Bytes, BodyError>> + Unpin,
 {
-    type Item = Result<Bytes, BodyError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
+    /// Reads `body` with `boundary`, at most `max_parts` parts and `max_bytes` in all.
+    pub fn new(body: S, boundary: &str, max_parts: usize, max_bytes: u64) -> Parts<S> {
+        Parts {
+            body,
+            framing: Framing::new(boundary, max_parts),
+            events: Default::default(),
+            parsed: Vec::new(),
+            read: 0,
+            max_bytes,
+            ended: false,
         }
-        let next = std::task::ready!(Pin::new(&mut self.body).poll_next(cx));
-        let checked = match next {
-            Some(Ok(chunk)) => self.framing.feed(&chunk).map(|()| Some(Ok(chunk))),
-            Some(Err(e)) => Ok(Some(Err(e))),
-            None => self.framing.finish().map(|()| None),
-        };
-        Poll::Ready(match checked {
-            Ok(item) => item,
-            Err(ambiguous) => {
-                self.done = true;
-                Some(Err(Box::new(ambiguous)))
+    }
+
+    /// The next event; `None` once the body ended after its closing boundary.
+    pub async fn next(&mut self) -> Result<Option<Event>, PartsError> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(Some(event));
             }
-        })
+            if self.ended {
+                return Ok(None);
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => {
+                    self.read += chunk.len() as u64;
+                    if self.read > self.max_bytes {
+                        return Err(PartsError::TooLong);
+                    }
+                    self.framing
+                        .parse(&chunk, &mut self.parsed)
+                        .map_err(PartsError::Ambiguous)?;
+                    self.events.extend(self.parsed.drain(..));
+                }
+                Some(Err(e)) => return Err(PartsError::Body(e)),
+                None => {
+                    self.framing.finish().map_err(PartsError::Ambiguous)?;
+                    self.ended = true;
+                }
+            }
+        }
     }
 }
 

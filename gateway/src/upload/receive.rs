@@ -12,8 +12,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use ring::digest;
 
-use super::framing;
-use super::part_head::Ambiguous;
+use super::framing::{Event, Parts, PartsError};
 use super::sniff::{self, ImageLimits, Kind, PdfCheck};
 use super::spool::Spool;
 use super::UploadError;
@@ -55,26 +54,17 @@ pub struct Received {
     pub opener: Opener,
 }
 
-fn multer_error(e: multer::Error, limit: u64) -> UploadError {
-    use multer::Error as E;
+/// What a body that could not be read to its end means for the upload.
+fn parts_error(e: PartsError, limit: u64) -> UploadError {
     match e {
-        E::StreamSizeExceeded { .. } | E::FieldSizeExceeded { .. } => UploadError::TooLarge { limit },
-        E::StreamReadFailed(inner) if inner.is::<BodyCut>() => match inner.downcast_ref::<BodyCut>() {
+        PartsError::TooLong => UploadError::TooLarge { limit },
+        PartsError::Ambiguous(a) => UploadError::Malformed(a.0),
+        PartsError::Body(inner) => match inner.downcast_ref::<BodyCut>() {
             Some(BodyCut::TooSlow) => UploadError::TooSlow,
             Some(BodyCut::Fragmented) => UploadError::Malformed("the body arrived in pieces too small"),
-            _ => UploadError::Interrupted("body idle".into()),
+            Some(BodyCut::Idle) => UploadError::Interrupted("body idle".into()),
+            None => UploadError::Interrupted(inner.to_string()),
         },
-        E::StreamReadFailed(inner) if inner.is::<Ambiguous>() => UploadError::Malformed(
-            inner
-                .downcast_ref::<Ambiguous>()
-                .map_or("ambiguous framing", |a| a.0),
-        ),
-        E::StreamReadFailed(inner) => UploadError::Interrupted(inner.to_string()),
-        E::UnknownField { .. } => UploadError::Malformed("unexpected form field"),
-        E::IncompleteStream | E::IncompleteFieldData { .. } | E::IncompleteHeaders => {
-            UploadError::Malformed("incomplete multipart body")
-        }
-        _ => UploadError::Malformed("unreadable multipart body"),
     }
 }
 
@@ -141,23 +131,19 @@ where
     S: Stream<Item = Result<Bytes, BodyError>> + Send + Unpin + 'static,
 {
     let limit = limits.max_file_bytes;
-    let constraints = multer::Constraints::new()
-        .allowed_fields(vec!["file"])
-        .size_limit(
-            multer::SizeLimit::new()
-                .whole_stream(limit + MULTIPART_OVERHEAD)
-                .per_field(limit + 1),
-        );
-    let body = framing::checked(body, &boundary, 1);
-    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
-    let mut field = multipart
-        .next_field()
-        .await
-        .map_err(|e| multer_error(e, limit))?
-        .ok_or(UploadError::Malformed("no file in the request"))?;
+    let mut parts = Parts::new(body, &boundary, 1, limit + MULTIPART_OVERHEAD);
+    let fail = |e| parts_error(e, limit);
+    // The parser hands out a part's head before any of its data.
+    let part = match parts.next().await.map_err(fail)? {
+        Some(Event::Part(part)) => part,
+        Some(Event::Data(_)) | None => return Err(UploadError::Malformed("no file in the request")),
+    };
+    if part.name != "file" {
+        return Err(UploadError::Malformed("unexpected form field"));
+    }
     let display_name = clean_display_name(
-        field
-            .file_name()
+        part.filename
+            .as_deref()
             .ok_or(UploadError::Malformed("the part is not a file"))?,
     );
     seen.name = Some(display_name.clone());
@@ -169,7 +155,13 @@ where
     let key = ObjectKey::random();
     let mut size = 0u64;
     loop {
-        let chunk = field.chunk().await.map_err(|e| multer_error(e, limit))?;
+        // Only data follows the one part (the parser refuses a second): `None` is the end
+        // of the body, its closing boundary checked.
+        let chunk = match parts.next().await.map_err(fail)? {
+            Some(Event::Data(chunk)) => Some(chunk),
+            Some(Event::Part(_)) => return Err(UploadError::Malformed("one file per request")),
+            None => None,
+        };
         let done = chunk.is_none();
         let chunk = chunk.unwrap_or_default();
         size += chunk.len() as u64;
@@ -223,14 +215,6 @@ where
         return Err(UploadError::Content(sniff::ContentError::Empty));
     };
     debug_assert_eq!(stages.size, size);
-    drop(field);
-    // Exactly one file per request: a second part is refused, not silently dropped.
-    match multipart.next_field().await {
-        Ok(None) => {}
-        Ok(Some(_)) => return Err(UploadError::Malformed("one file per request")),
-        Err(e) => return Err(multer_error(e, limit)),
-    }
-
     let Stages {
         hasher,
         sealer,

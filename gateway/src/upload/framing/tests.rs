@@ -108,8 +108,100 @@ fn memory_held_by_a_part_head_after_the_first_part() {
     assert!(Framing::new("B", 1).feed(b"x").is_err());
 }
 
+/// The events of `bytes` fed in pieces of `size`: the heads, and each part's data joined.
+fn parsed(bytes: &[u8], size: usize, max_parts: usize) -> Result<Vec<(PartHead, Vec<u8>)>, Ambiguous> {
+    let mut f = Framing::new("B", max_parts);
+    let mut events = Vec::new();
+    for piece in bytes.chunks(size.max(1)) {
+        f.parse(&Bytes::copy_from_slice(piece), &mut events)?;
+    }
+    f.finish()?;
+    let mut parts: Vec<(PartHead, Vec<u8>)> = Vec::new();
+    for event in events {
+        match event {
+            Event::Part(head) => parts.push((head, Vec::new())),
+            Event::Data(data) => {
+                assert!(!data.is_empty(), "no empty data events");
+                parts
+                    .last_mut()
+                    .expect("a head before data")
+                    .1
+                    .extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(parts)
+}
+
+#[test]
+fn the_data_handed_on_is_exactly_the_parts_data_however_it_is_cut() {
+    for data in [
+        &b""[..],
+        b"%PDF-1.4 hello",
+        b"\r\n--",
+        b"--B",
+        b"\r\n-B\r\n--A",
+        b"x\r\n--",
+        b"\r\n--A\r\n--",
+        &[b'\r'; 40][..],
+    ] {
+        let b = body(data);
+        for size in 1..=b.len() {
+            let parts = parsed(&b, size, 1).unwrap();
+            assert_eq!(parts.len(), 1);
+            assert_eq!(parts[0].0.filename.as_deref(), Some("a.pdf"));
+            assert_eq!(parts[0].1, data, "{:?} in {size}s", String::from_utf8_lossy(data));
+        }
+    }
+}
+
+#[test]
+fn whole_pieces_are_handed_on_without_a_copy() {
+    let data = vec![7u8; 64 * 1024];
+    let b = Bytes::from(body(&data));
+    let mut f = Framing::new("B", 1);
+    let mut events = Vec::new();
+    f.parse(&b, &mut events).unwrap();
+    let Event::Data(handed) = &events[1] else {
+        panic!("data after the head: {events:?}")
+    };
+    assert_eq!(handed.len(), data.len());
+    // The data event points into the piece it came in.
+    let inside = b.as_ptr() as usize..b.as_ptr() as usize + b.len();
+    assert!(inside.contains(&(handed.as_ptr() as usize)));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Two parts of any bytes, cut anywhere: each part's data comes out exactly.
+    #[test]
+    fn parts_data_survives_any_cut(
+        first in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'-'), Just(b'B'), any::<u8>()], 0..80),
+        second in proptest::collection::vec(any::<u8>(), 0..80),
+        size in 1usize..20,
+    ) {
+        let mut b = format!("--B\r\n{HEAD}\r\n\r\n").into_bytes();
+        b.extend_from_slice(&first);
+        b.extend_from_slice(format!("\r\n--B\r\n{HEAD}\r\n\r\n").as_bytes());
+        b.extend_from_slice(&second);
+        b.extend_from_slice(b"\r\n--B--\r\n");
+        match parsed(&b, size, 2) {
+            // Data holding a delimiter of its own is refused (never read as data).
+            Err(_) => prop_assert!(
+                memchr::memmem::find(&first, b"\r\n--B").is_some()
+                    || memchr::memmem::find(&second, b"\r\n--B").is_some()
+                    || first.ends_with(b"\r") || first.ends_with(b"\r\n") || first.ends_with(b"\r\n-")
+                    || first.ends_with(b"\r\n--") || second.ends_with(b"\r") || second.ends_with(b"\r\n")
+                    || second.ends_with(b"\r\n-") || second.ends_with(b"\r\n--")
+            ),
+            Ok(parts) => {
+                prop_assert_eq!(parts.len(), 2);
+                prop_assert_eq!(&parts[0].1, &first);
+                prop_assert_eq!(&parts[1].1, &second);
+            }
+        }
+    }
 
     /// However a body is cut into chunks, the verdict is the same as all at once.
     #[test]
