@@ -9,10 +9,11 @@ use super::{Actor, Service};
 use crate::db::{DbError, Durable, Entry, Kv, Op, SledKv, Tree};
 use crate::model::Role;
 
-/// sled, counting the bytes each batch writes.
+/// sled, counting the batches written and their bytes.
 pub struct Metered {
     inner: SledKv,
     pub bytes: AtomicUsize,
+    pub writes: AtomicUsize,
 }
 
 impl Kv for Metered {
@@ -34,6 +35,7 @@ impl Kv for Metered {
             })
             .sum();
         self.bytes.fetch_add(n, Ordering::SeqCst);
+        self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.write(ops)
     }
     fn durable(&self) -> Durable {
@@ -44,20 +46,21 @@ impl Kv for Metered {
     }
 }
 
-pub struct Fixture {
-    pub svc: Arc<Service>,
+/// A service on a fresh store of its own, with no account yet.
+pub struct Store {
+    pub svc: Service,
     pub db: Arc<Metered>,
-    pub actor: Actor,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
-pub fn fixture() -> Fixture {
+pub fn store() -> Store {
     let dir = tempfile::tempdir().unwrap();
     let config = upgate_config::Config::load(None, Some(dir.path())).unwrap();
     crate::keys::ensure_keys(dir.path()).unwrap();
     let db = Arc::new(Metered {
         inner: SledKv::open(&dir.path().join("meta")).unwrap(),
         bytes: AtomicUsize::new(0),
+        writes: AtomicUsize::new(0),
     });
     let svc = Service::new(
         db.clone(),
@@ -71,6 +74,19 @@ pub fn fixture() -> Fixture {
             per_account_per_hour: 10_000,
         },
     );
+    Store { svc, db, dir }
+}
+
+/// A store with an account, an integration actor and an assistant that takes uploads.
+pub struct Fixture {
+    pub svc: Arc<Service>,
+    pub db: Arc<Metered>,
+    pub actor: Actor,
+    _dir: tempfile::TempDir,
+}
+
+pub fn fixture() -> Fixture {
+    let Store { svc, db, dir } = store();
     let account = svc.create_account("A", "pro").unwrap();
     let actor = Actor {
         account_id: account.id,

@@ -1,63 +1,9 @@
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::*;
-use crate::db::{DbError, Entry, Kv, Op, SledKv};
+use crate::db::Kv;
 
-/// Counts batches written, to see what authentication costs the store.
-struct Counting {
-    inner: SledKv,
-    applies: AtomicUsize,
-}
-
-impl Kv for Counting {
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, DbError> {
-        self.inner.get(tree, key)
-    }
-    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError> {
-        self.inner.scan_prefix(tree, prefix)
-    }
-    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
-        self.inner.scan_prefix_rev(tree, prefix, limit)
-    }
-    fn write(&self, ops: Vec<Op>) -> Result<(), DbError> {
-        self.applies.fetch_add(1, Ordering::SeqCst);
-        self.inner.write(ops)
-    }
-    fn durable(&self) -> crate::db::Durable {
-        self.inner.durable()
-    }
-    fn next_id(&self) -> Result<u64, DbError> {
-        self.inner.next_id()
-    }
-}
-
-struct Fixture {
-    svc: Service,
-    db: Arc<Counting>,
-    _dir: tempfile::TempDir,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let config = upgate_config::Config::load(None, Some(dir.path())).unwrap();
-    crate::keys::ensure_keys(dir.path()).unwrap();
-    let keys = crate::keys::load_control_keys(dir.path()).unwrap();
-    let db = Arc::new(Counting {
-        inner: SledKv::open(&dir.path().join("meta")).unwrap(),
-        applies: AtomicUsize::new(0),
-    });
-    let svc = Service::new(
-        db.clone(),
-        config.plans.clone(),
-        keys,
-        crate::sms::from_config(&config.sms, dir.path()),
-        config.gateway.public_url.clone(),
-        Default::default(),
-        config.sms_limits,
-    );
-    Fixture { svc, db, _dir: dir }
-}
+use crate::service::fixture::{store as fixture, Store as Fixture};
 
 fn rewrite(f: &Fixture, token_id: &str, account: &str, change: impl FnOnce(&mut ApiToken)) {
     let mut record = f.svc.token(account, token_id).unwrap();
@@ -276,12 +222,12 @@ fn last_used_is_written_at_most_once_a_minute() {
         .create_token(&acc, Role::Viewer, NewToken::default(), "operator")
         .unwrap();
     assert_eq!(f.svc.token(&acc, &t.id).unwrap().last_used_at, None);
-    let before = f.db.applies.load(Ordering::SeqCst);
+    let before = f.db.writes.load(Ordering::SeqCst);
     for _ in 0..50 {
         actor(f.svc.authenticate(&secret)).unwrap();
     }
     assert_eq!(
-        f.db.applies.load(Ordering::SeqCst) - before,
+        f.db.writes.load(Ordering::SeqCst) - before,
         1,
         "fifty requests, one write"
     );
@@ -290,10 +236,10 @@ fn last_used_is_written_at_most_once_a_minute() {
 
     // A minute later the next request writes again.
     rewrite(&f, &t.id, &acc, |r| r.last_used_at = Some(used - LAST_USED_EVERY));
-    let before = f.db.applies.load(Ordering::SeqCst);
+    let before = f.db.writes.load(Ordering::SeqCst);
     actor(f.svc.authenticate(&secret)).unwrap();
     actor(f.svc.authenticate(&secret)).unwrap();
-    assert_eq!(f.db.applies.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(f.db.writes.load(Ordering::SeqCst) - before, 1);
     assert!(f.svc.token(&acc, &t.id).unwrap().last_used_at.unwrap() >= used);
 }
 

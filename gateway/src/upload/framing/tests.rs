@@ -25,16 +25,21 @@ fn verdict(bytes: &[u8], size: usize, max_parts: usize) -> Result<(), Ambiguous>
     f.finish()
 }
 
+/// Part data that looks like framing without being a delimiter.
+const WELL_FORMED_DATA: &[&[u8]] = &[
+    b"",
+    b"%PDF-1.4 hello",
+    b"\r\n--",
+    b"--B",
+    b"\r\n-B\r\n--A",
+    b"x\r\n--",
+    b"\r\n--A\r\n--",
+    &[b'\r'; 40],
+];
+
 #[test]
 fn well_formed_bodies_pass_however_they_are_cut() {
-    for data in [
-        &b""[..],
-        b"%PDF-1.4 hello",
-        b"\r\n--",
-        b"--B",
-        b"\r\n-B\r\n--A",
-        b"x\r\n--",
-    ] {
+    for &data in WELL_FORMED_DATA {
         let b = body(data);
         for size in 0..b.len() {
             assert_eq!(
@@ -135,16 +140,7 @@ fn parsed(bytes: &[u8], size: usize, max_parts: usize) -> Result<Vec<(PartHead, 
 
 #[test]
 fn the_data_handed_on_is_exactly_the_parts_data_however_it_is_cut() {
-    for data in [
-        &b""[..],
-        b"%PDF-1.4 hello",
-        b"\r\n--",
-        b"--B",
-        b"\r\n-B\r\n--A",
-        b"x\r\n--",
-        b"\r\n--A\r\n--",
-        &[b'\r'; 40][..],
-    ] {
+    for &data in WELL_FORMED_DATA {
         let b = body(data);
         for size in 1..=b.len() {
             let parts = parsed(&b, size, 1).unwrap();
