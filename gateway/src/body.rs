@@ -1,6 +1,7 @@
-//! Reading request bodies on our terms. Frames are coalesced into pieces of `COALESCE` bytes
+//! Reading request bodies on our terms. Frames are gathered into pieces of `COALESCE` bytes
 //! before any per-chunk stage sees them, so a body sent in tiny frames costs about what a
-//! normal one does; a body made of absurdly small frames is cut off. Every pause is bounded by
+//! normal one does; a body made of absurdly small frames is cut off. Frames of a useful size
+//! are passed on as they are (no copy); only small ones are copied together. Every pause is bounded by
 //! the idle timeout and the whole body by a minimum average rate (after a grace period), all
 //! checked by one timer per body, never one per frame. A body we refused is drained (bounded
 //! in bytes and time) so the caller's browser can read our answer instead of a reset.
@@ -9,7 +10,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
+use futures_util::{FutureExt, Stream};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
@@ -17,6 +18,12 @@ use tokio::time::{Instant, Sleep};
 
 /// Pieces handed to the stages: big enough that per-piece work is noise next to per-byte work.
 pub const COALESCE: usize = 64 * 1024;
+/// Frames at least this long go on without a copy; shorter ones are copied together, so the
+/// stages see at most two chunks per this many bytes whatever the client's framing.
+const SHARED_FRAME: usize = 4 * 1024;
+
+/// One piece of a body: the chunks gathered for one trip to the stages, in order.
+pub type Piece = Vec<Bytes>;
 /// How much of a refused body we read and discard before giving up and closing.
 pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 /// How long we keep draining a refused body: a trickler cannot hold the connection.
@@ -91,12 +98,30 @@ impl Reader {
 
     /// The next piece of the body: `COALESCE` bytes or more, less only at its end. `None`
     /// once the body ended; after an error, nothing more.
-    pub async fn next(&mut self) -> Option<Result<Bytes, BodyError>> {
-        let mut piece = BytesMut::new();
+    pub async fn next(&mut self) -> Option<Result<Piece, BodyError>> {
+        let mut piece = Piece::new();
+        let mut small = BytesMut::new();
+        let mut len = 0;
         while !self.done {
-            tokio::select! {
-                biased;
-                frame = self.body.frame() => match frame {
+            // A frame already here is taken without the timer's select (most of a fast
+            // body's frames: what a frame costs matters, tests/cpu_amplification.rs); the
+            // pace is checked whenever the body has to be waited for.
+            let ready = match self.body.frame().now_or_never() {
+                Some(frame) => Some(frame),
+                None => tokio::select! {
+                    biased;
+                    frame = self.body.frame() => Some(frame),
+                    () = &mut self.tick => None,
+                },
+            };
+            match ready {
+                None => {
+                    if let Err(cut) = self.check_pace() {
+                        self.done = true;
+                        return Some(Err(Box::new(cut)));
+                    }
+                }
+                Some(frame) => match frame {
                     None => self.done = true,
                     Some(Err(e)) => {
                         self.done = true;
@@ -110,29 +135,31 @@ impl Reader {
                             self.done = true;
                             return Some(Err(Box::new(BodyCut::Fragmented)));
                         }
-                        if piece.is_empty() && data.len() >= COALESCE {
-                            return Some(Ok(data));
+                        len += data.len();
+                        if data.len() >= SHARED_FRAME {
+                            if !small.is_empty() {
+                                piece.push(small.split().freeze());
+                            }
+                            piece.push(data);
+                        } else {
+                            if small.capacity() == 0 {
+                                // Room for a piece of small frames, once (grown by doubling
+                                // it ended at twice `COALESCE`: docs/performance.md).
+                                small.reserve(COALESCE);
+                            }
+                            small.extend_from_slice(&data);
                         }
-                        if piece.is_empty() {
-                            // Room for a piece and the frame that completes it, once: grown
-                            // by doubling it ended at twice `COALESCE` (docs/performance.md).
-                            piece.reserve(COALESCE + data.len());
-                        }
-                        piece.extend_from_slice(&data);
-                        if piece.len() >= COALESCE {
-                            return Some(Ok(piece.freeze()));
+                        if len >= COALESCE {
+                            break;
                         }
                     }
                 },
-                () = &mut self.tick => {
-                    if let Err(cut) = self.check_pace() {
-                        self.done = true;
-                        return Some(Err(Box::new(cut)));
-                    }
-                }
             }
         }
-        (!piece.is_empty()).then(|| Ok(piece.freeze()))
+        if !small.is_empty() {
+            piece.push(small.freeze());
+        }
+        (!piece.is_empty()).then_some(Ok(piece))
     }
 
     /// Runs on the timer: a stall longer than the idle timeout, or an average below the
@@ -173,7 +200,7 @@ impl Reader {
     }
 
     /// Feeds the body into `tx` piece by piece; if the reader goes away first, drains the rest.
-    pub async fn feed(mut self, tx: mpsc::Sender<Result<Bytes, BodyError>>) {
+    pub async fn feed(mut self, tx: mpsc::Sender<Result<Piece, BodyError>>) {
         while let Some(item) = self.next().await {
             let failed = item.is_err();
             if tx.send(item).await.is_err() {
@@ -186,15 +213,22 @@ impl Reader {
     }
 }
 
-/// The receiving end of `Reader::feed`: a plain `Unpin` stream of the body's pieces.
-pub struct BodyStream(pub mpsc::Receiver<Result<Bytes, BodyError>>);
+/// The receiving end of `Reader::feed`: a plain `Unpin` stream of the body's chunks.
+pub struct BodyStream {
+    pieces: mpsc::Receiver<Result<Piece, BodyError>>,
+    ready: std::collections::VecDeque<Bytes>,
+}
 
 impl BodyStream {
     /// A stream and the sender a `Reader` feeds it through (two pieces in flight: enough to
     /// overlap reading with the stages, little enough that backpressure reaches the client).
-    pub fn channel() -> (mpsc::Sender<Result<Bytes, BodyError>>, BodyStream) {
+    pub fn channel() -> (mpsc::Sender<Result<Piece, BodyError>>, BodyStream) {
         let (tx, rx) = mpsc::channel(2);
-        (tx, BodyStream(rx))
+        let stream = BodyStream {
+            pieces: rx,
+            ready: Default::default(),
+        };
+        (tx, stream)
     }
 }
 
@@ -205,7 +239,16 @@ impl Stream for BodyStream {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        loop {
+            if let Some(chunk) = self.ready.pop_front() {
+                return std::task::Poll::Ready(Some(Ok(chunk)));
+            }
+            match std::task::ready!(self.pieces.poll_recv(cx)) {
+                Some(Ok(piece)) => self.ready.extend(piece),
+                Some(Err(e)) => return std::task::Poll::Ready(Some(Err(e))),
+                None => return std::task::Poll::Ready(None),
+            }
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{header, HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
@@ -50,7 +49,7 @@ fn upload_problem(gw: &Gateway, e: &UploadError) -> Resp {
 }
 
 /// The settling task asks for the body by handing over the sender to feed it through.
-type WantBody = oneshot::Sender<mpsc::Sender<Result<Bytes, body::BodyError>>>;
+type WantBody = oneshot::Sender<mpsc::Sender<Result<body::Piece, body::BodyError>>>;
 
 pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();

@@ -7,7 +7,10 @@ use zeroize::Zeroizing;
 
 use super::*;
 
-/// Streaming encryptor for one file. Holds at most one plaintext segment.
+/// Streaming encryptor for one file. Plaintext is copied once, into the caller's output
+/// buffer, and sealed there in place once its segment is complete; the sealer itself holds
+/// no plaintext (before, a segment buffer of its own cost a second copy of every byte and
+/// 64 KiB per upload: docs/performance.md).
 pub struct Sealer {
     pub(super) header: Vec<u8>,
     pub(super) header_hash: [u8; 32],
@@ -15,7 +18,8 @@ pub struct Sealer {
     pub(super) data_key: DataKey,
     pub(super) segment_len: usize,
     pub(super) counter: u64,
-    pub(super) buf: Zeroizing<Vec<u8>>,
+    /// Plaintext bytes of the segment being filled, at the end of the caller's buffer.
+    pub(super) pending: usize,
 }
 
 impl fmt::Debug for Sealer {
@@ -116,7 +120,7 @@ impl Sealer {
             data_key,
             segment_len,
             counter: 0,
-            buf: Zeroizing::new(Vec::with_capacity(segment_len)),
+            pending: 0,
         })
     }
 
@@ -130,48 +134,64 @@ impl Sealer {
         self.segment_len
     }
 
-    /// Adds plaintext; appends to `out` every segment that is now complete.
+    /// Plaintext bytes the segment being filled can still take.
+    pub fn room(&self) -> usize {
+        self.segment_len - self.pending
+    }
+
+    /// A whole segment of plaintext waits at the end of the output: [`Sealer::seal_full`]
+    /// seals it once more data proves it is not the last.
+    pub fn is_full(&self) -> bool {
+        self.pending == self.segment_len
+    }
+
+    /// Copies plaintext (at most [`Sealer::room`] bytes) to the end of `out`, where the
+    /// segment being filled lies. Until that segment is sealed, those bytes must stay at
+    /// the end of `out`: hand the same buffer to every call.
+    pub fn absorb(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        assert!(
+            data.len() <= self.room(),
+            "more plaintext than the segment has room for"
+        );
+        out.extend_from_slice(data);
+        self.pending += data.len();
+    }
+
+    /// Seals the whole segment at the end of `out`, in place, as not the last one. A full
+    /// segment is sealed only once more data proves it is not the last: the final segment
+    /// must carry the last-segment flag, and a file whose length is a multiple of the
+    /// segment length ends in a full segment, not an empty one, so that its ciphertext
+    /// length has one reading.
+    pub fn seal_full(&mut self, out: &mut Vec<u8>) {
+        assert!(self.is_full(), "only a full segment is sealed before the end");
+        self.seal_pending(false, out);
+    }
+
+    /// Adds plaintext: after it, `out` holds every segment sealed so far and, at its end,
+    /// the plaintext of the segment not yet complete (see [`Sealer::absorb`]).
     pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
         while !data.is_empty() {
-            // A full buffer is sealed only once more data proves it is not the last
-            // segment: the final segment must carry the last-segment flag, and a file
-            // whose length is a multiple of the segment length ends in a full segment,
-            // not an empty one, so that its ciphertext length has one reading.
-            if self.buf.len() == self.segment_len {
-                let buf = std::mem::take(&mut *self.buf);
-                self.seal_segment(&buf, false, out);
-                *self.buf = buf;
-                self.buf.clear();
+            if self.is_full() {
+                self.seal_full(out);
             }
-            // Whole segments with more data after them are sealed straight from the input:
-            // one copy of each byte instead of two (profiled on large uploads).
-            if self.buf.is_empty() && data.len() > self.segment_len {
-                let (segment, rest) = data.split_at(self.segment_len);
-                self.seal_segment(segment, false, out);
-                data = rest;
-                continue;
-            }
-            let take = (self.segment_len - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
+            let take = self.room().min(data.len());
+            self.absorb(&data[..take], out);
             data = &data[take..];
         }
     }
 
-    /// Seals the final segment into `out` and returns the data key, which lets the
+    /// Seals the final segment at the end of `out` and returns the data key, which lets the
     /// gateway re-read its own spool (for scanning) before it forgets the key.
     pub fn finish(mut self, out: &mut Vec<u8>) -> DataKey {
-        let buf = std::mem::take(&mut *self.buf);
-        self.seal_segment(&buf, true, out);
-        *self.buf = buf;
+        self.seal_pending(true, out);
         self.data_key.clone()
     }
 
-    /// The plaintext buffer is reused from segment to segment (each overwrites the last) and
-    /// zeroed when the sealer is dropped, not after every segment: that was a second pass
-    /// over every byte.
-    fn seal_segment(&mut self, plaintext: &[u8], last: bool, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.extend_from_slice(plaintext);
+    fn seal_pending(&mut self, last: bool, out: &mut Vec<u8>) {
+        let start = out
+            .len()
+            .checked_sub(self.pending)
+            .expect("the segment's plaintext is still at the end of the output");
         let tag = seal_in_place(
             &self.payload_key,
             segment_nonce(self.counter, last),
@@ -180,5 +200,6 @@ impl Sealer {
         );
         out.extend_from_slice(tag.as_ref());
         self.counter += 1;
+        self.pending = 0;
     }
 }

@@ -315,6 +315,42 @@ fn vectors_seal_exactly() {
     }
 }
 
+/// The way the gateway drives the sealer: whole segments sealed as more data comes and
+/// taken out of the buffer at once, so the next plaintext starts a fresh buffer.
+#[test]
+fn vectors_seal_exactly_when_sealed_segments_are_taken_out_as_they_complete() {
+    for v in &VECTORS {
+        let mut sealer = vector_sealer(v.file_id);
+        let mut written = sealer.header().to_vec();
+        let mut out = Vec::new();
+        for byte in v.plaintext.chunks(1) {
+            if sealer.is_full() {
+                sealer.seal_full(&mut out);
+                written.append(&mut out);
+            }
+            sealer.absorb(byte, &mut out);
+        }
+        sealer.finish(&mut out);
+        written.append(&mut out);
+        let header = Header::parse(&written).unwrap();
+        assert_eq!(hex(&written[..header.len()]), unhex_normalized(v.header));
+        assert_eq!(
+            hex(&written[header.len()..]),
+            unhex_normalized(v.body),
+            "{}",
+            v.file_id
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "more plaintext than the segment has room for")]
+fn a_segment_takes_no_more_than_its_room() {
+    let mut sealer = vector_sealer("x");
+    let mut out = Vec::new();
+    sealer.absorb(&[0; TEST_SEGMENT_LEN + 1], &mut out);
+}
+
 #[test]
 fn vectors_open() {
     for v in &VECTORS {

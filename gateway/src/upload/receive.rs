@@ -86,33 +86,42 @@ impl Stages {
         self.sealer.header().len() + self.spool.segments_per_write() * (self.sealer.segment_len() + TAG_LEN)
     }
 
-    async fn push(&mut self, bytes: &[u8]) -> Result<(), UploadError> {
+    async fn push(&mut self, mut bytes: &[u8]) -> Result<(), UploadError> {
         self.hasher.update(bytes);
         if let Some(pdf) = self.pdf.as_mut() {
             pdf.feed(bytes);
         }
         let segment = self.sealer.segment_len();
-        // A segment's worth at a time: each slice completes at most one segment, so `out`
-        // fills to the write size exactly and is written before it could grow.
-        for slice in bytes.chunks(segment) {
-            self.size += slice.len() as u64;
-            // Sealed output appears only once more than a segment has come in.
-            if self.size > segment as u64 && self.out.capacity() < self.write_capacity() {
-                self.out.reserve_exact(self.write_capacity() - self.out.len());
+        while !bytes.is_empty() {
+            // A full segment is sealed once more bytes come; when that completes a write's
+            // worth, the write goes before the next byte, so `out` then holds only sealed
+            // segments (the header waits for the first one): a small file reaches the
+            // spool in one write, at the end. Fewer segments than a write are left for
+            // `finish`, so the last one fits too.
+            if self.sealer.is_full() {
+                self.sealer.seal_full(&mut self.out);
+                if self.out.len() >= self.spool.segments_per_write() * segment {
+                    // The sealed segments go to the spool whole; the buffer it hands back
+                    // (with its capacity) is refilled.
+                    self.out = self
+                        .spool
+                        .write(std::mem::take(&mut self.out))
+                        .await
+                        .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+                }
             }
-            self.sealer.push(slice, &mut self.out);
-            // The header waits for the first segment: a small file reaches the spool in one
-            // write, at the end. Fewer segments than a write are left for `finish`, so the
-            // last one fits too.
-            if self.out.len() >= self.spool.segments_per_write() * segment {
-                // The sealed segments go to the spool whole; the buffer it hands back (with
-                // its capacity) is refilled.
-                self.out = self
-                    .spool
-                    .write(std::mem::take(&mut self.out))
-                    .await
-                    .map_err(|e| UploadError::Internal(format!("spool write: {e}")))?;
+            let take = self.sealer.room().min(bytes.len());
+            self.size += take as u64;
+            if self.out.len() + take + TAG_LEN > self.out.capacity() {
+                if self.size > segment as u64 {
+                    // Past a segment: the write's size, once, and never more.
+                    self.out.reserve_exact(self.write_capacity() - self.out.len());
+                } else {
+                    self.out.reserve(take + TAG_LEN);
+                }
             }
+            self.sealer.absorb(&bytes[..take], &mut self.out);
+            bytes = &bytes[take..];
         }
         Ok(())
     }
