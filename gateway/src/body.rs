@@ -1,9 +1,9 @@
 //! Reading request bodies on our terms. Frames are gathered into pieces of `COALESCE` bytes
 //! before any per-chunk stage sees them, so a body sent in tiny frames costs about what a
 //! normal one does; a body made of absurdly small frames is cut off. Frames of a useful size
-//! are passed on as they are (no copy); only small ones are copied together. Every pause is bounded by
-//! the idle timeout and the whole body by a minimum average rate (after a grace period), all
-//! checked by one timer per body, never one per frame. A body we refused is drained (bounded
+//! are passed on as they are (no copy); only small ones are copied together. Every pause is
+//! bounded by the idle timeout and the whole body by a minimum average rate (after a grace
+//! period), all checked by one timer per body, never one per frame. A body we refused is drained (bounded
 //! in bytes and time) so the caller's browser can read our answer instead of a reset.
 
 use std::pin::Pin;
