@@ -287,7 +287,7 @@ impl Api {
                 let link = blocking(move || svc.link_for(&actor.account_id, &id)).await?;
                 Ok(json_response(
                     StatusCode::OK,
-                    &crate::service::link_json(&link, upgate_gateway::routes::now()),
+                    &crate::service::link_json(&link, upgate_gateway::sys::now()),
                 ))
             }
             Route::LinkResend(id) => {

@@ -3,9 +3,7 @@
 /// Random ids of our own records (accounts, tokens, SMS): a prefix and 16 hex chars (64 bits).
 /// File ids are storage object keys (`f_` + 32 hex, see `ObjectKey`).
 pub fn new_id(prefix: &str) -> String {
-    let mut bytes = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("system random works");
+    let bytes: [u8; 8] = upgate_gateway::sys::random().expect("system random works");
     format!("{prefix}_{}", hex::encode(bytes))
 }
 

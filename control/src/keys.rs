@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ring::rand::SecureRandom;
 use upgate_gateway::keys::{
     self, key_dir, list_keys, read_key32, KeyError, LINK_KEY_PREFIX, STORAGE_PUB_PREFIX,
 };
@@ -30,10 +29,7 @@ pub fn ensure_keys(data_dir: &Path) -> Result<(), KeyError> {
     let dir = key_dir(data_dir);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     if list_keys(&dir, LINK_KEY_PREFIX, ".key")?.is_empty() {
-        let mut secret = [0u8; 32];
-        ring::rand::SystemRandom::new()
-            .fill(&mut secret)
-            .map_err(|_| KeyError::Missing("random"))?;
+        let secret: [u8; 32] = upgate_gateway::sys::random().map_err(|_| KeyError::Missing("random"))?;
         let path = dir.join(format!("{LINK_KEY_PREFIX}1.key"));
         write_private(&path, &secret).map_err(io(&path))?;
     }

@@ -19,7 +19,7 @@ use crate::api::{json_response, problem_response, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
 use crate::service::{blocking, token_json, NewToken, Service};
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("control.sock")

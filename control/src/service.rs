@@ -33,7 +33,7 @@ use crate::problem::Problem;
 use crate::settings::{self, FileUploadSettings};
 use crate::sms::SmsProvider;
 use upgate_gateway::metrics::Metrics;
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 pub use calls::{file_json, link_json, CallInput};
 pub use gateway_link::InProcess;
@@ -372,13 +372,4 @@ impl Service {
             .map(|(_, v)| decode(Tree::Audit, &v))
             .collect::<Result<_, _>>()?)
     }
-}
-
-/// Equal-length byte strings compared without an early exit.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }

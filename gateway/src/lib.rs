@@ -21,6 +21,7 @@ pub mod seal;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod sys;
 pub mod tls;
 pub mod token;
 pub mod upload;

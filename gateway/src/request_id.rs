@@ -16,7 +16,7 @@ pub fn next() -> String {
     let base = *BASE.get_or_init(|| {
         let mut bytes = [0u8; 8];
         // An id that repeats across restarts only makes logs harder to read.
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+        let _ = crate::sys::fill_random(&mut bytes);
         u64::from_le_bytes(bytes)
     });
     format!("{:016x}", base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)))

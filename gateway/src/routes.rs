@@ -1,9 +1,9 @@
 //! Request dispatch for the public listener. The token is checked (one MAC, no lookup)
 //! before anything else touches state; a GET never spends a link.
 
+use crate::sys::now;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{header, Method, Request, StatusCode};
 use hyper::body::Incoming;
@@ -21,13 +21,6 @@ mod upload_route;
 
 use crate::upload;
 use upload_route::{refuse_body, upload};
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Ambiguous framing is refused and the connection closed: the smuggling classes
 /// (CL+TE, obfuscated TE) never reach a handler.

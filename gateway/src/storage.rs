@@ -25,9 +25,7 @@ impl ObjectKey {
 
     /// A fresh random key (128 bits).
     pub fn random() -> ObjectKey {
-        let mut bytes = [0u8; 16];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-            .expect("the system random generator works");
+        let bytes: [u8; 16] = crate::sys::random().expect("the system random generator works");
         ObjectKey(format!("f_{}", hex::encode(bytes)))
     }
 

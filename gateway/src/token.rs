@@ -8,7 +8,6 @@ use std::str::FromStr;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 
 /// Length of a token in characters (and bytes: the alphabet is ASCII).
 pub const TOKEN_LEN: usize = 44;
@@ -47,9 +46,7 @@ pub struct RngError;
 impl LinkId {
     /// A fresh id from the operating system's CSPRNG.
     pub fn random() -> Result<Self, RngError> {
-        let mut bytes = [0u8; LINK_ID_LEN];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| RngError)?;
-        Ok(Self(bytes))
+        crate::sys::random().map(Self).map_err(|_| RngError)
     }
 }
 
@@ -269,21 +266,6 @@ pub fn looks_like_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Compares two tags in time independent of where they differ.
-///
-/// ring 0.17 verifies only full-length tags (`hmac::verify`), and its
-/// `constant_time::verify_slices_are_equal` is deprecated, hidden, and documented as
-/// making "no promises regarding side channels". So: OR together the XOR of every byte
-/// pair with no early exit, and pass the result through `black_box` so the optimiser
-/// has no reason to turn the loop into a short-circuiting compare.
-fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b.iter()) {
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
-}
-
 /// Verifies a token. Pure and cheap: no I/O, no lookup beyond the in-memory keyring,
 /// exactly one HMAC for every token that passes the alphabet check.
 ///
@@ -310,7 +292,7 @@ pub fn verify(keyring: &LinkKeyring, token: &str, now: u64) -> Result<Claims, To
     let tag = full_tag(key, &f);
     let mut expected = [0u8; TAG_LEN];
     expected.copy_from_slice(&tag.as_ref()[..TAG_LEN]);
-    if !(known.is_some() & tags_equal(&expected, &given)) {
+    if !(known.is_some() & crate::sys::secrets_equal(&expected, &given)) {
         return Err(TokenError::Invalid);
     }
 

@@ -9,7 +9,7 @@ use super::{json_response, Api, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
 use crate::service::{blocking, token_json, Actor, NewToken};
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

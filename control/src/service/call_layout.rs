@@ -117,7 +117,7 @@ mod tests {
             state,
             key_id: f.svc.keys.links.current().id(),
             created_at,
-            expires_at: upgate_gateway::routes::now() + 3600,
+            expires_at: upgate_gateway::sys::now() + 3600,
             message: "Send it".into(),
             allowed_types: vec!["application/pdf".into()],
             max_file_bytes: 1000,

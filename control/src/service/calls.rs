@@ -9,7 +9,7 @@ use crate::db::Tree;
 use crate::ids::{is_e164, is_external_id};
 use crate::model::{Call, CallEvent, FileRecord, Link, SmsMessage};
 use crate::problem::Problem;
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

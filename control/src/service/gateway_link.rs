@@ -14,7 +14,7 @@ use super::{call_prefix, get, numbered, put, scoped, Service};
 use crate::db::{Durable, Op, Tree};
 use crate::model::{Call, CallEvent, FileRecord, Link};
 use crate::settings::allowed_kinds;
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 /// The most events a call keeps; older ones are dropped and counted.
 const MAX_CALL_EVENTS: u64 = 100;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{get, put, scoped, Service};
 use crate::db::{Durable, Op, Tree};
 use crate::problem::Problem;
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 /// How long a key is remembered.
 const KEEP_SECONDS: u64 = 24 * 3600;

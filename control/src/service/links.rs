@@ -19,7 +19,7 @@ use crate::problem::Problem;
 use crate::redact::{hide, mask_numbers, mask_phone};
 use crate::settings::{self, sms_body};
 use crate::sms::text::analyze;
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 fn gone(link: &Link, t: u64) -> Problem {
     Problem::conflict(

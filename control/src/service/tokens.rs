@@ -10,7 +10,7 @@ use crate::hidden_chars::{code_point, first_hidden};
 use crate::ids::{is_own_id, new_id};
 use crate::model::{ApiToken, Role, TokenStatus};
 use crate::problem::Problem;
-use upgate_gateway::routes::now;
+use upgate_gateway::sys::now;
 
 /// `last_used_at` is written at most this often per token (seconds): a busy integration
 /// costs one store write a minute, not one per request.
@@ -135,9 +135,7 @@ impl Service {
         if self.account(account_id)?.is_none() {
             return Err(Problem::not_found("account"));
         }
-        let mut secret = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
-            .expect("system random works");
+        let secret: [u8; 32] = upgate_gateway::sys::random().expect("system random works");
         let token = format!(
             "upg_{}",
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
@@ -188,7 +186,7 @@ impl Service {
         };
         // The lookup is by hash (nothing secret leaks through its timing); the compare is
         // constant time anyway, as every secret comparison here is.
-        if !super::constant_time_eq(record.hash.as_bytes(), hash.as_bytes()) {
+        if !upgate_gateway::sys::secrets_equal(record.hash.as_bytes(), hash.as_bytes()) {
             return Ok(Err(Refused::Unknown));
         }
         let t = now();

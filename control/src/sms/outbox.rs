@@ -92,7 +92,7 @@ impl SmsProvider for Outbox {
 
     async fn send(&self, to: &str, body: &str) -> Result<Accepted, SmsError> {
         let id = crate::ids::new_id("outbox");
-        let line = serde_json::json!({"id": id, "at": upgate_gateway::routes::now(), "to": to, "body": body});
+        let line = serde_json::json!({"id": id, "at": upgate_gateway::sys::now(), "to": to, "body": body});
         let unwritable = |e: String| SmsError::Unreachable(format!("cannot write the outbox: {e}"));
         self.append(format!("{line}\n").as_bytes())
             .map_err(|e| unwritable(e.to_string()))?;

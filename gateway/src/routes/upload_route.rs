@@ -10,12 +10,13 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::{control_down, now, Answer};
+use super::{control_down, Answer};
 use crate::body;
 use crate::control_link::{Claim, LinkState, NewFile, Refusal, ScanVerdict};
 use crate::respond::{self, Resp};
 use crate::scanner::Scan;
 use crate::state::Gateway;
+use crate::sys::now;
 use crate::token::Claims;
 use crate::upload::{self, Received, UploadError};
 

@@ -3,7 +3,6 @@
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::digest::{digest, SHA256};
 use ring::hkdf::{KeyType, Salt, HKDF_SHA256};
-use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 use super::*;
@@ -88,8 +87,6 @@ pub(super) fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 pub(super) fn random_32() -> Result<Zeroizing<[u8; 32]>, SealError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    SystemRandom::new()
-        .fill(&mut bytes[..])
-        .map_err(|_| SealError::Random)?;
+    crate::sys::fill_random(&mut bytes[..]).map_err(|_| SealError::Random)?;
     Ok(bytes)
 }
