@@ -1,5 +1,5 @@
-//! Group commit: many writers, one flush. A batch is written (visible at once) and then joins
-//! the *open round*; a dedicated flusher thread takes the open round, flushes once, and tells
+//! Group commit: many writers, one flush (the store's, and the SMS outbox's file sync). A
+//! batch is written (visible at once) and then joins the *open round*; a dedicated flusher thread takes the open round, flushes once, and tells
 //! every member of that round how the flush went. Batches that arrive while a flush runs join
 //! the next round, which the flusher starts as soon as the current flush returns, so one flush
 //! covers every batch written meanwhile.

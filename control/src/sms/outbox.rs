@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{Accepted, SmsError, SmsProvider};
-use crate::db::GroupCommit;
+use crate::db::{DbError, GroupCommit};
 use crate::redact::mask_phone;
 
 pub struct Outbox {
@@ -96,10 +96,10 @@ impl SmsProvider for Outbox {
         let unwritable = |e: String| SmsError::Unreachable(format!("cannot write the outbox: {e}"));
         self.append(format!("{line}\n").as_bytes())
             .map_err(|e| unwritable(e.to_string()))?;
-        self.group
-            .durable()
-            .await
-            .map_err(|e| unwritable(e.to_string()))?;
+        // The group's error is the store's type; what failed here is the outbox's sync.
+        self.group.durable().await.map_err(|e| match e {
+            DbError::Engine(detail) | DbError::Corrupt(detail) => unwritable(detail),
+        })?;
         tracing::info!(to = %mask_phone(to), outbox = %self.path.display(), "SMS written to the outbox");
         Ok(Accepted { provider_id: id })
     }

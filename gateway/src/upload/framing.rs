@@ -40,6 +40,13 @@ pub enum Event {
     Data(Bytes),
 }
 
+/// Hands on a part's data; nothing for an empty slice.
+fn data(events: &mut impl Extend<Event>, bytes: Bytes) {
+    if !bytes.is_empty() {
+        events.extend([Event::Data(bytes)]);
+    }
+}
+
 /// The framing as a pure state machine: feed it the body in any chunks.
 pub struct Framing {
     opening: Vec<u8>,
@@ -74,7 +81,7 @@ impl Framing {
     }
 
     /// Parses the next bytes of the body, appending what they hold to `events`.
-    pub fn parse(&mut self, chunk: &Bytes, events: &mut Vec<Event>) -> Result<(), Ambiguous> {
+    pub fn parse(&mut self, chunk: &Bytes, events: &mut impl Extend<Event>) -> Result<(), Ambiguous> {
         let mut at = 0;
         while at < chunk.len() {
             at = self.step(chunk, at, events)?;
@@ -94,7 +101,12 @@ impl Framing {
     }
 
     /// Consumes bytes of `chunk` from `at` in the current state; returns where it stopped.
-    fn step(&mut self, chunk: &Bytes, at: usize, events: &mut Vec<Event>) -> Result<usize, Ambiguous> {
+    fn step(
+        &mut self,
+        chunk: &Bytes,
+        at: usize,
+        events: &mut impl Extend<Event>,
+    ) -> Result<usize, Ambiguous> {
         let rest = &chunk[at..];
         match &mut self.state {
             State::Opening(n) => {
@@ -123,7 +135,7 @@ impl Framing {
                         let used = end + 4 - (head.len() - take);
                         let parsed = part_head::check_head(&head[..end])?;
                         self.heads.push(parsed.clone());
-                        events.push(Event::Part(parsed));
+                        events.extend([Event::Part(parsed)]);
                         self.state = State::Data { tail: Vec::new() };
                         Ok(at + used)
                     }
@@ -138,19 +150,11 @@ impl Framing {
                 let mut window = std::mem::take(tail);
                 let kept = window.len();
                 window.extend_from_slice(&rest[..head_len]);
-                let data = |events: &mut Vec<Event>, bytes: Bytes| {
-                    if !bytes.is_empty() {
-                        events.push(Event::Data(bytes));
-                    }
-                };
-                // Where the delimiter starts: in the tail, or in this chunk.
-                match self.delimiter.find(&window) {
-                    Some(found) if found < kept => {
-                        data(events, Bytes::copy_from_slice(&window[..found]));
-                        self.state = State::AfterDelimiter(Vec::with_capacity(2));
-                        return Ok(at + found + d - kept);
-                    }
-                    _ => {}
+                // A delimiter starting in the tail first, then one in this chunk.
+                if let Some(found) = self.delimiter.find(&window).filter(|&found| found < kept) {
+                    data(events, Bytes::copy_from_slice(&window[..found]));
+                    self.state = State::AfterDelimiter(Vec::with_capacity(2));
+                    return Ok(at + found + d - kept);
                 }
                 if rest.len() < d - 1 {
                     // Too few bytes to settle the tail (and too few to hold a delimiter):
@@ -229,7 +233,6 @@ pub struct Parts<S> {
     body: S,
     framing: Framing,
     events: std::collections::VecDeque<Event>,
-    parsed: Vec<Event>,
     read: u64,
     max_bytes: u64,
     ended: bool,
@@ -245,7 +248,6 @@ where
             body,
             framing: Framing::new(boundary, max_parts),
             events: Default::default(),
-            parsed: Vec::new(),
             read: 0,
             max_bytes,
             ended: false,
@@ -268,9 +270,8 @@ where
                         return Err(PartsError::TooLong);
                     }
                     self.framing
-                        .parse(&chunk, &mut self.parsed)
+                        .parse(&chunk, &mut self.events)
                         .map_err(PartsError::Ambiguous)?;
-                    self.events.extend(self.parsed.drain(..));
                 }
                 Some(Err(e)) => return Err(PartsError::Body(e)),
                 None => {
