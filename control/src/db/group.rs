@@ -1,8 +1,9 @@
 //! Group commit: many writers, one flush (the store's, and the SMS outbox's file sync). A
-//! batch is written (visible at once) and then joins the *open round*; a dedicated flusher thread takes the open round, flushes once, and tells
-//! every member of that round how the flush went. Batches that arrive while a flush runs join
-//! the next round, which the flusher starts as soon as the current flush returns, so one flush
-//! covers every batch written meanwhile.
+//! batch is written (visible at once) and then joins the *open round*; a dedicated flusher
+//! thread takes the open round, flushes once, and tells every member of that round how the
+//! flush went. Batches that arrive while a flush runs join the next round, which the flusher
+//! starts as soon as the current flush returns, so one flush covers every batch written
+//! meanwhile.
 //!
 //! Why a flusher thread rather than leader/follower: async callers (the gateway's commits, the
 //! API's link issue) wait for a round as a future and hold no thread while they wait, and a
