@@ -41,6 +41,16 @@ struct Common {
 enum Command {
     /// Run the gateway and the control plane in one process (the embedded default).
     Serve(Common),
+    /// Run the control plane alone, with the internal API for gateways run apart.
+    Control(Common),
+    /// Run one gateway apart from the control plane (needs gateway.control_url and
+    /// gateway.credential_file in --config).
+    Gateway(Common),
+    /// Manage the credentials gateways present to the internal API.
+    GatewayCredential {
+        #[command(subcommand)]
+        command: CredentialCommand,
+    },
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -100,6 +110,29 @@ enum TokenCommand {
     Revoke {
         /// The token's id, as `token list` shows it.
         token_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialCommand {
+    /// Mint a credential for one gateway; prints it once (only its hash is kept).
+    Create {
+        /// A name for the gateway, e.g. gw1 (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the credentials, one JSON object per line (never the secret).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a credential by its id (gwc_...); the gateway holding it gets nothing more.
+    Revoke {
+        id: String,
         #[command(flatten)]
         common: Common,
     },
@@ -224,26 +257,50 @@ fn main() -> ExitCode {
     }
 }
 
+enum Plane {
+    Both,
+    Control,
+    Gateway,
+}
+
+async fn run_server(common: &Common, plane: Plane) -> ExitCode {
+    let config = match load(common) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging(config.log.format);
+    let result = match plane {
+        Plane::Both => upgate_control::run::serve(config, shutdown_signal()).await,
+        Plane::Control => upgate_control::run::control(config, shutdown_signal()).await,
+        Plane::Gateway => upgate_control::run::gateway(config, shutdown_signal()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ upgate_control::run::RunError::Config(_)) => {
+            eprintln!("upgate: {e}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(e) => {
+            eprintln!("upgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(common) => {
-            let config = match load(&common) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            init_logging(config.log.format);
-            match upgate_control::run::serve(config, shutdown_signal()).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e @ upgate_control::run::RunError::Config(_)) => {
-                    eprintln!("upgate: {e}");
-                    ExitCode::from(EX_USAGE)
-                }
-                Err(e) => {
-                    eprintln!("upgate: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Serve(common) => run_server(&common, Plane::Both).await,
+        Command::Control(common) => run_server(&common, Plane::Control).await,
+        Command::Gateway(common) => run_server(&common, Plane::Gateway).await,
+        Command::GatewayCredential { command } => match command {
+            CredentialCommand::Create { name, common } => {
+                operate(&common, OpRequest::CreateGatewayCredential { name }).await
             }
-        }
+            CredentialCommand::List { common } => operate(&common, OpRequest::ListGatewayCredentials).await,
+            CredentialCommand::Revoke { id, common } => {
+                operate(&common, OpRequest::RevokeGatewayCredential { id }).await
+            }
+        },
         Command::Account {
             command: AccountCommand::Create { name, plan, common },
         } => operate(&common, OpRequest::CreateAccount { name, plan }).await,

@@ -4,6 +4,8 @@
 mod listeners;
 mod raw;
 mod secret;
+mod split;
+mod storage;
 mod tls;
 mod twilio;
 
@@ -14,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use secret::read_secret_file;
+pub use split::{ControlLinkConfig, InternalApiConfig};
+pub use storage::{S3Config, StorageConfig};
 
 use raw::RawConfig;
 
@@ -26,6 +30,8 @@ pub const DEFAULT_CONTROL_LISTEN: &str = "127.0.0.1:8080";
 /// `/metrics` and the detailed `/readyz` on their own listener, never on the public one
 /// (which answers only a bare `/healthz` and `/readyz` for load balancers).
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9090";
+/// The internal API gateways call (`upgate control` only); TLS and a gateway credential.
+pub const DEFAULT_INTERNAL_LISTEN: &str = "127.0.0.1:8444";
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
 
 /// The whole, validated configuration.
@@ -35,6 +41,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub gateway: GatewayConfig,
     pub control: ControlConfig,
+    pub storage: StorageConfig,
     pub metrics: MetricsConfig,
     pub scanner: ScannerConfig,
     pub sms: SmsConfig,
@@ -85,6 +92,8 @@ pub struct GatewayConfig {
     /// Below this much free space where uploads are spooled and stored, readiness says no
     /// and uploads are refused (507) before the disk fills.
     pub min_free_disk: u64,
+    /// How a gateway run apart (`upgate gateway`) reaches its control plane.
+    pub control: Option<ControlLinkConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +105,8 @@ pub struct TlsFiles {
 #[derive(Debug, Clone)]
 pub struct ControlConfig {
     pub listen: SocketAddr,
+    /// The internal API for gateways run apart (`upgate control` only).
+    pub internal: InternalApiConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +227,14 @@ impl Config {
             config.data_dir = dir.to_path_buf();
         }
         Ok(config)
+    }
+
+    /// Where a local storage backend keeps sealed files.
+    pub fn objects_dir(&self) -> PathBuf {
+        match &self.storage {
+            StorageConfig::Local { path: Some(path) } => path.clone(),
+            _ => self.data_dir.join("objects"),
+        }
     }
 
     /// Parses and validates TOML text. Files named in it (TLS, secrets) are read too.
@@ -351,8 +370,14 @@ impl Validator<'_> {
         let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
         let gateway = self.gateway(raw.gateway);
         let control = ControlConfig {
-            listen: self.loopback("control.listen", raw.control.listen, DEFAULT_CONTROL_LISTEN),
+            listen: self.loopback(
+                "control.listen",
+                raw.control.listen.clone(),
+                DEFAULT_CONTROL_LISTEN,
+            ),
+            internal: self.internal_api(&raw.control),
         };
+        let storage = self.storage(raw.storage);
         let metrics = MetricsConfig {
             listen: self.loopback("metrics.listen", raw.metrics.listen, DEFAULT_METRICS_LISTEN),
         };
@@ -376,6 +401,7 @@ impl Validator<'_> {
             ("gateway.listen", gateway.listen),
             ("control.listen", control.listen),
             ("metrics.listen", metrics.listen),
+            ("control.internal_listen", control.internal.listen),
         ]) {
             // Blame the one the file sets: the other may be a default nobody wrote.
             let ((key, addr), (other_key, other)) =
@@ -394,6 +420,7 @@ impl Validator<'_> {
             data_dir,
             gateway,
             control,
+            storage,
             metrics,
             scanner,
             sms,
@@ -420,6 +447,7 @@ impl Validator<'_> {
     }
 
     fn gateway(&mut self, raw: raw::RawGateway) -> GatewayConfig {
+        let control = self.control_link(&raw);
         let listen = self.addr("gateway.listen", raw.listen, DEFAULT_GATEWAY_LISTEN);
         let public_url = match raw.public_url {
             Some(url) => {
@@ -444,35 +472,12 @@ impl Validator<'_> {
             }
             None => format!("https://{listen}"),
         };
-        let tls = match (raw.tls_cert_file, raw.tls_key_file) {
-            (Some(cert), Some(key)) => {
-                let files = TlsFiles {
-                    cert_file: cert.into(),
-                    key_file: key.into(),
-                };
-                for problem in tls::check(&files) {
-                    self.err(problem.key, problem.problem, problem.fix);
-                }
-                Some(files)
-            }
-            (None, None) => None,
-            (Some(_), None) => {
-                self.err(
-                    "gateway.tls_key_file",
-                    "a certificate is set without its key",
-                    "set tls_key_file too, or neither for a self-signed certificate",
-                );
-                None
-            }
-            (None, Some(_)) => {
-                self.err(
-                    "gateway.tls_cert_file",
-                    "a key is set without its certificate",
-                    "set tls_cert_file too, or neither for a self-signed certificate",
-                );
-                None
-            }
-        };
+        let tls = self.tls_pair(
+            "gateway.tls_cert_file",
+            raw.tls_cert_file,
+            "gateway.tls_key_file",
+            raw.tls_key_file,
+        );
         GatewayConfig {
             listen,
             public_url,
@@ -514,6 +519,46 @@ impl Validator<'_> {
                 Duration::from_secs(30),
             ),
             min_free_disk: self.size("gateway.min_free_disk", raw.min_free_disk, 1 << 30),
+            control,
+        }
+    }
+
+    /// A certificate and its key, both or neither (neither: a self-signed certificate).
+    fn tls_pair(
+        &mut self,
+        cert_key: &str,
+        cert: Option<String>,
+        key_key: &str,
+        key: Option<String>,
+    ) -> Option<TlsFiles> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => {
+                let files = TlsFiles {
+                    cert_file: cert.into(),
+                    key_file: key.into(),
+                };
+                for problem in tls::check(&files, cert_key, key_key) {
+                    self.err(&problem.key, problem.problem, problem.fix);
+                }
+                Some(files)
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                self.err(
+                    key_key,
+                    "a certificate is set without its key",
+                    format!("set {key_key} too, or neither for a self-signed certificate"),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.err(
+                    cert_key,
+                    "a key is set without its certificate",
+                    format!("set {cert_key} too, or neither for a self-signed certificate"),
+                );
+                None
+            }
         }
     }
 
@@ -581,7 +626,7 @@ impl Validator<'_> {
                     .into_iter()
                     .flatten()
                 {
-                    self.err(problem.key, problem.problem, problem.fix);
+                    self.err(&problem.key, problem.problem, problem.fix);
                 }
                 let auth_token = if token_file.is_empty() {
                     String::new()
@@ -689,14 +734,14 @@ fn locate(text: &str, offset: usize) -> String {
 
 /// A problem found by one of the checking modules, on a key of their own.
 struct Problem {
-    key: &'static str,
+    key: String,
     problem: String,
     fix: String,
 }
 
 /// https anywhere; plain http only to a loopback host (test servers), judged on the parsed
 /// host, not a prefix (`http://localhost.evil.example` is not loopback).
-fn base_url_is_safe(url: &str) -> bool {
+pub(crate) fn base_url_is_safe(url: &str) -> bool {
     let (scheme, rest) = match url.split_once("://") {
         Some(parts) => parts,
         None => return false,

@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub data_dir: Option<String>,
     pub gateway: RawGateway,
     pub control: RawControl,
+    pub storage: RawStorage,
     pub metrics: RawMetrics,
     pub scanner: RawScanner,
     pub sms: RawSms,
@@ -37,11 +38,36 @@ pub struct RawGateway {
     pub min_upload_rate: Option<String>,
     pub upload_rate_grace: Option<String>,
     pub min_free_disk: Option<String>,
+    pub control_url: Option<String>,
+    pub control_ca_file: Option<String>,
+    pub credential_file: Option<String>,
+    pub key_refresh: Option<String>,
 }
 
 #[derive(Debug, Default)]
 pub struct RawControl {
     pub listen: Option<String>,
+    pub internal_listen: Option<String>,
+    pub internal_tls_cert_file: Option<String>,
+    pub internal_tls_key_file: Option<String>,
+    pub lease_ttl: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct RawStorage {
+    pub backend: Option<String>,
+    pub path: Option<String>,
+    pub s3: RawS3,
+}
+
+#[derive(Debug, Default)]
+pub struct RawS3 {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    pub path_style: Option<bool>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key_file: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -123,9 +149,8 @@ pub fn read(text: &str) -> Result<Reading, ConfigError> {
     let raw = RawConfig {
         data_dir: root.string(&mut r, "data_dir"),
         gateway: gateway(&mut r, &mut root),
-        control: RawControl {
-            listen: listen(&mut r, &mut root, "control"),
-        },
+        control: control(&mut r, &mut root),
+        storage: storage(&mut r, &mut root),
         metrics: RawMetrics {
             listen: listen(&mut r, &mut root, "metrics"),
         },
@@ -159,12 +184,47 @@ fn gateway(r: &mut Reader, root: &mut Section) -> RawGateway {
         min_upload_rate: s.string(r, "min_upload_rate"),
         upload_rate_grace: s.string(r, "upload_rate_grace"),
         min_free_disk: s.string(r, "min_free_disk"),
+        control_url: s.string(r, "control_url"),
+        control_ca_file: s.string(r, "control_ca_file"),
+        credential_file: s.string(r, "credential_file"),
+        key_refresh: s.string(r, "key_refresh"),
     };
     s.finish(r);
     raw
 }
 
-/// `[control]` and `[metrics]`: a listener and nothing else.
+fn control(r: &mut Reader, root: &mut Section) -> RawControl {
+    let mut s = root.section(r, "control");
+    let raw = RawControl {
+        listen: s.string(r, "listen"),
+        internal_listen: s.string(r, "internal_listen"),
+        internal_tls_cert_file: s.string(r, "internal_tls_cert_file"),
+        internal_tls_key_file: s.string(r, "internal_tls_key_file"),
+        lease_ttl: s.string(r, "lease_ttl"),
+    };
+    s.finish(r);
+    raw
+}
+
+fn storage(r: &mut Reader, root: &mut Section) -> RawStorage {
+    let mut s = root.section(r, "storage");
+    let backend = s.string(r, "backend");
+    let path = s.string(r, "path");
+    let mut t = s.section(r, "s3");
+    let s3 = RawS3 {
+        endpoint: t.string(r, "endpoint"),
+        region: t.string(r, "region"),
+        bucket: t.string(r, "bucket"),
+        path_style: t.flag(r, "path_style"),
+        access_key_id: t.string(r, "access_key_id"),
+        secret_access_key_file: t.string(r, "secret_access_key_file"),
+    };
+    t.finish(r);
+    s.finish(r);
+    RawStorage { backend, path, s3 }
+}
+
+/// `[metrics]`: a listener and nothing else.
 fn listen(r: &mut Reader, root: &mut Section, name: &str) -> Option<String> {
     let mut s = root.section(r, name);
     let listen = s.string(r, "listen");

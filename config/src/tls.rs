@@ -9,23 +9,21 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::{Problem, TlsFiles};
 
-const CERT_KEY: &str = "gateway.tls_cert_file";
-const KEY_KEY: &str = "gateway.tls_key_file";
-
 /// Both files exist, are readable PEM (a certificate chain; one private key), the first
 /// certificate parses, and the key is the certificate's. Every problem found is returned.
-pub(crate) fn check(files: &TlsFiles) -> Vec<Problem> {
+/// `cert_key` and `key_key` name the two settings in problems.
+pub(crate) fn check(files: &TlsFiles, cert_key: &str, key_key: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
     let certs = read_certs(&files.cert_file).map_err(|problem| {
         problems.push(Problem {
-            key: CERT_KEY,
+            key: cert_key.to_string(),
             problem,
             fix: "name a PEM file holding the certificate chain, server certificate first".into(),
         })
     });
     let key = read_key(&files.key_file).map_err(|problem| {
         problems.push(Problem {
-            key: KEY_KEY,
+            key: key_key.to_string(),
             problem,
             fix: "name a PEM file holding the certificate's private key (PKCS#8, PKCS#1 or SEC1)".into(),
         })
@@ -33,7 +31,7 @@ pub(crate) fn check(files: &TlsFiles) -> Vec<Problem> {
     if let (Ok(certs), Ok(key)) = (certs, key) {
         if let Err(problem) = pair(certs, key) {
             problems.push(Problem {
-                key: KEY_KEY,
+                key: key_key.to_string(),
                 problem,
                 fix: "use the key the certificate was issued for (the two files of one certificate)".into(),
             });

@@ -15,7 +15,7 @@ pub(crate) fn check_account_sid(sid: &str) -> Option<Problem> {
         ""
     };
     Some(Problem {
-        key: "sms.twilio.account_sid",
+        key: "sms.twilio.account_sid".into(),
         problem: format!("{sid:?} is not an Account SID{hint}"),
         fix: "copy the Account SID from the Twilio console: AC followed by 32 hex digits".into(),
     })
@@ -39,7 +39,7 @@ pub(crate) fn check_from(from: &str) -> Option<Problem> {
         format!("{from:?} is neither an E.164 number nor an alphanumeric sender id")
     };
     Some(Problem {
-        key: "sms.twilio.from",
+        key: "sms.twilio.from".into(),
         problem,
         fix:
             "write the sending number as \"+15005550006\", or a sender id of 1-11 letters, digits and spaces"

@@ -48,10 +48,14 @@ pub enum Tree {
     CallEvents,
     /// name -> value: facts about the store itself (its layout version)
     Meta,
+    /// link id / lease (big-endian) -> Lease: file slots claimed by uploads in flight
+    Leases,
+    /// credential id -> GatewayCredential: who may use the internal API
+    GatewayCredentials,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 16] = [
+    pub const ALL: [Tree; 18] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -68,6 +72,8 @@ impl Tree {
         Tree::CallFiles,
         Tree::CallEvents,
         Tree::Meta,
+        Tree::Leases,
+        Tree::GatewayCredentials,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -93,6 +99,8 @@ impl Tree {
             Tree::CallFiles => "call_files",
             Tree::CallEvents => "call_events",
             Tree::Meta => "meta",
+            Tree::Leases => "leases",
+            Tree::GatewayCredentials => "gateway_credentials",
         }
     }
 }

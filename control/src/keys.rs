@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use upgate_gateway::control_link::{KeySet, WireLinkKey};
+use upgate_gateway::keys::StoragePublic;
 use upgate_gateway::keys::{
     self, key_dir, list_keys, read_key32, KeyError, LINK_KEY_PREFIX, STORAGE_PUB_PREFIX,
 };
@@ -13,6 +15,8 @@ use upgate_gateway::token::LinkKeyring;
 
 pub struct ControlKeys {
     pub links: LinkKeyring,
+    /// The link keys' bytes, for gateways (over the internal API) to verify links with.
+    pub link_secrets: Vec<WireLinkKey>,
     /// Every storage key by id, so files sealed before a rotation still open.
     pub storage: HashMap<u32, RecipientSecretKey>,
 }
@@ -46,6 +50,14 @@ pub fn ensure_keys(data_dir: &Path) -> Result<(), KeyError> {
 pub fn load_control_keys(data_dir: &Path) -> Result<ControlKeys, KeyError> {
     let dir = key_dir(data_dir);
     let links = keys::load_gateway_keys(data_dir)?.links;
+    let mut link_secrets = Vec::new();
+    for (id, path) in list_keys(&dir, LINK_KEY_PREFIX, ".key")? {
+        let id = u8::try_from(id).map_err(|_| KeyError::Malformed(path.clone()))?;
+        link_secrets.push(WireLinkKey {
+            id,
+            secret: read_key32(&path)?,
+        });
+    }
     let mut storage = HashMap::new();
     for (id, path) in list_keys(&dir, STORAGE_PUB_PREFIX, ".secret")? {
         storage.insert(id, RecipientSecretKey::from_bytes(id, read_key32(&path)?));
@@ -53,7 +65,36 @@ pub fn load_control_keys(data_dir: &Path) -> Result<ControlKeys, KeyError> {
     if storage.is_empty() {
         return Err(KeyError::Missing("storage secret"));
     }
-    Ok(ControlKeys { links, storage })
+    Ok(ControlKeys {
+        links,
+        link_secrets,
+        storage,
+    })
+}
+
+impl ControlKeys {
+    /// What a gateway gets: link keys and storage *public* keys, derived from the secrets
+    /// here (never typed in by hand), and never a secret that opens a file.
+    pub fn gateway_set(&self) -> KeySet {
+        let mut storage: Vec<StoragePublic> = self
+            .storage
+            .values()
+            .map(|secret| {
+                let public = secret.public();
+                StoragePublic {
+                    key_id: public.key_id,
+                    public: public.bytes,
+                }
+            })
+            .collect();
+        storage.sort_by_key(|k| k.key_id);
+        KeySet {
+            link_keys: self.link_secrets.clone(),
+            current_link: self.links.current().id(),
+            current_storage: storage.last().map_or(0, |k| k.key_id),
+            storage,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ pub mod db;
 /// Shared with the gateway, which cleans display names with the same list.
 pub use upgate_gateway::hidden_chars;
 pub mod ids;
+pub mod internal_api;
 pub mod keys;
 pub mod model;
-pub mod monitor;
 pub mod ops;
 pub mod problem;
 pub mod redact;

@@ -1,4 +1,5 @@
-//! Operator commands (`upgate account create`, `upgate token create|list|revoke`). sled lets one process
+//! Operator commands (`upgate account create`, `upgate token create|list|revoke`,
+//! `upgate gateway-credential create|list|revoke`). sled lets one process
 //! open the store, so while `upgate serve` runs the CLI asks it over a Unix socket in the
 //! data directory (mode 0600: the operator's account only); when nothing runs, the CLI opens
 //! the store itself. Both paths run the same code.
@@ -47,6 +48,13 @@ pub enum OpRequest {
     },
     RevokeToken {
         token: String,
+    },
+    CreateGatewayCredential {
+        name: String,
+    },
+    ListGatewayCredentials,
+    RevokeGatewayCredential {
+        id: String,
     },
 }
 
@@ -104,6 +112,22 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
         OpRequest::RevokeToken { token } => {
             let record = svc.revoke_token_by_operator(&token)?;
             Ok(json!({"result": token_json(&record, now()).to_string()}))
+        }
+        OpRequest::CreateGatewayCredential { name } => {
+            let (record, credential) = svc.create_gateway_credential(&name)?;
+            Ok(json!({"result": credential, "id": record.id}))
+        }
+        OpRequest::ListGatewayCredentials => {
+            let lines: Vec<String> = svc
+                .gateway_credentials()?
+                .iter()
+                .map(|c| c.public_json().to_string())
+                .collect();
+            Ok(json!({"result": lines.join("\n")}))
+        }
+        OpRequest::RevokeGatewayCredential { id } => {
+            let record = svc.revoke_gateway_credential(&id)?;
+            Ok(json!({"result": record.public_json().to_string()}))
         }
     }
 }

@@ -1,43 +1,27 @@
-//! Wiring the embedded default: both planes in one process on one data directory.
+//! Wiring the control plane: with a gateway in one process on one data directory (`serve`,
+//! the embedded default), or alone with the internal API for gateways run apart (`control`).
 //! Order matters: keys and store first (so a bad data dir fails before we listen), then
 //! listeners, then the banner that tells the operator what is (not) protected.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use upgate_config::Config;
-use upgate_gateway::fd_budget;
-use upgate_gateway::keys::load_gateway_keys;
+use upgate_gateway::control_link::ControlLink;
+use upgate_gateway::keys::GatewayKeys;
 use upgate_gateway::metrics::Metrics;
-use upgate_gateway::ratelimit::FailureLimiter;
-use upgate_gateway::scanner::{Scanner, ScannerStatus};
-use upgate_gateway::server::{serve_plain, ConnLimiter, PublicServer};
+use upgate_gateway::run::{bind, descriptors, prepare, Parts};
+use upgate_gateway::scanner::ScannerStatus;
+use upgate_gateway::server::{serve_plain, serve_private};
 use upgate_gateway::storage::{LocalStore, ObjectStore};
-use upgate_gateway::upload::{sweep, MAX_FILE_BYTES};
-use upgate_gateway::{tls, Gateway};
+use upgate_gateway::tls;
 
 use crate::api::Api;
 use crate::db::SledKv;
 use crate::keys::{ensure_keys, load_control_keys};
 use crate::service::{InProcess, Service};
 
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Something on disk or in the key material is not usable.
-    #[error("{0}")]
-    Setup(String),
-    /// The configuration cannot work on this machine (exit 64: the operator must change it).
-    #[error("{0}")]
-    Config(String),
-    /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
-}
-
-fn setup(e: impl std::fmt::Display) -> RunError {
-    RunError::Setup(e.to_string())
-}
+pub use upgate_gateway::run::{setup, RunError};
 
 /// Creates the data directory (owner-only) and keys; opens the store.
 pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, RunError> {
@@ -71,35 +55,77 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
     // Calls stored in the first layout (id lists on the call record) move to the per-call
     // trees, once.
     service.migrate_calls().map_err(|p| setup(p.detail))?;
+    service.set_lease_ttl(config.control.internal.lease_ttl);
     Ok(Arc::new(service))
 }
 
-/// Raises the open-file limit and fits the connection cap under it (see `fd_budget`).
-fn descriptors(config: &Config) -> Result<fd_budget::Budget, RunError> {
-    let budget = fd_budget::plan(config.gateway.max_connections).map_err(RunError::Config)?;
-    if let Some(from) = budget.raised_from {
-        tracing::info!(
-            from,
-            to = budget.limit,
-            "raised the open-file limit to its hard limit"
-        );
+/// The configured storage backend.
+fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, RunError> {
+    match &config.storage {
+        upgate_config::StorageConfig::Local { .. } => {
+            Ok(Arc::new(LocalStore::open(&config.objects_dir()).map_err(setup)?))
+        }
+        upgate_config::StorageConfig::S3(_) => {
+            Err(RunError::Config("storage.backend \"s3\" is not built yet".into()))
+        }
     }
-    if budget.max_connections < config.gateway.max_connections {
-        tracing::warn!(
-            configured = config.gateway.max_connections,
-            lowered_to = budget.max_connections,
-            open_file_limit = budget.limit,
-            "gateway.max_connections lowered to fit the open-file limit; raise LimitNOFILE (or ulimit -n) to allow more"
-        );
-    }
-    Ok(budget)
 }
 
-async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
-    TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
-        addr: addr.to_string(),
-        source,
-    })
+/// Removes objects no record names (an upload that died between storing and recording).
+async fn sweep_orphans(service: &Service, store: &dyn ObjectStore) -> Result<(), RunError> {
+    match service.sweep_orphans(store).await {
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            tracing::info!(removed = n, "removed stored objects that no file record names");
+            Ok(())
+        }
+        Err(p) => Err(setup(p.detail)),
+    }
+}
+
+/// A one-shot stop signal that many tasks can wait for.
+#[derive(Clone)]
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+}
+
+/// The control API and the operator socket, until `stop`.
+async fn spawn_control_api(
+    config: &Config,
+    service: &Arc<Service>,
+    store: Arc<dyn ObjectStore>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &Stop,
+) -> Result<(), RunError> {
+    let control = bind(config.control.listen).await?;
+    let ops_socket = crate::ops::bind(&config.data_dir).map_err(setup)?;
+    let api = Api {
+        service: service.clone(),
+        store,
+    };
+    tasks.spawn(serve_plain(
+        control,
+        move |req| api.clone().handle(req),
+        stop.stopped(),
+    ));
+    tasks.spawn({
+        let svc = service.clone();
+        let stop = stop.stopped();
+        async move {
+            tokio::select! {
+                _ = crate::ops::serve(ops_socket, svc) => {}
+                _ = stop => {}
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Runs both planes until `shutdown` resolves.
@@ -111,131 +137,46 @@ pub async fn serve(
     let dir = config.data_dir.clone();
     let metrics = Metrics::new();
     let service = open_service(&config, metrics.clone())?;
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(&dir.join("objects")).map_err(setup)?);
-    let spool_dir = dir.join("spool");
-    let swept = sweep(&spool_dir).map_err(setup)?;
-    if swept > 0 {
-        tracing::info!(swept, "removed unfinished uploads left by a previous run");
-    }
-    match service.sweep_orphans(&*store).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(removed = n, "removed stored objects that no file record names"),
-        Err(p) => return Err(setup(p.detail)),
-    }
-    let scanner = Arc::new(Scanner::new(&config.scanner, MAX_FILE_BYTES, metrics.clone()));
-    match scanner.start(config.scanner.timeout).await {
-        ScannerStatus::Off => tracing::warn!(
-            "SCANNING IS OFF: no clamd is configured ([scanner] clamd), uploads are stored WITHOUT a virus scan"
-        ),
-        ScannerStatus::Up(proof) => {
-            tracing::info!(engine = proof.engine(), depth = proof.depth(), "scanner ready, canaries detected")
-        }
-        ScannerStatus::Down(why) => {
-            tracing::error!(%why, "scanner configured but not trusted: uploads will be refused until it is")
-        }
-    }
+    let store = open_store(&config)?;
+    sweep_orphans(&service, &*store).await?;
+    let control: Arc<dyn ControlLink> = Arc::new(InProcess(service.clone()));
+    // The gateway's keys come the way a remote gateway's do: from the control link.
+    let keys = control.keys().await.map_err(setup)?;
+    let prepared = prepare(
+        &config,
+        &budget,
+        Parts {
+            control,
+            store: store.clone(),
+            keys: GatewayKeys::from_set(&keys).map_err(setup)?,
+            metrics: metrics.clone(),
+            dir: dir.clone(),
+        },
+    )
+    .await?;
+    let (gateway, scanner) = (prepared.gateway.clone(), prepared.scanner.clone());
     service.set_scan_depth({
         let scanner = scanner.clone();
         move || scanner.proven_depth()
     });
-    let tls_files = match &config.gateway.tls {
-        Some(files) => files.clone(),
-        None => tls::ensure_self_signed(&dir).map_err(setup)?,
-    };
-    let tls_config = tls::server_config(&tls_files).map_err(setup)?;
-    let gateway = Arc::new(Gateway {
-        keys: load_gateway_keys(&dir).map_err(setup)?,
-        draining: Default::default(),
-        disk: upgate_gateway::disk::DiskWatch::new(&dir, config.gateway.min_free_disk),
-        control: Arc::new(InProcess(service.clone())),
-        store: store.clone(),
-        scanner: scanner.clone(),
-        metrics: metrics.clone(),
-        spool_dir,
-        pace: upgate_gateway::body::Pace {
-            idle: config.gateway.body_idle_timeout,
-            min_rate: config.gateway.min_upload_rate,
-            grace: config.gateway.upload_rate_grace,
-        },
-        decoders: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        )),
-        link_failures: FailureLimiter::new(
-            u32::try_from(config.gateway.link_failures_per_minute).unwrap_or(u32::MAX),
-            std::time::Duration::from_secs(60),
-        ),
-    });
-
-    let public = bind(config.gateway.listen).await?;
-    let control = bind(config.control.listen).await?;
     let ops_metrics = bind(config.metrics.listen).await?;
-    let ops_socket = crate::ops::bind(&dir).map_err(setup)?;
-
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let server = PublicServer {
-        tls: tls_config,
-        limiter: ConnLimiter::new(budget.max_connections, config.gateway.max_connections_per_ip),
-        handshake_timeout: config.gateway.handshake_timeout,
-        header_timeout: config.gateway.header_timeout,
-    };
+    let stop = Stop(stop_rx);
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server.run(public, gateway.clone(), stopped()));
-    let api = Api {
-        service: service.clone(),
-        store,
-    };
-    tasks.spawn(serve_plain(
-        control,
-        move |req| api.clone().handle(req),
-        stopped(),
-    ));
+    tasks.spawn(prepared.serve(stop.stopped()));
+    spawn_control_api(&config, &service, store, &mut tasks, &stop).await?;
     // The monitoring listener outlives the others' drain: readiness must say "draining"
     // until the last upload in flight is done, not go silent.
     let (monitor_stop, monitor_stopped) = tokio::sync::oneshot::channel::<()>();
-    let gw = gateway.clone();
-    let monitor = tokio::spawn(serve_plain(
+    let monitor = tokio::spawn(upgate_gateway::run::monitor(
         ops_metrics,
-        move |req| crate::monitor::handle(gw.clone(), req),
+        gateway.clone(),
         async move {
             let _ = monitor_stopped.await;
         },
     ));
-    tasks.spawn({
-        let svc = service.clone();
-        let stop = stopped();
-        async move {
-            tokio::select! {
-                _ = crate::ops::serve(ops_socket, svc) => {}
-                _ = stop => {}
-            }
-        }
-    });
-    tracing::info!(
-        gateway = %config.gateway.public_url,
-        control = %format!("http://{}", config.control.listen),
-        metrics = %format!("http://{}/metrics", config.metrics.listen),
-        data_dir = %dir.display(),
-        "upgate is running"
-    );
-    // The banner is for a person at a terminal; JSON logs must stay one object per line,
-    // and the event above carries the same facts.
-    let banner = config.log.format == upgate_config::LogFormat::Text;
-    if banner {
-        eprintln!(
-            "upgate is running\n  gateway (callers):  {}\n  control API:        http://{}\n  metrics and health: http://{}/metrics\n  data directory:     {}",
-            config.gateway.public_url,
-            config.control.listen,
-            config.metrics.listen,
-            dir.display()
-        );
-    }
-    if banner && matches!(scanner.status(), ScannerStatus::Off) {
+    banner(&config, None);
+    if config.log.format == upgate_config::LogFormat::Text && matches!(scanner.status(), ScannerStatus::Off) {
         eprintln!(
             "  WARNING: scanning is OFF (no clamd configured): uploads are stored without a virus scan"
         );
@@ -250,4 +191,109 @@ pub async fn serve(
     let _ = monitor.await;
     let _ = std::fs::remove_file(crate::ops::socket_path(Path::new(&dir)));
     Ok(())
+}
+
+/// The internal API's TLS: the operator's files, or a self-signed pair in the data
+/// directory whose certificate gateways then trust (`gateway.control_ca_file`).
+fn internal_tls(config: &Config) -> Result<(Arc<rustls::ServerConfig>, std::path::PathBuf), RunError> {
+    let files = match &config.control.internal.tls {
+        Some(files) => files.clone(),
+        None => tls::ensure_self_signed(&config.data_dir.join("internal")).map_err(setup)?,
+    };
+    Ok((tls::server_config(&files).map_err(setup)?, files.cert_file))
+}
+
+/// Runs the control plane alone, with the internal API for gateways, until `shutdown`.
+pub async fn control(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let dir = config.data_dir.clone();
+    let metrics = Metrics::new();
+    let service = open_service(&config, metrics.clone())?;
+    let store = open_store(&config)?;
+    sweep_orphans(&service, &*store).await?;
+    let (internal_tls, internal_cert) = internal_tls(&config)?;
+    let internal = bind(config.control.internal.listen).await?;
+    let ops_metrics = bind(config.metrics.listen).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = Stop(stop_rx);
+    let mut tasks = tokio::task::JoinSet::new();
+    spawn_control_api(&config, &service, store, &mut tasks, &stop).await?;
+    tasks.spawn({
+        let svc = service.clone();
+        serve_private(
+            internal,
+            Some(internal_tls),
+            move |req| crate::internal_api::handle(svc.clone(), req),
+            stop.stopped(),
+        )
+    });
+    tasks.spawn({
+        let metrics = metrics.clone();
+        serve_plain(
+            ops_metrics,
+            move |req| {
+                let metrics = metrics.clone();
+                async move {
+                    let ready = || async { (true, serde_json::json!({"ready": true})) };
+                    upgate_gateway::monitor::handle(&metrics, ready, req).await
+                }
+            },
+            stop.stopped(),
+        )
+    });
+    tracing::info!(
+        internal_api = %format!("https://{}", config.control.internal.listen),
+        internal_certificate = %internal_cert.display(),
+        "internal API for gateways is listening"
+    );
+    banner(&config, Some(&internal_cert));
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    tracing::info!("shutting down");
+    while tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(crate::ops::socket_path(Path::new(&dir)));
+    Ok(())
+}
+
+/// What runs where, for the operator at a terminal (JSON logs carry the same facts).
+fn banner(config: &Config, internal_cert: Option<&Path>) {
+    tracing::info!(
+        gateway = %config.gateway.public_url,
+        control = %format!("http://{}", config.control.listen),
+        metrics = %format!("http://{}/metrics", config.metrics.listen),
+        data_dir = %config.data_dir.display(),
+        "upgate is running"
+    );
+    if config.log.format != upgate_config::LogFormat::Text {
+        return;
+    }
+    match internal_cert {
+        None => eprintln!(
+            "upgate is running\n  gateway (callers):  {}\n  control API:        http://{}\n  metrics and health: http://{}/metrics\n  data directory:     {}",
+            config.gateway.public_url,
+            config.control.listen,
+            config.metrics.listen,
+            config.data_dir.display()
+        ),
+        Some(cert) => eprintln!(
+            "upgate control plane is running\n  control API:        http://{}\n  internal API:       https://{} (certificate {})\n  metrics and health: http://{}/metrics\n  data directory:     {}",
+            config.control.listen,
+            config.control.internal.listen,
+            cert.display(),
+            config.metrics.listen,
+            config.data_dir.display()
+        ),
+    }
+}
+
+/// Runs one gateway apart (`upgate gateway`): its store from the config, everything else
+/// from the control plane.
+pub async fn gateway(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let store = open_store(&config)?;
+    upgate_gateway::run::run(config, store, shutdown).await
 }

@@ -9,13 +9,14 @@ mod calls;
 mod files;
 #[cfg(test)]
 mod fixture;
+mod gateway_credentials;
 mod gateway_link;
 mod idempotency;
 mod links;
 mod sms_window;
 mod tokens;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +37,7 @@ use upgate_gateway::metrics::Metrics;
 use upgate_gateway::sys::now;
 
 pub use calls::{file_json, link_json, CallInput};
+pub use gateway_credentials::GatewayCredential;
 pub use gateway_link::InProcess;
 pub use links::blocking;
 pub use tokens::{last_used_due, token_json, NewToken, Refused, LAST_USED_EVERY};
@@ -50,6 +52,11 @@ pub struct Actor {
     pub expires_at: Option<u64>,
 }
 
+/// A claim's lease lasts this long unless renewed: long enough that a renewal every third
+/// of it survives a slow control plane, short enough that a dead gateway's slot comes back
+/// within a minute.
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 60;
+
 pub struct Service {
     pub(crate) db: Arc<dyn Kv>,
     pub(crate) plans: BTreeMap<String, Plan>,
@@ -59,17 +66,14 @@ pub struct Service {
     pub(crate) metrics: Metrics,
     sms_window: sms_window::SmsWindow,
     write: Mutex<()>,
-    /// File slots reserved by uploads in flight, per link. In memory on purpose: an upload
-    /// in flight does not survive a restart either.
-    pending: Mutex<HashMap<String, HashSet<u64>>>,
-    /// Numbers claims so that giving one back twice is harmless.
-    next_slot: AtomicU64,
+    /// How long a claimed file slot is held without a renewal (see `gateway_link`).
+    pub(crate) lease_ttl: std::sync::atomic::AtomicU64,
     /// How deep the scanner proved it scans, when one runs in this process: settings that
     /// allow larger files are refused.
     scan_depth: std::sync::OnceLock<Box<dyn Fn() -> Option<u64> + Send + Sync>>,
 }
 
-fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, DbError> {
+pub(crate) fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, DbError> {
     // Where and what kind, never serde's message: it quotes the offending value, which can
     // be a caller's number or a file name, and this error goes to the log.
     serde_json::from_slice(bytes).map_err(|e| {
@@ -138,10 +142,15 @@ impl Service {
             metrics,
             sms_window: sms_window::SmsWindow::new(sms_limits),
             write: Mutex::new(()),
-            pending: Mutex::default(),
-            next_slot: AtomicU64::new(1),
+            lease_ttl: AtomicU64::new(DEFAULT_LEASE_TTL_SECS),
             scan_depth: std::sync::OnceLock::new(),
         }
+    }
+
+    /// How long a gateway's claim on a file slot lasts between renewals.
+    pub fn set_lease_ttl(&self, ttl: std::time::Duration) {
+        self.lease_ttl
+            .store(ttl.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Tells settings checks how deep the scanner proved it scans (`None`: nothing proved).

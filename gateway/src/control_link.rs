@@ -1,5 +1,9 @@
 //! What the gateway asks of the control plane, as a trait: in one process it is a direct
-//! call, in split mode a client of the internal API. The gateway never sees the store.
+//! call, in split mode a client of the internal API ([`client`]). The gateway never sees
+//! the store. Every type here is also the internal API's wire format ([`wire`]).
+
+pub mod client;
+pub mod wire;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -34,7 +38,7 @@ impl LinkState {
 }
 
 /// What the caller's page needs to know about a link.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkView {
     pub state: LinkState,
     /// The assistant's message, shown as what is asked for.
@@ -46,11 +50,16 @@ pub struct LinkView {
     pub expires_at: u64,
 }
 
-/// A reserved file slot on a link: quotas hold exactly under concurrent uploads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reserved file slot on a link, held as a lease: quotas hold exactly under concurrent
+/// uploads, and a gateway that dies mid-upload gives the slot back when the lease ends.
+/// The gateway renews it while the upload runs ([`ControlLink::renew`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     pub link_id: LinkId,
-    pub slot: u64,
+    /// Random, so leases from before a control-plane restart never collide with new ones.
+    pub lease: u64,
+    /// How long the lease lasts from its last renewal, in seconds.
+    pub ttl_secs: u64,
 }
 
 /// What the scanner said of a file.
@@ -120,7 +129,7 @@ impl ScanVerdict {
 }
 
 /// A file that passed every check and is committed to storage.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewFile {
     pub file_id: String,
     pub display_name: String,
@@ -133,11 +142,23 @@ pub struct NewFile {
     pub received_at: u64,
 }
 
+/// Why a file was refused, as recorded on the call and shown to staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    FileTooLarge,
+    TypeNotAllowed,
+    EmptyFile,
+    ContentInvalid,
+    Infected,
+    Unscannable,
+}
+
 /// An upload the gateway refused for what the file is (infected, wrong type, too large,
 /// unprovable content): recorded on the call so staff can see what the caller tried.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
-    pub code: &'static str,
+    pub code: RefusalCode,
     pub display_name: String,
     /// Bytes received before the refusal (the whole file, unless refused early).
     pub size: u64,
@@ -155,13 +176,53 @@ pub enum ControlError {
     Unavailable(String),
 }
 
+/// The keys a gateway holds: every link key (to verify old and new links) and the storage
+/// *public* keys (to seal). Never a storage secret: nothing here opens a stored file.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeySet {
+    pub link_keys: Vec<WireLinkKey>,
+    /// The id new links are signed with (the control plane signs; the gateway only verifies).
+    pub current_link: u8,
+    pub storage: Vec<crate::keys::StoragePublic>,
+    /// The storage key new files are sealed for.
+    pub current_storage: u32,
+}
+
+/// A link key as it travels to a gateway: only over the authenticated internal API.
+#[derive(Clone, Serialize, Deserialize, zeroize::ZeroizeOnDrop)]
+pub struct WireLinkKey {
+    #[zeroize(skip)]
+    pub id: u8,
+    #[serde(with = "crate::keys::hex32")]
+    pub secret: [u8; 32],
+}
+
+impl std::fmt::Debug for KeySet {
+    // By hand: link secrets never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field(
+                "link_key_ids",
+                &self.link_keys.iter().map(|k| k.id).collect::<Vec<_>>(),
+            )
+            .field("current_link", &self.current_link)
+            .field("storage", &self.storage)
+            .field("current_storage", &self.current_storage)
+            .finish()
+    }
+}
+
 #[async_trait]
 pub trait ControlLink: Send + Sync + 'static {
     /// The link as the caller's page shows it; no side effects (a GET never spends a link).
     async fn link(&self, id: &LinkId) -> Result<LinkView, ControlError>;
     /// Reserves a file slot, or says why the link takes no more files.
     async fn claim(&self, id: &LinkId) -> Result<Result<Claim, LinkState>, ControlError>;
-    /// Gives a slot back after a failed upload: a failed upload never spends a link.
+    /// Extends the claim's lease by its ttl from now. `Ok(false)`: the lease is gone (it
+    /// ended, or the link did), and the upload should stop.
+    async fn renew(&self, claim: &Claim) -> Result<bool, ControlError>;
+    /// Gives a slot back after a failed upload: a failed upload never spends a link. If this
+    /// cannot reach the control plane, the lease ends by itself.
     async fn release(&self, claim: &Claim);
     /// Records a stored file on the call and the contact. Refused if the link ended meanwhile,
     /// in which case the gateway deletes the object.
@@ -174,6 +235,40 @@ pub trait ControlLink: Send + Sync + 'static {
     async fn refused(&self, id: &LinkId, refusal: Refusal);
     /// The caller is done: the link is used from now on.
     async fn finish(&self, id: &LinkId) -> Result<LinkState, ControlError>;
+    /// The keys this gateway needs now (at start, and again to pick up a rotation).
+    async fn keys(&self) -> Result<KeySet, ControlError>;
+}
+
+/// Renews a claim's lease while an upload runs; dropping it stops renewing (the upload's
+/// end then commits or releases the claim). Renewals run every third of the ttl, so one
+/// lost renewal does not end the lease.
+pub struct LeaseKeeper(tokio::task::JoinHandle<()>);
+
+impl LeaseKeeper {
+    pub fn start(link: std::sync::Arc<dyn ControlLink>, claim: Claim) -> LeaseKeeper {
+        let every = std::time::Duration::from_secs(claim.ttl_secs.max(3) / 3);
+        LeaseKeeper(tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                match link.renew(&claim).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // The commit decides: it records the file if the link still has room.
+                        tracing::warn!("an upload's lease ended before the upload did");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not renew an upload's lease"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,73 @@ pub struct GatewayKeys {
     pub storage: RecipientPublicKey,
 }
 
+/// A storage public key as the control plane hands it out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoragePublic {
+    pub key_id: u32,
+    #[serde(with = "hex32")]
+    pub public: [u8; 32],
+}
+
+/// 32-byte keys as 64 hex characters on the wire.
+pub mod hex32 {
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text.as_bytes(), &mut out).map_err(serde::de::Error::custom)?;
+        Ok(out)
+    }
+
+    use serde::Deserialize;
+}
+
+impl GatewayKeys {
+    /// What a gateway holds, from what the control plane sent: checked whole (the current ids
+    /// must be among the keys) before it replaces anything.
+    pub fn from_set(set: &crate::control_link::KeySet) -> Result<GatewayKeys, String> {
+        let links: Vec<LinkKey> = set
+            .link_keys
+            .iter()
+            .map(|k| LinkKey::new(k.id, &k.secret))
+            .collect();
+        let links = LinkKeyring::new(links, set.current_link).map_err(|e| e.to_string())?;
+        let current = set
+            .storage
+            .iter()
+            .find(|k| k.key_id == set.current_storage)
+            .ok_or("the current storage key is not among the keys sent")?;
+        Ok(GatewayKeys {
+            links,
+            storage: RecipientPublicKey {
+                key_id: current.key_id,
+                bytes: current.public,
+            },
+        })
+    }
+}
+
+/// The gateway's keys as they are now; replaced whole when the control plane rotates one.
+/// A request takes the `Arc` once, so it verifies and seals with one consistent set.
+pub struct KeyHolder(std::sync::RwLock<std::sync::Arc<GatewayKeys>>);
+
+impl KeyHolder {
+    pub fn new(keys: GatewayKeys) -> KeyHolder {
+        KeyHolder(std::sync::RwLock::new(std::sync::Arc::new(keys)))
+    }
+
+    pub fn current(&self) -> std::sync::Arc<GatewayKeys> {
+        self.0.read().expect("key lock").clone()
+    }
+
+    pub fn replace(&self, keys: GatewayKeys) {
+        *self.0.write().expect("key lock") = std::sync::Arc::new(keys);
+    }
+}
+
 /// The directory where keys live under a data directory.
 pub fn key_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("keys")

@@ -27,6 +27,8 @@ pub struct Metrics {
     /// Control-API requests refused with 401, 403 or 404 under `/v1`, by route template and
     /// status: a rise is a lost or stolen token being tried, or someone walking ids.
     pub control_denied: IntCounterVec,
+    /// Internal-API calls refused for a missing, wrong or revoked gateway credential.
+    pub internal_api_refused: IntCounter,
 }
 
 impl Metrics {
@@ -67,12 +69,18 @@ impl Metrics {
         let connections = IntGauge::new("gateway_connections", "Open gateway connections").expect("valid");
         let scanner_up = IntGauge::new("scanner_up", "1 when uploads are being scanned").expect("valid");
         let downloads = IntCounter::new("downloads_total", "File downloads by staff").expect("valid");
+        let internal_api_refused = IntCounter::new(
+            "internal_api_refused_total",
+            "Internal API calls refused for their gateway credential",
+        )
+        .expect("valid");
         for m in [
             Box::new(stored_bytes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(scan_seconds.clone()),
             Box::new(connections.clone()),
             Box::new(scanner_up.clone()),
             Box::new(downloads.clone()),
+            Box::new(internal_api_refused.clone()),
         ] {
             registry.register(m).expect("unique metric");
         }
@@ -89,6 +97,7 @@ impl Metrics {
             sms,
             downloads,
             control_denied,
+            internal_api_refused,
         }
     }
 

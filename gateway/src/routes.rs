@@ -135,7 +135,7 @@ fn check(gw: &Gateway, tok: &str, peer: IpAddr) -> Result<Claims, LinkRefusal> {
         gw.metrics.link_checks.with_label_values(&["rate_limited"]).inc();
         return Err(LinkRefusal::TooManyFailures);
     }
-    let result = token::verify(&gw.keys.links, tok, now());
+    let result = token::verify(&gw.keys.current().links, tok, now());
     let label = match &result {
         Ok(_) => "ok",
         Err(TokenError::Invalid) => "invalid",

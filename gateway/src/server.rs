@@ -205,24 +205,55 @@ where
         + Send
         + 'static,
 {
-    // Loopback only, but still capped: its connections are part of the descriptor budget.
+    serve_private(listener, None, handler, shutdown).await
+}
+
+/// A private listener (loopback API, metrics; with `tls`, the internal API gateways call):
+/// same hyper settings as the public one, a small connection cap, handshakes bounded.
+pub async fn serve_private<F, Fut>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    handler: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>>>
+        + Send
+        + 'static,
+{
+    // Private, but still capped: its connections are part of the descriptor budget.
     let places = Arc::new(Semaphore::new(crate::fd_budget::PLAIN_MAX_CONNECTIONS));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     accept_loop(listener, shutdown, |tcp, _, watcher| {
         let Ok(place) = places.clone().try_acquire_owned() else {
             return;
         };
-        let handler = handler.clone();
+        let (handler, acceptor) = (handler.clone(), acceptor.clone());
         tokio::spawn(async move {
             let _place = place;
             let service = service_fn(move |req| {
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(req).await) }
             });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), service);
-            let _ = watched(conn, watcher).await;
+            let builder = {
+                let mut b = http1::Builder::new();
+                b.timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10));
+                b
+            };
+            match acceptor {
+                None => {
+                    let _ = watched(builder.serve_connection(TokioIo::new(tcp), service), watcher).await;
+                }
+                Some(acceptor) => {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    let _ = watched(builder.serve_connection(TokioIo::new(tls), service), watcher).await;
+                }
+            }
         });
     })
     .await

@@ -4,14 +4,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::control_link::ControlLink;
-use crate::keys::GatewayKeys;
+use crate::keys::KeyHolder;
 use crate::metrics::Metrics;
 use crate::ratelimit::FailureLimiter;
 use crate::scanner::{Scanner, ScannerStatus};
 use crate::storage::ObjectStore;
 
 pub struct Gateway {
-    pub keys: GatewayKeys,
+    /// Replaced whole when the control plane rotates a key.
+    pub keys: KeyHolder,
     pub control: Arc<dyn ControlLink>,
     pub store: Arc<dyn ObjectStore>,
     pub scanner: Arc<Scanner>,
@@ -28,6 +29,27 @@ pub struct Gateway {
     pub draining: std::sync::atomic::AtomicBool,
     /// Bounds image decodes at once (see `upload::Limits::decoders`).
     pub decoders: Arc<tokio::sync::Semaphore>,
+    /// Whether the control plane answered lately (always, in one process).
+    pub control_health: ControlHealth,
+}
+
+/// What the gateway last heard from the control plane: set by the key refresher in split
+/// mode, read by readiness. Absent a problem it is up.
+#[derive(Default)]
+pub struct ControlHealth(std::sync::Mutex<Option<String>>);
+
+impl ControlHealth {
+    pub fn up(&self) {
+        *self.0.lock().expect("health lock") = None;
+    }
+
+    pub fn down(&self, why: String) {
+        *self.0.lock().expect("health lock") = Some(why);
+    }
+
+    pub fn problem(&self) -> Option<String> {
+        self.0.lock().expect("health lock").clone()
+    }
 }
 
 impl Gateway {
@@ -65,10 +87,15 @@ impl Gateway {
                 serde_json::json!({"status": "low", "free_bytes": low.free, "min_free_bytes": low.min_free}),
             ),
         };
-        let ready = scanner_ok && storage.is_ok() && disk_ok;
+        let control = self.control_health.problem();
+        let control_json = match &control {
+            None => serde_json::json!({"status": "up"}),
+            Some(why) => serde_json::json!({"status": "down", "detail": why}),
+        };
+        let ready = scanner_ok && storage.is_ok() && disk_ok && control.is_none();
         (
             ready,
-            serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json, "disk": disk_json}),
+            serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json, "disk": disk_json, "control": control_json}),
         )
     }
 }

@@ -90,6 +90,20 @@ impl FromStr for LinkId {
     }
 }
 
+// On the wire (the internal API) a link id is its text form, checked as strictly as in a URL.
+impl serde::Serialize for LinkId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LinkId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// One link-signing key: its id (carried in every token) and the HMAC-SHA256 key.
 #[derive(Clone)]
 pub struct LinkKey {
@@ -180,6 +194,11 @@ impl LinkKeyring {
             current,
             dummy: hmac::Key::new(hmac::HMAC_SHA256, &[0u8; 32]),
         })
+    }
+
+    /// Every key's id, in the order given.
+    pub fn ids(&self) -> Vec<u8> {
+        self.keys.iter().map(|k| k.id).collect()
     }
 
     /// The key that signs new links.

@@ -92,6 +92,20 @@ impl UploadError {
         }
     }
 
+    /// The code a refusal of the file is recorded under on the call, if this is one.
+    pub fn refusal_code(&self) -> Option<crate::control_link::RefusalCode> {
+        use crate::control_link::RefusalCode as C;
+        Some(match self {
+            UploadError::TooLarge { .. } => C::FileTooLarge,
+            UploadError::TypeNotAllowed { .. } => C::TypeNotAllowed,
+            UploadError::Content(ContentError::Empty) => C::EmptyFile,
+            UploadError::Content(e) if e.is_caller_fault() => C::ContentInvalid,
+            UploadError::Infected(_) => C::Infected,
+            UploadError::Unscannable(_) => C::Unscannable,
+            _ => return None,
+        })
+    }
+
     /// The stable code clients and metrics use.
     pub fn code(&self) -> &'static str {
         match self {

@@ -271,7 +271,7 @@ mod tests {
         let gw = crate::service::InProcess(f.svc.clone());
         for i in 0..100 {
             let refusal = upgate_gateway::control_link::Refusal {
-                code: "wrong_type",
+                code: upgate_gateway::control_link::RefusalCode::TypeNotAllowed,
                 display_name: format!("n{i}"),
                 size: 1,
                 verdict: None,

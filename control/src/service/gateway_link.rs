@@ -4,17 +4,18 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use upgate_gateway::control_link::{
-    Claim, ControlError, ControlLink, LinkState, LinkView, NewFile, Refusal, ScanStatus,
+    Claim, ControlError, ControlLink, KeySet, LinkState, LinkView, NewFile, Refusal, ScanStatus,
 };
 use upgate_gateway::token::LinkId;
 
-use super::{call_prefix, get, numbered, put, scoped, Service};
+use super::{call_prefix, decode, get, numbered, put, scoped, Service};
 use crate::db::{Durable, Op, Tree};
 use crate::model::{Call, CallEvent, FileRecord, Link};
 use crate::settings::allowed_kinds;
-use upgate_gateway::sys::now;
+use upgate_gateway::sys::{now, random};
 
 /// The most events a call keeps; older ones are dropped and counted.
 const MAX_CALL_EVENTS: u64 = 100;
@@ -23,10 +24,37 @@ fn unavailable(e: impl std::fmt::Display) -> ControlError {
     ControlError::Unavailable(e.to_string())
 }
 
+/// A claimed file slot: held until `expires_at` unless renewed, released, or committed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Lease {
+    pub expires_at: u64,
+}
+
+fn lease_prefix(link_id: &str) -> Vec<u8> {
+    format!("{link_id}/").into_bytes()
+}
+
+fn lease_key(claim: &Claim) -> Vec<u8> {
+    numbered(&lease_prefix(&claim.link_id.to_string()), claim.lease)
+}
+
+/// The lease number in a lease key (its last eight bytes).
+fn lease_number(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+/// A link's leases, split into the live ones (their numbers) and deletes for the ended ones.
+struct Leases {
+    live: Vec<u64>,
+    ended: Vec<Op>,
+}
+
 // Every call below runs on the caller's task: the store work before a durable wait is a few
 // in-memory reads and one write, shorter than a hand-off to a blocking thread, and the wait
 // itself is a future that holds no thread. The write lock is a std mutex held only for that
-// in-memory part, never across an await.
+// in-memory part, never across an await. Lease writes are not waited for: a lease lost in a
+// crash only frees its slot early, and the commit checks the quota again.
 impl Service {
     fn stored_link(&self, id: &LinkId) -> Result<Link, ControlError> {
         get::<Link>(&*self.db, Tree::Links, id.to_string().as_bytes())
@@ -34,46 +62,104 @@ impl Service {
             .ok_or(ControlError::UnknownLink)
     }
 
-    fn pending(&self, link_id: &str) -> u32 {
-        let pending = self.pending.lock().expect("pending lock");
-        pending.get(link_id).map_or(0, |slots| slots.len() as u32)
+    fn leases(&self, link_id: &str, t: u64) -> Result<Leases, ControlError> {
+        let mut leases = Leases {
+            live: Vec::new(),
+            ended: Vec::new(),
+        };
+        for (key, value) in self
+            .db
+            .scan_prefix(Tree::Leases, &lease_prefix(link_id))
+            .map_err(unavailable)?
+        {
+            let lease: Lease = decode(Tree::Leases, &value).map_err(unavailable)?;
+            match lease_number(&key) {
+                Some(n) if lease.expires_at > t => leases.live.push(n),
+                _ => leases.ended.push(Op::Delete(Tree::Leases, key)),
+            }
+        }
+        Ok(leases)
+    }
+
+    pub(crate) fn gateway_key_set(&self) -> KeySet {
+        self.keys.gateway_set()
+    }
+
+    /// How many slots of a link are held by uploads in flight now.
+    #[cfg(test)]
+    pub(crate) fn pending(&self, link_id: &str) -> u32 {
+        self.leases(link_id, now()).map_or(0, |l| l.live.len() as u32)
+    }
+
+    fn ttl(&self) -> u64 {
+        self.lease_ttl.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn lease_op(&self, claim: &Claim, t: u64) -> Op {
+        put(
+            Tree::Leases,
+            lease_key(claim),
+            &Lease {
+                expires_at: t + claim.ttl_secs,
+            },
+        )
+    }
+
+    fn claim_slot(&self, id: &LinkId) -> Result<Result<Claim, LinkState>, ControlError> {
+        let w = self.write_lock();
+        let link = self.stored_link(id)?;
+        let t = now();
+        let state = link.state_at(t);
+        if state != LinkState::Active {
+            return Ok(Err(state));
+        }
+        let Leases { live, mut ended } = self.leases(&link.id, t)?;
+        if link.files_received + live.len() as u32 >= link.max_files {
+            if !ended.is_empty() {
+                self.db.write(ended).map_err(unavailable)?;
+            }
+            return Ok(Err(LinkState::Used));
+        }
+        let claim = Claim {
+            link_id: *id,
+            lease: random::<8>().map(u64::from_be_bytes).map_err(unavailable)?,
+            ttl_secs: self.ttl(),
+        };
+        ended.push(self.lease_op(&claim, t));
+        self.db.write(ended).map_err(unavailable)?;
+        drop(w);
+        Ok(Ok(claim))
+    }
+
+    fn renew_lease(&self, claim: &Claim) -> Result<bool, ControlError> {
+        let w = self.write_lock();
+        let t = now();
+        let held = match get::<Lease>(&*self.db, Tree::Leases, &lease_key(claim)).map_err(unavailable)? {
+            Some(lease) => {
+                lease.expires_at > t && self.stored_link(&claim.link_id)?.state_at(t) == LinkState::Active
+            }
+            None => false,
+        };
+        let op = if held {
+            self.lease_op(claim, t)
+        } else {
+            Op::Delete(Tree::Leases, lease_key(claim))
+        };
+        self.db.write(vec![op]).map_err(unavailable)?;
+        drop(w);
+        Ok(held)
     }
 
     /// Gives a claimed slot back; a second call for the same claim does nothing.
     fn unpend(&self, claim: &Claim) {
-        let key = claim.link_id.to_string();
-        let mut pending = self.pending.lock().expect("pending lock");
-        if let Some(slots) = pending.get_mut(&key) {
-            slots.remove(&claim.slot);
-            if slots.is_empty() {
-                pending.remove(&key);
-            }
-        }
-    }
-
-    fn claim_slot(&self, id: &LinkId) -> Result<Result<Claim, LinkState>, ControlError> {
         let _w = self.write_lock();
-        let link = self.stored_link(id)?;
-        let state = link.state_at(now());
-        if state != LinkState::Active {
-            return Ok(Err(state));
+        if let Err(e) = self.db.write(vec![Op::Delete(Tree::Leases, lease_key(claim))]) {
+            tracing::error!(error = %e, "could not release a slot; its lease will end by itself");
         }
-        let key = link.id;
-        if link.files_received + self.pending(&key) >= link.max_files {
-            return Ok(Err(LinkState::Used));
-        }
-        let slot = self.next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.pending
-            .lock()
-            .expect("pending lock")
-            .entry(key)
-            .or_default()
-            .insert(slot);
-        Ok(Ok(Claim { link_id: *id, slot }))
     }
 
-    /// Records the file and gives its slot back, both under the lock, so a concurrent claim
-    /// counts the file exactly once (pending or received). Returns the link's state after it
+    /// Records the file and ends its lease in one batch under the lock, so a concurrent claim
+    /// counts the file exactly once (leased or received). Returns the link's state after it
     /// and what resolves once the record is durable.
     fn record_file(
         &self,
@@ -87,6 +173,14 @@ impl Service {
             let state = link.state_at(t);
             if state != LinkState::Active {
                 return Ok(Err(state));
+            }
+            // A claim whose lease ended (its renewals were lost) may still record the file,
+            // but only if the link has room beside the uploads that hold leases now.
+            let Leases { live, ended } = self.leases(&link.id, t)?;
+            let own = live.contains(&claim.lease);
+            let others = live.len() as u32 - u32::from(own);
+            if !own && link.files_received + others >= link.max_files {
+                return Ok(Err(LinkState::Used));
             }
             let call: Call = get(&*self.db, Tree::Calls, &scoped(&link.account_id, &link.call_id))
                 .map_err(unavailable)?
@@ -121,23 +215,26 @@ impl Service {
                 )
                 .map_err(unavailable)?;
             let seq = self.db.next_id().map_err(unavailable)?;
-            self.db
-                .write(vec![
-                    put(Tree::Files, record.id.as_bytes(), &record),
-                    Op::Put(
-                        Tree::CallFiles,
-                        numbered(&call_prefix(&call.account_id, &call.id), seq),
-                        record.id.as_bytes().to_vec(),
-                    ),
-                    put(Tree::Links, link.id.as_bytes(), &link),
-                    Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
-                    audit,
-                ])
-                .map_err(unavailable)?;
+            let mut ops = ended;
+            ops.push(Op::Delete(Tree::Leases, lease_key(claim)));
+            ops.extend([
+                put(Tree::Files, record.id.as_bytes(), &record),
+                Op::Put(
+                    Tree::CallFiles,
+                    numbered(&call_prefix(&call.account_id, &call.id), seq),
+                    record.id.as_bytes().to_vec(),
+                ),
+                put(Tree::Links, link.id.as_bytes(), &link),
+                Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
+                audit,
+            ]);
+            self.db.write(ops).map_err(unavailable)?;
             Ok(Ok(link.state))
         })();
-        self.unpend(claim);
         drop(w);
+        if matches!(result, Ok(Err(_))) {
+            self.unpend(claim);
+        }
         result.map(|r| r.map(|state| (state, self.db.durable())))
     }
 
@@ -211,6 +308,10 @@ impl ControlLink for InProcess {
         self.0.claim_slot(id)
     }
 
+    async fn renew(&self, claim: &Claim) -> Result<bool, ControlError> {
+        self.0.renew_lease(claim)
+    }
+
     async fn release(&self, claim: &Claim) {
         self.0.unpend(claim);
     }
@@ -253,6 +354,10 @@ impl ControlLink for InProcess {
             durable.await.map_err(unavailable)?;
         }
         Ok(state)
+    }
+
+    async fn keys(&self) -> Result<KeySet, ControlError> {
+        Ok(self.0.gateway_key_set())
     }
 }
 

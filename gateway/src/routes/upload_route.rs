@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::{control_down, Answer};
 use crate::body;
-use crate::control_link::{Claim, LinkState, NewFile, Refusal, ScanVerdict};
+use crate::control_link::{Claim, LeaseKeeper, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict};
 use crate::respond::{self, Resp};
 use crate::scanner::Scan;
 use crate::state::Gateway;
@@ -138,21 +138,16 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         gw.control.release(&claim).await;
         return upload_problem(gw, &UploadError::Interrupted("the connection went away".into()));
     }
+    let lease = LeaseKeeper::start(gw.control.clone(), claim.clone());
+    // One key set for the whole upload: a rotation meanwhile takes effect with the next one.
+    let keys = gw.keys.current();
     let mut seen = upload::Seen::default();
-    let received = upload::receive(
-        stream,
-        boundary,
-        &limits,
-        &gw.spool_dir,
-        &gw.keys.storage,
-        &mut seen,
-    )
-    .await;
+    let received = upload::receive(stream, boundary, &limits, &gw.spool_dir, &keys.storage, &mut seen).await;
     let outcome = match received {
-        Ok(received) => store(gw, &claim, received).await,
+        Ok(received) => store(gw, &claim, keys.storage.key_id, received).await,
         Err(e) if e.is_content_refusal() => {
             let refusal = Refusal {
-                code: e.code(),
+                code: e.refusal_code().expect("a content refusal has a refusal code"),
                 display_name: seen.name.unwrap_or_default(),
                 size: seen.bytes,
                 verdict: None,
@@ -161,6 +156,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         }
         Err(e) => Err((e, None)),
     };
+    drop(lease);
     match outcome {
         Ok((file, state)) => {
             gw.metrics.uploads.with_label_values(&["stored"]).inc();
@@ -190,7 +186,12 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
 type StoreError = (UploadError, Option<Refusal>);
 
 /// Scan, commit to storage, record on the call. On any failure nothing stays behind.
-async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, LinkState), StoreError> {
+async fn store(
+    gw: &Gateway,
+    claim: &Claim,
+    key_id: u32,
+    r: Received,
+) -> Result<(NewFile, LinkState), StoreError> {
     let Received {
         key,
         spool,
@@ -216,7 +217,7 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
             tracing::warn!(%signature, "infected upload refused");
             let verdict = ScanVerdict::infected(&proof, signature.clone(), now());
             let refusal = Refusal {
-                code: "infected",
+                code: RefusalCode::Infected,
                 display_name,
                 size,
                 verdict: Some(verdict),
@@ -226,7 +227,7 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
         Scan::NotScanned { reason, proof } => {
             let verdict = ScanVerdict::not_scanned(Some(&proof), reason.clone(), now());
             let refusal = Refusal {
-                code: "unscannable",
+                code: RefusalCode::Unscannable,
                 display_name,
                 size,
                 verdict: Some(verdict),
@@ -247,7 +248,7 @@ async fn store(gw: &Gateway, claim: &Claim, r: Received) -> Result<(NewFile, Lin
         size,
         sha256,
         verdict,
-        key_id: gw.keys.storage.key_id,
+        key_id,
         received_at: now(),
     };
     match gw.control.commit(claim, file.clone()).await {

@@ -21,6 +21,20 @@ pub enum Kind {
     Webp,
 }
 
+// A kind travels as its media type (records, the internal API), never as a Rust name.
+impl serde::Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.mime())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Kind::from_mime(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown file type {text:?}")))
+    }
+}
+
 impl Kind {
     /// Every kind, in a stable order (settings, docs, tests).
     pub const ALL: [Kind; 5] = [Kind::Pdf, Kind::Jpeg, Kind::Png, Kind::Gif, Kind::Webp];

@@ -1,0 +1,154 @@
+//! Gateway credentials: what a gateway run apart presents to the internal API. Minted by
+//! the operator (`upgate gateway-credential create --name gw1`, printed once, only its
+//! hash kept), listed, revoked. Deployment-wide, not per account: a gateway serves every
+//! account's links.
+
+use serde::{Deserialize, Serialize};
+
+use super::{get, put, token_hash, Service};
+use crate::db::{DbError, Tree};
+use crate::ids::{is_own_id, new_id};
+use crate::problem::Problem;
+use upgate_gateway::sys::{now, random, secrets_equal};
+
+const PREFIX: &str = "gwc";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayCredential {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the whole credential, hex.
+    pub hash: String,
+    pub created_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
+impl GatewayCredential {
+    /// What listings show: never the hash.
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+            "state": if self.revoked_at.is_some() { "revoked" } else { "active" },
+        })
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The credential's id: `gwc_` + 16 hex, before the `.` that starts the secret.
+fn credential_id(presented: &str) -> Option<&str> {
+    let (id, secret) = presented.split_once('.')?;
+    (is_own_id(id, PREFIX) && secret.len() == 64).then_some(id)
+}
+
+impl Service {
+    /// Mints a credential; the second value is the only time the secret is seen.
+    pub fn create_gateway_credential(&self, name: &str) -> Result<(GatewayCredential, String), Problem> {
+        if !valid_name(name) {
+            return Err(Problem::bad_request(
+                "invalid_name",
+                "a gateway name is 1-64 letters, digits, '.', '_' or '-', e.g. gw1",
+            ));
+        }
+        let secret: [u8; 32] = random()
+            .map_err(|_| Problem::unavailable("random_unavailable", "The system random generator failed."))?;
+        let id = new_id(PREFIX);
+        let presented = format!("{id}.{}", hex::encode(secret));
+        let record = GatewayCredential {
+            id: id.clone(),
+            name: name.into(),
+            hash: token_hash(&presented),
+            created_at: now(),
+            revoked_at: None,
+        };
+        let w = self.write_lock();
+        let durable = self
+            .commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])
+            .map_err(Problem::from)?;
+        durable.wait().map_err(Problem::from)?;
+        Ok((record, presented))
+    }
+
+    pub fn gateway_credentials(&self) -> Result<Vec<GatewayCredential>, Problem> {
+        self.db
+            .scan_prefix(Tree::GatewayCredentials, b"")
+            .map_err(Problem::from)?
+            .iter()
+            .map(|(_, v)| super::decode(Tree::GatewayCredentials, v).map_err(Problem::from))
+            .collect()
+    }
+
+    /// Refuses the credential from now on; a second revoke changes nothing.
+    pub fn revoke_gateway_credential(&self, id: &str) -> Result<GatewayCredential, Problem> {
+        let w = self.write_lock();
+        let mut record: GatewayCredential = get(&*self.db, Tree::GatewayCredentials, id.as_bytes())
+            .map_err(Problem::from)?
+            .ok_or_else(|| Problem::not_found("gateway credential"))?;
+        if record.revoked_at.is_some() {
+            return Ok(record);
+        }
+        record.revoked_at = Some(now());
+        let durable = self
+            .commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])
+            .map_err(Problem::from)?;
+        durable.wait().map_err(Problem::from)?;
+        Ok(record)
+    }
+
+    /// The gateway's name if `presented` is a live credential. Compared in constant time.
+    pub fn check_gateway_credential(&self, presented: &str) -> Result<Option<String>, DbError> {
+        let Some(id) = credential_id(presented) else {
+            return Ok(None);
+        };
+        let Some(record) = get::<GatewayCredential>(&*self.db, Tree::GatewayCredentials, id.as_bytes())?
+        else {
+            return Ok(None);
+        };
+        let matches = secrets_equal(token_hash(presented).as_bytes(), record.hash.as_bytes());
+        Ok((matches && record.revoked_at.is_none()).then_some(record.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::service::fixture::fixture;
+
+    #[test]
+    fn a_credential_works_until_revoked_and_nothing_else_works() {
+        let f = fixture();
+        let (record, secret) = f.svc.create_gateway_credential("gw1").unwrap();
+        assert_eq!(
+            f.svc.check_gateway_credential(&secret).unwrap().as_deref(),
+            Some("gw1")
+        );
+        // The hash is kept, never the secret.
+        let listed = f.svc.gateway_credentials().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(!listed[0].public_json().to_string().contains(&secret[20..]));
+        // One character off, another id, no secret, garbage: refused.
+        let mut wrong = secret.clone().into_bytes();
+        let last = wrong.len() - 1;
+        wrong[last] = if wrong[last] == b'0' { b'1' } else { b'0' };
+        let (other, _) = f.svc.create_gateway_credential("gw2").unwrap();
+        for bad in [
+            String::from_utf8(wrong).unwrap(),
+            format!("{}.{}", other.id, &secret[secret.find('.').unwrap() + 1..]),
+            record.id.clone(),
+            String::new(),
+            "gwc_0123456789abcdef.short".into(),
+        ] {
+            assert_eq!(f.svc.check_gateway_credential(&bad).unwrap(), None, "{bad:?}");
+        }
+        f.svc.revoke_gateway_credential(&record.id).unwrap();
+        assert_eq!(f.svc.check_gateway_credential(&secret).unwrap(), None);
+        assert!(f.svc.create_gateway_credential("no spaces").is_err());
+    }
+}
