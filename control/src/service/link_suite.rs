@@ -1,0 +1,322 @@
+//! One test suite for [`ControlLink`], run against both implementations: the in-process
+//! link (`upgate serve`) and the remote client talking to the internal API over real TLS
+//! (`upgate gateway`). Whatever a gateway can observe must be the same through either.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use upgate_gateway::control_link::client::RemoteControl;
+use upgate_gateway::control_link::{
+    Claim, ControlError, ControlLink, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict,
+};
+use upgate_gateway::keys::GatewayKeys;
+use upgate_gateway::seal::{unwrap_key, Header, RecipientSecretKey, Sealer};
+use upgate_gateway::storage::ObjectKey;
+use upgate_gateway::token::LinkId;
+use upgate_gateway::upload::sniff::Kind;
+
+use super::InProcess;
+use crate::service::fixture::{fixture, Fixture};
+
+fn file() -> NewFile {
+    NewFile {
+        file_id: ObjectKey::random().as_str().to_string(),
+        display_name: "a.pdf".into(),
+        kind: Kind::Pdf,
+        size: 10,
+        sha256: "00".repeat(32),
+        verdict: ScanVerdict::not_scanned(None, "off".into(), 0),
+        key_id: 1,
+        received_at: 0,
+    }
+}
+
+async fn issue(f: &Fixture, call: &str) -> LinkId {
+    let input = serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+    f.svc.put_call(&f.actor, call, input).unwrap();
+    let v = f.svc.issue_link(f.actor.clone(), call.into(), None).await.unwrap();
+    v["id"].as_str().unwrap().parse().unwrap()
+}
+
+fn files_on_call(f: &Fixture, call: &str) -> usize {
+    let call = f.svc.call(&f.actor.account_id, call).unwrap();
+    f.svc.call_view(&call).unwrap()["files"].as_array().unwrap().len()
+}
+
+/// How a suite member gets its link: the fixture's service, seen through one implementation.
+type Make = fn(&Fixture) -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ControlLink>> + '_>>;
+
+async fn shows_a_link_and_knows_no_other(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let id = issue(f, "c").await;
+    let view = gw.link(&id).await.unwrap();
+    assert_eq!((view.state, view.max_files, view.files_received), (LinkState::Active, 3, 0));
+    assert!(!view.allowed.is_empty());
+    let other: LinkId = "00112233445566778899aabb".parse().unwrap();
+    assert!(matches!(gw.link(&other).await, Err(ControlError::UnknownLink)));
+    assert!(matches!(gw.claim(&other).await, Err(ControlError::UnknownLink)));
+}
+
+async fn concurrent_claims_and_commits_keep_the_quota_exact(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let id = issue(f, "c").await;
+    // Sixteen uploads race for three slots.
+    let claims: Vec<_> = (0..16)
+        .map(|_| {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.claim(&id).await.unwrap() })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for c in claims {
+        match c.await.unwrap() {
+            Ok(claim) => won.push(claim),
+            Err(state) => assert_eq!(state, LinkState::Used),
+        }
+    }
+    assert_eq!(won.len(), 3);
+    // A slot given back can be claimed again, once.
+    gw.release(&won.pop().unwrap()).await;
+    won.push(gw.claim(&id).await.unwrap().unwrap());
+    assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+    let commits: Vec<_> = won
+        .into_iter()
+        .map(|claim| {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.commit(&claim, file()).await.unwrap().unwrap() })
+        })
+        .collect();
+    let mut states = Vec::new();
+    for c in commits {
+        states.push(c.await.unwrap());
+    }
+    assert_eq!(states.iter().filter(|s| **s == LinkState::Used).count(), 1);
+    let view = gw.link(&id).await.unwrap();
+    assert_eq!((view.state, view.files_received), (LinkState::Used, 3));
+    assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+    assert_eq!(files_on_call(f, "c"), 3);
+}
+
+async fn a_commit_for_a_link_that_ended_meanwhile_is_refused(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let first = issue(f, "c").await;
+    let claim = gw.claim(&first).await.unwrap().unwrap();
+    // A new link for the call supersedes the first while its upload is in flight.
+    f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+    assert_eq!(gw.commit(&claim, file()).await.unwrap(), Err(LinkState::Superseded));
+    assert_eq!(f.svc.pending(&first.to_string()), 0);
+    assert_eq!(files_on_call(f, "c"), 0);
+    assert!(!gw.renew(&claim).await.unwrap(), "a lease on an ended link is not held");
+    // Finishing an ended link changes nothing.
+    assert_eq!(gw.finish(&first).await.unwrap(), LinkState::Superseded);
+}
+
+async fn a_lease_that_is_not_renewed_gives_its_slot_back(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    f.svc.set_lease_ttl(Duration::from_secs(2));
+    let id = issue(f, "c").await;
+    let kept = gw.claim(&id).await.unwrap().unwrap();
+    assert_eq!(kept.ttl_secs, 2);
+    // Two uploads whose gateway died: nobody renews or releases them.
+    let _dead: Vec<Claim> = vec![gw.claim(&id).await.unwrap().unwrap(), gw.claim(&id).await.unwrap().unwrap()];
+    assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+    // The live upload renews every half second; the dead ones' leases run out.
+    for _ in 0..7 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(gw.renew(&kept).await.unwrap());
+    }
+    let again = [gw.claim(&id).await.unwrap().unwrap(), gw.claim(&id).await.unwrap().unwrap()];
+    assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used), "the renewed lease still holds its slot");
+    for claim in [&kept, &again[0], &again[1]] {
+        gw.commit(claim, file()).await.unwrap().unwrap();
+    }
+    assert_eq!(files_on_call(f, "c"), 3);
+}
+
+async fn a_commit_whose_lease_ended_is_recorded_only_if_there_is_room(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    f.svc.set_lease_ttl(Duration::from_secs(1));
+    let id = issue(f, "c").await;
+    let late = gw.claim(&id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(!gw.renew(&late).await.unwrap(), "the lease ended");
+    // Room: recorded all the same (the file is stored; losing it would be worse).
+    assert!(gw.commit(&late, file()).await.unwrap().is_ok());
+    // No room: two others hold the last two slots, so a late commit is refused.
+    let later = gw.claim(&id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    f.svc.set_lease_ttl(Duration::from_secs(60));
+    let _others = [gw.claim(&id).await.unwrap().unwrap(), gw.claim(&id).await.unwrap().unwrap()];
+    assert_eq!(gw.commit(&later, file()).await.unwrap(), Err(LinkState::Used));
+    assert_eq!(files_on_call(f, "c"), 1);
+}
+
+async fn released_twice_is_harmless_and_a_released_lease_is_gone(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let id = issue(f, "c").await;
+    let claim = gw.claim(&id).await.unwrap().unwrap();
+    assert!(gw.renew(&claim).await.unwrap());
+    gw.release(&claim).await;
+    gw.release(&claim).await;
+    assert!(!gw.renew(&claim).await.unwrap());
+    assert_eq!(f.svc.pending(&id.to_string()), 0);
+}
+
+async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let id = issue(f, "c").await;
+    let refusal = Refusal {
+        code: RefusalCode::TypeNotAllowed,
+        display_name: "setup.exe".into(),
+        size: 3,
+        verdict: None,
+    };
+    gw.refused(&id, refusal).await;
+    let call = f.svc.call(&f.actor.account_id, "c").unwrap();
+    let view = f.svc.call_view(&call).unwrap();
+    let event = view["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(event["detail"]["code"], "type_not_allowed");
+    assert_eq!(gw.finish(&id).await.unwrap(), LinkState::Used);
+    assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+}
+
+async fn a_clean_verdict_without_its_engine_is_not_recorded(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let id = issue(f, "c").await;
+    let claim = gw.claim(&id).await.unwrap().unwrap();
+    let mut forged = file();
+    forged.verdict = serde_json::from_str(r#"{"status":"clean","engine":null,"detail":null,"scanned_at":1}"#).unwrap();
+    assert!(matches!(gw.commit(&claim, forged).await, Err(ControlError::Unavailable(_))));
+    assert_eq!(files_on_call(f, "c"), 0);
+}
+
+async fn the_keys_verify_links_and_seal_but_open_nothing(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let set = gw.keys().await.unwrap();
+    let keys = GatewayKeys::from_set(&set).unwrap();
+    // A link the control plane issued verifies with the gateway's keys.
+    let v = {
+        let input = serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        f.svc.put_call(&f.actor, "k", input).unwrap();
+        f.svc.issue_link(f.actor.clone(), "k".into(), None).await.unwrap()
+    };
+    let url = v["url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    assert!(upgate_gateway::token::verify(&keys.links, token, upgate_gateway::sys::now()).is_ok());
+    // A file sealed with them opens with the control plane's secret, and with no 32 bytes
+    // the gateway was given.
+    let mut sealer = Sealer::new(&keys.storage, "f_00112233445566778899aabbccddeeff").unwrap();
+    let header = Header::parse(sealer.header()).unwrap();
+    let mut out = Vec::new();
+    sealer.push(b"a signed contract", &mut out);
+    let _ = sealer.finish(&mut out);
+    let secret = &f.svc.keys.storage[&header.key_id()];
+    assert!(unwrap_key(&header, secret).is_ok());
+    let mut given: Vec<[u8; 32]> = set.link_keys.iter().map(|k| k.secret).collect();
+    given.extend(set.storage.iter().map(|k| k.public));
+    for bytes in given {
+        let candidate = RecipientSecretKey::from_bytes(header.key_id(), bytes);
+        assert!(unwrap_key(&header, &candidate).is_err());
+    }
+}
+
+/// A control plane's internal API on loopback, with real TLS.
+struct Internal {
+    url: String,
+    ca: Vec<u8>,
+}
+
+async fn internal_api(f: &Fixture) -> Internal {
+    let dir = tempfile::tempdir().unwrap();
+    let files = upgate_gateway::tls::ensure_self_signed(dir.path()).unwrap();
+    let tls = upgate_gateway::tls::server_config(&files).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let svc = f.svc.clone();
+    tokio::spawn(upgate_gateway::server::serve_private(
+        listener,
+        Some(tls),
+        move |req| crate::internal_api::handle(svc.clone(), req),
+        std::future::pending(),
+    ));
+    Internal {
+        url: format!("https://localhost:{port}"),
+        ca: std::fs::read(&files.cert_file).unwrap(),
+    }
+}
+
+fn in_process(f: &Fixture) -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ControlLink>> + '_>> {
+    Box::pin(async move { Arc::new(InProcess(f.svc.clone())) as Arc<dyn ControlLink> })
+}
+
+fn remote(f: &Fixture) -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ControlLink>> + '_>> {
+    Box::pin(async move {
+        let api = internal_api(f).await;
+        let (_, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+        // The server holds its certificate in memory: its directory may go.
+        Arc::new(RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap()) as Arc<dyn ControlLink>
+    })
+}
+
+macro_rules! suite {
+    ($($check:ident),* $(,)?) => {
+        mod in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let f = super::fixture();
+                    let make: super::Make = super::in_process;
+                    let gw = make(&f).await;
+                    super::$check(&f, gw).await;
+                }
+            )*
+        }
+        mod remote {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let f = super::fixture();
+                    let make: super::Make = super::remote;
+                    let gw = make(&f).await;
+                    super::$check(&f, gw).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    shows_a_link_and_knows_no_other,
+    concurrent_claims_and_commits_keep_the_quota_exact,
+    a_commit_for_a_link_that_ended_meanwhile_is_refused,
+    a_lease_that_is_not_renewed_gives_its_slot_back,
+    a_commit_whose_lease_ended_is_recorded_only_if_there_is_room,
+    released_twice_is_harmless_and_a_released_lease_is_gone,
+    refusals_and_finish_are_recorded,
+    a_clean_verdict_without_its_engine_is_not_recorded,
+    the_keys_verify_links_and_seal_but_open_nothing,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_api_gives_nothing_without_a_live_credential() {
+    let f = fixture();
+    let id = issue(&f, "c").await;
+    let api = internal_api(&f).await;
+    let (record, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+    let good = RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap();
+    assert!(good.link(&id).await.is_ok());
+    let mut wrong = credential.clone();
+    wrong.pop();
+    wrong.push('x');
+    for presented in [wrong.as_str(), "", "gwc_0123456789abcdef"] {
+        let bad = RemoteControl::new(&api.url, Some(&api.ca), presented).unwrap();
+        for result in [bad.keys().await.map(|_| ()), bad.link(&id).await.map(|_| ())] {
+            match result {
+                Err(ControlError::Unavailable(why)) => assert!(why.contains("credential"), "{why}"),
+                other => panic!("{presented:?}: {:?}", other.map(|_| "an answer")),
+            }
+        }
+    }
+    // Revoked: refused from the next call on.
+    f.svc.revoke_gateway_credential(&record.id).unwrap();
+    assert!(matches!(good.keys().await, Err(ControlError::Unavailable(_))));
+    // A control plane whose certificate the gateway does not trust gets no credential.
+    let stranger = tempfile::tempdir().unwrap();
+    let other_ca = std::fs::read(upgate_gateway::tls::ensure_self_signed(stranger.path()).unwrap().cert_file).unwrap();
+    let (_, fresh) = f.svc.create_gateway_credential("gw2").unwrap();
+    let mistrusting = RemoteControl::new(&api.url, Some(&other_ca), &fresh).unwrap();
+    assert!(matches!(mistrusting.keys().await, Err(ControlError::Unavailable(_))));
+    assert!(f.svc.metrics.internal_api_refused.get() >= 7);
+}
