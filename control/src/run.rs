@@ -13,7 +13,8 @@ use upgate_gateway::metrics::Metrics;
 use upgate_gateway::run::{bind, descriptors, prepare, Parts};
 use upgate_gateway::scanner::ScannerStatus;
 use upgate_gateway::server::{serve_plain, serve_private};
-use upgate_gateway::storage::{LocalStore, ObjectStore};
+use upgate_gateway::storage::s3::{LifecycleState, S3Settings};
+use upgate_gateway::storage::{LocalStore, ObjectStore, S3Store};
 use upgate_gateway::tls;
 
 use crate::api::Api;
@@ -59,21 +60,53 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
     Ok(Arc::new(service))
 }
 
-/// The configured storage backend.
-fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, RunError> {
+/// With gateways run apart, an object this young may be one a gateway is about to record.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The configured storage backend. An S3 bucket gets its lifecycle rule checked (and
+/// installed when absent) before anything is written to it.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, RunError> {
     match &config.storage {
         upgate_config::StorageConfig::Local { .. } => {
             Ok(Arc::new(LocalStore::open(&config.objects_dir()).map_err(setup)?))
         }
-        upgate_config::StorageConfig::S3(_) => {
-            Err(RunError::Config("storage.backend \"s3\" is not built yet".into()))
+        upgate_config::StorageConfig::S3(s3) => {
+            let secret = upgate_config::read_secret_file(&s3.secret_access_key_file)
+                .map_err(|e| RunError::Config(format!("storage.s3.secret_access_key_file: {e}")))?;
+            let store = S3Store::open(S3Settings {
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                bucket: s3.bucket.clone(),
+                path_style: s3.path_style,
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: zeroize::Zeroizing::new(secret),
+            })
+            .map_err(|e| RunError::Config(format!("storage.s3: {e}")))?;
+            match store.ensure_lifecycle().await {
+                Ok(LifecycleState::Present) => {}
+                Ok(LifecycleState::Installed) => tracing::info!(
+                    bucket = %s3.bucket,
+                    "installed a lifecycle rule that removes multipart uploads left unfinished for a day"
+                ),
+                // Not fatal: the bucket may be down now (readiness says so) or the key may
+                // lack the permission; uploads work, only crash leftovers would stay.
+                Err(e) => {
+                    tracing::warn!(bucket = %s3.bucket, error = %e, "could not check the bucket's lifecycle rule")
+                }
+            }
+            Ok(Arc::new(store))
         }
     }
 }
 
-/// Removes objects no record names (an upload that died between storing and recording).
-async fn sweep_orphans(service: &Service, store: &dyn ObjectStore) -> Result<(), RunError> {
-    match service.sweep_orphans(store).await {
+/// Removes objects no record names (an upload that died between storing and recording)
+/// and older than `grace`.
+async fn sweep_orphans(
+    service: &Service,
+    store: &dyn ObjectStore,
+    grace: std::time::Duration,
+) -> Result<(), RunError> {
+    match service.sweep_orphans(store, grace).await {
         Ok(0) => Ok(()),
         Ok(n) => {
             tracing::info!(removed = n, "removed stored objects that no file record names");
@@ -137,8 +170,9 @@ pub async fn serve(
     let dir = config.data_dir.clone();
     let metrics = Metrics::new();
     let service = open_service(&config, metrics.clone())?;
-    let store = open_store(&config)?;
-    sweep_orphans(&service, &*store).await?;
+    let store = open_store(&config).await?;
+    // No gateway runs but ours, and it has not started: every unrecorded object is an orphan.
+    sweep_orphans(&service, &*store, std::time::Duration::ZERO).await?;
     let control: Arc<dyn ControlLink> = Arc::new(InProcess(service.clone()));
     // The gateway's keys come the way a remote gateway's do: from the control link.
     let keys = control.keys().await.map_err(setup)?;
@@ -211,8 +245,16 @@ pub async fn control(
     let dir = config.data_dir.clone();
     let metrics = Metrics::new();
     let service = open_service(&config, metrics.clone())?;
-    let store = open_store(&config)?;
-    sweep_orphans(&service, &*store).await?;
+    let store = open_store(&config).await?;
+    // A storage failure at start must not keep the control plane down: sweep in the background.
+    tokio::spawn({
+        let (service, store) = (service.clone(), store.clone());
+        async move {
+            if let Err(e) = sweep_orphans(&service, &*store, ORPHAN_GRACE).await {
+                tracing::warn!(error = %e, "the sweep of unrecorded objects failed; it runs again at the next start");
+            }
+        }
+    });
     let (internal_tls, internal_cert) = internal_tls(&config)?;
     let internal = bind(config.control.internal.listen).await?;
     let ops_metrics = bind(config.metrics.listen).await?;
@@ -294,6 +336,6 @@ pub async fn gateway(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     upgate_gateway::run::run(config, store, shutdown).await
 }

@@ -1,13 +1,30 @@
 //! Where sealed objects live. One trait so a local directory and S3-compatible storage are
 //! interchangeable; object keys are opaque ids, never names or phone numbers.
 
+#[doc(hidden)]
+pub mod conformance;
 mod local;
+pub mod s3;
 
 use std::path::Path;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
 
 pub use local::LocalStore;
+pub use s3::S3Store;
+
+/// An object's bytes as they arrive, in pieces of the backend's choosing.
+pub type ByteStream = futures_util::stream::BoxStream<'static, Result<Bytes, StorageError>>;
+
+/// An object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: ObjectKey,
+    /// When it was written, in seconds since the epoch.
+    pub modified: u64,
+}
 
 /// An object's key: `f_` followed by lowercase hex, checked before any storage call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,11 +69,22 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn commit(&self, key: &ObjectKey, spool: &Path) -> Result<(), StorageError>;
     /// The object's length in bytes.
     async fn len(&self, key: &ObjectKey) -> Result<u64, StorageError>;
-    /// Up to `len` bytes from `offset` (fewer only at the end of the object).
-    async fn read_at(&self, key: &ObjectKey, offset: u64, len: usize) -> Result<Vec<u8>, StorageError>;
+    /// Up to `len` bytes from `offset` as one read (one ranged GET on S3), streamed; fewer
+    /// only at the end of the object.
+    async fn read_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<ByteStream, StorageError>;
+    /// Up to `len` bytes from `offset`, gathered (fewer only at the end of the object).
+    async fn read_at(&self, key: &ObjectKey, offset: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let mut out = Vec::with_capacity(len);
+        let mut stream = self.read_range(key, offset, len as u64).await?;
+        while let Some(piece) = stream.try_next().await? {
+            out.extend_from_slice(&piece);
+        }
+        out.truncate(len);
+        Ok(out)
+    }
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
-    /// Every object's key, for the start-up sweep of objects no record names.
-    async fn list(&self) -> Result<Vec<ObjectKey>, StorageError>;
+    /// Every object, for the start-up sweep of objects no record names.
+    async fn list(&self) -> Result<Vec<Listed>, StorageError>;
     /// For readiness: can we write and read right now?
     async fn check(&self) -> Result<(), StorageError>;
 }

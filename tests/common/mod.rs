@@ -3,6 +3,7 @@
 
 pub mod clamd;
 pub mod files;
+pub mod garage;
 pub mod logs;
 pub mod raw;
 pub mod scene;

@@ -10,6 +10,7 @@ use crate::ids::is_e164;
 use crate::model::FileRecord;
 use crate::problem::Problem;
 use upgate_gateway::storage::ObjectKey;
+use upgate_gateway::sys::now;
 
 impl Service {
     /// A file of this account; another account's file is "not found".
@@ -24,18 +25,30 @@ impl Service {
 
     /// Removes stored objects that no file record names: uploads cut off between storage and
     /// the record by a crash. Run at start, before the gateway takes uploads.
+    /// Deletes objects no file record names and that are older than `grace`: an upload that
+    /// died between storing its object and recording it. With gateways run apart, one may be
+    /// between those two steps right now, so its object is young: the grace spares it.
     pub async fn sweep_orphans(
         &self,
         store: &dyn upgate_gateway::storage::ObjectStore,
+        grace: std::time::Duration,
     ) -> Result<usize, Problem> {
-        let keys = store
+        let listed = store
             .list()
             .await
             .map_err(|e| Problem::unavailable("storage_unavailable", e.to_string()))?;
+        let cutoff = now().saturating_sub(grace.as_secs());
         let mut removed = 0;
-        for key in keys {
-            if self.db.get(Tree::Files, key.as_str().as_bytes())?.is_none() {
-                if let Err(e) = store.delete(&key).await {
+        for object in listed {
+            if object.modified >= cutoff && !grace.is_zero() {
+                continue;
+            }
+            if self
+                .db
+                .get(Tree::Files, object.key.as_str().as_bytes())?
+                .is_none()
+            {
+                if let Err(e) = store.delete(&object.key).await {
                     tracing::warn!(error = %e, "could not remove an orphaned object");
                     continue;
                 }

@@ -33,9 +33,14 @@ fn file() -> NewFile {
 }
 
 async fn issue(f: &Fixture, call: &str) -> LinkId {
-    let input = serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+    let input =
+        serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
     f.svc.put_call(&f.actor, call, input).unwrap();
-    let v = f.svc.issue_link(f.actor.clone(), call.into(), None).await.unwrap();
+    let v = f
+        .svc
+        .issue_link(f.actor.clone(), call.into(), None)
+        .await
+        .unwrap();
     v["id"].as_str().unwrap().parse().unwrap()
 }
 
@@ -50,7 +55,10 @@ type Make = fn(&Fixture) -> std::pin::Pin<Box<dyn std::future::Future<Output = A
 async fn shows_a_link_and_knows_no_other(f: &Fixture, gw: Arc<dyn ControlLink>) {
     let id = issue(f, "c").await;
     let view = gw.link(&id).await.unwrap();
-    assert_eq!((view.state, view.max_files, view.files_received), (LinkState::Active, 3, 0));
+    assert_eq!(
+        (view.state, view.max_files, view.files_received),
+        (LinkState::Active, 3, 0)
+    );
     assert!(!view.allowed.is_empty());
     let other: LinkId = "00112233445566778899aabb".parse().unwrap();
     assert!(matches!(gw.link(&other).await, Err(ControlError::UnknownLink)));
@@ -101,10 +109,16 @@ async fn a_commit_for_a_link_that_ended_meanwhile_is_refused(f: &Fixture, gw: Ar
     let claim = gw.claim(&first).await.unwrap().unwrap();
     // A new link for the call supersedes the first while its upload is in flight.
     f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
-    assert_eq!(gw.commit(&claim, file()).await.unwrap(), Err(LinkState::Superseded));
+    assert_eq!(
+        gw.commit(&claim, file()).await.unwrap(),
+        Err(LinkState::Superseded)
+    );
     assert_eq!(f.svc.pending(&first.to_string()), 0);
     assert_eq!(files_on_call(f, "c"), 0);
-    assert!(!gw.renew(&claim).await.unwrap(), "a lease on an ended link is not held");
+    assert!(
+        !gw.renew(&claim).await.unwrap(),
+        "a lease on an ended link is not held"
+    );
     // Finishing an ended link changes nothing.
     assert_eq!(gw.finish(&first).await.unwrap(), LinkState::Superseded);
 }
@@ -115,15 +129,25 @@ async fn a_lease_that_is_not_renewed_gives_its_slot_back(f: &Fixture, gw: Arc<dy
     let kept = gw.claim(&id).await.unwrap().unwrap();
     assert_eq!(kept.ttl_secs, 2);
     // Two uploads whose gateway died: nobody renews or releases them.
-    let _dead: Vec<Claim> = vec![gw.claim(&id).await.unwrap().unwrap(), gw.claim(&id).await.unwrap().unwrap()];
+    let _dead: Vec<Claim> = vec![
+        gw.claim(&id).await.unwrap().unwrap(),
+        gw.claim(&id).await.unwrap().unwrap(),
+    ];
     assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
     // The live upload renews every half second; the dead ones' leases run out.
     for _ in 0..7 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(gw.renew(&kept).await.unwrap());
     }
-    let again = [gw.claim(&id).await.unwrap().unwrap(), gw.claim(&id).await.unwrap().unwrap()];
-    assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used), "the renewed lease still holds its slot");
+    let again = [
+        gw.claim(&id).await.unwrap().unwrap(),
+        gw.claim(&id).await.unwrap().unwrap(),
+    ];
+    assert_eq!(
+        gw.claim(&id).await.unwrap(),
+        Err(LinkState::Used),
+        "the renewed lease still holds its slot"
+    );
     for claim in [&kept, &again[0], &again[1]] {
         gw.commit(claim, file()).await.unwrap().unwrap();
     }
@@ -142,7 +166,10 @@ async fn a_commit_whose_lease_ended_is_recorded_only_if_there_is_room(f: &Fixtur
     let later = gw.claim(&id).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     f.svc.set_lease_ttl(Duration::from_secs(60));
-    let _others = [gw.claim(&id).await.unwrap().unwrap(), gw.claim(&id).await.unwrap().unwrap()];
+    let _others = [
+        gw.claim(&id).await.unwrap().unwrap(),
+        gw.claim(&id).await.unwrap().unwrap(),
+    ];
     assert_eq!(gw.commit(&later, file()).await.unwrap(), Err(LinkState::Used));
     assert_eq!(files_on_call(f, "c"), 1);
 }
@@ -178,8 +205,12 @@ async fn a_clean_verdict_without_its_engine_is_not_recorded(f: &Fixture, gw: Arc
     let id = issue(f, "c").await;
     let claim = gw.claim(&id).await.unwrap().unwrap();
     let mut forged = file();
-    forged.verdict = serde_json::from_str(r#"{"status":"clean","engine":null,"detail":null,"scanned_at":1}"#).unwrap();
-    assert!(matches!(gw.commit(&claim, forged).await, Err(ControlError::Unavailable(_))));
+    forged.verdict =
+        serde_json::from_str(r#"{"status":"clean","engine":null,"detail":null,"scanned_at":1}"#).unwrap();
+    assert!(matches!(
+        gw.commit(&claim, forged).await,
+        Err(ControlError::Unavailable(_))
+    ));
     assert_eq!(files_on_call(f, "c"), 0);
 }
 
@@ -188,7 +219,8 @@ async fn the_keys_verify_links_and_seal_but_open_nothing(f: &Fixture, gw: Arc<dy
     let keys = GatewayKeys::from_set(&set).unwrap();
     // A link the control plane issued verifies with the gateway's keys.
     let v = {
-        let input = serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        let input =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
         f.svc.put_call(&f.actor, "k", input).unwrap();
         f.svc.issue_link(f.actor.clone(), "k".into(), None).await.unwrap()
     };
@@ -237,7 +269,9 @@ async fn internal_api(f: &Fixture) -> Internal {
     }
 }
 
-fn in_process(f: &Fixture) -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ControlLink>> + '_>> {
+fn in_process(
+    f: &Fixture,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ControlLink>> + '_>> {
     Box::pin(async move { Arc::new(InProcess(f.svc.clone())) as Arc<dyn ControlLink> })
 }
 
@@ -314,9 +348,17 @@ async fn the_internal_api_gives_nothing_without_a_live_credential() {
     assert!(matches!(good.keys().await, Err(ControlError::Unavailable(_))));
     // A control plane whose certificate the gateway does not trust gets no credential.
     let stranger = tempfile::tempdir().unwrap();
-    let other_ca = std::fs::read(upgate_gateway::tls::ensure_self_signed(stranger.path()).unwrap().cert_file).unwrap();
+    let other_ca = std::fs::read(
+        upgate_gateway::tls::ensure_self_signed(stranger.path())
+            .unwrap()
+            .cert_file,
+    )
+    .unwrap();
     let (_, fresh) = f.svc.create_gateway_credential("gw2").unwrap();
     let mistrusting = RemoteControl::new(&api.url, Some(&other_ca), &fresh).unwrap();
-    assert!(matches!(mistrusting.keys().await, Err(ControlError::Unavailable(_))));
+    assert!(matches!(
+        mistrusting.keys().await,
+        Err(ControlError::Unavailable(_))
+    ));
     assert!(f.svc.metrics.internal_api_refused.get() >= 7);
 }

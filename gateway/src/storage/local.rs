@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{ObjectKey, ObjectStore, StorageError};
+use bytes::Bytes;
+
+use super::{ByteStream, Listed, ObjectKey, ObjectStore, StorageError};
+
+/// How much one blocking read of a ranged read takes.
+const READ_PIECE: usize = 256 << 10;
 
 pub struct LocalStore {
     root: PathBuf,
@@ -73,16 +78,25 @@ impl ObjectStore for LocalStore {
         blocking(move || Ok(std::fs::metadata(path).map_err(not_found)?.len())).await
     }
 
-    async fn read_at(&self, key: &ObjectKey, offset: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+    async fn read_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<ByteStream, StorageError> {
         let path = self.path(key);
-        blocking(move || {
+        let file = blocking(move || {
             let mut file = std::fs::File::open(path).map_err(not_found)?;
             file.seek(SeekFrom::Start(offset))?;
-            let mut buf = Vec::with_capacity(len);
-            file.take(len as u64).read_to_end(&mut buf)?;
-            Ok(buf)
+            Ok(file.take(len))
         })
-        .await
+        .await?;
+        // Pieces of 256 KiB, each read on the blocking pool.
+        let pieces = futures_util::stream::try_unfold(file, |mut file| async move {
+            let (file, piece) = blocking(move || {
+                let mut piece = Vec::with_capacity(READ_PIECE);
+                (&mut file).take(READ_PIECE as u64).read_to_end(&mut piece)?;
+                Ok((file, piece))
+            })
+            .await?;
+            Ok((!piece.is_empty()).then(|| (Bytes::from(piece), file)))
+        });
+        Ok(Box::pin(pieces))
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
@@ -95,7 +109,7 @@ impl ObjectStore for LocalStore {
         .await
     }
 
-    async fn list(&self) -> Result<Vec<ObjectKey>, StorageError> {
+    async fn list(&self) -> Result<Vec<Listed>, StorageError> {
         let root = self.root.clone();
         blocking(move || {
             let mut keys = Vec::new();
@@ -105,8 +119,13 @@ impl ObjectStore for LocalStore {
                     continue;
                 }
                 for entry in std::fs::read_dir(dir.path())? {
-                    if let Some(key) = entry?.file_name().to_str().and_then(ObjectKey::parse) {
-                        keys.push(key);
+                    let entry = entry?;
+                    if let Some(key) = entry.file_name().to_str().and_then(ObjectKey::parse) {
+                        let modified = entry.metadata()?.modified()?;
+                        let modified = modified
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        keys.push(Listed { key, modified });
                     }
                 }
             }
