@@ -97,6 +97,16 @@ impl Upgate {
     /// Like `start_logging`, run through `wrapper` (a command that execs the rest, such as
     /// `prlimit --nofile=256:1024`).
     pub async fn start_wrapped(&mut self, filter: &str, wrapper: &[&str]) {
+        self.launch("serve", filter, wrapper).await
+    }
+
+    /// Starts `upgate control` (the control plane alone) or `upgate gateway` (one gateway
+    /// apart) and waits until it answers.
+    pub async fn start_as(&mut self, command: &str) {
+        self.launch(command, "info", &[]).await
+    }
+
+    async fn launch(&mut self, command_name: &str, filter: &str, wrapper: &[&str]) {
         let log = std::fs::File::create(&self.log).unwrap();
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -107,7 +117,7 @@ impl Upgate {
             None => Command::new(BIN),
         };
         let child = command
-            .args(["serve", "--config"])
+            .args([command_name, "--config"])
             .arg(&self.config)
             .env("UPGATE_LOG", filter)
             .env("RUST_LOG", filter)
@@ -118,13 +128,14 @@ impl Upgate {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = Client::new();
+        // A gateway run apart has no control API; its monitoring listener says it is up.
+        let probe = if command_name == "gateway" {
+            &self.monitor
+        } else {
+            &self.control
+        };
         while Instant::now() < deadline {
-            if client
-                .get(format!("{}/healthz", self.control))
-                .send()
-                .await
-                .is_ok()
-            {
+            if client.get(format!("{probe}/healthz")).send().await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -81,7 +81,11 @@ impl Service {
         let mut links = Vec::new();
         for (_, id) in self.db.scan_prefix(Tree::CallLinks, &prefix)? {
             if let Some(link) = get::<Link>(&*self.db, Tree::Links, &id)? {
-                links.push(link_json(&link, t));
+                let mut v = link_json(&link, t);
+                // So staff (and the assistant on the line) can tell "uploading now" from
+                // "nothing sent yet".
+                v["uploads_in_flight"] = self.uploads_in_flight(&link.id, t)?.into();
+                links.push(v);
             }
         }
         let mut sms = Vec::new();

@@ -85,10 +85,18 @@ impl Service {
         self.keys.gateway_set()
     }
 
-    /// How many slots of a link are held by uploads in flight now.
+    /// How many slots of a link are held by uploads in flight at `t`.
+    pub(crate) fn uploads_in_flight(&self, link_id: &str, t: u64) -> Result<u32, crate::db::DbError> {
+        let mut live = 0;
+        for (_, value) in self.db.scan_prefix(Tree::Leases, &lease_prefix(link_id))? {
+            live += u32::from(decode::<Lease>(Tree::Leases, &value)?.expires_at > t);
+        }
+        Ok(live)
+    }
+
     #[cfg(test)]
     pub(crate) fn pending(&self, link_id: &str) -> u32 {
-        self.leases(link_id, now()).map_or(0, |l| l.live.len() as u32)
+        self.uploads_in_flight(link_id, now()).unwrap()
     }
 
     fn ttl(&self) -> u64 {
