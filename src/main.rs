@@ -46,6 +46,11 @@ enum Command {
     /// Run one gateway apart from the control plane (needs gateway.control_url and
     /// gateway.credential_file in --config).
     Gateway(Common),
+    /// List, rotate and retire the link-signing and storage keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage the credentials gateways present to the internal API.
     GatewayCredential {
         #[command(subcommand)]
@@ -110,6 +115,32 @@ enum TokenCommand {
     Revoke {
         /// The token's id, as `token list` shows it.
         token_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Every key: kind, id, creation time and state (current or old), one JSON line each.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Make a new current key (link or storage); older links and files keep working.
+    Rotate {
+        /// link or storage.
+        kind: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove an old link key once no live link uses it.
+    Retire {
+        /// The key's id, as `keys list` shows it.
+        id: u32,
+        /// link (storage keys are never retired).
+        #[arg(long, default_value = "link")]
+        kind: String,
         #[command(flatten)]
         common: Common,
     },
@@ -292,6 +323,13 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve(common) => run_server(&common, Plane::Both).await,
         Command::Control(common) => run_server(&common, Plane::Control).await,
         Command::Gateway(common) => run_server(&common, Plane::Gateway).await,
+        Command::Keys { command } => match command {
+            KeysCommand::List { common } => operate(&common, OpRequest::ListKeys).await,
+            KeysCommand::Rotate { kind, common } => operate(&common, OpRequest::RotateKey { kind }).await,
+            KeysCommand::Retire { id, kind, common } => {
+                operate(&common, OpRequest::RetireKey { kind, id }).await
+            }
+        },
         Command::GatewayCredential { command } => match command {
             CredentialCommand::Create { name, common } => {
                 operate(&common, OpRequest::CreateGatewayCredential { name }).await

@@ -1,5 +1,10 @@
-//! The control plane's key material: generated on first start, loaded on every start.
-//! It holds the storage secret keys; the gateway gets only the public half (see gateway::keys).
+//! The control plane's key material: generated on first start, loaded on every start,
+//! rotated and retired by the operator (`upgate keys ...`). It holds the storage secret
+//! keys; gateways get only the public half, over the internal API (see gateway::keys).
+//!
+//! On disk, one file per key in `data_dir/keys`, named by kind and id; the newest id of a
+//! kind is the current key. Rotation writes a new file and reloads; nothing is rewritten,
+//! so a crash mid-rotation leaves either the old set or the new one.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -168,5 +173,155 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "{name} is readable by others");
         }
+    }
+}
+
+/// What kind of key an operator command is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// HMAC keys that sign link tokens.
+    Link,
+    /// X25519 key pairs that files are sealed for.
+    Storage,
+}
+
+impl KeyKind {
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "link" => Some(KeyKind::Link),
+            "storage" => Some(KeyKind::Storage),
+            _ => None,
+        }
+    }
+}
+
+/// One key as `upgate keys list` shows it (never its bytes).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub kind: KeyKind,
+    pub id: u32,
+    /// Seconds since the epoch when the key file was written.
+    pub created_at: u64,
+    /// `current` (signs or seals new things) or `old` (still verifies or opens).
+    pub state: &'static str,
+}
+
+fn created(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Every key, link keys first, oldest first.
+pub fn list(data_dir: &Path) -> Result<Vec<KeyInfo>, KeyError> {
+    let dir = key_dir(data_dir);
+    let mut out = Vec::new();
+    for (kind, suffix) in [(KeyKind::Link, ".key"), (KeyKind::Storage, ".secret")] {
+        let prefix = match kind {
+            KeyKind::Link => LINK_KEY_PREFIX,
+            KeyKind::Storage => STORAGE_PUB_PREFIX,
+        };
+        let found = list_keys(&dir, prefix, suffix)?;
+        let newest = found.last().map(|(id, _)| *id);
+        for (id, path) in found {
+            out.push(KeyInfo {
+                kind,
+                id,
+                created_at: created(&path),
+                state: if Some(id) == newest { "current" } else { "old" },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Makes a new current key of `kind` with the next id; returns the id.
+pub fn rotate(data_dir: &Path, kind: KeyKind) -> Result<u32, String> {
+    let dir = key_dir(data_dir);
+    match kind {
+        KeyKind::Link => {
+            let last = list_keys(&dir, LINK_KEY_PREFIX, ".key").map_err(|e| e.to_string())?;
+            let next = last.last().map_or(1, |(id, _)| id + 1);
+            // Link tokens carry the key id in one byte.
+            if next > u32::from(u8::MAX) {
+                return Err(
+                    "link key ids are used up (255): retire old ones first is not enough, \
+                    ids are never reused; see docs/keys.md"
+                        .into(),
+                );
+            }
+            let secret: zeroize::Zeroizing<[u8; 32]> =
+                zeroize::Zeroizing::new(upgate_gateway::sys::random().map_err(|e| e.to_string())?);
+            let path = dir.join(format!("{LINK_KEY_PREFIX}{next}.key"));
+            write_private(&path, &*secret).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(next)
+        }
+        KeyKind::Storage => {
+            let last = list_keys(&dir, STORAGE_PUB_PREFIX, ".secret").map_err(|e| e.to_string())?;
+            let next = last.last().map_or(1, |(id, _)| id + 1);
+            let key = RecipientSecretKey::generate(next);
+            // The public half first: a crash between the two leaves a .pub no secret
+            // matches, which nothing reads (the secrets decide the current key).
+            let pub_path = dir.join(format!("{STORAGE_PUB_PREFIX}{next}.pub"));
+            std::fs::write(&pub_path, key.public().bytes)
+                .map_err(|e| format!("{}: {e}", pub_path.display()))?;
+            let secret_path = dir.join(format!("{STORAGE_PUB_PREFIX}{next}.secret"));
+            write_private(&secret_path, &key.to_bytes())
+                .map_err(|e| format!("{}: {e}", secret_path.display()))?;
+            Ok(next)
+        }
+    }
+}
+
+/// Removes an old link key. The caller has checked that no live link uses it.
+pub fn retire_link(data_dir: &Path, id: u32) -> Result<(), String> {
+    let dir = key_dir(data_dir);
+    let keys = list_keys(&dir, LINK_KEY_PREFIX, ".key").map_err(|e| e.to_string())?;
+    let Some(newest) = keys.last().map(|(id, _)| *id) else {
+        return Err("there are no link keys".into());
+    };
+    if id == newest {
+        return Err(format!("link key {id} is the current key; rotate first"));
+    }
+    let Some((_, path)) = keys.into_iter().find(|(k, _)| *k == id) else {
+        return Err(format!("there is no link key {id}"));
+    };
+    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The control plane's keys as they are now, reloaded after a rotation or retirement.
+pub struct KeyRing {
+    data_dir: std::path::PathBuf,
+    current: std::sync::RwLock<std::sync::Arc<ControlKeys>>,
+}
+
+impl KeyRing {
+    pub fn load(data_dir: &Path) -> Result<KeyRing, KeyError> {
+        Ok(KeyRing {
+            data_dir: data_dir.to_path_buf(),
+            current: std::sync::RwLock::new(std::sync::Arc::new(load_control_keys(data_dir)?)),
+        })
+    }
+
+    pub fn current(&self) -> std::sync::Arc<ControlKeys> {
+        self.current.read().expect("key lock").clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Reads the key files again.
+    pub fn reload(&self) -> Result<(), KeyError> {
+        let keys = load_control_keys(&self.data_dir)?;
+        *self.current.write().expect("key lock") = std::sync::Arc::new(keys);
+        Ok(())
     }
 }

@@ -53,9 +53,22 @@ pub enum OpRequest {
         name: String,
     },
     ListGatewayCredentials,
+    ListKeys,
+    RotateKey {
+        kind: String,
+    },
+    RetireKey {
+        kind: String,
+        id: u32,
+    },
     RevokeGatewayCredential {
         id: String,
     },
+}
+
+fn key_kind(text: &str) -> Result<crate::keys::KeyKind, Problem> {
+    crate::keys::KeyKind::parse(text)
+        .ok_or_else(|| Problem::bad_request("unknown_key_kind", "the key kind is link or storage"))
 }
 
 fn parse_expiry(text: &str) -> Result<u64, Problem> {
@@ -116,6 +129,23 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
         OpRequest::CreateGatewayCredential { name } => {
             let (record, credential) = svc.create_gateway_credential(&name)?;
             Ok(json!({"result": credential, "id": record.id}))
+        }
+        OpRequest::ListKeys => {
+            let lines: Vec<String> = svc
+                .key_list()?
+                .iter()
+                .map(|k| serde_json::to_string(k).expect("key info serializes"))
+                .collect();
+            Ok(json!({"result": lines.join("\n")}))
+        }
+        OpRequest::RotateKey { kind } => {
+            let kind = key_kind(&kind)?;
+            let id = svc.rotate_key(kind)?;
+            Ok(json!({"result": format!("new current {kind:?} key: {id}").to_lowercase()}))
+        }
+        OpRequest::RetireKey { kind, id } => {
+            svc.retire_key(key_kind(&kind)?, id)?;
+            Ok(json!({"result": format!("retired {kind} key {id}")}))
         }
         OpRequest::ListGatewayCredentials => {
             let lines: Vec<String> = svc

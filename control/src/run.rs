@@ -19,7 +19,7 @@ use upgate_gateway::tls;
 
 use crate::api::Api;
 use crate::db::SledKv;
-use crate::keys::{ensure_keys, load_control_keys};
+use crate::keys::{ensure_keys, KeyRing};
 use crate::service::{InProcess, Service};
 
 pub use upgate_gateway::run::{setup, RunError};
@@ -34,7 +34,7 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         .create(dir)
         .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
     ensure_keys(dir).map_err(setup)?;
-    let keys = load_control_keys(dir).map_err(setup)?;
+    let keys = KeyRing::load(dir).map_err(setup)?;
     let db = SledKv::open(&dir.join("meta")).map_err(|e| {
         setup(format!(
             "cannot open the metadata store in {} ({e}); is another upgate using this data directory?",
@@ -161,6 +161,9 @@ async fn spawn_control_api(
     Ok(())
 }
 
+/// How often the in-process gateway takes the current keys (a rotation by the operator).
+const IN_PROCESS_KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs both planes until `shutdown` resolves.
 pub async fn serve(
     config: Config,
@@ -198,6 +201,11 @@ pub async fn serve(
     let stop = Stop(stop_rx);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(prepared.serve(stop.stopped()));
+    // Rotations reach the in-process gateway the way they reach remote ones.
+    let refresher = tokio::spawn(upgate_gateway::run::refresh_keys(
+        gateway.clone(),
+        IN_PROCESS_KEY_REFRESH,
+    ));
     spawn_control_api(&config, &service, store, &mut tasks, &stop).await?;
     // The monitoring listener outlives the others' drain: readiness must say "draining"
     // until the last upload in flight is done, not go silent.
@@ -221,6 +229,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     tracing::info!("shutting down");
     while tasks.join_next().await.is_some() {}
+    refresher.abort();
     let _ = monitor_stop.send(());
     let _ = monitor.await;
     let _ = std::fs::remove_file(crate::ops::socket_path(Path::new(&dir)));

@@ -12,6 +12,7 @@ mod fixture;
 mod gateway_credentials;
 mod gateway_link;
 mod idempotency;
+mod key_admin;
 mod links;
 mod sms_window;
 mod tokens;
@@ -28,7 +29,7 @@ use upgate_config::Plan;
 
 use crate::db::{DbError, Durable, Kv, Op, Tree};
 use crate::ids::new_id;
-use crate::keys::ControlKeys;
+use crate::keys::KeyRing;
 use crate::model::{Account, Assistant, AuditEntry, Role};
 use crate::problem::Problem;
 use crate::settings::{self, FileUploadSettings};
@@ -60,7 +61,7 @@ pub const DEFAULT_LEASE_TTL_SECS: u64 = 60;
 pub struct Service {
     pub(crate) db: Arc<dyn Kv>,
     pub(crate) plans: BTreeMap<String, Plan>,
-    pub(crate) keys: ControlKeys,
+    pub(crate) keys: KeyRing,
     pub(crate) sms: Arc<dyn SmsProvider>,
     pub(crate) public_url: String,
     pub(crate) metrics: Metrics,
@@ -127,7 +128,7 @@ impl Service {
     pub fn new(
         db: Arc<dyn Kv>,
         plans: BTreeMap<String, Plan>,
-        keys: ControlKeys,
+        keys: KeyRing,
         sms: Arc<dyn SmsProvider>,
         public_url: String,
         metrics: Metrics,

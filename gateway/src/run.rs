@@ -222,7 +222,7 @@ async fn first_keys(
 
 /// Asks the control plane for the keys every `every`: picks up rotations, and tells
 /// readiness whether the control plane answers.
-async fn refresh_keys(gw: Arc<Gateway>, every: Duration) {
+pub async fn refresh_keys(gw: Arc<Gateway>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

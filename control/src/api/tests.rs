@@ -98,7 +98,7 @@ fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>
     let service = Service::new(
         db.clone(),
         config.plans.clone(),
-        crate::keys::load_control_keys(dir.path()).unwrap(),
+        crate::keys::KeyRing::load(dir.path()).unwrap(),
         sms.unwrap_or_else(|| crate::sms::from_config(&config.sms, dir.path())),
         config.gateway.public_url.clone(),
         metrics.clone(),

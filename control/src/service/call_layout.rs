@@ -115,7 +115,7 @@ mod tests {
             account_id: f.actor.account_id.clone(),
             call_id: call.into(),
             state,
-            key_id: f.svc.keys.links.current().id(),
+            key_id: f.svc.keys.current().links.current().id(),
             created_at,
             expires_at: upgate_gateway::sys::now() + 3600,
             message: "Send it".into(),

@@ -87,8 +87,8 @@ impl Service {
         header
             .check_file_id(&file.id)
             .map_err(|e| integrity(e.to_string()))?;
-        let secret = self
-            .keys
+        let keys = self.keys.current();
+        let secret = keys
             .storage
             .get(&header.key_id())
             .ok_or_else(|| integrity(format!("no storage key {}", header.key_id())))?;

@@ -65,7 +65,7 @@ pub fn store() -> Store {
     let svc = Service::new(
         db.clone(),
         config.plans.clone(),
-        crate::keys::load_control_keys(dir.path()).unwrap(),
+        crate::keys::KeyRing::load(dir.path()).unwrap(),
         crate::sms::from_config(&config.sms, dir.path()),
         config.gateway.public_url.clone(),
         Default::default(),

@@ -82,7 +82,7 @@ impl Service {
     }
 
     pub(crate) fn gateway_key_set(&self) -> KeySet {
-        self.keys.gateway_set()
+        self.keys.current().gateway_set()
     }
 
     /// How many slots of a link are held by uploads in flight at `t`.

@@ -234,7 +234,8 @@ async fn the_keys_verify_links_and_seal_but_open_nothing(f: &Fixture, gw: Arc<dy
     let mut out = Vec::new();
     sealer.push(b"a signed contract", &mut out);
     let _ = sealer.finish(&mut out);
-    let secret = &f.svc.keys.storage[&header.key_id()];
+    let keys = f.svc.keys.current();
+    let secret = &keys.storage[&header.key_id()];
     assert!(unwrap_key(&header, secret).is_ok());
     let mut given: Vec<[u8; 32]> = set.link_keys.iter().map(|k| k.secret).collect();
     given.extend(set.storage.iter().map(|k| k.public));

@@ -31,7 +31,8 @@ fn gone(link: &Link, t: u64) -> Problem {
 impl Service {
     /// `https://HOST/u/TOKEN`, recomputed from the stored fields: the token is never stored.
     pub fn link_url(&self, link: &Link) -> Result<String, Problem> {
-        let key = self.keys.links.get(link.key_id).ok_or_else(|| {
+        let keys = self.keys.current();
+        let key = keys.links.get(link.key_id).ok_or_else(|| {
             Problem::new(
                 StatusCode::CONFLICT,
                 "link_key_retired",
@@ -80,7 +81,7 @@ impl Service {
             account_id: actor.account_id.clone(),
             call_id: call.id.clone(),
             state: LinkState::Active,
-            key_id: self.keys.links.current().id(),
+            key_id: self.keys.current().links.current().id(),
             created_at: t,
             expires_at: t + s.link_ttl_seconds,
             message: s.message.clone(),

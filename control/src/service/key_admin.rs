@@ -1,0 +1,127 @@
+//! The operator's key commands (`upgate keys list|rotate|retire`), on a running control
+//! plane (over the operator socket) or a stopped one (on the data directory): a new key is
+//! written, the ring reloaded, and gateways pick it up at their next key refresh.
+
+use super::{decode, Service};
+use crate::db::Tree;
+use crate::keys::{self, KeyInfo, KeyKind};
+use crate::model::Link;
+use crate::problem::Problem;
+use upgate_gateway::control_link::LinkState;
+use upgate_gateway::sys::now;
+
+fn key_problem(e: impl std::fmt::Display) -> Problem {
+    Problem::conflict("key_change_refused", e.to_string())
+}
+
+impl Service {
+    pub fn key_list(&self) -> Result<Vec<KeyInfo>, Problem> {
+        keys::list(self.keys.data_dir()).map_err(key_problem)
+    }
+
+    /// A new current key of `kind`; links and files made under older keys keep working.
+    pub fn rotate_key(&self, kind: KeyKind) -> Result<u32, Problem> {
+        let _w = self.write_lock();
+        let id = keys::rotate(self.keys.data_dir(), kind).map_err(key_problem)?;
+        self.keys.reload().map_err(key_problem)?;
+        tracing::info!(kind = ?kind, id, "key rotated");
+        Ok(id)
+    }
+
+    /// Removes an old link key, refused while a live link was signed with it. Storage keys
+    /// are never retired: stored files need them to open.
+    pub fn retire_key(&self, kind: KeyKind, id: u32) -> Result<(), Problem> {
+        if kind == KeyKind::Storage {
+            return Err(key_problem(
+                "storage keys are never retired: the files sealed for them would no longer open",
+            ));
+        }
+        if u32::from(self.keys.current().links.current().id()) == id {
+            return Err(key_problem(format!(
+                "link key {id} is the current key; rotate first"
+            )));
+        }
+        let _w = self.write_lock();
+        let t = now();
+        let mut live = 0u64;
+        for (_, value) in self.db.scan_prefix(Tree::Links, b"")? {
+            let link: Link = decode(Tree::Links, &value)?;
+            if u32::from(link.key_id) == id && link.state_at(t) == LinkState::Active {
+                live += 1;
+            }
+        }
+        if live > 0 {
+            return Err(key_problem(format!(
+                "link key {id} still signs {live} live link(s); retire it once they have expired, been used or revoked"
+            )));
+        }
+        keys::retire_link(self.keys.data_dir(), id).map_err(key_problem)?;
+        self.keys.reload().map_err(key_problem)?;
+        tracing::info!(id, "link key retired");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::fixture::fixture;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn rotation_keeps_old_links_and_retirement_waits_for_them() {
+        let f = fixture();
+        let input = || {
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap()
+        };
+        f.svc.put_call(&f.actor, "c", input()).unwrap();
+        let old = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        assert_eq!(f.svc.rotate_key(KeyKind::Link).unwrap(), 2);
+        assert_eq!(f.svc.rotate_key(KeyKind::Storage).unwrap(), 2);
+        let states: Vec<(KeyKind, u32, &str)> = f
+            .svc
+            .key_list()
+            .unwrap()
+            .iter()
+            .map(|k| (k.kind, k.id, k.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (KeyKind::Link, 1, "old"),
+                (KeyKind::Link, 2, "current"),
+                (KeyKind::Storage, 1, "old"),
+                (KeyKind::Storage, 2, "current")
+            ]
+        );
+        // The gateway's set: both link keys, both public keys, the new ones current; the
+        // link issued before the rotation still verifies with it.
+        let set = f.svc.gateway_key_set();
+        assert_eq!((set.current_link, set.current_storage), (2, 2));
+        assert_eq!(set.link_keys.len(), 2);
+        let gateway = upgate_gateway::keys::GatewayKeys::from_set(&set).unwrap();
+        let token = old["url"].as_str().unwrap().rsplit('/').next().unwrap();
+        assert!(upgate_gateway::token::verify(&gateway.links, token, now()).is_ok());
+        // The old link still verifies; retiring its key is refused while it is live.
+        let err = f.svc.retire_key(KeyKind::Link, 1).unwrap_err();
+        assert!(err.detail.contains("1 live link"), "{}", err.detail);
+        assert!(f
+            .svc
+            .retire_key(KeyKind::Link, 2)
+            .unwrap_err()
+            .detail
+            .contains("current"));
+        assert!(f.svc.retire_key(KeyKind::Storage, 1).is_err());
+        // A new link for the call supersedes the old one: then the key can go.
+        f.svc.put_call(&f.actor, "c", input()).unwrap();
+        f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        f.svc.retire_key(KeyKind::Link, 1).unwrap();
+        assert_eq!(f.svc.gateway_key_set().link_keys.len(), 1);
+        assert!(f
+            .svc
+            .retire_key(KeyKind::Link, 1)
+            .unwrap_err()
+            .detail
+            .contains("no link key 1"));
+    }
+}
