@@ -46,6 +46,11 @@ enum Command {
     /// Run one gateway apart from the control plane (needs gateway.control_url and
     /// gateway.credential_file in --config).
     Gateway(Common),
+    /// Storage tools.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// List, rotate and retire the link-signing and storage keys.
     Keys {
         #[command(subcommand)]
@@ -115,6 +120,25 @@ enum TokenCommand {
     Revoke {
         /// The token's id, as `token list` shows it.
         token_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy every sealed file from a local objects directory to the S3 bucket in [storage],
+    /// verified; run it again to resume or to catch files written meanwhile.
+    Migrate {
+        /// Only "local".
+        #[arg(long)]
+        from: String,
+        /// Only "s3" (the bucket configured in [storage]).
+        #[arg(long)]
+        to: String,
+        /// The objects directory (default: data_dir/objects).
+        #[arg(long)]
+        from_path: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -323,6 +347,41 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve(common) => run_server(&common, Plane::Both).await,
         Command::Control(common) => run_server(&common, Plane::Control).await,
         Command::Gateway(common) => run_server(&common, Plane::Gateway).await,
+        Command::Store {
+            command:
+                StoreCommand::Migrate {
+                    from,
+                    to,
+                    from_path,
+                    common,
+                },
+        } => {
+            if from != "local" || to != "s3" {
+                eprintln!("upgate: only --from local --to s3 is supported");
+                return ExitCode::from(EX_USAGE);
+            }
+            let config = match load(&common) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match upgate_control::run::migrate_store(&config, from_path.as_deref()).await {
+                Ok(report) => {
+                    println!(
+                        "copied {} file(s) ({} bytes), {} already in the bucket; every copy verified",
+                        report.copied, report.bytes_copied, report.already_there
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e @ upgate_control::run::RunError::Config(_)) => {
+                    eprintln!("upgate: {e}");
+                    ExitCode::from(EX_USAGE)
+                }
+                Err(e) => {
+                    eprintln!("upgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Keys { command } => match command {
             KeysCommand::List { common } => operate(&common, OpRequest::ListKeys).await,
             KeysCommand::Rotate { kind, common } => operate(&common, OpRequest::RotateKey { kind }).await,

@@ -8,6 +8,7 @@ pub use upgate_gateway::hidden_chars;
 pub mod ids;
 pub mod internal_api;
 pub mod keys;
+pub mod migrate;
 pub mod model;
 pub mod ops;
 pub mod problem;

@@ -348,3 +348,29 @@ pub async fn gateway(
     let store = open_store(&config).await?;
     upgate_gateway::run::run(config, store, shutdown).await
 }
+
+/// `upgate store migrate --from local --to s3`: the objects directory (`from`, default
+/// data_dir/objects) into the bucket `[storage]` names.
+pub async fn migrate_store(config: &Config, from: Option<&Path>) -> Result<crate::migrate::Report, RunError> {
+    if !matches!(config.storage, upgate_config::StorageConfig::S3(_)) {
+        return Err(RunError::Config(
+            "the destination is the bucket in [storage]: set storage.backend = \"s3\" and its [storage.s3] keys".into(),
+        ));
+    }
+    let from_dir = from.map_or_else(|| config.data_dir.join("objects"), Path::to_path_buf);
+    if !from_dir.is_dir() {
+        return Err(RunError::Config(format!(
+            "{} is not a directory",
+            from_dir.display()
+        )));
+    }
+    let source = LocalStore::open(&from_dir).map_err(setup)?;
+    let destination = open_store(config).await?;
+    // Scratch copies beside the source: the same disk, which has room for its files.
+    let scratch = from_dir.join(".migrate");
+    let report = crate::migrate::migrate(&source, &*destination, &scratch)
+        .await
+        .map_err(RunError::Setup)?;
+    let _ = std::fs::remove_dir(&scratch);
+    Ok(report)
+}
