@@ -116,8 +116,32 @@ pub struct Assistant {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallEvent {
     pub at: u64,
-    pub kind: String,
-    pub detail: serde_json::Value,
+    /// Stored as `"kind": "<snake_case name>", "detail": {...}`.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What happened on a call, with its details typed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum Event {
+    /// The gateway refused a file for what it is; the caller was told why.
+    UploadRefused(UploadRefused),
+}
+
+/// The fields but `code` default when absent: records from the first builds lack some.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadRefused {
+    pub code: upgate_gateway::control_link::RefusalCode,
+    /// The caller's file name, cleaned.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub scan: Option<ScanVerdict>,
+    #[serde(default)]
+    pub link_id: String,
 }
 
 /// A call's own fields. What it gathers (links, messages, files, events) is kept under the
@@ -201,8 +225,9 @@ pub struct FileRecord {
     pub link_id: String,
     pub contact: String,
     pub name: String,
+    /// Stored and shown as its media type.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: upgate_gateway::upload::sniff::Kind,
     pub size: u64,
     pub sha256: String,
     pub scan: ScanVerdict,
@@ -220,4 +245,28 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records written before these fields were typed read back the same, and are written
+    /// back byte for byte as they were: no migration, and an older build can still read them.
+    #[test]
+    fn typed_records_keep_the_stored_spelling() {
+        let event = r#"{"at":5,"kind":"upload_refused","detail":{"code":"infected","name":"a.pdf","size":3,"scan":null,"link_id":"00112233445566778899aabb"}}"#;
+        let parsed: CallEvent = serde_json::from_str(event).unwrap();
+        assert!(
+            matches!(&parsed.event, Event::UploadRefused(r) if r.code == upgate_gateway::control_link::RefusalCode::Infected)
+        );
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), event);
+        let file = r#"{"id":"f_00112233445566778899aabbccddeeff","account_id":"acc_1","call_id":"c","link_id":"l","contact":"+14155550123","name":"a.jpg","type":"image/jpeg","size":1,"sha256":"00","scan":{"status":"not_scanned","engine":null,"detail":"off","scanned_at":1},"key_id":1,"received_at":2}"#;
+        let parsed: FileRecord = serde_json::from_str(file).unwrap();
+        assert_eq!(parsed.kind, upgate_gateway::upload::sniff::Kind::Jpeg);
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), file);
+        // A kind or a code we do not know is an error, not a string passed along.
+        assert!(serde_json::from_str::<FileRecord>(&file.replace("image/jpeg", "text/html")).is_err());
+        assert!(serde_json::from_str::<CallEvent>(&event.replace("infected", "bad")).is_err());
+    }
 }

@@ -10,7 +10,6 @@ use hyper::body::Frame;
 use upgate_gateway::names::{attachment_disposition, download_name};
 use upgate_gateway::seal::{Header, Opener, MAX_HEADER_LEN, TAG_LEN};
 use upgate_gateway::storage::{ObjectKey, ObjectStore, StorageError};
-use upgate_gateway::upload::sniff::Kind;
 
 use super::range::{self, Span};
 use super::{Api, ApiResponse};
@@ -196,10 +195,10 @@ pub async fn download(
             h.insert(name, v);
         }
     };
-    set(h, header::CONTENT_TYPE, file.kind.clone());
+    set(h, header::CONTENT_TYPE, file.kind.mime().to_string());
     // The saved name's extension agrees with the sniffed type, so the file never opens as
     // something else from the reviewer's disk.
-    let extensions = Kind::from_mime(&file.kind).map(Kind::extensions).unwrap_or(&[]);
+    let extensions = file.kind.extensions();
     set(
         h,
         header::CONTENT_DISPOSITION,

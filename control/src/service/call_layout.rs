@@ -153,7 +153,7 @@ mod tests {
             link_id: active.id.clone(),
             contact: "+14155550123".into(),
             name: format!("doc{n}.pdf"),
-            kind: "application/pdf".into(),
+            kind: upgate_gateway::upload::sniff::Kind::Pdf,
             size: 100,
             sha256: "00".repeat(32),
             scan: upgate_gateway::control_link::ScanVerdict::not_scanned(None, "off".into(), 0),
@@ -173,7 +173,7 @@ mod tests {
             "file_ids": [files[0].id, files[1].id],
             "events": [
                 {"at": 40, "kind": "upload_refused", "detail": {"code": "infected"}},
-                {"at": 41, "kind": "upload_refused", "detail": {"code": "too_large"}},
+                {"at": 41, "kind": "upload_refused", "detail": {"code": "file_too_large"}},
             ],
             "events_dropped": 3,
         });
@@ -225,7 +225,7 @@ mod tests {
             [format!("f_{:032x}", 9), format!("f_{:032x}", 2)]
         );
         assert_eq!(v["events"][0]["detail"]["code"], "infected");
-        assert_eq!(v["events"][1]["detail"]["code"], "too_large");
+        assert_eq!(v["events"][1]["detail"]["code"], "file_too_large");
         assert_eq!(v["events"].as_array().unwrap().len(), 2);
         assert_eq!(v["events_dropped"], 3);
         assert_eq!(v["created_at"], 5);

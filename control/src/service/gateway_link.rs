@@ -13,7 +13,7 @@ use upgate_gateway::token::LinkId;
 
 use super::{call_prefix, decode, get, numbered, put, scoped, Service};
 use crate::db::{Durable, Op, Tree};
-use crate::model::{Call, CallEvent, FileRecord, Link};
+use crate::model::{Call, CallEvent, Event, FileRecord, Link, UploadRefused};
 use crate::settings::allowed_kinds;
 use upgate_gateway::sys::{now, random};
 
@@ -200,7 +200,7 @@ impl Service {
                 link_id: link.id.clone(),
                 contact: call.caller_number.clone(),
                 name: file.display_name,
-                kind: file.kind.mime().into(),
+                kind: file.kind,
                 size: file.size,
                 sha256: file.sha256,
                 scan: file.verdict,
@@ -267,8 +267,13 @@ impl Service {
         }
         let event = CallEvent {
             at: now(),
-            kind: "upload_refused".into(),
-            detail: json!({"code": refusal.code, "name": refusal.display_name, "size": refusal.size, "scan": refusal.verdict, "link_id": link.id}),
+            event: Event::UploadRefused(UploadRefused {
+                code: refusal.code,
+                name: refusal.display_name,
+                size: refusal.size,
+                scan: refusal.verdict,
+                link_id: link.id.clone(),
+            }),
         };
         ops.push(put(Tree::CallEvents, numbered(&prefix, call.events_next), &event));
         call.events_next += 1;
