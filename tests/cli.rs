@@ -310,3 +310,59 @@ fn json_logs_are_one_object_per_line() {
     assert!(messages.iter().any(|m| m == "upgate is running"), "{messages:?}");
     assert!(!out.contains("\x1b["), "{out}");
 }
+
+#[test]
+fn config_check_names_what_split_mode_and_s3_need() {
+    let (code, out) = check(
+        "[gateway]\ncontrol_url = \"http://control:8444\"\n[storage]\nbackend = \"s3\"\n[storage.s3]\nendpoint = \"http://s3.example.com\"\n",
+    );
+    assert_eq!(code, Some(64));
+    for key in [
+        "gateway.control_url",
+        "storage.s3.region",
+        "storage.s3.bucket",
+        "storage.s3.access_key_id",
+        "storage.s3.secret_access_key_file",
+        "storage.s3.endpoint",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(key) && l.contains("fix:")),
+            "{key} not reported in:\n{out}"
+        );
+    }
+    let (code, out) = check("[gateway]\ncredential_file = \"/tmp/x\"\n[storage]\nbackend = \"ftp\"\n");
+    assert_eq!(code, Some(64));
+    assert!(
+        out.contains("gateway.credential_file") && out.contains("storage.backend"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_gateway_without_its_control_plane_settings_refuses_to_start() {
+    let up = Upgate::configure("");
+    let out = Command::new(BIN)
+        .args(["gateway", "--config"])
+        .arg(&up.config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("gateway.control_url") && stderr.contains("gateway.credential_file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn key_and_credential_commands_refuse_bad_input_with_a_reason() {
+    let up = Upgate::configure("");
+    let (ok, _, err) = up.cli(&["keys", "rotate", "everything"]);
+    assert!(!ok && err.contains("link or storage"), "{err}");
+    let (ok, _, err) = up.cli(&["gateway-credential", "create", "--name", "gw 1"]);
+    assert!(!ok && err.contains("gateway name"), "{err}");
+    let (ok, _, err) = up.cli(&["gateway-credential", "revoke", "gwc_0000000000000000"]);
+    assert!(!ok && err.contains("No such gateway credential"), "{err}");
+    let (ok, _, err) = up.cli(&["store", "migrate", "--from", "s3", "--to", "local"]);
+    assert!(!ok && err.contains("--from local --to s3"), "{err}");
+}

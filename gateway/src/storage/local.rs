@@ -66,7 +66,26 @@ impl ObjectStore for LocalStore {
             }
             // The spool fsynced the data as its last write (the trait's contract); the rename
             // publishes it whole, and the directory fsync makes the new name survive a crash.
-            std::fs::rename(&spool, &dest)?;
+            match std::fs::rename(&spool, &dest) {
+                Ok(()) => {}
+                // A gateway whose spool is on another filesystem than a shared objects
+                // directory: copy beside the destination, sync, then rename there.
+                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                    let partial = dir.join(format!(
+                        ".{}.part",
+                        dest.file_name().and_then(|n| n.to_str()).unwrap_or("object")
+                    ));
+                    let copied = std::fs::copy(&spool, &partial)
+                        .and_then(|_| std::fs::File::open(&partial)?.sync_all())
+                        .and_then(|()| std::fs::rename(&partial, &dest));
+                    if let Err(e) = copied {
+                        let _ = std::fs::remove_file(&partial);
+                        return Err(e.into());
+                    }
+                    std::fs::remove_file(&spool)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
             fsync_dir(dir)?;
             Ok(())
         })

@@ -23,3 +23,30 @@ fn object_keys_are_strict() {
         assert!(ObjectKey::parse(bad).is_none(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_spool_on_another_filesystem_is_copied_in_whole() {
+    use std::os::unix::fs::MetadataExt;
+    // /dev/shm is a tmpfs on Linux: another filesystem than the temp directory's.
+    let spool_dir = tempfile::tempdir_in("/dev/shm").expect("a tmpfs at /dev/shm");
+    let dir = tempfile::tempdir().unwrap();
+    assert_ne!(
+        std::fs::metadata(spool_dir.path()).unwrap().dev(),
+        std::fs::metadata(dir.path()).unwrap().dev(),
+        "the test needs two filesystems"
+    );
+    let store = LocalStore::open(&dir.path().join("objects")).unwrap();
+    let key = ObjectKey::random();
+    let spool = spool_dir.path().join("upload.part");
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&spool, &data).unwrap();
+    store.commit(&key, &spool).await.unwrap();
+    assert!(!spool.exists());
+    assert_eq!(store.read_at(&key, 0, 100_000).await.unwrap(), data);
+    let fan_out = dir.path().join("objects").join(&key.as_str()[2..4]);
+    let names: Vec<_> = std::fs::read_dir(fan_out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [key.as_str()], "no partial copy is left beside the object");
+}
