@@ -265,16 +265,25 @@ impl Api {
             Route::CallPut(id) => {
                 let id = ext_id(id)?;
                 let input: CallInput = read_json(req.into_body()).await?;
-                let (view, created) = blocking(move || {
-                    let (call, created) = svc.put_call(&actor, &id, input)?;
-                    Ok((svc.call_view(&call)?, created))
+                let (mut view, created) = blocking({
+                    let svc = svc.clone();
+                    move || {
+                        let (call, created) = svc.put_call(&actor, &id, input)?;
+                        Ok((svc.call_view(&call)?, created))
+                    }
                 })
                 .await?;
+                svc.add_uploads_in_flight(&mut view).await?;
                 Ok(json_response(created_or_ok(created), &view))
             }
             Route::CallGet(id) => {
                 let id = ext_id(id)?;
-                let view = blocking(move || svc.call_view(&svc.call(&actor.account_id, &id)?)).await?;
+                let mut view = blocking({
+                    let svc = svc.clone();
+                    move || svc.call_view(&svc.call(&actor.account_id, &id)?)
+                })
+                .await?;
+                svc.add_uploads_in_flight(&mut view).await?;
                 Ok(json_response(StatusCode::OK, &view))
             }
             Route::LinkIssue(id) => {

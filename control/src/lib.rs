@@ -13,6 +13,7 @@ pub mod model;
 pub mod ops;
 pub mod problem;
 pub mod redact;
+pub mod repo;
 pub mod run;
 pub mod service;
 pub mod settings;

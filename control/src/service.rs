@@ -66,7 +66,9 @@ pub struct Service {
     pub(crate) public_url: String,
     pub(crate) metrics: Metrics,
     sms_window: sms_window::SmsWindow,
-    write: Mutex<()>,
+    write: Arc<Mutex<()>>,
+    /// The links as gateways use them (claims, stored files, refusals).
+    pub(crate) links: Arc<dyn crate::repo::LinkRepo>,
     /// How long a claimed file slot is held without a renewal (see `gateway_link`).
     pub(crate) lease_ttl: std::sync::atomic::AtomicU64,
     /// How deep the scanner proved it scans, when one runs in this process: settings that
@@ -120,6 +122,30 @@ pub(crate) fn numbered(prefix: &[u8], n: u64) -> Vec<u8> {
     key
 }
 
+/// An audit entry as one op of a batch: `account/sequence` in `Audit`.
+pub(crate) fn audit_op(
+    db: &dyn Kv,
+    actor: &str,
+    account_id: &str,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<Op, DbError> {
+    let seq = db.next_id()?;
+    let entry = AuditEntry {
+        seq,
+        at: now(),
+        account_id: account_id.into(),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        detail,
+    };
+    let mut key = format!("{account_id}/").into_bytes();
+    key.extend_from_slice(&seq.to_be_bytes());
+    Ok(put(Tree::Audit, key, &entry))
+}
+
 pub fn token_hash(token: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, token.as_bytes()))
 }
@@ -134,6 +160,8 @@ impl Service {
         metrics: Metrics,
         sms_limits: upgate_config::SmsLimits,
     ) -> Service {
+        let write = Arc::new(Mutex::new(()));
+        let links = Arc::new(crate::repo::SledLinks::new(db.clone(), write.clone()));
         Service {
             db,
             plans,
@@ -142,7 +170,8 @@ impl Service {
             public_url,
             metrics,
             sms_window: sms_window::SmsWindow::new(sms_limits),
-            write: Mutex::new(()),
+            write,
+            links,
             lease_ttl: AtomicU64::new(DEFAULT_LEASE_TTL_SECS),
             scan_depth: std::sync::OnceLock::new(),
         }
@@ -185,19 +214,7 @@ impl Service {
         target: &str,
         detail: serde_json::Value,
     ) -> Result<Op, DbError> {
-        let seq = self.db.next_id()?;
-        let entry = AuditEntry {
-            seq,
-            at: now(),
-            account_id: account_id.into(),
-            actor: actor.into(),
-            action: action.into(),
-            target: target.into(),
-            detail,
-        };
-        let mut key = format!("{account_id}/").into_bytes();
-        key.extend_from_slice(&seq.to_be_bytes());
-        Ok(put(Tree::Audit, key, &entry))
+        audit_op(&*self.db, actor, account_id, action, target, detail)
     }
 
     /// A request refused for its role: who, where, which permission, and why.

@@ -73,6 +73,23 @@ impl Service {
         get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?.ok_or_else(|| Problem::not_found("call"))
     }
 
+    /// Adds to each link of a call view how many uploads are in flight on it now, so staff
+    /// (and the assistant on the line) can tell "uploading now" from "nothing sent yet".
+    pub async fn add_uploads_in_flight(&self, view: &mut Value) -> Result<(), Problem> {
+        let t = now();
+        if let Some(links) = view.get_mut("links").and_then(Value::as_array_mut) {
+            for link in links {
+                let id = link["id"].as_str().unwrap_or_default().to_string();
+                let n = self
+                    .uploads_in_flight(&id, t)
+                    .await
+                    .map_err(|crate::repo::RepoError::Store(e)| Problem::from(e))?;
+                link["uploads_in_flight"] = n.into();
+            }
+        }
+        Ok(())
+    }
+
     /// The call details page's data: links with their state, messages, files, events, each
     /// in the order it came.
     pub fn call_view(&self, call: &Call) -> Result<Value, Problem> {
@@ -81,11 +98,7 @@ impl Service {
         let mut links = Vec::new();
         for (_, id) in self.db.scan_prefix(Tree::CallLinks, &prefix)? {
             if let Some(link) = get::<Link>(&*self.db, Tree::Links, &id)? {
-                let mut v = link_json(&link, t);
-                // So staff (and the assistant on the line) can tell "uploading now" from
-                // "nothing sent yet".
-                v["uploads_in_flight"] = self.uploads_in_flight(&link.id, t)?.into();
-                links.push(v);
+                links.push(link_json(&link, t));
             }
         }
         let mut sms = Vec::new();

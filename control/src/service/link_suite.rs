@@ -113,7 +113,7 @@ async fn a_commit_for_a_link_that_ended_meanwhile_is_refused(f: &Fixture, gw: Ar
         gw.commit(&claim, file()).await.unwrap(),
         Err(LinkState::Superseded)
     );
-    assert_eq!(f.svc.pending(&first.to_string()), 0);
+    assert_eq!(f.svc.pending(&first.to_string()).await, 0);
     assert_eq!(files_on_call(f, "c"), 0);
     assert!(
         !gw.renew(&claim).await.unwrap(),
@@ -181,7 +181,7 @@ async fn released_twice_is_harmless_and_a_released_lease_is_gone(f: &Fixture, gw
     gw.release(&claim).await;
     gw.release(&claim).await;
     assert!(!gw.renew(&claim).await.unwrap());
-    assert_eq!(f.svc.pending(&id.to_string()), 0);
+    assert_eq!(f.svc.pending(&id.to_string()).await, 0);
 }
 
 async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>) {
