@@ -48,14 +48,12 @@ pub enum Tree {
     CallEvents,
     /// name -> value: facts about the store itself (its layout version)
     Meta,
-    /// link id / lease (big-endian) -> Lease: file slots claimed by uploads in flight
-    Leases,
     /// credential id -> GatewayCredential: who may use the internal API
     GatewayCredentials,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 18] = [
+    pub const ALL: [Tree; 17] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -72,7 +70,6 @@ impl Tree {
         Tree::CallFiles,
         Tree::CallEvents,
         Tree::Meta,
-        Tree::Leases,
         Tree::GatewayCredentials,
     ];
 
@@ -99,7 +96,6 @@ impl Tree {
             Tree::CallFiles => "call_files",
             Tree::CallEvents => "call_events",
             Tree::Meta => "meta",
-            Tree::Leases => "leases",
             Tree::GatewayCredentials => "gateway_credentials",
         }
     }

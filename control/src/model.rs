@@ -179,6 +179,18 @@ pub struct Link {
     pub max_files: u32,
     pub files_received: u32,
     pub ended_at: Option<u64>,
+    /// File slots held by uploads in flight: each until its expiry unless renewed, ended
+    /// by the upload's commit or release. Kept on the link so that a claim is one read and
+    /// one write of the record it changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<LeaseHold>,
+}
+
+/// One claimed slot on a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHold {
+    pub lease: u64,
+    pub expires_at: u64,
 }
 
 impl Link {

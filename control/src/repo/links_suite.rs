@@ -38,6 +38,7 @@ fn ids(n: u8) -> (LinkId, Link, Call) {
         max_files: 2,
         files_received: 0,
         ended_at: None,
+        leases: Vec::new(),
     };
     let call = Call {
         account_id: link.account_id.clone(),

@@ -1,64 +1,46 @@
-//! [`LinkRepo`] on the embedded store. Key layout: `Links` by link id; `Leases` by link id
-//! and lease number; a stored file in `Files`, `CallFiles` (`account/call/` + sequence),
-//! `Contacts` (`account/number/file`) and `Audit`; refusals in `CallEvents` under the call.
+//! [`LinkRepo`] on the embedded store. Key layout: `Links` by link id, its leases inside
+//! the record (a claim is one read and one write of the record it changes); a stored file
+//! in `Files`, `CallFiles` (`account/call/` + sequence), `Contacts` (`account/number/file`)
+//! and `Audit`; refusals in `CallEvents` under the call.
 //!
 //! Every method runs on the caller's task: the store work before a durable wait is a few
 //! in-memory reads and one write, shorter than a hand-off to a blocking thread, and the
 //! wait itself is a future that holds no thread. The service's write lock (shared with its
 //! other writers of links) is held only for that in-memory part, never across an await.
-//! Lease writes are not waited for: a lease lost in a crash only frees its slot early, and
-//! `record_file` checks the quota again.
+//! Claims, renewals and releases are not waited for: a lease lost in a crash only frees
+//! its slot early, and `record_file` checks the quota again.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use upgate_gateway::control_link::{Claim, LinkState, NewFile, Refusal};
 use upgate_gateway::token::LinkId;
 
 use super::{LinkRepo, RepoError};
 use crate::db::{Kv, Op, Tree};
-use crate::model::{Call, CallEvent, Event, FileRecord, Link, UploadRefused};
-use crate::service::{audit_op, call_prefix, decode, get, numbered, put, scoped};
+use crate::model::{Call, CallEvent, Event, FileRecord, LeaseHold, Link, UploadRefused};
+use crate::service::{audit_op, call_prefix, get, numbered, put, scoped};
 
 /// The most events a call keeps; older ones are dropped and counted.
 const MAX_CALL_EVENTS: u64 = 100;
 
-/// A claimed file slot: held until `expires_at` unless renewed, released, or committed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Lease {
-    expires_at: u64,
+/// Drops the leases that have ended at `t`; true if any was dropped.
+fn prune(link: &mut Link, t: u64) -> bool {
+    let before = link.leases.len();
+    link.leases.retain(|l| l.expires_at > t);
+    link.leases.len() != before
 }
 
-fn lease_prefix(link_id: &str) -> Vec<u8> {
-    format!("{link_id}/").into_bytes()
+/// Removes the claim's lease; true if it was there.
+fn drop_lease(link: &mut Link, claim: &Claim) -> bool {
+    let before = link.leases.len();
+    link.leases.retain(|l| l.lease != claim.lease);
+    link.leases.len() != before
 }
 
-fn lease_key(claim: &Claim) -> Vec<u8> {
-    numbered(&lease_prefix(&claim.link_id.to_string()), claim.lease)
-}
-
-/// The lease number in a lease key (its last eight bytes).
-fn lease_number(key: &[u8]) -> Option<u64> {
-    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
-    Some(u64::from_be_bytes(tail))
-}
-
-fn lease_op(claim: &Claim, t: u64) -> Op {
-    put(
-        Tree::Leases,
-        lease_key(claim),
-        &Lease {
-            expires_at: t + claim.ttl_secs,
-        },
-    )
-}
-
-/// A link's leases: the live ones (their numbers) and deletes for the ended ones.
-struct Leases {
-    live: Vec<u64>,
-    ended: Vec<Op>,
+fn save(link: &Link) -> Op {
+    put(Tree::Links, link.id.as_bytes(), link)
 }
 
 pub struct SledLinks {
@@ -80,21 +62,6 @@ impl SledLinks {
         Ok(get::<Link>(&*self.db, Tree::Links, id.to_string().as_bytes())?)
     }
 
-    fn leases(&self, link_id: &str, t: u64) -> Result<Leases, RepoError> {
-        let mut leases = Leases {
-            live: Vec::new(),
-            ended: Vec::new(),
-        };
-        for (key, value) in self.db.scan_prefix(Tree::Leases, &lease_prefix(link_id))? {
-            let lease: Lease = decode(Tree::Leases, &value)?;
-            match lease_number(&key) {
-                Some(n) if lease.expires_at > t => leases.live.push(n),
-                _ => leases.ended.push(Op::Delete(Tree::Leases, key)),
-            }
-        }
-        Ok(leases)
-    }
-
     /// Writes the file record and everything that points at it, under the lock.
     fn write_file(
         &self,
@@ -111,10 +78,9 @@ impl SledLinks {
         }
         // A claim whose lease ended (its renewals were lost) may still record the file,
         // but only if the link has room beside the uploads that hold leases now.
-        let Leases { live, ended } = self.leases(&link.id, t)?;
-        let own = live.contains(&claim.lease);
-        let others = live.len() as u32 - u32::from(own);
-        if !own && link.files_received + others >= link.max_files {
+        prune(&mut link, t);
+        let own = drop_lease(&mut link, claim);
+        if !own && link.files_received + link.leases.len() as u32 >= link.max_files {
             return Ok(Some(Err(LinkState::Used)));
         }
         let Some(call) = get::<Call>(&*self.db, Tree::Calls, &scoped(&link.account_id, &link.call_id))?
@@ -150,8 +116,7 @@ impl SledLinks {
             json!({"call_id": call.id, "scan": record.scan.status()}),
         )?;
         let seq = self.db.next_id()?;
-        let mut ops = ended;
-        ops.push(Op::Delete(Tree::Leases, lease_key(claim)));
+        let mut ops = Vec::with_capacity(5);
         ops.extend([
             put(Tree::Files, record.id.as_bytes(), &record),
             Op::Put(
@@ -159,7 +124,7 @@ impl SledLinks {
                 numbered(&call_prefix(&call.account_id, &call.id), seq),
                 record.id.as_bytes().to_vec(),
             ),
-            put(Tree::Links, link.id.as_bytes(), &link),
+            save(&link),
             Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
             audit,
         ]);
@@ -176,48 +141,59 @@ impl LinkRepo for SledLinks {
 
     async fn claim(&self, claim: &Claim, t: u64) -> Result<Option<Result<(), LinkState>>, RepoError> {
         let _w = self.lock();
-        let Some(link) = self.stored(&claim.link_id)? else {
+        let Some(mut link) = self.stored(&claim.link_id)? else {
             return Ok(None);
         };
         let state = link.state_at(t);
         if state != LinkState::Active {
             return Ok(Some(Err(state)));
         }
-        let Leases { live, mut ended } = self.leases(&link.id, t)?;
-        if link.files_received + live.len() as u32 >= link.max_files {
-            if !ended.is_empty() {
-                self.db.write(ended)?;
+        let pruned = prune(&mut link, t);
+        if link.files_received + link.leases.len() as u32 >= link.max_files {
+            if pruned {
+                self.db.write(vec![save(&link)])?;
             }
             return Ok(Some(Err(LinkState::Used)));
         }
-        ended.push(lease_op(claim, t));
-        self.db.write(ended)?;
+        link.leases.push(LeaseHold {
+            lease: claim.lease,
+            expires_at: t + claim.ttl_secs,
+        });
+        self.db.write(vec![save(&link)])?;
         Ok(Some(Ok(())))
     }
 
     async fn renew(&self, claim: &Claim, t: u64) -> Result<bool, RepoError> {
         let _w = self.lock();
-        let held = match get::<Lease>(&*self.db, Tree::Leases, &lease_key(claim))? {
-            Some(lease) => {
-                lease.expires_at > t
-                    && self
-                        .stored(&claim.link_id)?
-                        .is_some_and(|l| l.state_at(t) == LinkState::Active)
+        let Some(mut link) = self.stored(&claim.link_id)? else {
+            return Ok(false);
+        };
+        let active = link.state_at(t) == LinkState::Active;
+        let held = match link.leases.iter_mut().find(|l| l.lease == claim.lease) {
+            Some(l) if active && l.expires_at > t => {
+                l.expires_at = t + claim.ttl_secs;
+                true
             }
-            None => false,
+            _ => false,
         };
-        let op = if held {
-            lease_op(claim, t)
+        let changed = if held {
+            true
         } else {
-            Op::Delete(Tree::Leases, lease_key(claim))
+            drop_lease(&mut link, claim) | prune(&mut link, t)
         };
-        self.db.write(vec![op])?;
+        if changed {
+            self.db.write(vec![save(&link)])?;
+        }
         Ok(held)
     }
 
     async fn release(&self, claim: &Claim) -> Result<(), RepoError> {
         let _w = self.lock();
-        self.db.write(vec![Op::Delete(Tree::Leases, lease_key(claim))])?;
+        if let Some(mut link) = self.stored(&claim.link_id)? {
+            if drop_lease(&mut link, claim) {
+                self.db.write(vec![save(&link)])?;
+            }
+        }
         Ok(())
     }
 
@@ -231,12 +207,16 @@ impl LinkRepo for SledLinks {
         // received); the durable wait after it.
         let written = {
             let _w = self.lock();
-            let written = self.write_file(claim, file, t);
-            if matches!(written, Ok(Some(Err(_)))) {
+            let written = self.write_file(claim, file, t)?;
+            if matches!(written, Some(Err(_))) {
                 // Refused: its lease ends now rather than at expiry.
-                self.db.write(vec![Op::Delete(Tree::Leases, lease_key(claim))])?;
+                if let Some(mut link) = self.stored(&claim.link_id)? {
+                    if drop_lease(&mut link, claim) {
+                        self.db.write(vec![save(&link)])?;
+                    }
+                }
             }
-            written?
+            written
         };
         if matches!(written, Some(Ok(_))) {
             self.db.durable().await?;
@@ -296,17 +276,15 @@ impl LinkRepo for SledLinks {
             }
             link.state = LinkState::Used;
             link.ended_at = Some(t);
-            self.db.write(vec![put(Tree::Links, link.id.as_bytes(), &link)])?;
+            link.leases.clear();
+            self.db.write(vec![save(&link)])?;
         }
         self.db.durable().await?;
         Ok(Some(LinkState::Used))
     }
 
     async fn uploads_in_flight(&self, link_id: &str, t: u64) -> Result<u32, RepoError> {
-        let mut live = 0;
-        for (_, value) in self.db.scan_prefix(Tree::Leases, &lease_prefix(link_id))? {
-            live += u32::from(decode::<Lease>(Tree::Leases, &value)?.expires_at > t);
-        }
-        Ok(live)
+        let link = get::<Link>(&*self.db, Tree::Links, link_id.as_bytes())?;
+        Ok(link.map_or(0, |l| l.leases.iter().filter(|h| h.expires_at > t).count() as u32))
     }
 }

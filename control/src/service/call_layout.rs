@@ -124,6 +124,7 @@ mod tests {
             max_files: 5,
             files_received: 0,
             ended_at: None,
+            leases: Vec::new(),
         }
     }
 

@@ -90,6 +90,7 @@ impl Service {
             max_files: s.max_files,
             files_received: 0,
             ended_at: None,
+            leases: Vec::new(),
         };
         let prefix = call_prefix(&call.account_id, &call.id);
         let mut ops = Vec::new();
