@@ -236,12 +236,35 @@ pub async fn serve(
     Ok(())
 }
 
+/// The names a self-signed internal certificate is made for: the listen address when it is
+/// a specific one, and the host's name.
+fn internal_names(config: &Config) -> Vec<String> {
+    let mut names = Vec::new();
+    let ip = config.control.internal.listen.ip();
+    if !ip.is_unspecified() {
+        names.push(ip.to_string());
+    }
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            names.push(host.to_string());
+        }
+    }
+    names
+}
+
 /// The internal API's TLS: the operator's files, or a self-signed pair in the data
 /// directory whose certificate gateways then trust (`gateway.control_ca_file`).
 fn internal_tls(config: &Config) -> Result<(Arc<rustls::ServerConfig>, std::path::PathBuf), RunError> {
     let files = match &config.control.internal.tls {
         Some(files) => files.clone(),
-        None => tls::ensure_self_signed(&config.data_dir.join("internal")).map_err(setup)?,
+        // Valid for the address gateways dial and this machine's name, besides localhost.
+        None => tls::ensure_self_signed_for(&config.data_dir.join("internal"), &internal_names(config))
+            .map_err(setup)?,
     };
     Ok((tls::server_config(&files).map_err(setup)?, files.cert_file))
 }

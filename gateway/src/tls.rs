@@ -32,16 +32,26 @@ pub fn self_signed_paths(data_dir: &Path) -> TlsFiles {
 
 /// Creates the self-signed localhost pair unless it exists.
 pub fn ensure_self_signed(data_dir: &Path) -> Result<TlsFiles, TlsError> {
+    ensure_self_signed_for(data_dir, &[])
+}
+
+/// Like `ensure_self_signed`, valid also for `extra` names (host names or IP addresses).
+pub fn ensure_self_signed_for(data_dir: &Path, extra: &[String]) -> Result<TlsFiles, TlsError> {
     let files = self_signed_paths(data_dir);
     if files.cert_file.exists() && files.key_file.exists() {
         return Ok(files);
     }
     let gen = |e: &dyn std::fmt::Display| TlsError::Generate(e.to_string());
-    let names = vec![
+    let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
+    for name in extra {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
     let cert = rcgen::generate_simple_self_signed(names).map_err(|e| gen(&e))?;
     let dir = files.cert_file.parent().expect("has a parent");
     std::fs::create_dir_all(dir).map_err(|e| gen(&e))?;

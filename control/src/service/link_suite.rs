@@ -363,3 +363,29 @@ async fn the_internal_api_gives_nothing_without_a_live_credential() {
     ));
     assert!(f.svc.metrics.internal_api_refused.get() >= 7);
 }
+
+/// A gateway on another host dials the control plane by its address: the self-signed
+/// internal certificate must name it (`run::internal_names`), or TLS refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_internal_certificate_is_valid_for_the_address_it_names() {
+    let f = fixture();
+    let (_, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+    for (extra, works) in [(vec!["127.0.0.2".to_string()], true), (vec![], false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let files = upgate_gateway::tls::ensure_self_signed_for(dir.path(), &extra).unwrap();
+        let tls = upgate_gateway::tls::server_config(&files).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let svc = f.svc.clone();
+        tokio::spawn(upgate_gateway::server::serve_private(
+            listener,
+            Some(tls),
+            move |req| crate::internal_api::handle(svc.clone(), req),
+            std::future::pending(),
+        ));
+        let ca = std::fs::read(&files.cert_file).unwrap();
+        let client =
+            RemoteControl::new(&format!("https://127.0.0.2:{port}"), Some(&ca), &credential).unwrap();
+        assert_eq!(client.keys().await.is_ok(), works, "names {extra:?}");
+    }
+}
