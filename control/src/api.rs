@@ -4,6 +4,7 @@
 
 mod download;
 mod observe;
+mod problems;
 mod range;
 mod route;
 mod tokens;
@@ -257,7 +258,7 @@ impl Api {
                 let body: Body = read_json(req.into_body()).await?;
                 let (view, created) = blocking(move || {
                     let (a, created) = svc.put_assistant(&actor, &id, body.file_upload)?;
-                    Ok((svc.assistant_view(&a)?, created))
+                    Ok::<_, Problem>((svc.assistant_view(&a)?, created))
                 })
                 .await?;
                 Ok(json_response(created_or_ok(created), &view))
@@ -269,7 +270,7 @@ impl Api {
                     let svc = svc.clone();
                     move || {
                         let (call, created) = svc.put_call(&actor, &id, input)?;
-                        Ok((svc.call_view(&call)?, created))
+                        Ok::<_, Problem>((svc.call_view(&call)?, created))
                     }
                 })
                 .await?;

@@ -52,10 +52,10 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         config.sms_limits,
     );
     // Tokens made before the per-account index existed become listable and revocable.
-    service.index_tokens().map_err(|p| setup(p.detail))?;
+    service.index_tokens().map_err(setup)?;
     // Calls stored in the first layout (id lists on the call record) move to the per-call
     // trees, once.
-    service.migrate_calls().map_err(|p| setup(p.detail))?;
+    service.migrate_calls().map_err(setup)?;
     service.set_lease_ttl(config.control.internal.lease_ttl);
     Ok(Arc::new(service))
 }
@@ -112,7 +112,7 @@ async fn sweep_orphans(
             tracing::info!(removed = n, "removed stored objects that no file record names");
             Ok(())
         }
-        Err(p) => Err(setup(p.detail)),
+        Err(e) => Err(setup(e)),
     }
 }
 

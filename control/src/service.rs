@@ -6,6 +6,7 @@
 
 mod call_layout;
 mod calls;
+mod error;
 mod files;
 #[cfg(test)]
 mod fixture;
@@ -21,7 +22,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use http::StatusCode;
 use ring::digest;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -31,13 +31,13 @@ use crate::db::{DbError, Durable, Kv, Op, Tree};
 use crate::ids::new_id;
 use crate::keys::KeyRing;
 use crate::model::{Account, Assistant, AuditEntry, Role};
-use crate::problem::Problem;
 use crate::settings::{self, FileUploadSettings};
 use crate::sms::SmsProvider;
 use upgate_gateway::metrics::Metrics;
 use upgate_gateway::sys::now;
 
 pub use calls::{file_json, link_json, CallInput};
+pub use error::ServiceError;
 pub use gateway_credentials::GatewayCredential;
 pub use gateway_link::InProcess;
 pub use links::blocking;
@@ -225,7 +225,7 @@ impl Service {
         method: &str,
         permission: &str,
         code: &str,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), ServiceError> {
         let w = self.write_lock();
         let op = self.audit_op(
             &actor.token_id,
@@ -246,21 +246,17 @@ impl Service {
 
     // --- operator: accounts ------------------------------------------------------------
 
-    pub fn create_account(&self, name: &str, plan: &str) -> Result<Account, Problem> {
+    pub fn create_account(&self, name: &str, plan: &str) -> Result<Account, ServiceError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 || crate::hidden_chars::first_hidden(name).is_some()
         {
-            return Err(Problem::bad_request(
-                "invalid_name",
-                "Give the account a name of 1-200 characters, without control, format or invisible characters.",
-            ));
+            return Err(ServiceError::InvalidAccountName);
         }
         if !self.plans.contains_key(plan) {
-            let known: Vec<&str> = self.plans.keys().map(String::as_str).collect();
-            return Err(Problem::bad_request(
-                "unknown_plan",
-                format!("No plan {plan:?}; the config defines: {}.", known.join(", ")),
-            ));
+            return Err(ServiceError::UnknownPlan {
+                plan: plan.into(),
+                known: self.plans.keys().cloned().collect(),
+            });
         }
         let account = Account {
             id: new_id("acc"),
@@ -284,7 +280,7 @@ impl Service {
         Ok(account)
     }
 
-    pub fn account(&self, id: &str) -> Result<Option<Account>, Problem> {
+    pub fn account(&self, id: &str) -> Result<Option<Account>, ServiceError> {
         // Checked against our own id shape before any storage call, like every outside id.
         if !crate::ids::is_own_id(id, "acc") {
             return Ok(None);
@@ -292,25 +288,19 @@ impl Service {
         Ok(get(&*self.db, Tree::Accounts, id.as_bytes())?)
     }
 
-    fn plan_has_sms(&self, account_id: &str) -> Result<bool, Problem> {
+    fn plan_has_sms(&self, account_id: &str) -> Result<bool, ServiceError> {
         let account = self
             .account(account_id)?
-            .ok_or_else(|| Problem::not_found("account"))?;
+            .ok_or(ServiceError::NotFound("account"))?;
         Ok(self.plans.get(&account.plan).is_some_and(|p| p.sms))
     }
 
     /// Counts a text about to be sent, or refuses it (429) when the number or the account has
     /// had its allowance this hour.
-    pub(crate) fn admit_sms(&self, account_id: &str, number: &str) -> Result<(), Problem> {
-        self.sms_window.admit(account_id, number, now()).map_err(|wait| {
-            let mut p = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "sms_rate_limited",
-                format!("Too many texts to this number or from this account in the last hour; try again in {wait} s."),
-            );
-            p.extra = Some(serde_json::json!({ "retry_after_seconds": wait }));
-            p.with_retry_after(wait)
-        })
+    pub(crate) fn admit_sms(&self, account_id: &str, number: &str) -> Result<(), ServiceError> {
+        self.sms_window
+            .admit(account_id, number, now())
+            .map_err(|wait| ServiceError::SmsRateLimited { wait })
     }
 
     // --- assistants ----------------------------------------------------------------------
@@ -320,7 +310,7 @@ impl Service {
         actor: &Actor,
         id: &str,
         settings: FileUploadSettings,
-    ) -> Result<(Assistant, bool), Problem> {
+    ) -> Result<(Assistant, bool), ServiceError> {
         let mut errors = settings::validate(&settings, self.plan_has_sms(&actor.account_id)?);
         let depth = self.scan_depth.get().and_then(|depth| depth());
         if let Some(depth) = depth.filter(|d| settings.enabled && settings.max_file_bytes > *d) {
@@ -333,15 +323,8 @@ impl Service {
                 ),
             ));
         }
-        if let Some(first) = errors.first() {
-            let status = if first.code == "plan_lacks_sms" {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            let mut p = Problem::new(status, first.code, first.detail.clone());
-            p.extra = Some(serde_json::json!({"errors": errors}));
-            return Err(p);
+        if !errors.is_empty() {
+            return Err(ServiceError::Settings(errors));
         }
         let key = scoped(&actor.account_id, id);
         let w = self.write_lock();
@@ -364,13 +347,12 @@ impl Service {
         Ok((assistant, !existed))
     }
 
-    pub fn assistant(&self, account_id: &str, id: &str) -> Result<Assistant, Problem> {
-        get(&*self.db, Tree::Assistants, &scoped(account_id, id))?
-            .ok_or_else(|| Problem::not_found("assistant"))
+    pub fn assistant(&self, account_id: &str, id: &str) -> Result<Assistant, ServiceError> {
+        get(&*self.db, Tree::Assistants, &scoped(account_id, id))?.ok_or(ServiceError::NotFound("assistant"))
     }
 
     /// The assistant as the API shows it: settings, availability and the SMS preview.
-    pub fn assistant_view(&self, assistant: &Assistant) -> Result<serde_json::Value, Problem> {
+    pub fn assistant_view(&self, assistant: &Assistant) -> Result<serde_json::Value, ServiceError> {
         let sms = self.plan_has_sms(&assistant.account_id)?;
         let mut file_upload = serde_json::to_value(&assistant.file_upload).unwrap_or_default();
         if let Some(obj) = file_upload.as_object_mut() {
@@ -390,7 +372,7 @@ impl Service {
     }
 
     /// The newest `limit` audit entries, newest first.
-    pub fn audit(&self, account_id: &str, limit: usize) -> Result<Vec<AuditEntry>, Problem> {
+    pub fn audit(&self, account_id: &str, limit: usize) -> Result<Vec<AuditEntry>, ServiceError> {
         let entries = self
             .db
             .scan_prefix_rev(Tree::Audit, format!("{account_id}/").as_bytes(), limit)?;

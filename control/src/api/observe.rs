@@ -60,9 +60,9 @@ pub async fn finish(api: &Api, f: Finished<'_>) {
             let permission = f.route.perm().map_or("none", |p| p.as_str());
             let code = f.problem.map_or("forbidden", |p| p.code);
             let written = blocking(move || svc.audit_denied(&actor, route, &method, permission, code)).await;
-            if let Err(p) = written {
+            if let Err(p) = written as Result<(), crate::service::ServiceError> {
                 // The request is refused either way; a lost entry must still be noticed.
-                tracing::error!(code = p.code, route, "could not audit a denied request");
+                tracing::error!(error = %p, route, "could not audit a denied request");
             }
         }
     }

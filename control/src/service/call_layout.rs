@@ -10,10 +10,10 @@
 
 use serde::Deserialize;
 
+use super::ServiceError;
 use super::{call_prefix, decode, numbered, put, Service};
 use crate::db::{Op, Tree};
 use crate::model::{Call, CallEvent};
-use crate::problem::Problem;
 
 const LAYOUT_KEY: &[u8] = b"calls_layout";
 const LAYOUT: &[u8] = b"2";
@@ -43,7 +43,7 @@ struct Stored {
 
 impl Service {
     /// Moves every call of the first layout; returns how many moved.
-    pub fn migrate_calls(&self) -> Result<usize, Problem> {
+    pub fn migrate_calls(&self) -> Result<usize, ServiceError> {
         if self.db.get(Tree::Meta, LAYOUT_KEY)?.as_deref() == Some(LAYOUT) {
             return Ok(0);
         }

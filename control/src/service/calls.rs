@@ -4,11 +4,11 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::ServiceError;
 use super::{call_prefix, decode, get, put, scoped, Actor, Service};
 use crate::db::Tree;
 use crate::ids::{is_e164, is_external_id};
 use crate::model::{Call, CallEvent, FileRecord, Link, SmsMessage};
-use crate::problem::Problem;
 use upgate_gateway::sys::now;
 
 #[derive(Debug, Deserialize)]
@@ -20,30 +20,22 @@ pub struct CallInput {
 
 impl Service {
     /// Creates the call, or updates its assistant and number. Returns whether it was created.
-    pub fn put_call(&self, actor: &Actor, call_id: &str, input: CallInput) -> Result<(Call, bool), Problem> {
+    pub fn put_call(
+        &self,
+        actor: &Actor,
+        call_id: &str,
+        input: CallInput,
+    ) -> Result<(Call, bool), ServiceError> {
         if !is_e164(&input.caller_number) {
-            return Err(Problem::new(
-                http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_phone_number",
-                "caller_number must be in E.164 form, e.g. +14155550123.",
-            ));
+            return Err(ServiceError::InvalidPhoneNumber);
         }
         if !is_external_id(&input.assistant_id) {
-            return Err(Problem::bad_request(
-                "invalid_id",
-                "assistant_id uses 1-128 of A-Z a-z 0-9 . _ : -",
-            ));
+            return Err(ServiceError::InvalidId("assistant_id"));
         }
         self.assistant(&actor.account_id, &input.assistant_id)
-            .map_err(|p| {
-                if p.status != http::StatusCode::NOT_FOUND {
-                    return p;
-                }
-                Problem::new(
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown_assistant",
-                    "No assistant with that id in this account.",
-                )
+            .map_err(|e| match e {
+                ServiceError::NotFound(_) => ServiceError::UnknownAssistant,
+                other => other,
             })?;
         let key = scoped(&actor.account_id, call_id);
         let w = self.write_lock();
@@ -69,21 +61,18 @@ impl Service {
         Ok((call, created))
     }
 
-    pub fn call(&self, account_id: &str, call_id: &str) -> Result<Call, Problem> {
-        get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?.ok_or_else(|| Problem::not_found("call"))
+    pub fn call(&self, account_id: &str, call_id: &str) -> Result<Call, ServiceError> {
+        get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?.ok_or(ServiceError::NotFound("call"))
     }
 
     /// Adds to each link of a call view how many uploads are in flight on it now, so staff
     /// (and the assistant on the line) can tell "uploading now" from "nothing sent yet".
-    pub async fn add_uploads_in_flight(&self, view: &mut Value) -> Result<(), Problem> {
+    pub async fn add_uploads_in_flight(&self, view: &mut Value) -> Result<(), ServiceError> {
         let t = now();
         if let Some(links) = view.get_mut("links").and_then(Value::as_array_mut) {
             for link in links {
                 let id = link["id"].as_str().unwrap_or_default().to_string();
-                let n = self
-                    .uploads_in_flight(&id, t)
-                    .await
-                    .map_err(|crate::repo::RepoError::Store(e)| Problem::from(e))?;
+                let n = self.uploads_in_flight(&id, t).await?;
                 link["uploads_in_flight"] = n.into();
             }
         }
@@ -92,7 +81,7 @@ impl Service {
 
     /// The call details page's data: links with their state, messages, files, events, each
     /// in the order it came.
-    pub fn call_view(&self, call: &Call) -> Result<Value, Problem> {
+    pub fn call_view(&self, call: &Call) -> Result<Value, ServiceError> {
         let t = now();
         let prefix = call_prefix(&call.account_id, &call.id);
         let mut links = Vec::new();

@@ -4,23 +4,23 @@
 use serde_json::json;
 use upgate_gateway::seal::{unwrap_key, Header, Opener};
 
+use super::ServiceError;
 use super::{get, Actor, Service};
 use crate::db::Tree;
 use crate::ids::is_e164;
 use crate::model::FileRecord;
-use crate::problem::Problem;
 use upgate_gateway::storage::ObjectKey;
 use upgate_gateway::sys::now;
 
 impl Service {
     /// A file of this account; another account's file is "not found".
-    pub fn file_for(&self, account_id: &str, file_id: &str) -> Result<FileRecord, Problem> {
+    pub fn file_for(&self, account_id: &str, file_id: &str) -> Result<FileRecord, ServiceError> {
         if ObjectKey::parse(file_id).is_none() {
-            return Err(Problem::not_found("file"));
+            return Err(ServiceError::NotFound("file"));
         }
         get::<FileRecord>(&*self.db, Tree::Files, file_id.as_bytes())?
             .filter(|f| f.account_id == account_id)
-            .ok_or_else(|| Problem::not_found("file"))
+            .ok_or(ServiceError::NotFound("file"))
     }
 
     /// Removes stored objects that no file record names: uploads cut off between storage and
@@ -32,11 +32,11 @@ impl Service {
         &self,
         store: &dyn upgate_gateway::storage::ObjectStore,
         grace: std::time::Duration,
-    ) -> Result<usize, Problem> {
+    ) -> Result<usize, ServiceError> {
         let listed = store
             .list()
             .await
-            .map_err(|e| Problem::unavailable("storage_unavailable", e.to_string()))?;
+            .map_err(|e| ServiceError::StorageUnavailable(e.to_string()))?;
         let cutoff = now().saturating_sub(grace.as_secs());
         let mut removed = 0;
         for object in listed {
@@ -58,9 +58,9 @@ impl Service {
         Ok(removed)
     }
 
-    pub fn contact_files(&self, account_id: &str, e164: &str) -> Result<Vec<FileRecord>, Problem> {
+    pub fn contact_files(&self, account_id: &str, e164: &str) -> Result<Vec<FileRecord>, ServiceError> {
         if !is_e164(e164) {
-            return Err(Problem::not_found("contact"));
+            return Err(ServiceError::NotFound("contact"));
         }
         let prefix = format!("{account_id}/{e164}/");
         let mut files = Vec::new();
@@ -75,14 +75,10 @@ impl Service {
 
     /// Unwraps the file's data key with the storage secret its header names, after checking
     /// the header belongs to this file id (another file's ciphertext is refused).
-    pub fn opener(&self, file: &FileRecord, header: Header) -> Result<Opener, Problem> {
+    pub fn opener(&self, file: &FileRecord, header: Header) -> Result<Opener, ServiceError> {
         let integrity = |why: String| {
             tracing::error!(file_id = %file.id, %why, "sealed object refused");
-            Problem::new(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "file_integrity_failed",
-                "The stored file failed its integrity check.",
-            )
+            ServiceError::FileIntegrity
         };
         header
             .check_file_id(&file.id)
@@ -102,7 +98,7 @@ impl Service {
         actor: &Actor,
         file: &FileRecord,
         range: Option<(u64, u64)>,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), ServiceError> {
         let w = self.write_lock();
         let detail = json!({
             "call_id": file.call_id,

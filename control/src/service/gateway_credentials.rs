@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ServiceError;
 use super::{get, put, token_hash, Service};
 use crate::db::{DbError, Tree};
 use crate::ids::{is_own_id, new_id};
-use crate::problem::Problem;
 use upgate_gateway::sys::{now, random, secrets_equal};
 
 const PREFIX: &str = "gwc";
@@ -51,15 +51,11 @@ fn credential_id(presented: &str) -> Option<&str> {
 
 impl Service {
     /// Mints a credential; the second value is the only time the secret is seen.
-    pub fn create_gateway_credential(&self, name: &str) -> Result<(GatewayCredential, String), Problem> {
+    pub fn create_gateway_credential(&self, name: &str) -> Result<(GatewayCredential, String), ServiceError> {
         if !valid_name(name) {
-            return Err(Problem::bad_request(
-                "invalid_name",
-                "a gateway name is 1-64 letters, digits, '.', '_' or '-', e.g. gw1",
-            ));
+            return Err(ServiceError::InvalidGatewayName);
         }
-        let secret: [u8; 32] = random()
-            .map_err(|_| Problem::unavailable("random_unavailable", "The system random generator failed."))?;
+        let secret: [u8; 32] = random().map_err(|_| ServiceError::NoRandomness)?;
         let id = new_id(PREFIX);
         let presented = format!("{id}.{}", hex::encode(secret));
         let record = GatewayCredential {
@@ -70,36 +66,30 @@ impl Service {
             revoked_at: None,
         };
         let w = self.write_lock();
-        let durable = self
-            .commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])
-            .map_err(Problem::from)?;
-        durable.wait().map_err(Problem::from)?;
+        let durable = self.commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])?;
+        durable.wait()?;
         Ok((record, presented))
     }
 
-    pub fn gateway_credentials(&self) -> Result<Vec<GatewayCredential>, Problem> {
+    pub fn gateway_credentials(&self) -> Result<Vec<GatewayCredential>, ServiceError> {
         self.db
-            .scan_prefix(Tree::GatewayCredentials, b"")
-            .map_err(Problem::from)?
+            .scan_prefix(Tree::GatewayCredentials, b"")?
             .iter()
-            .map(|(_, v)| super::decode(Tree::GatewayCredentials, v).map_err(Problem::from))
+            .map(|(_, v)| Ok(super::decode(Tree::GatewayCredentials, v)?))
             .collect()
     }
 
     /// Refuses the credential from now on; a second revoke changes nothing.
-    pub fn revoke_gateway_credential(&self, id: &str) -> Result<GatewayCredential, Problem> {
+    pub fn revoke_gateway_credential(&self, id: &str) -> Result<GatewayCredential, ServiceError> {
         let w = self.write_lock();
-        let mut record: GatewayCredential = get(&*self.db, Tree::GatewayCredentials, id.as_bytes())
-            .map_err(Problem::from)?
-            .ok_or_else(|| Problem::not_found("gateway credential"))?;
+        let mut record: GatewayCredential = get(&*self.db, Tree::GatewayCredentials, id.as_bytes())?
+            .ok_or(ServiceError::NotFound("gateway credential"))?;
         if record.revoked_at.is_some() {
             return Ok(record);
         }
         record.revoked_at = Some(now());
-        let durable = self
-            .commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])
-            .map_err(Problem::from)?;
-        durable.wait().map_err(Problem::from)?;
+        let durable = self.commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])?;
+        durable.wait()?;
         Ok(record)
     }
 

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ServiceError;
 use super::{get, put, scoped, Service};
 use crate::db::{Durable, Op, Tree};
-use crate::problem::Problem;
 use upgate_gateway::sys::now;
 
 /// How long a key is remembered.
@@ -40,12 +40,14 @@ fn valid_key(key: &str) -> bool {
 impl Service {
     /// Claims the key, or says to replay or refuse. The claim is written, not yet durable: the
     /// request's own durable waits (the link's, before texting) cover it.
-    pub fn idempotency_begin(&self, account_id: &str, key: &str, request: &str) -> Result<Begun, Problem> {
+    pub fn idempotency_begin(
+        &self,
+        account_id: &str,
+        key: &str,
+        request: &str,
+    ) -> Result<Begun, ServiceError> {
         if !valid_key(key) {
-            return Err(Problem::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key is 1-255 visible ASCII characters.",
-            ));
+            return Err(ServiceError::InvalidIdempotencyKey);
         }
         let db_key = scoped(account_id, key);
         let _w = self.write_lock();
@@ -55,20 +57,13 @@ impl Service {
             age < KEEP_SECONDS && (u.link_id.is_some() || age < IN_FLIGHT_SECONDS)
         });
         match existing {
-            Some(used) if used.request != request => Err(Problem::new(
-                http::StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used for another request.",
-            )),
+            Some(used) if used.request != request => Err(ServiceError::IdempotencyKeyReused),
             Some(Used {
                 link_id: Some(link_id),
                 sms_id: Some(sms_id),
                 ..
             }) => Ok(Begun::Replay { link_id, sms_id }),
-            Some(_) => Err(Problem::conflict(
-                "idempotency_key_in_use",
-                "A request with this Idempotency-Key is still being processed; retry in a moment.",
-            )),
+            Some(_) => Err(ServiceError::IdempotencyKeyInUse),
             None => {
                 let used = Used {
                     request: request.into(),
@@ -90,7 +85,7 @@ impl Service {
         key: &str,
         link_id: &str,
         sms_id: &str,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), ServiceError> {
         let db_key = scoped(account_id, key);
         let _w = self.write_lock();
         if let Some(mut used) = get::<Used>(&*self.db, Tree::Idempotency, &db_key)? {
@@ -102,7 +97,7 @@ impl Service {
     }
 
     /// Frees a key whose request failed, so the retry can run.
-    pub fn idempotency_abort(&self, account_id: &str, key: &str) -> Result<Durable, Problem> {
+    pub fn idempotency_abort(&self, account_id: &str, key: &str) -> Result<Durable, ServiceError> {
         let w = self.write_lock();
         Ok(self.commit(w, vec![Op::Delete(Tree::Idempotency, scoped(account_id, key))])?)
     }

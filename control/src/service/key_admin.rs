@@ -2,25 +2,27 @@
 //! plane (over the operator socket) or a stopped one (on the data directory): a new key is
 //! written, the ring reloaded, and gateways pick it up at their next key refresh.
 
+use super::ServiceError;
 use super::{decode, Service};
 use crate::db::Tree;
 use crate::keys::{self, KeyInfo, KeyKind};
 use crate::model::Link;
-use crate::problem::Problem;
 use upgate_gateway::control_link::LinkState;
 use upgate_gateway::sys::now;
 
-fn key_problem(e: impl std::fmt::Display) -> Problem {
-    Problem::conflict("key_change_refused", e.to_string())
+fn key_problem(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::KeyChangeRefused {
+        detail: e.to_string(),
+    }
 }
 
 impl Service {
-    pub fn key_list(&self) -> Result<Vec<KeyInfo>, Problem> {
+    pub fn key_list(&self) -> Result<Vec<KeyInfo>, ServiceError> {
         keys::list(self.keys.data_dir()).map_err(key_problem)
     }
 
     /// A new current key of `kind`; links and files made under older keys keep working.
-    pub fn rotate_key(&self, kind: KeyKind) -> Result<u32, Problem> {
+    pub fn rotate_key(&self, kind: KeyKind) -> Result<u32, ServiceError> {
         let _w = self.write_lock();
         let id = keys::rotate(self.keys.data_dir(), kind).map_err(key_problem)?;
         self.keys.reload().map_err(key_problem)?;
@@ -30,7 +32,7 @@ impl Service {
 
     /// Removes an old link key, refused while a live link was signed with it. Storage keys
     /// are never retired: stored files need them to open.
-    pub fn retire_key(&self, kind: KeyKind, id: u32) -> Result<(), Problem> {
+    pub fn retire_key(&self, kind: KeyKind, id: u32) -> Result<(), ServiceError> {
         if kind == KeyKind::Storage {
             return Err(key_problem(
                 "storage keys are never retired: the files sealed for them would no longer open",
@@ -104,12 +106,12 @@ mod tests {
         assert!(upgate_gateway::token::verify(&gateway.links, token, now()).is_ok());
         // The old link still verifies; retiring its key is refused while it is live.
         let err = f.svc.retire_key(KeyKind::Link, 1).unwrap_err();
-        assert!(err.detail.contains("1 live link"), "{}", err.detail);
+        assert!(err.to_string().contains("1 live link"), "{err}");
         assert!(f
             .svc
             .retire_key(KeyKind::Link, 2)
             .unwrap_err()
-            .detail
+            .to_string()
             .contains("current"));
         assert!(f.svc.retire_key(KeyKind::Storage, 1).is_err());
         // A new link for the call supersedes the old one: then the key can go.
@@ -121,7 +123,7 @@ mod tests {
             .svc
             .retire_key(KeyKind::Link, 1)
             .unwrap_err()
-            .detail
+            .to_string()
             .contains("no link key 1"));
     }
 }

@@ -4,42 +4,32 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use http::StatusCode;
 use serde_json::{json, Value};
 use upgate_gateway::control_link::LinkState;
 use upgate_gateway::token::{self, LinkId};
 
 use super::calls::{link_json, sms_json};
 use super::idempotency::Begun;
+use super::ServiceError;
 use super::{call_prefix, get, numbered, put, Actor, Service};
 use crate::db::{Durable, Op, Tree};
 use crate::ids::new_id;
 use crate::model::{Call, Link, SmsMessage, SmsStatus};
-use crate::problem::Problem;
 use crate::redact::{hide, mask_numbers, mask_phone};
-use crate::settings::{self, sms_body};
+use crate::settings::sms_body;
 use crate::sms::text::analyze;
 use upgate_gateway::sys::now;
 
-fn gone(link: &Link, t: u64) -> Problem {
-    Problem::conflict(
-        "link_not_active",
-        format!("The link is {}.", link.state_at(t).as_str()),
-    )
+fn gone(link: &Link, t: u64) -> ServiceError {
+    ServiceError::LinkNotActive(link.state_at(t))
 }
 
 impl Service {
     /// `https://HOST/u/TOKEN`, recomputed from the stored fields: the token is never stored.
-    pub fn link_url(&self, link: &Link) -> Result<String, Problem> {
+    pub fn link_url(&self, link: &Link) -> Result<String, ServiceError> {
         let keys = self.keys.current();
-        let key = keys.links.get(link.key_id).ok_or_else(|| {
-            Problem::new(
-                StatusCode::CONFLICT,
-                "link_key_retired",
-                "This link's signing key was retired; issue a new link.",
-            )
-        })?;
-        let id = LinkId::from_str(&link.id).map_err(|_| Problem::not_found("link"))?;
+        let key = keys.links.get(link.key_id).ok_or(ServiceError::LinkKeyRetired)?;
+        let id = LinkId::from_str(&link.id).map_err(|_| ServiceError::NotFound("link"))?;
         Ok(format!(
             "{}/u/{}",
             self.public_url,
@@ -51,7 +41,7 @@ impl Service {
     /// call's latest link can be active (each new one supersedes the one before), so this reads
     /// one link whatever the call's age. Returns what resolves once the link is durable: wait
     /// for it before texting the link to anyone.
-    fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call, Durable), Problem> {
+    fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call, Durable), ServiceError> {
         // The superseded link is read and written back: hold the lock across both, or a file
         // committed on it in between would be lost.
         let w = self.write_lock();
@@ -59,23 +49,15 @@ impl Service {
         let assistant = self.assistant(&actor.account_id, &call.assistant_id)?;
         let s = &assistant.file_upload;
         if !self.plan_has_sms(&actor.account_id)? {
-            return Err(Problem::conflict(
-                "plan_lacks_sms",
-                settings::unavailable_reason(false).unwrap_or_default(),
-            ));
+            return Err(ServiceError::PlanLacksSms);
         }
         if !s.enabled {
-            return Err(Problem::conflict(
-                "file_upload_disabled",
-                "File upload is not enabled for this call's assistant; enable it in the assistant's settings.",
-            ));
+            return Err(ServiceError::FileUploadDisabled);
         }
         // Last check before anything is written: a refused text leaves no new link behind.
         self.admit_sms(&actor.account_id, &call.caller_number)?;
         let t = now();
-        let id = LinkId::random().map_err(|_| {
-            Problem::unavailable("no_randomness", "The system random generator failed; try again.")
-        })?;
+        let id = LinkId::random().map_err(|_| ServiceError::NoRandomness)?;
         let link = Link {
             id: id.to_string(),
             account_id: actor.account_id.clone(),
@@ -124,7 +106,7 @@ impl Service {
 
     /// Texts the link and records the message, whatever the provider says. The record is
     /// written, not yet durable: the request's last wait (in `keyed`) covers it.
-    async fn text_link(&self, link: &Link, call: &Call) -> Result<SmsMessage, Problem> {
+    async fn text_link(&self, link: &Link, call: &Call) -> Result<SmsMessage, ServiceError> {
         let url = self.link_url(link)?;
         let body = sms_body(&link.message, &url);
         let info = analyze(&body);
@@ -178,7 +160,7 @@ impl Service {
         Ok(message)
     }
 
-    fn link_answer(&self, link: &Link, sms: &SmsMessage) -> Result<Value, Problem> {
+    fn link_answer(&self, link: &Link, sms: &SmsMessage) -> Result<Value, ServiceError> {
         let mut v = link_json(link, now());
         if let Some(obj) = v.as_object_mut() {
             obj.insert("url".into(), json!(self.link_url(link)?));
@@ -194,7 +176,7 @@ impl Service {
         actor: Actor,
         call_id: String,
         idempotency_key: Option<String>,
-    ) -> Result<Value, Problem> {
+    ) -> Result<Value, ServiceError> {
         let request = format!("POST /v1/calls/{call_id}/upload-links");
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
@@ -214,7 +196,7 @@ impl Service {
         actor: Actor,
         link_id: String,
         idempotency_key: Option<String>,
-    ) -> Result<Value, Problem> {
+    ) -> Result<Value, ServiceError> {
         let request = format!("POST /v1/upload-links/{link_id}/resend");
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
@@ -247,8 +229,8 @@ impl Service {
         self: &Arc<Self>,
         key: Option<(String, String)>,
         request: String,
-        work: impl std::future::Future<Output = Result<(Link, SmsMessage), Problem>>,
-    ) -> Result<Value, Problem> {
+        work: impl std::future::Future<Output = Result<(Link, SmsMessage), ServiceError>>,
+    ) -> Result<Value, ServiceError> {
         let Some((account_id, key)) = key else {
             let (link, sms) = work.await?;
             self.db.durable().await?;
@@ -258,7 +240,7 @@ impl Service {
             Begun::Replay { link_id, sms_id } => {
                 let link = self.link_for(&account_id, &link_id)?;
                 let sms = get::<SmsMessage>(&*self.db, Tree::Sms, sms_id.as_bytes())?
-                    .ok_or_else(|| Problem::not_found("message"))?;
+                    .ok_or(ServiceError::NotFound("message"))?;
                 // What is shown again may have been written a moment ago by the first request.
                 self.db.durable().await?;
                 self.link_answer(&link, &sms)
@@ -277,7 +259,7 @@ impl Service {
         }
     }
 
-    pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Value, Problem> {
+    pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Value, ServiceError> {
         let w = self.write_lock();
         let mut link = self.link_for(&actor.account_id, link_id)?;
         let t = now();
@@ -298,21 +280,21 @@ impl Service {
     }
 
     /// A link of this account; another account's link is "not found".
-    pub fn link_for(&self, account_id: &str, link_id: &str) -> Result<Link, Problem> {
+    pub fn link_for(&self, account_id: &str, link_id: &str) -> Result<Link, ServiceError> {
         if LinkId::from_str(link_id).is_err() {
-            return Err(Problem::not_found("link"));
+            return Err(ServiceError::NotFound("link"));
         }
         get::<Link>(&*self.db, Tree::Links, link_id.as_bytes())?
             .filter(|l| l.account_id == account_id)
-            .ok_or_else(|| Problem::not_found("link"))
+            .ok_or(ServiceError::NotFound("link"))
     }
 }
 
 /// Runs store work on a blocking thread.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
+pub async fn blocking<T: Send + 'static, E: From<ServiceError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| E::from(ServiceError::Internal(e.to_string())))?
 }

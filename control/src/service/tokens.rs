@@ -4,12 +4,12 @@
 
 use serde_json::{json, Value};
 
+use super::ServiceError;
 use super::{get, put, scoped, Actor, Service};
 use crate::db::Tree;
 use crate::hidden_chars::{code_point, first_hidden};
 use crate::ids::{is_own_id, new_id};
 use crate::model::{ApiToken, Role, TokenStatus};
-use crate::problem::Problem;
 use upgate_gateway::sys::now;
 
 /// `last_used_at` is written at most this often per token (seconds): a busy integration
@@ -64,23 +64,21 @@ pub fn last_used_due(last: Option<u64>, now: u64) -> bool {
     last.is_none_or(|t| now >= t.saturating_add(LAST_USED_EVERY))
 }
 
-fn check_name(name: Option<String>) -> Result<Option<String>, Problem> {
+fn check_name(name: Option<String>) -> Result<Option<String>, ServiceError> {
     let Some(name) = name else { return Ok(None) };
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.chars().count() > NAME_MAX_CHARS {
-        return Err(Problem::bad_request(
-            "invalid_name",
-            format!("A token name is 1-{NAME_MAX_CHARS} characters."),
-        ));
+        return Err(ServiceError::InvalidTokenName {
+            detail: format!("A token name is 1-{NAME_MAX_CHARS} characters."),
+        });
     }
     if let Some(c) = first_hidden(trimmed) {
-        return Err(Problem::bad_request(
-            "invalid_name",
-            format!(
+        return Err(ServiceError::InvalidTokenName {
+            detail: format!(
                 "A token name cannot hold control, format or invisible characters ({}).",
                 code_point(c)
             ),
-        ));
+        });
     }
     Ok(Some(trimmed.to_string()))
 }
@@ -108,32 +106,30 @@ impl Service {
         role: Role,
         new: NewToken,
         actor: &str,
-    ) -> Result<(ApiToken, String), Problem> {
+    ) -> Result<(ApiToken, String), ServiceError> {
         let name = check_name(new.name)?;
         if let Some(secs) = new.expires_in {
             if !(1..=EXPIRES_IN_MAX).contains(&secs) {
-                return Err(Problem::bad_request(
-                    "invalid_expiry",
-                    format!("A token expires 1 to {EXPIRES_IN_MAX} seconds (ten years) from now."),
-                ));
+                return Err(ServiceError::InvalidExpiry {
+                    detail: format!("A token expires 1 to {EXPIRES_IN_MAX} seconds (ten years) from now."),
+                });
             }
         }
         let t = now();
         let expires_at = match (new.expires_in.map(|s| t + s), new.not_after) {
             (Some(asked), Some(limit)) if asked > limit => {
-                return Err(Problem::bad_request(
-                    "invalid_expiry",
-                    format!(
+                return Err(ServiceError::InvalidExpiry {
+                    detail: format!(
                         "A token cannot outlive the token that creates it: expires_in_seconds is at most {}.",
                         limit.saturating_sub(t)
                     ),
-                ));
+                });
             }
             (Some(asked), _) => Some(asked),
             (None, limit) => limit,
         };
         if self.account(account_id)?.is_none() {
-            return Err(Problem::not_found("account"));
+            return Err(ServiceError::NotFound("account"));
         }
         let secret: [u8; 32] = upgate_gateway::sys::random().expect("system random works");
         let token = format!(
@@ -176,7 +172,7 @@ impl Service {
     }
 
     /// The actor behind a bearer token, or why there is none.
-    pub fn authenticate(&self, token: &str) -> Result<Result<Actor, Refused>, Problem> {
+    pub fn authenticate(&self, token: &str) -> Result<Result<Actor, Refused>, ServiceError> {
         if !token.starts_with("upg_") || token.len() > 128 {
             return Ok(Err(Refused::Malformed));
         }
@@ -234,7 +230,7 @@ impl Service {
     }
 
     /// The account's tokens, oldest first, revoked and expired ones included.
-    pub fn tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, Problem> {
+    pub fn tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, ServiceError> {
         let mut tokens = Vec::new();
         for (_, hash) in self
             .db
@@ -249,20 +245,25 @@ impl Service {
     }
 
     /// A token of this account; another account's token is "not found".
-    pub fn token(&self, account_id: &str, token_id: &str) -> Result<ApiToken, Problem> {
+    pub fn token(&self, account_id: &str, token_id: &str) -> Result<ApiToken, ServiceError> {
         if !is_own_id(token_id, "tok") {
-            return Err(Problem::not_found("token"));
+            return Err(ServiceError::NotFound("token"));
         }
         let Some(hash) = self.db.get(Tree::TokenIds, &scoped(account_id, token_id))? else {
-            return Err(Problem::not_found("token"));
+            return Err(ServiceError::NotFound("token"));
         };
         get::<ApiToken>(&*self.db, Tree::Tokens, &hash)?
             .filter(|t| t.account_id == account_id && t.id == token_id)
-            .ok_or_else(|| Problem::not_found("token"))
+            .ok_or(ServiceError::NotFound("token"))
     }
 
     /// Revokes a token of the account. Revoking it again changes nothing and is no error.
-    pub fn revoke_token(&self, actor: &str, account_id: &str, token_id: &str) -> Result<ApiToken, Problem> {
+    pub fn revoke_token(
+        &self,
+        actor: &str,
+        account_id: &str,
+        token_id: &str,
+    ) -> Result<ApiToken, ServiceError> {
         let w = self.write_lock();
         let mut token = self.token(account_id, token_id)?;
         if token.revoked_at.is_none() {
@@ -276,9 +277,9 @@ impl Service {
 
     /// The operator names a token by id alone; find its account first. Operators revoke
     /// rarely, so a scan of the id index is fine.
-    pub fn revoke_token_by_operator(&self, token_id: &str) -> Result<ApiToken, Problem> {
+    pub fn revoke_token_by_operator(&self, token_id: &str) -> Result<ApiToken, ServiceError> {
         if !is_own_id(token_id, "tok") {
-            return Err(Problem::not_found("token"));
+            return Err(ServiceError::NotFound("token"));
         }
         let suffix = format!("/{token_id}");
         let account = self
@@ -289,13 +290,13 @@ impl Service {
                 let key = String::from_utf8(key).ok()?;
                 key.strip_suffix(&suffix).map(str::to_string)
             })
-            .ok_or_else(|| Problem::not_found("token"))?;
+            .ok_or(ServiceError::NotFound("token"))?;
         self.revoke_token("operator", &account, token_id)
     }
 
     /// Indexes tokens created before the id index existed, so they can be listed and
     /// revoked. Runs at start; does nothing once every token is indexed.
-    pub fn index_tokens(&self) -> Result<usize, Problem> {
+    pub fn index_tokens(&self) -> Result<usize, ServiceError> {
         let w = self.write_lock();
         let mut ops = Vec::new();
         for (hash, value) in self.db.scan_prefix(Tree::Tokens, b"")? {

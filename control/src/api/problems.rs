@@ -1,0 +1,101 @@
+//! The one place a [`ServiceError`] becomes a problem document: its status, stable code
+//! and the sentence the client reads. The control API and the operator CLI both use it.
+
+use http::StatusCode;
+
+use crate::problem::Problem;
+use crate::service::ServiceError;
+use crate::settings;
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Problem {
+        use ServiceError as E;
+        match e {
+            E::Store(e) => Problem::from(e),
+            E::NotFound(what) => Problem::not_found(what),
+            E::NoRandomness => Problem::unavailable("no_randomness", "The system random generator failed; try again."),
+            E::Internal(detail) => {
+                tracing::error!(%detail, "internal failure");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something failed on our side.")
+            }
+            E::InvalidAccountName => Problem::bad_request(
+                "invalid_name",
+                "Give the account a name of 1-200 characters, without control, format or invisible characters.",
+            ),
+            E::UnknownPlan { plan, known } => Problem::bad_request(
+                "unknown_plan",
+                format!("No plan {plan:?}; the config defines: {}.", known.join(", ")),
+            ),
+            E::Settings(errors) => {
+                let Some(first) = errors.first() else {
+                    return unprocessable("invalid_settings", "The settings are not valid.");
+                };
+                let status = if first.code == "plan_lacks_sms" {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                let mut p = Problem::new(status, first.code, first.detail.clone());
+                p.extra = Some(serde_json::json!({ "errors": errors }));
+                p
+            }
+            E::InvalidPhoneNumber => unprocessable(
+                "invalid_phone_number",
+                "caller_number must be in E.164 form, e.g. +14155550123.",
+            ),
+            E::InvalidId(field) => Problem::bad_request("invalid_id", format!("{field} uses 1-128 of A-Z a-z 0-9 . _ : -")),
+            E::UnknownAssistant => unprocessable("unknown_assistant", "No assistant with that id in this account."),
+            E::InvalidTokenName { detail } => Problem::bad_request("invalid_name", detail),
+            E::InvalidExpiry { detail } => Problem::bad_request("invalid_expiry", detail),
+            E::LinkNotActive(state) => Problem::conflict("link_not_active", format!("The link is {}.", state.as_str())),
+            E::LinkKeyRetired => Problem::conflict(
+                "link_key_retired",
+                "This link's signing key was retired; issue a new link.",
+            ),
+            E::PlanLacksSms => Problem::conflict("plan_lacks_sms", settings::unavailable_reason(false).unwrap_or_default()),
+            E::FileUploadDisabled => Problem::conflict(
+                "file_upload_disabled",
+                "File upload is not enabled for this call's assistant; enable it in the assistant's settings.",
+            ),
+            E::SmsRateLimited { wait } => {
+                let mut p = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "sms_rate_limited",
+                    format!("Too many texts to this number or from this account in the last hour; try again in {wait} s."),
+                );
+                p.extra = Some(serde_json::json!({ "retry_after_seconds": wait }));
+                p.with_retry_after(wait)
+            }
+            E::InvalidIdempotencyKey => Problem::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key is 1-255 visible ASCII characters.",
+            ),
+            E::IdempotencyKeyReused => unprocessable(
+                "idempotency_key_reused",
+                "This Idempotency-Key was used for another request.",
+            ),
+            E::IdempotencyKeyInUse => Problem::conflict(
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed; retry in a moment.",
+            ),
+            E::StorageUnavailable(detail) => {
+                tracing::error!(%detail, "storage failure");
+                Problem::unavailable("storage_unavailable", "Storage is unavailable; try again.")
+            }
+            E::FileIntegrity => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "file_integrity_failed",
+                "The stored file failed its integrity check.",
+            ),
+            E::InvalidGatewayName => Problem::bad_request(
+                "invalid_name",
+                "a gateway name is 1-64 letters, digits, '.', '_' or '-', e.g. gw1",
+            ),
+            E::KeyChangeRefused { detail } => Problem::conflict("key_change_refused", detail),
+        }
+    }
+}
+
+fn unprocessable(code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+}
