@@ -12,12 +12,9 @@ use reqwest::Method;
 
 use common::files::{pdf, sha256_hex};
 use common::scene::{scene, settings};
-use common::upgate::{link_path, upload_file, Upgate};
+use common::split::{control_plane, gateway, mint, url_on};
+use common::upgate::{upload_file, Upgate};
 use upgate_gateway::seal::{Header, MAX_HEADER_LEN};
-
-fn url_on(gw: &Upgate, link_url: &str) -> String {
-    format!("https://localhost:{}/{}", gw.gateway_port, link_path(link_url))
-}
 
 /// The storage key id a stored file was sealed for, read from its header in the shared
 /// objects directory.
@@ -43,37 +40,10 @@ async fn both_keys_rotate_while_uploads_run() {
         "[storage]\nbackend = \"local\"\npath = {:?}\n",
         objects.display().to_string()
     );
-    let internal_port = common::upgate::free_port();
-    let mut control = Upgate::configure("");
-    let text = std::fs::read_to_string(&control.config).unwrap().replacen(
-        "[control]\n",
-        &format!("[control]\ninternal_listen = \"127.0.0.1:{internal_port}\"\n"),
-        1,
-    );
-    std::fs::write(&control.config, text).unwrap();
-    control.rewrite_config(&storage);
+    let (mut control, internal_port) = control_plane("", &storage);
     control.start_as("control").await;
-    let (ok, credential, err) = control.cli(&["gateway-credential", "create", "--name", "gw1"]);
-    assert!(ok, "{err}");
-
-    let mut gw = Upgate::configure("");
-    let credential_file = gw.secret("credential", credential.trim());
-    let text = std::fs::read_to_string(&gw.config).unwrap().replacen(
-        "[gateway]\n",
-        &format!(
-            "[gateway]\ncontrol_url = \"https://localhost:{internal_port}\"\ncontrol_ca_file = {:?}\n\
-credential_file = {:?}\nkey_refresh = \"500ms\"\n",
-            control
-                .data_dir()
-                .join("internal/tls/localhost.crt")
-                .display()
-                .to_string(),
-            credential_file.display().to_string()
-        ),
-        1,
-    );
-    std::fs::write(&gw.config, text).unwrap();
-    gw.rewrite_config(&storage);
+    let credential = mint(&control, "gw1");
+    let mut gw = gateway(&control, internal_port, &credential, &storage);
     gw.start_as("gateway").await;
     let client = gw.gateway_client();
 

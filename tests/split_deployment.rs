@@ -16,33 +16,8 @@ use common::files::{pdf, sha256_hex};
 use common::garage::Garage;
 use common::raw;
 use common::scene::{scene, settings};
+use common::split::{control_plane, gateway, mint, url_on};
 use common::upgate::{link_path, upload_file, Upgate};
-
-/// A gateway run apart: its own data directory, the control plane's internal API, the
-/// shared bucket.
-fn gateway(control: &Upgate, internal_port: u16, credential: &str, garage: &Garage) -> Upgate {
-    let gw = Upgate::configure("");
-    let credential_file = gw.secret("gateway-credential", credential);
-    let ca = control.data_dir().join("internal/tls/localhost.crt");
-    // The [gateway] table is written first by `configure`; these keys extend it.
-    let text = std::fs::read_to_string(&gw.config).unwrap().replacen(
-        "[gateway]\n",
-        &format!(
-            "[gateway]\ncontrol_url = \"https://localhost:{internal_port}\"\ncontrol_ca_file = {:?}\n\
-credential_file = {:?}\nkey_refresh = \"1s\"\n",
-            ca.display().to_string(),
-            credential_file.display().to_string()
-        ),
-        1,
-    );
-    std::fs::write(&gw.config, text).unwrap();
-    gw.rewrite_config(&garage.storage_config(gw.dir.path()));
-    gw
-}
-
-fn url_on(gw: &Upgate, link_url: &str) -> String {
-    format!("https://localhost:{}/{}", gw.gateway_port, link_path(link_url))
-}
 
 /// A multipart upload of `file` sent raw to `gw`, stopped after `sent` bytes of the body.
 async fn half_upload(gw: &Upgate, link_url: &str, file: &[u8], sent: usize) -> impl Drop {
@@ -160,28 +135,16 @@ fn process_memory(pid: u32) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_one_control_plane_one_bucket() {
     let mut garage = Garage::start();
-    let mut control = Upgate::configure("");
-    let internal_port = common::upgate::free_port();
-    let text = std::fs::read_to_string(&control.config).unwrap().replacen(
-        "[control]\n",
-        &format!("[control]\ninternal_listen = \"127.0.0.1:{internal_port}\"\nlease_ttl = \"3s\"\n"),
-        1,
-    );
-    std::fs::write(&control.config, text).unwrap();
-    control.rewrite_config(&garage.storage_config(control.dir.path()));
+    let (mut control, internal_port) = control_plane("lease_ttl = \"3s\"\n", &garage.storage_config());
     control.start_as("control").await;
 
     // The operator mints one credential per gateway; each is printed once.
-    let mint = |name: &str| {
-        let (ok, out, err) = control.cli(&["gateway-credential", "create", "--name", name]);
-        assert!(ok, "{err}");
-        out.trim().to_string()
-    };
-    let (cred_a, cred_b) = (mint("gw-a"), mint("gw-b"));
+    let (cred_a, cred_b) = (mint(&control, "gw-a"), mint(&control, "gw-b"));
     let (ok, listed, _) = control.cli(&["gateway-credential", "list"]);
     assert!(ok && listed.contains("gw-a") && !listed.contains(&cred_a[cred_a.len() - 20..]));
-    let mut a = gateway(&control, internal_port, &cred_a, &garage);
-    let mut b = gateway(&control, internal_port, &cred_b, &garage);
+    let storage = garage.storage_config();
+    let mut a = gateway(&control, internal_port, &cred_a, &storage);
+    let mut b = gateway(&control, internal_port, &cred_b, &storage);
     a.start_as("gateway").await;
     b.start_as("gateway").await;
     for gw in [&a, &b] {

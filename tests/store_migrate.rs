@@ -38,7 +38,7 @@ async fn local_files_move_to_s3_verified_and_resumable() {
     let (ok, _, err) = up.cli(&["store", "migrate", "--from", "local", "--to", "s3"]);
     assert!(!ok && err.contains("storage.backend"), "{err}");
 
-    up.rewrite_config(&garage.storage_config(up.dir.path()));
+    up.rewrite_config(&garage.storage_config());
     let (ok, out, err) = up.cli(&["store", "migrate", "--from", "local", "--to", "s3"]);
     assert!(ok, "{err}");
     assert!(

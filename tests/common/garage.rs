@@ -145,10 +145,10 @@ root_domain = \".s3.garage.localhost\"\n[admin]\napi_bind_addr = \"127.0.0.1:{ad
         self.run();
     }
 
-    /// The `[storage]` section for an upgate config, with the secret in a 0600 file in `dir`.
-    pub fn storage_config(&self, dir: &std::path::Path) -> String {
+    /// The `[storage]` section for an upgate config, with the secret in a 0600 file.
+    pub fn storage_config(&self) -> String {
         use std::os::unix::fs::PermissionsExt;
-        let secret_file = dir.join("s3-secret");
+        let secret_file = self.dir.path().join("s3-secret");
         std::fs::write(&secret_file, &self.secret).unwrap();
         std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         format!(

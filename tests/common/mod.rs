@@ -8,5 +8,6 @@ pub mod logs;
 pub mod raw;
 pub mod scene;
 pub mod slow_clamd;
+pub mod split;
 pub mod twilio;
 pub mod upgate;

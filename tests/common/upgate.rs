@@ -107,6 +107,16 @@ impl Upgate {
     }
 
     async fn launch(&mut self, command_name: &str, filter: &str, wrapper: &[&str]) {
+        self.spawn(command_name, filter, wrapper);
+        self.wait_until_up(command_name).await;
+    }
+
+    /// Starts `upgate <command>` and returns at once, without waiting for it to answer.
+    pub fn spawn_as(&mut self, command: &str) {
+        self.spawn(command, "info", &[]);
+    }
+
+    fn spawn(&mut self, command_name: &str, filter: &str, wrapper: &[&str]) {
         let log = std::fs::File::create(&self.log).unwrap();
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -126,6 +136,10 @@ impl Upgate {
             .spawn()
             .unwrap();
         self.child = Some(child);
+    }
+
+    /// Waits until `upgate <command>` answers on its health endpoint (30 s at most).
+    pub async fn wait_until_up(&self, command_name: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = Client::new();
         // A gateway run apart has no control API; its monitoring listener says it is up.
