@@ -8,6 +8,7 @@ mod problems;
 mod range;
 mod route;
 mod tokens;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +30,7 @@ use crate::service::{blocking, Actor, CallInput, Service};
 use crate::settings::FileUploadSettings;
 pub use observe::Who;
 pub use route::{Perm, Route};
+use upgate_gateway::sys::now;
 
 pub type ApiResponse = Response<BoxBody<Bytes, std::io::Error>>;
 
@@ -241,12 +243,16 @@ impl Api {
         match route {
             Route::AssistantGet(id) => {
                 let id = ext_id(id)?;
-                let view = blocking(move || {
+                let public_url = svc.public_url.clone();
+                let details = blocking(move || {
                     let a = svc.assistant(&actor.account_id, &id)?;
-                    svc.assistant_view(&a)
+                    svc.assistant_details(a)
                 })
                 .await?;
-                Ok(json_response(StatusCode::OK, &view))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &views::assistant_json(&details, &public_url),
+                ))
             }
             Route::AssistantPut(id) => {
                 let id = ext_id(id)?;
@@ -256,69 +262,79 @@ impl Api {
                     file_upload: FileUploadSettings,
                 }
                 let body: Body = read_json(req.into_body()).await?;
-                let (view, created) = blocking(move || {
+                let public_url = svc.public_url.clone();
+                let (details, created) = blocking(move || {
                     let (a, created) = svc.put_assistant(&actor, &id, body.file_upload)?;
-                    Ok::<_, Problem>((svc.assistant_view(&a)?, created))
+                    Ok::<_, Problem>((svc.assistant_details(a)?, created))
                 })
                 .await?;
-                Ok(json_response(created_or_ok(created), &view))
+                Ok(json_response(
+                    created_or_ok(created),
+                    &views::assistant_json(&details, &public_url),
+                ))
             }
             Route::CallPut(id) => {
                 let id = ext_id(id)?;
                 let input: CallInput = read_json(req.into_body()).await?;
-                let (mut view, created) = blocking({
+                let (mut details, created) = blocking({
                     let svc = svc.clone();
                     move || {
                         let (call, created) = svc.put_call(&actor, &id, input)?;
-                        Ok::<_, Problem>((svc.call_view(&call)?, created))
+                        Ok::<_, Problem>((svc.call_details(&call)?, created))
                     }
                 })
                 .await?;
-                svc.add_uploads_in_flight(&mut view).await?;
-                Ok(json_response(created_or_ok(created), &view))
+                svc.add_uploads_in_flight(&mut details).await?;
+                Ok(json_response(
+                    created_or_ok(created),
+                    &views::call_json(&details, now()),
+                ))
             }
             Route::CallGet(id) => {
                 let id = ext_id(id)?;
-                let mut view = blocking({
+                let mut details = blocking({
                     let svc = svc.clone();
-                    move || svc.call_view(&svc.call(&actor.account_id, &id)?)
+                    move || svc.call_details(&svc.call(&actor.account_id, &id)?)
                 })
                 .await?;
-                svc.add_uploads_in_flight(&mut view).await?;
-                Ok(json_response(StatusCode::OK, &view))
+                svc.add_uploads_in_flight(&mut details).await?;
+                Ok(json_response(StatusCode::OK, &views::call_json(&details, now())))
             }
             Route::LinkIssue(id) => {
                 let id = ext_id(id)?;
-                let link = svc.issue_link(actor, id, idempotency_key(&req)?).await?;
-                Ok(json_response(StatusCode::CREATED, &link))
+                let issued = svc.issue_link(actor, id, idempotency_key(&req)?).await?;
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    &views::issued_link_json(&issued, now()),
+                ))
             }
             Route::LinkGet(id) => {
                 let id = id.clone();
                 let link = blocking(move || svc.link_for(&actor.account_id, &id)).await?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &crate::service::link_json(&link, upgate_gateway::sys::now()),
-                ))
+                Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::LinkResend(id) => {
-                let link = svc.resend_link(actor, id.clone(), idempotency_key(&req)?).await?;
-                Ok(json_response(StatusCode::CREATED, &link))
+                let issued = svc.resend_link(actor, id.clone(), idempotency_key(&req)?).await?;
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    &views::issued_link_json(&issued, now()),
+                ))
             }
             Route::LinkRevoke(id) => {
                 let id = id.clone();
                 let link = blocking(move || svc.revoke_link(&actor, &id)).await?;
-                Ok(json_response(StatusCode::OK, &link))
+                Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::ContactFiles(number) => {
                 let number = number.clone();
                 let files = blocking(move || svc.contact_files(&actor.account_id, &number)).await?;
-                let files: Vec<Value> = files.iter().map(crate::service::file_json).collect();
+                let files: Vec<Value> = files.iter().map(views::file_json).collect();
                 Ok(json_response(StatusCode::OK, &json!({ "files": files })))
             }
             Route::FileGet(id) => {
                 let id = id.clone();
                 let file = blocking(move || svc.file_for(&actor.account_id, &id)).await?;
-                Ok(json_response(StatusCode::OK, &crate::service::file_json(&file)))
+                Ok(json_response(StatusCode::OK, &views::file_json(&file)))
             }
             Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,
             Route::AuditList => {

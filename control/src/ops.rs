@@ -16,10 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::api::views::token_json;
 use crate::api::{json_response, problem_response, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
-use crate::service::{blocking, token_json, NewToken, Service};
+use crate::service::{blocking, NewToken, Service};
 use upgate_gateway::sys::now;
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {

@@ -36,12 +36,20 @@ use crate::sms::SmsProvider;
 use upgate_gateway::metrics::Metrics;
 use upgate_gateway::sys::now;
 
-pub use calls::{file_json, link_json, CallInput};
+pub use calls::{CallDetails, CallInput};
 pub use error::ServiceError;
 pub use gateway_credentials::GatewayCredential;
 pub use gateway_link::InProcess;
-pub use links::blocking;
-pub use tokens::{last_used_due, token_json, NewToken, Refused, LAST_USED_EVERY};
+pub use links::{blocking, IssuedLink};
+pub use tokens::{last_used_due, NewToken, Refused, LAST_USED_EVERY};
+
+/// An assistant with what its account's plan allows.
+#[derive(Debug, Clone)]
+pub struct AssistantDetails {
+    pub assistant: Assistant,
+    /// File upload can be on only when the plan includes SMS.
+    pub sms_available: bool,
+}
 
 /// Who is asking: the token's account and role, and its id for the audit log.
 #[derive(Debug, Clone)]
@@ -351,24 +359,12 @@ impl Service {
         get(&*self.db, Tree::Assistants, &scoped(account_id, id))?.ok_or(ServiceError::NotFound("assistant"))
     }
 
-    /// The assistant as the API shows it: settings, availability and the SMS preview.
-    pub fn assistant_view(&self, assistant: &Assistant) -> Result<serde_json::Value, ServiceError> {
-        let sms = self.plan_has_sms(&assistant.account_id)?;
-        let mut file_upload = serde_json::to_value(&assistant.file_upload).unwrap_or_default();
-        if let Some(obj) = file_upload.as_object_mut() {
-            obj.insert("available".into(), serde_json::json!(sms));
-            obj.insert(
-                "unavailable_reason".into(),
-                serde_json::json!(settings::unavailable_reason(sms)),
-            );
-        }
-        Ok(serde_json::json!({
-            "id": assistant.id,
-            "file_upload": file_upload,
-            "sms_preview": settings::preview(&assistant.file_upload.message, &self.public_url),
-            "tool": settings::tool_definition(&assistant.file_upload),
-            "updated_at": assistant.updated_at,
-        }))
+    /// The assistant and whether its account's plan lets it text links.
+    pub fn assistant_details(&self, assistant: Assistant) -> Result<AssistantDetails, ServiceError> {
+        Ok(AssistantDetails {
+            sms_available: self.plan_has_sms(&assistant.account_id)?,
+            assistant,
+        })
     }
 
     /// The newest `limit` audit entries, newest first.

@@ -5,10 +5,11 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::views::token_json;
 use super::{json_response, Api, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
-use crate::service::{blocking, token_json, Actor, NewToken};
+use crate::service::{blocking, Actor, NewToken};
 use upgate_gateway::sys::now;
 
 #[derive(Debug, Deserialize)]

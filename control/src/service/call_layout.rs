@@ -196,9 +196,11 @@ mod tests {
     }
 
     fn view(f: &Fixture, call: &str) -> serde_json::Value {
-        f.svc
-            .call_view(&f.svc.call(&f.actor.account_id, call).unwrap())
-            .unwrap()
+        let details = f
+            .svc
+            .call_details(&f.svc.call(&f.actor.account_id, call).unwrap())
+            .unwrap();
+        crate::api::views::call_json(&details, upgate_gateway::sys::now())
     }
 
     fn ids(v: &serde_json::Value, what: &str) -> Vec<String> {
@@ -261,7 +263,7 @@ mod tests {
             .await
             .unwrap();
         let v = view(&f, "call-1");
-        let new_id = issued["id"].as_str().unwrap();
+        let new_id = issued.link.id.as_str();
         assert_eq!(ids(&v, "links"), [&links[0], &links[1], new_id]);
         assert_eq!(v["links"][1]["status"], "superseded");
         assert_eq!(v["links"][2]["status"], "active");

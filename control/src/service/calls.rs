@@ -2,7 +2,6 @@
 //! events under its key prefix (see `model::Call`).
 
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::ServiceError;
 use super::{call_prefix, decode, get, put, scoped, Actor, Service};
@@ -65,41 +64,36 @@ impl Service {
         get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?.ok_or(ServiceError::NotFound("call"))
     }
 
-    /// Adds to each link of a call view how many uploads are in flight on it now, so staff
+    /// Fills in how many uploads are in flight on each of the call's links now, so staff
     /// (and the assistant on the line) can tell "uploading now" from "nothing sent yet".
-    pub async fn add_uploads_in_flight(&self, view: &mut Value) -> Result<(), ServiceError> {
+    pub async fn add_uploads_in_flight(&self, details: &mut CallDetails) -> Result<(), ServiceError> {
         let t = now();
-        if let Some(links) = view.get_mut("links").and_then(Value::as_array_mut) {
-            for link in links {
-                let id = link["id"].as_str().unwrap_or_default().to_string();
-                let n = self.uploads_in_flight(&id, t).await?;
-                link["uploads_in_flight"] = n.into();
-            }
+        for link in &details.links {
+            let n = self.uploads_in_flight(&link.id, t).await?;
+            details.uploads_in_flight.insert(link.id.clone(), n);
         }
         Ok(())
     }
 
-    /// The call details page's data: links with their state, messages, files, events, each
-    /// in the order it came.
-    pub fn call_view(&self, call: &Call) -> Result<Value, ServiceError> {
-        let t = now();
+    /// The call details: its links, messages, files and events, each in the order it came.
+    pub fn call_details(&self, call: &Call) -> Result<CallDetails, ServiceError> {
         let prefix = call_prefix(&call.account_id, &call.id);
         let mut links = Vec::new();
         for (_, id) in self.db.scan_prefix(Tree::CallLinks, &prefix)? {
             if let Some(link) = get::<Link>(&*self.db, Tree::Links, &id)? {
-                links.push(link_json(&link, t));
+                links.push(link);
             }
         }
         let mut sms = Vec::new();
         for (_, id) in self.db.scan_prefix(Tree::CallSms, &prefix)? {
             if let Some(m) = get::<SmsMessage>(&*self.db, Tree::Sms, &id)? {
-                sms.push(sms_json(&m));
+                sms.push(m);
             }
         }
         let mut files = Vec::new();
         for (_, id) in self.db.scan_prefix(Tree::CallFiles, &prefix)? {
             if let Some(f) = get::<FileRecord>(&*self.db, Tree::Files, &id)? {
-                files.push(file_json(&f));
+                files.push(f);
             }
         }
         let events = self
@@ -108,59 +102,25 @@ impl Service {
             .into_iter()
             .map(|(_, v)| decode::<CallEvent>(Tree::CallEvents, &v))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(json!({
-            "id": call.id,
-            "assistant_id": call.assistant_id,
-            "caller_number": call.caller_number,
-            "created_at": call.created_at,
-            "links": links,
-            "sms": sms,
-            "files": files,
-            "events": events,
-            "events_dropped": call.events_dropped,
-        }))
+        Ok(CallDetails {
+            call: call.clone(),
+            links,
+            sms,
+            files,
+            events,
+            uploads_in_flight: Default::default(),
+        })
     }
 }
 
-pub fn link_json(link: &Link, now: u64) -> Value {
-    json!({
-        "id": link.id,
-        "call_id": link.call_id,
-        "status": link.state_at(now).as_str(),
-        "created_at": link.created_at,
-        "expires_at": link.expires_at,
-        "files_received": link.files_received,
-        "max_files": link.max_files,
-        "ended_at": link.ended_at,
-    })
-}
-
-pub fn sms_json(m: &SmsMessage) -> Value {
-    json!({
-        "id": m.id,
-        "link_id": m.link_id,
-        "to": m.to,
-        "status": m.status,
-        "provider": m.provider,
-        "provider_id": m.provider_id,
-        "error": m.error,
-        "encoding": m.encoding,
-        "segments": m.segments,
-        "created_at": m.created_at,
-    })
-}
-
-pub fn file_json(f: &FileRecord) -> Value {
-    json!({
-        "id": f.id,
-        "call_id": f.call_id,
-        "link_id": f.link_id,
-        "contact": f.contact,
-        "name": f.name,
-        "type": f.kind,
-        "size": f.size,
-        "sha256": f.sha256,
-        "scan": f.scan,
-        "received_at": f.received_at,
-    })
+/// A call and everything it gathered.
+#[derive(Debug, Clone)]
+pub struct CallDetails {
+    pub call: Call,
+    pub links: Vec<Link>,
+    pub sms: Vec<SmsMessage>,
+    pub files: Vec<FileRecord>,
+    pub events: Vec<CallEvent>,
+    /// Uploads running now, by link id (filled by `add_uploads_in_flight`).
+    pub uploads_in_flight: std::collections::HashMap<String, u32>,
 }

@@ -102,7 +102,7 @@ mod tests {
         assert_eq!((set.current_link, set.current_storage), (2, 2));
         assert_eq!(set.link_keys.len(), 2);
         let gateway = upgate_gateway::keys::GatewayKeys::from_set(&set).unwrap();
-        let token = old["url"].as_str().unwrap().rsplit('/').next().unwrap();
+        let token = old.url.rsplit('/').next().unwrap();
         assert!(upgate_gateway::token::verify(&gateway.links, token, now()).is_ok());
         // The old link still verifies; retiring its key is refused while it is live.
         let err = f.svc.retire_key(KeyKind::Link, 1).unwrap_err();

@@ -41,12 +41,12 @@ async fn issue(f: &Fixture, call: &str) -> LinkId {
         .issue_link(f.actor.clone(), call.into(), None)
         .await
         .unwrap();
-    v["id"].as_str().unwrap().parse().unwrap()
+    v.link.id.parse().unwrap()
 }
 
 fn files_on_call(f: &Fixture, call: &str) -> usize {
     let call = f.svc.call(&f.actor.account_id, call).unwrap();
-    f.svc.call_view(&call).unwrap()["files"].as_array().unwrap().len()
+    f.svc.call_details(&call).unwrap().files.len()
 }
 
 /// How a suite member gets its link: the fixture's service, seen through one implementation.
@@ -194,9 +194,15 @@ async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>)
     };
     gw.refused(&id, refusal).await;
     let call = f.svc.call(&f.actor.account_id, "c").unwrap();
-    let view = f.svc.call_view(&call).unwrap();
-    let event = view["events"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(event["detail"]["code"], "type_not_allowed");
+    let details = f.svc.call_details(&call).unwrap();
+    match &details.events.last().unwrap().event {
+        crate::model::Event::UploadRefused(r) => {
+            assert_eq!(
+                (r.code, r.name.as_str()),
+                (RefusalCode::TypeNotAllowed, "setup.exe")
+            )
+        }
+    }
     assert_eq!(gw.finish(&id).await.unwrap(), LinkState::Used);
     assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
 }
@@ -224,8 +230,7 @@ async fn the_keys_verify_links_and_seal_but_open_nothing(f: &Fixture, gw: Arc<dy
         f.svc.put_call(&f.actor, "k", input).unwrap();
         f.svc.issue_link(f.actor.clone(), "k".into(), None).await.unwrap()
     };
-    let url = v["url"].as_str().unwrap();
-    let token = url.rsplit('/').next().unwrap();
+    let token = v.url.rsplit('/').next().unwrap();
     assert!(upgate_gateway::token::verify(&keys.links, token, upgate_gateway::sys::now()).is_ok());
     // A file sealed with them opens with the control plane's secret, and with no 32 bytes
     // the gateway was given.

@@ -4,11 +4,10 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use upgate_gateway::control_link::LinkState;
 use upgate_gateway::token::{self, LinkId};
 
-use super::calls::{link_json, sms_json};
 use super::idempotency::Begun;
 use super::ServiceError;
 use super::{call_prefix, get, numbered, put, Actor, Service};
@@ -22,6 +21,15 @@ use upgate_gateway::sys::now;
 
 fn gone(link: &Link, t: u64) -> ServiceError {
     ServiceError::LinkNotActive(link.state_at(t))
+}
+
+/// A link as issued or resent: its record, its URL (shown here and texted, never stored)
+/// and the message that carried it.
+#[derive(Debug, Clone)]
+pub struct IssuedLink {
+    pub link: Link,
+    pub url: String,
+    pub sms: SmsMessage,
 }
 
 impl Service {
@@ -160,13 +168,12 @@ impl Service {
         Ok(message)
     }
 
-    fn link_answer(&self, link: &Link, sms: &SmsMessage) -> Result<Value, ServiceError> {
-        let mut v = link_json(link, now());
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("url".into(), json!(self.link_url(link)?));
-            obj.insert("sms".into(), sms_json(sms));
-        }
-        Ok(v)
+    fn link_answer(&self, link: Link, sms: SmsMessage) -> Result<IssuedLink, ServiceError> {
+        Ok(IssuedLink {
+            url: self.link_url(&link)?,
+            link,
+            sms,
+        })
     }
 
     /// Issues a link for the call and texts it. With an Idempotency-Key, a retry of the same
@@ -176,7 +183,7 @@ impl Service {
         actor: Actor,
         call_id: String,
         idempotency_key: Option<String>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<IssuedLink, ServiceError> {
         let request = format!("POST /v1/calls/{call_id}/upload-links");
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
@@ -196,7 +203,7 @@ impl Service {
         actor: Actor,
         link_id: String,
         idempotency_key: Option<String>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<IssuedLink, ServiceError> {
         let request = format!("POST /v1/upload-links/{link_id}/resend");
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
@@ -230,11 +237,11 @@ impl Service {
         key: Option<(String, String)>,
         request: String,
         work: impl std::future::Future<Output = Result<(Link, SmsMessage), ServiceError>>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<IssuedLink, ServiceError> {
         let Some((account_id, key)) = key else {
             let (link, sms) = work.await?;
             self.db.durable().await?;
-            return self.link_answer(&link, &sms);
+            return self.link_answer(link, sms);
         };
         match self.idempotency_begin(&account_id, &key, &request)? {
             Begun::Replay { link_id, sms_id } => {
@@ -243,13 +250,13 @@ impl Service {
                     .ok_or(ServiceError::NotFound("message"))?;
                 // What is shown again may have been written a moment ago by the first request.
                 self.db.durable().await?;
-                self.link_answer(&link, &sms)
+                self.link_answer(link, sms)
             }
             Begun::Fresh => match work.await {
                 Ok((link, sms)) => {
                     self.idempotency_done(&account_id, &key, &link.id, &sms.id)?;
                     self.db.durable().await?;
-                    self.link_answer(&link, &sms)
+                    self.link_answer(link, sms)
                 }
                 Err(problem) => {
                     self.idempotency_abort(&account_id, &key)?.await?;
@@ -259,7 +266,7 @@ impl Service {
         }
     }
 
-    pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Value, ServiceError> {
+    pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Link, ServiceError> {
         let w = self.write_lock();
         let mut link = self.link_for(&actor.account_id, link_id)?;
         let t = now();
@@ -276,7 +283,7 @@ impl Service {
             self.commit(w, vec![put(Tree::Links, link.id.as_bytes(), &link), audit])?
                 .wait()?;
         }
-        Ok(link_json(&link, t))
+        Ok(link)
     }
 
     /// A link of this account; another account's link is "not found".

@@ -2,7 +2,7 @@
 //! by id within their account. Every request reads the token's record, so a revocation or an
 //! expiry holds at once, in every process that shares the store.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::ServiceError;
 use super::{get, put, scoped, Actor, Service};
@@ -81,20 +81,6 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ServiceError> {
         });
     }
     Ok(Some(trimmed.to_string()))
-}
-
-/// The token as listings show it: never the secret, never its hash.
-pub fn token_json(t: &ApiToken, now: u64) -> Value {
-    json!({
-        "id": t.id,
-        "role": t.role.as_str(),
-        "name": t.name,
-        "status": t.status_at(now).as_str(),
-        "created_at": t.created_at,
-        "expires_at": t.expires_at,
-        "last_used_at": t.last_used_at,
-        "revoked_at": t.revoked_at,
-    })
 }
 
 impl Service {

@@ -1,6 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
+use crate::api::views::token_json;
 
 /// The stable code the API would answer with.
 fn code(e: ServiceError) -> &'static str {
