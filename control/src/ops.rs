@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::api::views::token_json;
+use crate::api::views::{gateway_credential_json, token_json};
 use crate::api::{json_response, problem_response, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
@@ -152,13 +152,13 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
             let lines: Vec<String> = svc
                 .gateway_credentials()?
                 .iter()
-                .map(|c| c.public_json().to_string())
+                .map(|c| gateway_credential_json(c).to_string())
                 .collect();
             Ok(json!({"result": lines.join("\n")}))
         }
         OpRequest::RevokeGatewayCredential { id } => {
             let record = svc.revoke_gateway_credential(&id)?;
-            Ok(json!({"result": record.public_json().to_string()}))
+            Ok(json!({"result": gateway_credential_json(&record).to_string()}))
         }
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::model::{ApiToken, FileRecord, Link, SmsMessage};
-use crate::service::{AssistantDetails, CallDetails, IssuedLink};
+use crate::service::{AssistantDetails, CallDetails, GatewayCredential, IssuedLink};
 use crate::settings;
 
 pub fn link_json(link: &Link, now: u64) -> Value {
@@ -115,5 +115,16 @@ pub fn assistant_json(d: &AssistantDetails, public_url: &str) -> Value {
         "sms_preview": settings::preview(&a.file_upload.message, public_url),
         "tool": settings::tool_definition(&a.file_upload),
         "updated_at": a.updated_at,
+    })
+}
+
+/// A gateway credential as listings show it: never the secret, never its hash.
+pub fn gateway_credential_json(c: &GatewayCredential) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "created_at": c.created_at,
+        "revoked_at": c.revoked_at,
+        "state": if c.revoked_at.is_some() { "revoked" } else { "active" },
     })
 }

@@ -23,19 +23,6 @@ pub struct GatewayCredential {
     pub revoked_at: Option<u64>,
 }
 
-impl GatewayCredential {
-    /// What listings show: never the hash.
-    pub fn public_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "name": self.name,
-            "created_at": self.created_at,
-            "revoked_at": self.revoked_at,
-            "state": if self.revoked_at.is_some() { "revoked" } else { "active" },
-        })
-    }
-}
-
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -122,7 +109,9 @@ mod tests {
         // The hash is kept, never the secret.
         let listed = f.svc.gateway_credentials().unwrap();
         assert_eq!(listed.len(), 1);
-        assert!(!listed[0].public_json().to_string().contains(&secret[20..]));
+        assert!(!crate::api::views::gateway_credential_json(&listed[0])
+            .to_string()
+            .contains(&secret[20..]));
         // One character off, another id, no secret, garbage: refused.
         let mut wrong = secret.clone().into_bytes();
         let last = wrong.len() - 1;
