@@ -327,13 +327,13 @@ impl Api {
             }
             Route::ContactFiles(number) => {
                 let number = number.clone();
-                let files = blocking(move || svc.contact_files(&actor.account_id, &number)).await?;
+                let files = svc.contact_files(&actor.account_id, &number).await?;
                 let files: Vec<Value> = files.iter().map(views::file_json).collect();
                 Ok(json_response(StatusCode::OK, &json!({ "files": files })))
             }
             Route::FileGet(id) => {
                 let id = id.clone();
-                let file = blocking(move || svc.file_for(&actor.account_id, &id)).await?;
+                let file = svc.file_for(&actor.account_id, &id).await?;
                 Ok(json_response(StatusCode::OK, &views::file_json(&file)))
             }
             Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,

@@ -4,16 +4,23 @@
 //! control plane) must pass without a change to its callers.
 //!
 //! So far: [`LinkRepo`], the links as gateways use them (claims held as leases, stored
-//! files, refusals, finishing). The other concerns (accounts, tokens, assistants, calls,
-//! files, audit) still go through `db::Kv` inside the service; they move here one by one.
+//! files, refusals, finishing), and [`FileRepo`], stored files as staff and the sweep read
+//! them. The other concerns (accounts, tokens, assistants, calls, link issuance, audit)
+//! still go through `db::Kv` inside the service; they move here one by one.
 
+pub mod files;
 pub mod links;
+pub mod sled_files;
 pub mod sled_links;
 
 #[cfg(test)]
+pub mod files_suite;
+#[cfg(test)]
 pub mod links_suite;
 
+pub use files::FileRepo;
 pub use links::LinkRepo;
+pub use sled_files::SledFiles;
 pub use sled_links::SledLinks;
 
 /// The store failed; never the caller's fault. The detail is for logs.

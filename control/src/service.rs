@@ -77,6 +77,8 @@ pub struct Service {
     write: Arc<Mutex<()>>,
     /// The links as gateways use them (claims, stored files, refusals).
     pub(crate) links: Arc<dyn crate::repo::LinkRepo>,
+    /// Stored files' records.
+    pub(crate) files: Arc<dyn crate::repo::FileRepo>,
     /// How long a claimed file slot is held without a renewal (see `gateway_link`).
     pub(crate) lease_ttl: std::sync::atomic::AtomicU64,
     /// How deep the scanner proved it scans, when one runs in this process: settings that
@@ -170,6 +172,7 @@ impl Service {
     ) -> Service {
         let write = Arc::new(Mutex::new(()));
         let links = Arc::new(crate::repo::SledLinks::new(db.clone(), write.clone()));
+        let files = Arc::new(crate::repo::SledFiles::new(db.clone()));
         Service {
             db,
             plans,
@@ -180,6 +183,7 @@ impl Service {
             sms_window: sms_window::SmsWindow::new(sms_limits),
             write,
             links,
+            files,
             lease_ttl: AtomicU64::new(DEFAULT_LEASE_TTL_SECS),
             scan_depth: std::sync::OnceLock::new(),
         }

@@ -22,7 +22,7 @@ pub trait Seed: Send + Sync {
 
 const T0: u64 = 1_000_000;
 
-fn ids(n: u8) -> (LinkId, Link, Call) {
+pub fn ids(n: u8) -> (LinkId, Link, Call) {
     let id = LinkId([n; 12]);
     let link = Link {
         id: id.to_string(),
@@ -216,6 +216,7 @@ async fn unknown_links_are_none(repo: &dyn LinkRepo) {
     assert_eq!(repo.uploads_in_flight(&id.to_string(), T0).await.unwrap(), 0);
 }
 
+/// The sled engine's seeding, and its runs of the suites.
 mod sled {
     use std::sync::{Arc, Mutex};
 
@@ -247,5 +248,14 @@ mod sled {
         let db: Arc<dyn Kv> = Arc::new(SledKv::open(&dir.path().join("meta")).unwrap());
         let repo = Arc::new(SledLinks::new(db.clone(), Arc::new(Mutex::new(()))));
         super::run(repo, &SledSeed(db)).await;
+    }
+
+    #[tokio::test]
+    async fn sled_files_keep_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let db: Arc<dyn Kv> = Arc::new(SledKv::open(&dir.path().join("meta")).unwrap());
+        let links = Arc::new(SledLinks::new(db.clone(), Arc::new(Mutex::new(()))));
+        let files = Arc::new(crate::repo::SledFiles::new(db.clone()));
+        crate::repo::files_suite::run(files, links, &SledSeed(db)).await;
     }
 }

@@ -5,8 +5,7 @@ use serde_json::json;
 use upgate_gateway::seal::{unwrap_key, Header, Opener};
 
 use super::ServiceError;
-use super::{get, Actor, Service};
-use crate::db::Tree;
+use super::{Actor, Service};
 use crate::ids::is_e164;
 use crate::model::FileRecord;
 use upgate_gateway::storage::ObjectKey;
@@ -14,12 +13,13 @@ use upgate_gateway::sys::now;
 
 impl Service {
     /// A file of this account; another account's file is "not found".
-    pub fn file_for(&self, account_id: &str, file_id: &str) -> Result<FileRecord, ServiceError> {
+    pub async fn file_for(&self, account_id: &str, file_id: &str) -> Result<FileRecord, ServiceError> {
         if ObjectKey::parse(file_id).is_none() {
             return Err(ServiceError::NotFound("file"));
         }
-        get::<FileRecord>(&*self.db, Tree::Files, file_id.as_bytes())?
-            .filter(|f| f.account_id == account_id)
+        self.files
+            .file(account_id, file_id)
+            .await?
             .ok_or(ServiceError::NotFound("file"))
     }
 
@@ -43,11 +43,7 @@ impl Service {
             if object.modified >= cutoff && !grace.is_zero() {
                 continue;
             }
-            if self
-                .db
-                .get(Tree::Files, object.key.as_str().as_bytes())?
-                .is_none()
-            {
+            if !self.files.recorded(object.key.as_str()).await? {
                 if let Err(e) = store.delete(&object.key).await {
                     tracing::warn!(error = %e, "could not remove an orphaned object");
                     continue;
@@ -58,19 +54,12 @@ impl Service {
         Ok(removed)
     }
 
-    pub fn contact_files(&self, account_id: &str, e164: &str) -> Result<Vec<FileRecord>, ServiceError> {
+    /// Every file a caller's number sent to this account, oldest first.
+    pub async fn contact_files(&self, account_id: &str, e164: &str) -> Result<Vec<FileRecord>, ServiceError> {
         if !is_e164(e164) {
             return Err(ServiceError::NotFound("contact"));
         }
-        let prefix = format!("{account_id}/{e164}/");
-        let mut files = Vec::new();
-        for (key, _) in self.db.scan_prefix(Tree::Contacts, prefix.as_bytes())? {
-            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            if let Some(f) = get::<FileRecord>(&*self.db, Tree::Files, id.as_bytes())? {
-                files.push(f);
-            }
-        }
-        Ok(files)
+        Ok(self.files.contact_files(account_id, e164).await?)
     }
 
     /// Unwraps the file's data key with the storage secret its header names, after checking

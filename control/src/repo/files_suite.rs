@@ -1,0 +1,80 @@
+//! The [`FileRepo`] contract, engine-neutral: files are recorded the way production records
+//! them (through [`LinkRepo::record_file`]), then read back through the trait.
+
+use std::sync::Arc;
+
+use upgate_gateway::control_link::{Claim, NewFile, ScanVerdict};
+use upgate_gateway::storage::ObjectKey;
+use upgate_gateway::upload::sniff::Kind;
+
+use super::links_suite::{ids, Seed};
+use super::{FileRepo, LinkRepo};
+
+pub async fn run(files: Arc<dyn FileRepo>, links: Arc<dyn LinkRepo>, seed: &dyn Seed) {
+    let (id, link, call) = ids(40);
+    let account = link.account_id.clone();
+    let number = call.caller_number.clone();
+    seed.seed(call, link).await;
+    let mut stored = Vec::new();
+    for (i, at) in [(0u64, 300u64), (1, 100)] {
+        let claim = Claim {
+            link_id: id,
+            lease: i,
+            ttl_secs: 60,
+        };
+        links.claim(&claim, 1_000_000).await.unwrap().unwrap().unwrap();
+        let file = NewFile {
+            file_id: ObjectKey::random().as_str().to_string(),
+            display_name: format!("f{i}.pdf"),
+            kind: Kind::Pdf,
+            size: 10,
+            sha256: "00".repeat(32),
+            verdict: ScanVerdict::not_scanned(None, "off".into(), 1),
+            key_id: 1,
+            received_at: at,
+        };
+        stored.push(file.file_id.clone());
+        links
+            .record_file(&claim, file, 1_000_001)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+    let first = files.file(&account, &stored[0]).await.unwrap().expect("recorded");
+    assert_eq!(
+        (first.name.as_str(), first.contact.as_str()),
+        ("f0.pdf", number.as_str())
+    );
+    assert!(
+        files
+            .file("acc_0000000000000999", &stored[0])
+            .await
+            .unwrap()
+            .is_none(),
+        "another account's"
+    );
+    assert!(files
+        .file(&account, "f_00000000000000000000000000000000")
+        .await
+        .unwrap()
+        .is_none());
+    let by_contact = files.contact_files(&account, &number).await.unwrap();
+    let names: Vec<&str> = by_contact.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["f1.pdf", "f0.pdf"], "oldest first");
+    assert!(files
+        .contact_files("acc_0000000000000999", &number)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(files
+        .contact_files(&account, "+14155550000")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(files.recorded(&stored[1]).await.unwrap());
+    assert!(!files
+        .recorded("f_00000000000000000000000000000000")
+        .await
+        .unwrap());
+}
