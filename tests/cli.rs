@@ -330,12 +330,13 @@ fn config_check_names_what_split_mode_and_s3_need() {
             "{key} not reported in:\n{out}"
         );
     }
-    let (code, out) = check("[gateway]\ncredential_file = \"/tmp/x\"\n[storage]\nbackend = \"ftp\"\n");
-    assert_eq!(code, Some(64));
-    assert!(
-        out.contains("gateway.credential_file") && out.contains("storage.backend"),
-        "{out}"
+    let (code, out) = check(
+        "[gateway]\ncredential_file = \"/tmp/x\"\n[control]\nlease_ttl = \"1s\"\n[storage]\nbackend = \"ftp\"\n",
     );
+    assert_eq!(code, Some(64));
+    for key in ["gateway.credential_file", "control.lease_ttl", "storage.backend"] {
+        assert!(out.contains(key), "{key} not reported in:\n{out}");
+    }
 }
 
 #[test]

@@ -48,12 +48,25 @@ impl Validator<'_> {
                 "control.internal_tls_key_file",
                 raw.internal_tls_key_file.clone(),
             ),
-            lease_ttl: self.duration(
-                "control.lease_ttl",
-                raw.lease_ttl.clone(),
-                Duration::from_secs(60),
-            ),
+            lease_ttl: self.lease_ttl(raw.lease_ttl.clone()),
         }
+    }
+
+    /// At least 3 s: gateways renew every third of it, and leases are kept in whole seconds.
+    fn lease_ttl(&mut self, value: Option<String>) -> Duration {
+        let ttl = self.duration("control.lease_ttl", value, Duration::from_secs(60));
+        if ttl < Duration::from_secs(3) {
+            self.err(
+                "control.lease_ttl",
+                format!(
+                    "{} is too short: gateways renew a lease every third of it",
+                    humantime::format_duration(ttl)
+                ),
+                "set at least \"3s\" (the default, \"60s\", suits most setups)",
+            );
+            return Duration::from_secs(3);
+        }
+        ttl
     }
 
     pub(crate) fn control_link(&mut self, raw: &RawGateway) -> Option<ControlLinkConfig> {

@@ -15,7 +15,7 @@ use upgate_gateway::keys::{
     self, key_dir, list_keys, read_key32, KeyError, LINK_KEY_PREFIX, STORAGE_PUB_PREFIX,
 };
 use upgate_gateway::seal::RecipientSecretKey;
-use upgate_gateway::tls::write_private;
+use upgate_gateway::tls::{write_new, write_private};
 use upgate_gateway::token::LinkKeyring;
 
 pub struct ControlKeys {
@@ -47,7 +47,8 @@ pub fn ensure_keys(data_dir: &Path) -> Result<(), KeyError> {
         let secret_path = dir.join(format!("{STORAGE_PUB_PREFIX}1.secret"));
         write_private(&secret_path, &key.to_bytes()).map_err(io(&secret_path))?;
         let pub_path = dir.join(format!("{STORAGE_PUB_PREFIX}1.pub"));
-        std::fs::write(&pub_path, key.public().bytes).map_err(io(&pub_path))?;
+        let _ = std::fs::remove_file(&pub_path);
+        write_new(&pub_path, &key.public().bytes, 0o644).map_err(io(&pub_path))?;
     }
     Ok(())
 }
@@ -263,14 +264,16 @@ pub fn rotate(data_dir: &Path, kind: KeyKind) -> Result<u32, String> {
             let last = list_keys(&dir, STORAGE_PUB_PREFIX, ".secret").map_err(|e| e.to_string())?;
             let next = last.last().map_or(1, |(id, _)| id + 1);
             let key = RecipientSecretKey::generate(next);
-            // The public half first: a crash between the two leaves a .pub no secret
-            // matches, which nothing reads (the secrets decide the current key).
+            // The secret decides which keys exist (gateways get public halves derived from
+            // the secrets); the .pub file beside it is for people and tools. A .pub left
+            // without its secret by a crash is stale: it goes before the new pair is written.
             let pub_path = dir.join(format!("{STORAGE_PUB_PREFIX}{next}.pub"));
-            std::fs::write(&pub_path, key.public().bytes)
-                .map_err(|e| format!("{}: {e}", pub_path.display()))?;
+            let _ = std::fs::remove_file(&pub_path);
             let secret_path = dir.join(format!("{STORAGE_PUB_PREFIX}{next}.secret"));
             write_private(&secret_path, &key.to_bytes())
                 .map_err(|e| format!("{}: {e}", secret_path.display()))?;
+            write_new(&pub_path, &key.public().bytes, 0o644)
+                .map_err(|e| format!("{}: {e}", pub_path.display()))?;
             Ok(next)
         }
     }

@@ -28,4 +28,8 @@ pub use sled_links::SledLinks;
 pub enum RepoError {
     #[error(transparent)]
     Store(#[from] crate::db::DbError),
+    /// A file id that is already recorded: ids are random, so only a broken or hostile
+    /// gateway sends one, and it must not take over the existing record.
+    #[error("file id {0} is already recorded")]
+    FileExists(String),
 }

@@ -41,6 +41,9 @@ pub fn ensure_self_signed_for(data_dir: &Path, extra: &[String]) -> Result<TlsFi
     if files.cert_file.exists() && files.key_file.exists() {
         return Ok(files);
     }
+    // Half a pair (a crash between the two writes) is made again whole.
+    let _ = std::fs::remove_file(&files.cert_file);
+    let _ = std::fs::remove_file(&files.key_file);
     let gen = |e: &dyn std::fmt::Display| TlsError::Generate(e.to_string());
     let mut names = vec![
         "localhost".to_string(),
@@ -56,21 +59,40 @@ pub fn ensure_self_signed_for(data_dir: &Path, extra: &[String]) -> Result<TlsFi
     let dir = files.cert_file.parent().expect("has a parent");
     std::fs::create_dir_all(dir).map_err(|e| gen(&e))?;
     write_private(&files.key_file, cert.key_pair.serialize_pem().as_bytes()).map_err(|e| gen(&e))?;
-    std::fs::write(&files.cert_file, cert.cert.pem()).map_err(|e| gen(&e))?;
+    write_new(&files.cert_file, cert.cert.pem().as_bytes(), 0o644).map_err(|e| gen(&e))?;
     Ok(files)
 }
 
-/// Writes a file only its owner can read.
+/// Writes a new file only its owner can read, whole or not at all (see `write_new`).
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_new(path, bytes, 0o600)
+}
+
+/// Writes a new file with `mode`, whole or not at all: the bytes go to a temporary name,
+/// are synced, and are then linked under `path` (which fails if `path` exists, so nothing
+/// is overwritten), and the directory is synced. A crash or a full disk leaves no short
+/// key file under the real name for the next start to trip over.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    // A temporary left by a crash holds nothing anyone relies on.
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A rustls server config offering TLS 1.3 and 1.2, HTTP/1.1 only (see docs/decisions.md).
@@ -98,4 +120,41 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_is_written_whole_once_and_never_over_another() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("link-2.key");
+        // A temporary left by a crash does not stand in the way.
+        std::fs::write(dir.path().join(".link-2.key.tmp"), b"half").unwrap();
+        write_private(&path, &[7u8; 32]).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), [7u8; 32]);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = write_private(&path, &[8u8; 32]).unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).unwrap(), [7u8; 32], "never overwritten");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["link-2.key"], "no temporary is left");
+    }
+
+    #[test]
+    fn half_a_self_signed_pair_is_made_again_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ensure_self_signed(dir.path()).unwrap();
+        std::fs::remove_file(&files.cert_file).unwrap();
+        let files = ensure_self_signed(dir.path()).unwrap();
+        server_config(&files).expect("the key and the certificate belong together");
+    }
 }

@@ -87,6 +87,9 @@ impl SledLinks {
         else {
             return Ok(None);
         };
+        if self.db.get(Tree::Files, file.file_id.as_bytes())?.is_some() {
+            return Err(RepoError::FileExists(file.file_id));
+        }
         let record = FileRecord {
             id: file.file_id,
             account_id: link.account_id.clone(),
@@ -157,7 +160,7 @@ impl LinkRepo for SledLinks {
         }
         link.leases.push(LeaseHold {
             lease: claim.lease,
-            expires_at: t + claim.ttl_secs,
+            expires_at: t.saturating_add(claim.ttl_secs),
         });
         self.db.write(vec![save(&link)])?;
         Ok(Some(Ok(())))
@@ -171,7 +174,7 @@ impl LinkRepo for SledLinks {
         let active = link.state_at(t) == LinkState::Active;
         let held = match link.leases.iter_mut().find(|l| l.lease == claim.lease) {
             Some(l) if active && l.expires_at > t => {
-                l.expires_at = t + claim.ttl_secs;
+                l.expires_at = t.saturating_add(claim.ttl_secs);
                 true
             }
             _ => false,

@@ -89,6 +89,7 @@ impl From<RepoError> for ServiceError {
     fn from(e: RepoError) -> ServiceError {
         match e {
             RepoError::Store(e) => ServiceError::Store(e),
+            other => ServiceError::Internal(other.to_string()),
         }
     }
 }

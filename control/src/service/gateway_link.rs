@@ -75,7 +75,12 @@ impl ControlLink for InProcess {
     }
 
     async fn renew(&self, claim: &Claim) -> Result<bool, ControlError> {
-        self.0.links.renew(claim, now()).await.map_err(unavailable)
+        // The lease's length is the control plane's to say, whatever the gateway sends.
+        let claim = Claim {
+            ttl_secs: self.0.ttl(),
+            ..claim.clone()
+        };
+        self.0.links.renew(&claim, now()).await.map_err(unavailable)
     }
 
     async fn release(&self, claim: &Claim) {
@@ -89,6 +94,13 @@ impl ControlLink for InProcess {
         claim: &Claim,
         file: NewFile,
     ) -> Result<Result<LinkState, LinkState>, ControlError> {
+        // Only an object key names a file: it is also the storage path, checked here as
+        // strictly as everywhere else.
+        if upgate_gateway::storage::ObjectKey::parse(&file.file_id).is_none() {
+            return Err(ControlError::Unavailable(
+                "a file id that is not an object key".into(),
+            ));
+        }
         // Never record "clean" without the engine that said so, whoever sent the file.
         if file.verdict.status() == ScanStatus::Clean && !file.verdict.is_trustworthy_clean() {
             return Err(ControlError::Unavailable(

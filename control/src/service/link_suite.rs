@@ -220,6 +220,53 @@ async fn a_clean_verdict_without_its_engine_is_not_recorded(f: &Fixture, gw: Arc
     assert_eq!(files_on_call(f, "c"), 0);
 }
 
+async fn a_commit_cannot_take_over_a_recorded_file(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let first = issue(f, "c").await;
+    let claim = gw.claim(&first).await.unwrap().unwrap();
+    let victim = file();
+    gw.commit(&claim, victim.clone()).await.unwrap().unwrap();
+    // Another link (another call) commits under the same object key, then under no key.
+    let other = issue(f, "d").await;
+    let claim = gw.claim(&other).await.unwrap().unwrap();
+    let mut stolen = file();
+    stolen.file_id = victim.file_id.clone();
+    stolen.display_name = "mine.pdf".into();
+    assert!(matches!(
+        gw.commit(&claim, stolen).await,
+        Err(ControlError::Unavailable(_))
+    ));
+    let mut malformed = file();
+    malformed.file_id = "../../f_00".into();
+    assert!(matches!(
+        gw.commit(&claim, malformed).await,
+        Err(ControlError::Unavailable(_))
+    ));
+    let record = f
+        .svc
+        .file_for(&f.actor.account_id, &victim.file_id)
+        .await
+        .unwrap();
+    assert_eq!((record.call_id.as_str(), record.name.as_str()), ("c", "a.pdf"));
+    assert_eq!(files_on_call(f, "d"), 0);
+}
+
+async fn a_renewal_cannot_lengthen_its_lease(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    f.svc.set_lease_ttl(Duration::from_secs(1));
+    let id = issue(f, "c").await;
+    let claim = gw.claim(&id).await.unwrap().unwrap();
+    let greedy = Claim {
+        ttl_secs: u64::MAX,
+        ..claim.clone()
+    };
+    assert!(gw.renew(&greedy).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        f.svc.pending(&id.to_string()).await,
+        0,
+        "the lease ended on the server's clock"
+    );
+}
+
 async fn the_keys_verify_links_and_seal_but_open_nothing(f: &Fixture, gw: Arc<dyn ControlLink>) {
     let set = gw.keys().await.unwrap();
     let keys = GatewayKeys::from_set(&set).unwrap();
@@ -326,6 +373,8 @@ suite!(
     released_twice_is_harmless_and_a_released_lease_is_gone,
     refusals_and_finish_are_recorded,
     a_clean_verdict_without_its_engine_is_not_recorded,
+    a_commit_cannot_take_over_a_recorded_file,
+    a_renewal_cannot_lengthen_its_lease,
     the_keys_verify_links_and_seal_but_open_nothing,
 );
 

@@ -44,6 +44,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
 }
 
+/// A copy from another filesystem (see `commit`) that a crash left half done: once it is
+/// an hour old no commit can still be writing it.
+fn remove_if_stale_copy(entry: &std::fs::DirEntry) {
+    let name = entry.file_name();
+    let is_copy = name
+        .to_str()
+        .is_some_and(|n| n.starts_with('.') && n.ends_with(".part"));
+    let old = entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+    if is_copy && old {
+        let _ = std::fs::remove_file(entry.path());
+    }
+}
+
 fn not_found(e: std::io::Error) -> StorageError {
     if e.kind() == std::io::ErrorKind::NotFound {
         StorageError::NotFound
@@ -139,6 +155,7 @@ impl ObjectStore for LocalStore {
                 }
                 for entry in std::fs::read_dir(dir.path())? {
                     let entry = entry?;
+                    remove_if_stale_copy(&entry);
                     if let Some(key) = entry.file_name().to_str().and_then(ObjectKey::parse) {
                         let modified = entry.metadata()?.modified()?;
                         let modified = modified

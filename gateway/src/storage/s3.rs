@@ -248,8 +248,11 @@ impl ObjectStore for S3Store {
         } else {
             self.put_multipart(key, &mut file).await?;
         }
-        // The object is whole in the bucket: the spool copy goes, as the trait says.
-        tokio::fs::remove_file(spool).await?;
+        // The object is whole in the bucket: the spool copy goes, as the trait says. Failing
+        // that is not the upload's failure (the spool sweep removes it at the next start).
+        if let Err(e) = tokio::fs::remove_file(spool).await {
+            tracing::warn!(error = %e, "could not remove a committed upload's spool file");
+        }
         Ok(())
     }
 

@@ -50,3 +50,25 @@ async fn a_spool_on_another_filesystem_is_copied_in_whole() {
         .collect();
     assert_eq!(names, [key.as_str()], "no partial copy is left beside the object");
 }
+
+#[tokio::test]
+async fn a_copy_a_crash_left_half_done_is_removed_once_it_is_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&dir.path().join("objects")).unwrap();
+    let fan_out = dir.path().join("objects").join("ab");
+    std::fs::create_dir_all(&fan_out).unwrap();
+    let (old, fresh) = (fan_out.join(".f_ab00.part"), fan_out.join(".f_ab11.part"));
+    for p in [&old, &fresh] {
+        std::fs::write(p, b"half").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    assert!(store.list().await.unwrap().is_empty());
+    assert!(!old.exists(), "an old half copy goes");
+    assert!(fresh.exists(), "a copy that may still be in progress stays");
+}
