@@ -312,6 +312,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// 0, or the error on stderr with 64 for a configuration the operator must change, else 1.
+fn exit_code(result: Result<(), upgate_control::run::RunError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ upgate_control::run::RunError::Config(_)) => {
+            eprintln!("upgate: {e}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(e) => {
+            eprintln!("upgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 enum Plane {
     Both,
     Control,
@@ -329,17 +344,7 @@ async fn run_server(common: &Common, plane: Plane) -> ExitCode {
         Plane::Control => upgate_control::run::control(config, shutdown_signal()).await,
         Plane::Gateway => upgate_control::run::gateway(config, shutdown_signal()).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e @ upgate_control::run::RunError::Config(_)) => {
-            eprintln!("upgate: {e}");
-            ExitCode::from(EX_USAGE)
-        }
-        Err(e) => {
-            eprintln!("upgate: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(result)
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -364,23 +369,13 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match upgate_control::run::migrate_store(&config, from_path.as_deref()).await {
-                Ok(report) => {
-                    println!(
-                        "copied {} file(s) ({} bytes), {} already in the bucket; every copy verified",
-                        report.copied, report.bytes_copied, report.already_there
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e @ upgate_control::run::RunError::Config(_)) => {
-                    eprintln!("upgate: {e}");
-                    ExitCode::from(EX_USAGE)
-                }
-                Err(e) => {
-                    eprintln!("upgate: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let result = upgate_control::run::migrate_store(&config, from_path.as_deref()).await;
+            exit_code(result.map(|report| {
+                println!(
+                    "copied {} file(s) ({} bytes), {} already in the bucket; every copy verified",
+                    report.copied, report.bytes_copied, report.already_there
+                );
+            }))
         }
         Command::Keys { command } => match command {
             KeysCommand::List { common } => operate(&common, OpRequest::ListKeys).await,

@@ -60,7 +60,7 @@ fn claim(id: LinkId, lease: u64, ttl: u64) -> Claim {
     }
 }
 
-fn file() -> NewFile {
+pub fn file() -> NewFile {
     NewFile {
         file_id: ObjectKey::random().as_str().to_string(),
         display_name: "a.pdf".into(),

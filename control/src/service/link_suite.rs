@@ -20,16 +20,7 @@ use super::InProcess;
 use crate::service::fixture::{fixture, Fixture};
 
 fn file() -> NewFile {
-    NewFile {
-        file_id: ObjectKey::random().as_str().to_string(),
-        display_name: "a.pdf".into(),
-        kind: Kind::Pdf,
-        size: 10,
-        sha256: "00".repeat(32),
-        verdict: ScanVerdict::not_scanned(None, "off".into(), 0),
-        key_id: 1,
-        received_at: 0,
-    }
+    crate::repo::links_suite::file()
 }
 
 async fn issue(f: &Fixture, call: &str) -> LinkId {
@@ -304,10 +295,15 @@ struct Internal {
 }
 
 async fn internal_api(f: &Fixture) -> Internal {
+    internal_api_on(f, "127.0.0.1", &[]).await
+}
+
+/// The internal API on `ip`, with a self-signed certificate also naming `extra`.
+async fn internal_api_on(f: &Fixture, ip: &str, extra: &[String]) -> Internal {
     let dir = tempfile::tempdir().unwrap();
-    let files = upgate_gateway::tls::ensure_self_signed(dir.path()).unwrap();
+    let files = upgate_gateway::tls::ensure_self_signed_for(dir.path(), extra).unwrap();
     let tls = upgate_gateway::tls::server_config(&files).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let svc = f.svc.clone();
     tokio::spawn(upgate_gateway::server::serve_private(
@@ -316,8 +312,12 @@ async fn internal_api(f: &Fixture) -> Internal {
         move |req| crate::internal_api::handle(svc.clone(), req),
         std::future::pending(),
     ));
+    // The server holds its certificate in memory: its directory may go.
     Internal {
-        url: format!("https://localhost:{port}"),
+        url: format!(
+            "https://{}:{port}",
+            if ip == "127.0.0.1" { "localhost" } else { ip }
+        ),
         ca: std::fs::read(&files.cert_file).unwrap(),
     }
 }
@@ -425,21 +425,8 @@ async fn a_self_signed_internal_certificate_is_valid_for_the_address_it_names() 
     let f = fixture();
     let (_, credential) = f.svc.create_gateway_credential("gw1").unwrap();
     for (extra, works) in [(vec!["127.0.0.2".to_string()], true), (vec![], false)] {
-        let dir = tempfile::tempdir().unwrap();
-        let files = upgate_gateway::tls::ensure_self_signed_for(dir.path(), &extra).unwrap();
-        let tls = upgate_gateway::tls::server_config(&files).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let svc = f.svc.clone();
-        tokio::spawn(upgate_gateway::server::serve_private(
-            listener,
-            Some(tls),
-            move |req| crate::internal_api::handle(svc.clone(), req),
-            std::future::pending(),
-        ));
-        let ca = std::fs::read(&files.cert_file).unwrap();
-        let client =
-            RemoteControl::new(&format!("https://127.0.0.2:{port}"), Some(&ca), &credential).unwrap();
+        let api = internal_api_on(&f, "127.0.0.2", &extra).await;
+        let client = RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap();
         assert_eq!(client.keys().await.is_ok(), works, "names {extra:?}");
     }
 }
