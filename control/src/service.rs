@@ -218,17 +218,6 @@ impl Service {
         Ok(self.db.durable())
     }
 
-    pub(crate) fn audit_op(
-        &self,
-        actor: &str,
-        account_id: &str,
-        action: &str,
-        target: &str,
-        detail: serde_json::Value,
-    ) -> Result<Op, DbError> {
-        audit_op(&*self.db, actor, account_id, action, target, detail)
-    }
-
     /// A request refused for its role: who, where, which permission, and why.
     pub fn audit_denied(
         &self,
@@ -239,7 +228,8 @@ impl Service {
         code: &str,
     ) -> Result<(), ServiceError> {
         let w = self.write_lock();
-        let op = self.audit_op(
+        let op = audit_op(
+            &*self.db,
             &actor.token_id,
             &actor.account_id,
             "access.denied",
@@ -277,7 +267,8 @@ impl Service {
             created_at: now(),
         };
         let w = self.write_lock();
-        let audit = self.audit_op(
+        let audit = audit_op(
+            &*self.db,
             "operator",
             &account.id,
             "account.create",
@@ -347,7 +338,8 @@ impl Service {
             file_upload: settings,
             updated_at: now(),
         };
-        let audit = self.audit_op(
+        let audit = audit_op(
+            &*self.db,
             &actor.token_id,
             &actor.account_id,
             "assistant.update",

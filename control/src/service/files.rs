@@ -4,7 +4,7 @@
 use serde_json::json;
 use upgate_gateway::seal::{unwrap_key, Header, Opener};
 
-use super::ServiceError;
+use super::{audit_op, ServiceError};
 use super::{Actor, Service};
 use crate::ids::is_e164;
 use crate::model::FileRecord;
@@ -95,7 +95,8 @@ impl Service {
             "range": range.map(|(a, b)| format!("{a}-{b}")),
             "role": actor.role.as_str(),
         });
-        let op = self.audit_op(
+        let op = audit_op(
+            &*self.db,
             &actor.token_id,
             &actor.account_id,
             "file.download",

@@ -9,7 +9,7 @@ use upgate_gateway::control_link::LinkState;
 use upgate_gateway::token::{self, LinkId};
 
 use super::idempotency::Begun;
-use super::ServiceError;
+use super::{audit_op, ServiceError};
 use super::{call_prefix, get, numbered, put, Actor, Service};
 use crate::db::{Durable, Op, Tree};
 use crate::ids::new_id;
@@ -101,7 +101,8 @@ impl Service {
             numbered(&prefix, seq),
             link.id.as_bytes().to_vec(),
         ));
-        ops.push(self.audit_op(
+        ops.push(audit_op(
+            &*self.db,
             &actor.token_id,
             &actor.account_id,
             "link.issue",
@@ -215,7 +216,8 @@ impl Service {
             let call = this.call(&actor.account_id, &link.call_id)?;
             this.admit_sms(&actor.account_id, &call.caller_number)?;
             let w = this.write_lock();
-            let audit = this.audit_op(
+            let audit = audit_op(
+                &*this.db,
                 &actor.token_id,
                 &actor.account_id,
                 "link.resend",
@@ -273,7 +275,8 @@ impl Service {
         if link.state_at(t) == LinkState::Active {
             link.state = LinkState::Revoked;
             link.ended_at = Some(t);
-            let audit = self.audit_op(
+            let audit = audit_op(
+                &*self.db,
                 &actor.token_id,
                 &actor.account_id,
                 "link.revoke",

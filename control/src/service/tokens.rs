@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::ServiceError;
+use super::{audit_op, ServiceError};
 use super::{get, put, scoped, Actor, Service};
 use crate::db::Tree;
 use crate::hidden_chars::{code_point, first_hidden};
@@ -134,7 +134,8 @@ impl Service {
             revoked_at: None,
         };
         let w = self.write_lock();
-        let audit = self.audit_op(
+        let audit = audit_op(
+            &*self.db,
             actor,
             account_id,
             "token.create",
@@ -254,7 +255,7 @@ impl Service {
         let mut token = self.token(account_id, token_id)?;
         if token.revoked_at.is_none() {
             token.revoked_at = Some(now());
-            let audit = self.audit_op(actor, account_id, "token.revoke", &token.id, json!({}))?;
+            let audit = audit_op(&*self.db, actor, account_id, "token.revoke", &token.id, json!({}))?;
             self.commit(w, vec![put(Tree::Tokens, token.hash.as_bytes(), &token), audit])?
                 .wait()?;
         }
