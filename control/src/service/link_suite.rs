@@ -8,13 +8,11 @@ use std::time::Duration;
 use serde_json::json;
 use upgate_gateway::control_link::client::RemoteControl;
 use upgate_gateway::control_link::{
-    Claim, ControlError, ControlLink, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict,
+    Claim, ControlError, ControlLink, LinkState, NewFile, Refusal, RefusalCode,
 };
 use upgate_gateway::keys::GatewayKeys;
 use upgate_gateway::seal::{unwrap_key, Header, RecipientSecretKey, Sealer};
-use upgate_gateway::storage::ObjectKey;
 use upgate_gateway::token::LinkId;
-use upgate_gateway::upload::sniff::Kind;
 
 use super::InProcess;
 use crate::service::fixture::{fixture, Fixture};
