@@ -34,7 +34,11 @@ async fn an_s3_bucket_keeps_the_storage_contract() {
     conformance::run(&s3, scratch.path(), PART_BYTES * 5 / 2).await;
 
     // Storage down: every call says so (no hang, no panic), and nothing is half-written.
+    // Readiness keeps a working bucket's answer for a moment (probes are frequent), and
+    // forgets it as soon as a write fails.
+    s3.check().await.unwrap();
     garage.stop();
+    assert!(s3.check().await.is_ok(), "a fresh answer is kept");
     let key = ObjectKey::random();
     let spool = scratch.path().join("spool-outage");
     std::fs::write(&spool, b"sealed bytes").unwrap();

@@ -39,7 +39,14 @@ pub struct S3Store {
     store: AmazonS3,
     settings: S3Settings,
     http: reqwest::Client,
+    /// When a readiness probe last found the bucket working (see `check`).
+    checked: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// A load balancer may probe `/readyz` every second on every gateway: while the bucket works,
+/// one request per this period is enough to know. A failing bucket is asked every time, so
+/// readiness returns the moment it is back.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 fn failed(e: object_store::Error) -> StorageError {
     match e {
@@ -85,6 +92,7 @@ impl S3Store {
             store,
             settings,
             http,
+            checked: std::sync::Mutex::new(None),
         })
     }
 
@@ -239,15 +247,21 @@ impl ObjectStore for S3Store {
     async fn commit(&self, key: &ObjectKey, spool: &Path) -> Result<(), StorageError> {
         let mut file = tokio::fs::File::open(spool).await?;
         let size = file.metadata().await?.len();
-        if size as usize <= PART_BYTES {
+        let written = if size as usize <= PART_BYTES {
             let bytes = read_part(&mut file).await?;
             self.store
                 .put(&location(key), PutPayload::from(bytes))
                 .await
-                .map_err(failed)?;
+                .map(|_| ())
+                .map_err(failed)
         } else {
-            self.put_multipart(key, &mut file).await?;
+            self.put_multipart(key, &mut file).await
+        };
+        if written.is_err() {
+            // Readiness asks the bucket again rather than repeat an answer from before this.
+            *self.checked.lock().expect("check lock") = None;
         }
+        written?;
         // The object is whole in the bucket: the spool copy goes, as the trait says. Failing
         // that is not the upload's failure (the spool sweep removes it at the next start).
         if let Err(e) = tokio::fs::remove_file(spool).await {
@@ -304,11 +318,18 @@ impl ObjectStore for S3Store {
     }
 
     async fn check(&self) -> Result<(), StorageError> {
-        // A listing of at most one key: reaches the bucket with our credentials, writes nothing.
+        let recent = *self.checked.lock().expect("check lock");
+        if recent.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+            return Ok(());
+        }
+        // A listing of at most one key past any object key: it reaches the bucket with our
+        // credentials and writes nothing.
         let mut one = self.store.list_with_offset(None, &StorePath::from("~"));
-        match one.next().await {
+        let answer = match one.next().await {
             None | Some(Ok(_)) => Ok(()),
             Some(Err(e)) => Err(failed(e)),
-        }
+        };
+        *self.checked.lock().expect("check lock") = answer.is_ok().then(std::time::Instant::now);
+        answer
     }
 }
