@@ -275,6 +275,18 @@ pub async fn control(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let dir = config.data_dir.clone();
+    let (limit, raised_from) = upgate_gateway::fd_budget::raise().map_err(RunError::Config)?;
+    if let Some(from) = raised_from {
+        tracing::info!(from, to = limit, "raised the open-file limit to its hard limit");
+    }
+    let needed = upgate_gateway::fd_budget::needed_by_control();
+    if limit < needed {
+        tracing::warn!(
+            open_file_limit = limit,
+            needed,
+            "the open-file limit is below what the internal API may use at its connection cap; raise LimitNOFILE (or ulimit -n)"
+        );
+    }
     let metrics = Metrics::new();
     let service = open_service(&config, metrics.clone())?;
     let store = open_store(&config).await?;

@@ -8,6 +8,13 @@
 pub const PER_CONNECTION: u64 = 3;
 /// Connections each plain-HTTP listener (control API, monitoring) takes at once.
 pub const PLAIN_MAX_CONNECTIONS: usize = 128;
+/// Connections the internal API (`upgate control`) takes at once. A gateway's client opens
+/// one per call in flight (HTTP/1.1), and a busy gateway has hundreds of uploads each
+/// making calls: the plain listeners' cap would turn a busy hour into 503s.
+pub const INTERNAL_MAX_CONNECTIONS: usize = 2048;
+/// ... and from one address: no single gateway (or anyone who can reach the port without a
+/// credential) can take them all.
+pub const INTERNAL_MAX_PER_ADDRESS: usize = 512;
 /// Everything else: listeners, the metadata store's files, the clamd session, the operator
 /// socket, files the blocking threads open (keys, objects being committed or read).
 const BASE: u64 = 64;
@@ -40,6 +47,23 @@ pub fn fit(limit: u64, wanted: usize) -> Result<usize, u64> {
         return Err(needed(MIN_CONNECTIONS));
     }
     Ok(cap)
+}
+
+/// What the control plane alone (`upgate control`) needs: its plain listeners and the
+/// internal API at their caps.
+pub fn needed_by_control() -> u64 {
+    needed(0) + INTERNAL_MAX_CONNECTIONS as u64
+}
+
+/// Raises the soft limit to the hard one; returns `(limit, raised_from)`.
+pub fn raise() -> Result<(u64, Option<u64>), String> {
+    use rlimit::Resource;
+    let (soft, _) = Resource::NOFILE
+        .get()
+        .map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
+    let limit =
+        rlimit::increase_nofile_limit(u64::MAX).map_err(|e| format!("cannot raise RLIMIT_NOFILE: {e}"))?;
+    Ok((limit, (limit > soft).then_some(soft)))
 }
 
 /// Raises the soft limit to the hard one, then fits the cap. `Err` names what to change.

@@ -221,11 +221,17 @@ pub async fn serve_private<F, Fut>(
         + Send
         + 'static,
 {
-    // Private, but still capped: its connections are part of the descriptor budget.
-    let places = Arc::new(Semaphore::new(crate::fd_budget::PLAIN_MAX_CONNECTIONS));
+    // Private, but still capped: its connections are part of the descriptor budget. The
+    // plain listeners are on loopback (one address for every client); the internal API,
+    // with TLS, may face a network, so it also caps each address.
+    use crate::fd_budget::{INTERNAL_MAX_CONNECTIONS, INTERNAL_MAX_PER_ADDRESS, PLAIN_MAX_CONNECTIONS};
+    let limiter = match tls {
+        Some(_) => ConnLimiter::new(INTERNAL_MAX_CONNECTIONS, INTERNAL_MAX_PER_ADDRESS),
+        None => ConnLimiter::new(PLAIN_MAX_CONNECTIONS, PLAIN_MAX_CONNECTIONS),
+    };
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    accept_loop(listener, shutdown, |tcp, _, watcher| {
-        let Ok(place) = places.clone().try_acquire_owned() else {
+    accept_loop(listener, shutdown, |tcp, peer, watcher| {
+        let Ok(place) = limiter.admit(peer.ip()) else {
             return;
         };
         let (handler, acceptor) = (handler.clone(), acceptor.clone());

@@ -428,3 +428,25 @@ async fn a_self_signed_internal_certificate_is_valid_for_the_address_it_names() 
         assert_eq!(client.keys().await.is_ok(), works, "names {extra:?}");
     }
 }
+
+/// A busy gateway makes hundreds of calls at once, each on a connection of its own
+/// (HTTP/1.1): the internal API takes them all, where the plain listeners' cap (128) would
+/// have dropped some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_calls_at_once_all_get_an_answer() {
+    let f = fixture();
+    let api = internal_api(&f).await;
+    let (_, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+    let client = Arc::new(RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap());
+    let calls: Vec<_> = (0..300)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.keys().await.map(|_| ()) })
+        })
+        .collect();
+    let mut failed = 0;
+    for call in calls {
+        failed += u32::from(call.await.unwrap().is_err());
+    }
+    assert_eq!(failed, 0, "calls went unanswered");
+}
