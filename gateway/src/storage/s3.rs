@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 
 use super::{ByteStream, Listed, ObjectKey, ObjectStore, StorageError};
 
+mod lifecycle;
+
 /// Objects up to this size go up in one PUT; larger ones in parts of this size (S3's
 /// minimum part is 5 MiB).
 pub const PART_BYTES: usize = 8 << 20;
@@ -177,7 +179,7 @@ impl S3Store {
             .bucket_request(http::Method::GET, "lifecycle", Bytes::new())
             .await?;
         match status {
-            200 if text.contains("AbortIncompleteMultipartUpload") => Ok(LifecycleState::Present),
+            200 if lifecycle::aborts_unfinished_uploads(&text)? => Ok(LifecycleState::Present),
             200 => Err(
                 "the bucket has a lifecycle configuration without an AbortIncompleteMultipartUpload rule; \
                  add one (upgate's is in docs/deployment.md) so that unfinished uploads are removed"
@@ -188,7 +190,7 @@ impl S3Store {
                     .bucket_request(
                         http::Method::PUT,
                         "lifecycle",
-                        Bytes::from_static(LIFECYCLE.as_bytes()),
+                        Bytes::from_static(lifecycle::RULE.as_bytes()),
                     )
                     .await?;
                 if (200..300).contains(&status) {
@@ -221,11 +223,6 @@ fn first_line(text: &str) -> &str {
         .unwrap_or("")
         .trim()
 }
-
-const LIFECYCLE: &str = "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-<Rule><ID>upgate-abort-incomplete-uploads</ID><Status>Enabled</Status><Filter><Prefix></Prefix></Filter>\
-<AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>\
-</Rule></LifecycleConfiguration>";
 
 /// Up to `PART_BYTES` from the file; fewer only at its end.
 async fn read_part(file: &mut tokio::fs::File) -> Result<Vec<u8>, StorageError> {
