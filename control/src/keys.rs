@@ -11,12 +11,10 @@ use std::path::Path;
 
 use upgate_gateway::control_link::{KeySet, WireLinkKey};
 use upgate_gateway::keys::StoragePublic;
-use upgate_gateway::keys::{
-    self, key_dir, list_keys, read_key32, KeyError, LINK_KEY_PREFIX, STORAGE_PUB_PREFIX,
-};
+use upgate_gateway::keys::{key_dir, list_keys, read_key32, KeyError, LINK_KEY_PREFIX, STORAGE_PUB_PREFIX};
 use upgate_gateway::seal::RecipientSecretKey;
 use upgate_gateway::tls::{write_new, write_private};
-use upgate_gateway::token::LinkKeyring;
+use upgate_gateway::token::{LinkKey, LinkKeyring};
 
 pub struct ControlKeys {
     pub links: LinkKeyring,
@@ -55,7 +53,6 @@ pub fn ensure_keys(data_dir: &Path) -> Result<(), KeyError> {
 
 pub fn load_control_keys(data_dir: &Path) -> Result<ControlKeys, KeyError> {
     let dir = key_dir(data_dir);
-    let links = keys::load_gateway_keys(data_dir)?.links;
     let mut link_secrets = Vec::new();
     for (id, path) in list_keys(&dir, LINK_KEY_PREFIX, ".key")? {
         let id = u8::try_from(id).map_err(|_| KeyError::Malformed(path.clone()))?;
@@ -64,6 +61,19 @@ pub fn load_control_keys(data_dir: &Path) -> Result<ControlKeys, KeyError> {
             secret: read_key32(&path)?,
         });
     }
+    // Every link key verifies (old links stay valid after rotation); the newest signs.
+    let current = link_secrets
+        .last()
+        .map(|k| k.id)
+        .ok_or(KeyError::Missing("link"))?;
+    let links = LinkKeyring::new(
+        link_secrets
+            .iter()
+            .map(|k| LinkKey::new(k.id, &k.secret))
+            .collect(),
+        current,
+    )
+    .map_err(|_| KeyError::Malformed(dir.clone()))?;
     let mut storage = HashMap::new();
     for (id, path) in list_keys(&dir, STORAGE_PUB_PREFIX, ".secret")? {
         storage.insert(id, RecipientSecretKey::from_bytes(id, read_key32(&path)?));
@@ -105,14 +115,14 @@ impl ControlKeys {
 
 #[cfg(test)]
 mod tests {
-    use upgate_gateway::keys::load_gateway_keys;
+    use upgate_gateway::keys::GatewayKeys;
     use upgate_gateway::seal::{unwrap_key, Header, Opener, Sealer};
 
     use super::*;
 
-    /// Seals with exactly what the gateway loads, and returns (sealed bytes, header).
+    /// Seals with exactly what a gateway is given, and returns (sealed bytes, header).
     fn seal_as_gateway(data_dir: &Path, plaintext: &[u8]) -> (Vec<u8>, Header) {
-        let gw = load_gateway_keys(data_dir).unwrap();
+        let gw = GatewayKeys::from_set(&load_control_keys(data_dir).unwrap().gateway_set()).unwrap();
         let mut sealer = Sealer::new(&gw.storage, "f_00112233445566778899aabbccddeeff").unwrap();
         let mut out = sealer.header().to_vec();
         let header = Header::parse(sealer.header()).unwrap();

@@ -1,5 +1,6 @@
-//! Key files in the data directory, as both planes read them. The gateway loads only what
-//! lets it verify links and *seal*: link keys and the storage public key, never the secret.
+//! Keys as a gateway holds them (link keys and the storage *public* key, never a secret:
+//! it can verify links and seal, not open), built from what the control plane hands out;
+//! and the key-file naming the control plane's key directory uses.
 
 use std::path::{Path, PathBuf};
 
@@ -132,24 +133,4 @@ pub fn read_key32(path: &Path) -> Result<[u8; 32], KeyError> {
     bytes
         .try_into()
         .map_err(|_| KeyError::Malformed(path.to_path_buf()))
-}
-
-/// Loads every link key (old links stay valid after rotation) and the newest storage public key.
-pub fn load_gateway_keys(data_dir: &Path) -> Result<GatewayKeys, KeyError> {
-    let dir = key_dir(data_dir);
-    let mut links = Vec::new();
-    for (id, path) in list_keys(&dir, LINK_KEY_PREFIX, ".key")? {
-        let id = u8::try_from(id).map_err(|_| KeyError::Malformed(path.clone()))?;
-        links.push(LinkKey::new(id, &read_key32(&path)?));
-    }
-    let current = links.last().map(LinkKey::id).ok_or(KeyError::Missing("link"))?;
-    let links = LinkKeyring::new(links, current).map_err(|_| KeyError::Malformed(dir.clone()))?;
-    let (key_id, path) = list_keys(&dir, STORAGE_PUB_PREFIX, ".pub")?
-        .pop()
-        .ok_or(KeyError::Missing("storage"))?;
-    let storage = RecipientPublicKey {
-        key_id,
-        bytes: read_key32(&path)?,
-    };
-    Ok(GatewayKeys { links, storage })
 }
