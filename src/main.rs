@@ -274,9 +274,12 @@ async fn operate(common: &Common, op: OpRequest) -> ExitCode {
         return ExitCode::from(EX_USAGE);
     }
     let answer = match ops::call_running(&config.data_dir, &op).await {
-        Err(ClientError::NotRunning(_)) => upgate_control::run::open_service(&config, Default::default())
-            .map_err(|e| e.to_string())
-            .and_then(|svc| ops::execute(&svc, op).map_err(|p| p.detail)),
+        Err(ClientError::NotRunning(_)) => {
+            match upgate_control::run::open_service(&config, Default::default()) {
+                Ok(svc) => ops::execute(&svc, op).await.map_err(|p| p.detail),
+                Err(e) => Err(e.to_string()),
+            }
+        }
         other => other.map_err(|e| e.to_string()),
     };
     match answer {

@@ -26,7 +26,7 @@ use upgate_gateway::storage::ObjectStore;
 use crate::ids::is_external_id;
 use crate::model::Role;
 use crate::problem::Problem;
-use crate::service::{blocking, Actor, CallInput, Service};
+use crate::service::{Actor, CallInput, Service};
 use crate::settings::FileUploadSettings;
 pub use observe::Who;
 pub use route::{Perm, Route};
@@ -183,7 +183,7 @@ impl Api {
             return Err(unauthorized());
         };
         // A read and a hash, and at most a write it does not wait for: no blocking thread.
-        match self.service.authenticate(&token)? {
+        match self.service.authenticate(&token).await? {
             Ok(actor) => {
                 *who = Who::Actor(actor.clone());
                 Ok(actor)
@@ -244,11 +244,8 @@ impl Api {
             Route::AssistantGet(id) => {
                 let id = ext_id(id)?;
                 let public_url = svc.public_url.clone();
-                let details = blocking(move || {
-                    let a = svc.assistant(&actor.account_id, &id)?;
-                    svc.assistant_details(a)
-                })
-                .await?;
+                let a = svc.assistant(&actor.account_id, &id).await?;
+                let details = svc.assistant_details(a).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &views::assistant_json(&details, &public_url),
@@ -263,11 +260,8 @@ impl Api {
                 }
                 let body: Body = read_json(req.into_body()).await?;
                 let public_url = svc.public_url.clone();
-                let (details, created) = blocking(move || {
-                    let (a, created) = svc.put_assistant(&actor, &id, body.file_upload)?;
-                    Ok::<_, Problem>((svc.assistant_details(a)?, created))
-                })
-                .await?;
+                let (a, created) = svc.put_assistant(&actor, &id, body.file_upload).await?;
+                let details = svc.assistant_details(a).await?;
                 Ok(json_response(
                     created_or_ok(created),
                     &views::assistant_json(&details, &public_url),
@@ -276,14 +270,8 @@ impl Api {
             Route::CallPut(id) => {
                 let id = ext_id(id)?;
                 let input: CallInput = read_json(req.into_body()).await?;
-                let (mut details, created) = blocking({
-                    let svc = svc.clone();
-                    move || {
-                        let (call, created) = svc.put_call(&actor, &id, input)?;
-                        Ok::<_, Problem>((svc.call_details(&call)?, created))
-                    }
-                })
-                .await?;
+                let (call, created) = svc.put_call(&actor, &id, input).await?;
+                let mut details = svc.call_details(&call).await?;
                 svc.add_uploads_in_flight(&mut details).await?;
                 Ok(json_response(
                     created_or_ok(created),
@@ -292,11 +280,8 @@ impl Api {
             }
             Route::CallGet(id) => {
                 let id = ext_id(id)?;
-                let mut details = blocking({
-                    let svc = svc.clone();
-                    move || svc.call_details(&svc.call(&actor.account_id, &id)?)
-                })
-                .await?;
+                let call = svc.call(&actor.account_id, &id).await?;
+                let mut details = svc.call_details(&call).await?;
                 svc.add_uploads_in_flight(&mut details).await?;
                 Ok(json_response(StatusCode::OK, &views::call_json(&details, now())))
             }
@@ -309,8 +294,7 @@ impl Api {
                 ))
             }
             Route::LinkGet(id) => {
-                let id = id.clone();
-                let link = blocking(move || svc.link_for(&actor.account_id, &id)).await?;
+                let link = svc.link_for(&actor.account_id, id).await?;
                 Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::LinkResend(id) => {
@@ -321,8 +305,7 @@ impl Api {
                 ))
             }
             Route::LinkRevoke(id) => {
-                let id = id.clone();
-                let link = blocking(move || svc.revoke_link(&actor, &id)).await?;
+                let link = svc.revoke_link(&actor, id).await?;
                 Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::ContactFiles(number) => {
@@ -338,7 +321,7 @@ impl Api {
             }
             Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,
             Route::AuditList => {
-                let entries = blocking(move || svc.audit(&actor.account_id, 500)).await?;
+                let entries = svc.audit(&actor.account_id, 500).await?;
                 Ok(json_response(StatusCode::OK, &json!({ "entries": entries })))
             }
             Route::TokenCreate => tokens::create(self, actor, read_json(req.into_body()).await?).await,

@@ -32,7 +32,11 @@ fn bearer(req: &Request<Incoming>) -> Option<&str> {
 
 pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> MonitorResponse {
     // Who first: an unauthenticated caller learns nothing, not even which paths exist.
-    let gateway = match bearer(&req).map(|c| svc.check_gateway_credential(c)) {
+    let checked = match bearer(&req) {
+        Some(presented) => Some(svc.check_gateway_credential(presented).await),
+        None => None,
+    };
+    let gateway = match checked {
         Some(Ok(Some(name))) => name,
         Some(Err(e)) => {
             tracing::error!(error = %e, "could not check a gateway credential");

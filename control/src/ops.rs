@@ -20,7 +20,7 @@ use crate::api::views::{gateway_credential_json, token_json};
 use crate::api::{json_response, problem_response, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
-use crate::service::{blocking, NewToken, Service};
+use crate::service::{NewToken, Service};
 use upgate_gateway::sys::now;
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -84,10 +84,10 @@ fn parse_expiry(text: &str) -> Result<u64, Problem> {
 }
 
 /// Runs an operator request against the service; the answer's `result` is what the CLI prints.
-pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Problem> {
+pub async fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Problem> {
     match req {
         OpRequest::CreateAccount { name, plan } => {
-            let account = svc.create_account(&name, &plan)?;
+            let account = svc.create_account(&name, &plan).await?;
             Ok(json!({"result": account.id, "account": account}))
         }
         OpRequest::CreateToken {
@@ -107,28 +107,29 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
                 expires_in: expires_in.as_deref().map(parse_expiry).transpose()?,
                 not_after: None,
             };
-            let (record, token) = svc.create_token(&account, role, new, "operator")?;
+            let (record, token) = svc.create_token(&account, role, new, "operator").await?;
             Ok(json!({"result": token, "id": record.id, "role": role.as_str()}))
         }
         OpRequest::ListTokens { account } => {
-            if svc.account(&account)?.is_none() {
+            if svc.account(&account).await?.is_none() {
                 return Err(Problem::not_found("account"));
             }
             // One JSON object per line: readable, and `jq` or `grep` take it as it is.
             let t = now();
             let lines: Vec<String> = svc
-                .tokens(&account)?
+                .tokens(&account)
+                .await?
                 .iter()
                 .map(|r| token_json(r, t).to_string())
                 .collect();
             Ok(json!({"result": lines.join("\n")}))
         }
         OpRequest::RevokeToken { token } => {
-            let record = svc.revoke_token_by_operator(&token)?;
+            let record = svc.revoke_token_by_operator(&token).await?;
             Ok(json!({"result": token_json(&record, now()).to_string()}))
         }
         OpRequest::CreateGatewayCredential { name } => {
-            let (record, credential) = svc.create_gateway_credential(&name)?;
+            let (record, credential) = svc.create_gateway_credential(&name).await?;
             Ok(json!({"result": credential, "id": record.id}))
         }
         OpRequest::ListKeys => {
@@ -141,23 +142,24 @@ pub fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value, Probl
         }
         OpRequest::RotateKey { kind } => {
             let kind = key_kind(&kind)?;
-            let id = svc.rotate_key(kind)?;
+            let id = svc.rotate_key(kind).await?;
             Ok(json!({"result": format!("new current {kind:?} key: {id}").to_lowercase()}))
         }
         OpRequest::RetireKey { kind, id } => {
-            svc.retire_key(key_kind(&kind)?, id)?;
+            svc.retire_key(key_kind(&kind)?, id).await?;
             Ok(json!({"result": format!("retired {kind} key {id}")}))
         }
         OpRequest::ListGatewayCredentials => {
             let lines: Vec<String> = svc
-                .gateway_credentials()?
+                .gateway_credentials()
+                .await?
                 .iter()
                 .map(|c| gateway_credential_json(c).to_string())
                 .collect();
             Ok(json!({"result": lines.join("\n")}))
         }
         OpRequest::RevokeGatewayCredential { id } => {
-            let record = svc.revoke_gateway_credential(&id)?;
+            let record = svc.revoke_gateway_credential(&id).await?;
             Ok(json!({"result": gateway_credential_json(&record).to_string()}))
         }
     }
@@ -175,7 +177,7 @@ async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> ApiResponse {
         Ok(op) => op,
         Err(e) => return problem_response(&Problem::bad_request("invalid_json", e.to_string())),
     };
-    match blocking(move || execute(&svc, op)).await {
+    match execute(&svc, op).await {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(p) => problem_response(&p),
     }

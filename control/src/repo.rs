@@ -1,27 +1,54 @@
 //! Repositories: the store behind one async trait per concern, each owning its key layout
 //! and its transactions, so the service above them knows no engine. sled implements them
-//! today; each trait has one conformance suite that any engine (PostgreSQL, for an HA
-//! control plane) must pass without a change to its callers.
-//!
-//! So far: [`LinkRepo`], the links as gateways use them (claims held as leases, stored
-//! files, refusals, finishing), and [`FileRepo`], stored files as staff and the sweep read
-//! them. The other concerns (accounts, tokens, assistants, calls, link issuance, audit)
-//! still go through `db::Kv` inside the service; they move here one by one.
+//! today ([`SledStore`], one `sled_*.rs` per trait); each trait has a conformance suite
+//! (`*_suite.rs`) that any engine (PostgreSQL, for an HA control plane) must pass without a
+//! change to its callers. A write that changes something staff may ask about later carries
+//! its audit entry ([`AuditNote`]) into the same transaction.
 
+pub mod accounts;
+pub mod audit;
+pub mod calls;
+pub mod credentials;
 pub mod files;
+pub mod idempotency;
+pub mod issuance;
 pub mod links;
-pub mod sled_files;
-pub mod sled_links;
+pub mod tokens;
 
+mod sled_accounts;
+mod sled_audit;
+mod sled_call_layout;
+mod sled_calls;
+mod sled_credentials;
+pub mod sled_files;
+mod sled_idempotency;
+mod sled_issuance;
+pub(crate) mod sled_keys;
+pub mod sled_links;
+mod sled_store;
+mod sled_tokens;
+
+#[cfg(test)]
+pub mod control_suite;
 #[cfg(test)]
 pub mod files_suite;
 #[cfg(test)]
 pub mod links_suite;
 
+use std::sync::{Arc, Mutex};
+
+pub use accounts::AccountRepo;
+pub use audit::AuditRepo;
+pub use calls::{CallRepo, Gathered};
+pub use credentials::CredentialRepo;
 pub use files::FileRepo;
+pub use idempotency::{Begun, IdempotencyRepo};
+pub use issuance::IssueRepo;
 pub use links::LinkRepo;
 pub use sled_files::SledFiles;
 pub use sled_links::SledLinks;
+pub use sled_store::SledStore;
+pub use tokens::TokenRepo;
 
 /// The store failed; never the caller's fault. The detail is for logs.
 #[derive(Debug, thiserror::Error)]
@@ -32,4 +59,51 @@ pub enum RepoError {
     /// gateway sends one, and it must not take over the existing record.
     #[error("file id {0} is already recorded")]
     FileExists(String),
+}
+
+/// An audit entry to write with a change: who did what to which record.
+#[derive(Debug, Clone)]
+pub struct AuditNote {
+    pub account_id: String,
+    /// A token id, "operator" or "gateway".
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+/// Every repository the control plane uses, on one engine.
+#[derive(Clone)]
+pub struct Repos {
+    pub accounts: Arc<dyn AccountRepo>,
+    pub tokens: Arc<dyn TokenRepo>,
+    pub calls: Arc<dyn CallRepo>,
+    pub issue: Arc<dyn IssueRepo>,
+    pub idempotency: Arc<dyn IdempotencyRepo>,
+    pub audit: Arc<dyn AuditRepo>,
+    pub credentials: Arc<dyn CredentialRepo>,
+    pub links: Arc<dyn LinkRepo>,
+    pub files: Arc<dyn FileRepo>,
+}
+
+impl Repos {
+    /// The repositories on the embedded store, after bringing its layout up to date
+    /// (tokens indexed by id, calls in the per-call layout): once per open, before any use.
+    pub fn sled(db: Arc<dyn crate::db::Kv>) -> Result<Repos, RepoError> {
+        let write = Arc::new(Mutex::new(()));
+        let store = Arc::new(SledStore::new(db.clone(), write.clone()));
+        store.index_tokens()?;
+        store.migrate_calls()?;
+        Ok(Repos {
+            accounts: store.clone(),
+            tokens: store.clone(),
+            calls: store.clone(),
+            issue: store.clone(),
+            idempotency: store.clone(),
+            audit: store.clone(),
+            credentials: store,
+            links: Arc::new(SledLinks::new(db.clone(), write)),
+            files: Arc::new(SledFiles::new(db)),
+        })
+    }
 }

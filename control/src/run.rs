@@ -42,8 +42,11 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         ))
     })?;
     let sms = crate::sms::from_config(&config.sms, dir);
+    // Opening brings the store's layout up to date: tokens made before the per-account
+    // index existed are indexed, calls of the first layout move to the per-call trees.
+    let repos = crate::repo::Repos::sled(Arc::new(db)).map_err(setup)?;
     let service = Service::new(
-        Arc::new(db),
+        repos,
         config.plans.clone(),
         keys,
         sms,
@@ -51,11 +54,6 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         metrics,
         config.sms_limits,
     );
-    // Tokens made before the per-account index existed become listable and revocable.
-    service.index_tokens().map_err(setup)?;
-    // Calls stored in the first layout (id lists on the call record) move to the per-call
-    // trees, once.
-    service.migrate_calls().map_err(setup)?;
     service.set_lease_ttl(config.control.internal.lease_ttl);
     Ok(Arc::new(service))
 }

@@ -14,7 +14,7 @@ use upgate_gateway::storage::{ObjectKey, ObjectStore, StorageError};
 use super::range::{self, Span};
 use super::{Api, ApiResponse};
 use crate::problem::Problem;
-use crate::service::{blocking, Actor};
+use crate::service::Actor;
 
 fn integrity(e: impl std::fmt::Display) -> Problem {
     tracing::error!(error = %e, "stored object failed its check");
@@ -140,10 +140,8 @@ pub async fn download(
         Span::Part(a, b) => (a, b),
         _ => (0, len.saturating_sub(1)),
     };
-    let svc = api.service.clone();
-    let (audited, who) = (file.clone(), actor.clone());
     let part = matches!(span, Span::Part(..)).then_some((start, end));
-    blocking(move || svc.audit_download(&who, &audited, part)).await?;
+    api.service.audit_download(&actor, &file, part).await?;
 
     let body_len = if len == 0 { 0 } else { end - start + 1 };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(2);

@@ -10,7 +10,7 @@ use http::{Method, StatusCode};
 use super::route::Route;
 use super::Api;
 use crate::problem::Problem;
-use crate::service::{blocking, Actor, Refused};
+use crate::service::{Actor, Refused};
 
 /// Who a request turned out to be from.
 #[derive(Debug, Clone)]
@@ -54,13 +54,14 @@ pub async fn finish(api: &Api, f: Finished<'_>) {
     }
     if f.status == StatusCode::FORBIDDEN {
         if let Who::Actor(actor) = f.who {
-            let svc = api.service.clone();
-            let actor = actor.clone();
             let method = f.method.to_string();
             let permission = f.route.perm().map_or("none", |p| p.as_str());
             let code = f.problem.map_or("forbidden", |p| p.code);
-            let written = blocking(move || svc.audit_denied(&actor, route, &method, permission, code)).await;
-            if let Err(p) = written as Result<(), crate::service::ServiceError> {
+            let written = api
+                .service
+                .audit_denied(actor, route, &method, permission, code)
+                .await;
+            if let Err(p) = written {
                 // The request is refused either way; a lost entry must still be noticed.
                 tracing::error!(error = %p, route, "could not audit a denied request");
             }

@@ -96,7 +96,7 @@ fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>
     });
     let metrics = Metrics::new();
     let service = Service::new(
-        db.clone(),
+        crate::repo::Repos::sled(db.clone()).unwrap(),
         config.plans.clone(),
         crate::keys::KeyRing::load(dir.path()).unwrap(),
         sms.unwrap_or_else(|| crate::sms::from_config(&config.sms, dir.path())),
@@ -117,10 +117,11 @@ fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>
 }
 
 impl Harness {
-    fn token(&self, account: &str, role: Role) -> String {
+    async fn token(&self, account: &str, role: Role) -> String {
         self.api
             .service
             .create_token(account, role, NewToken::default(), "operator")
+            .await
             .unwrap()
             .1
     }
@@ -237,8 +238,8 @@ fn every_503_and_429_kind_carries_retry_after() {
 #[tokio::test]
 async fn a_failing_store_answers_503_with_retry_after_on_every_path() {
     let h = harness("");
-    let acc = h.api.service.create_account("A", "pro").unwrap().id;
-    let admin = h.token(&acc, Role::Admin);
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
     h.db.broken.store(true, Ordering::SeqCst);
     let settings = json!({"file_upload": {"enabled": false}});
     for (method, path, body) in [
@@ -264,8 +265,8 @@ async fn a_failing_store_answers_503_with_retry_after_on_every_path() {
 #[tokio::test]
 async fn the_sms_limit_answers_429_with_its_own_retry_after() {
     let h = harness("[sms]\nmax_per_number_per_hour = 1\n");
-    let acc = h.api.service.create_account("A", "pro").unwrap().id;
-    let admin = h.token(&acc, Role::Admin);
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
     let settings =
         json!({"file_upload": {"enabled": true, "trigger": "When asked", "message": "Upload here"}});
     h.send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))
@@ -288,8 +289,8 @@ async fn the_sms_limit_answers_429_with_its_own_retry_after() {
 #[tokio::test]
 async fn tokens_are_listed_without_secrets_and_revoked_at_once() {
     let h = harness("");
-    let acc = h.api.service.create_account("A", "pro").unwrap().id;
-    let admin = h.token(&acc, Role::Admin);
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
     let body = json!({"role": "integration", "name": "voice, prod", "expires_in_seconds": 86400});
     let (status, _, created) = h.send(Method::POST, "/v1/tokens", &admin, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -379,14 +380,15 @@ async fn tokens_are_listed_without_secrets_and_revoked_at_once() {
 #[tokio::test]
 async fn denials_are_counted_by_template_and_403s_audited() {
     let h = harness("");
-    let a = h.api.service.create_account("A", "pro").unwrap().id;
-    let b = h.api.service.create_account("B", "pro").unwrap().id;
-    let viewer = h.token(&a, Role::Viewer);
-    let admin_b = h.token(&b, Role::Admin);
+    let a = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let b = h.api.service.create_account("B", "pro").await.unwrap().id;
+    let viewer = h.token(&a, Role::Viewer).await;
+    let admin_b = h.token(&b, Role::Admin).await;
     let (a_admin_id, _) = h
         .api
         .service
         .create_token(&a, Role::Admin, NewToken::default(), "operator")
+        .await
         .unwrap();
 
     let cases = [
@@ -449,12 +451,13 @@ async fn denials_are_counted_by_template_and_403s_audited() {
         .api
         .service
         .audit(&a, 100)
+        .await
         .unwrap()
         .into_iter()
         .filter(|e| e.action == "access.denied")
         .collect();
     assert_eq!(denied.len(), 3, "one entry per 403, none for 401/404");
-    let viewer_id = match h.api.service.authenticate(&viewer).unwrap() {
+    let viewer_id = match h.api.service.authenticate(&viewer).await.unwrap() {
         Ok(actor) => actor.token_id,
         Err(r) => panic!("{r:?}"),
     };
@@ -476,8 +479,8 @@ async fn denials_are_counted_by_template_and_403s_audited() {
 #[tokio::test]
 async fn a_message_with_hidden_characters_is_refused_over_the_api() {
     let h = harness("");
-    let acc = h.api.service.create_account("A", "pro").unwrap().id;
-    let admin = h.token(&acc, Role::Admin);
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
     for c in [
         '\u{202E}',
         '\u{2066}',
@@ -517,8 +520,8 @@ async fn a_message_with_hidden_characters_is_refused_over_the_api() {
 #[tokio::test]
 async fn a_provider_error_quoting_the_text_keeps_no_link_token_on_the_call() {
     let h = harness_with("", Some(Arc::new(Parrot)));
-    let acc = h.api.service.create_account("A", "pro").unwrap().id;
-    let admin = h.token(&acc, Role::Admin);
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
     let settings =
         json!({"file_upload": {"enabled": true, "trigger": "When asked", "message": "Upload here"}});
     h.send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))

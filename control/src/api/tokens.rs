@@ -9,7 +9,7 @@ use super::views::token_json;
 use super::{json_response, Api, ApiResponse};
 use crate::model::Role;
 use crate::problem::Problem;
-use crate::service::{blocking, Actor, NewToken};
+use crate::service::{Actor, NewToken};
 use upgate_gateway::sys::now;
 
 #[derive(Debug, Deserialize)]
@@ -40,8 +40,9 @@ pub async fn create(api: &Api, actor: Actor, body: CreateBody) -> Result<ApiResp
         not_after: actor.expires_at,
     };
     let svc = api.service.clone();
-    let (record, token) =
-        blocking(move || svc.create_token(&actor.account_id, role, new, &actor.token_id)).await?;
+    let (record, token) = svc
+        .create_token(&actor.account_id, role, new, &actor.token_id)
+        .await?;
     let mut view = token_json(&record, now());
     view["token"] = json!(token);
     Ok(json_response(StatusCode::CREATED, &view))
@@ -49,7 +50,7 @@ pub async fn create(api: &Api, actor: Actor, body: CreateBody) -> Result<ApiResp
 
 pub async fn list(api: &Api, actor: Actor) -> Result<ApiResponse, Problem> {
     let svc = api.service.clone();
-    let tokens = blocking(move || svc.tokens(&actor.account_id)).await?;
+    let tokens = svc.tokens(&actor.account_id).await?;
     let t = now();
     let tokens: Vec<_> = tokens.iter().map(|r| token_json(r, t)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "tokens": tokens })))
@@ -57,12 +58,12 @@ pub async fn list(api: &Api, actor: Actor) -> Result<ApiResponse, Problem> {
 
 pub async fn get(api: &Api, actor: Actor, id: String) -> Result<ApiResponse, Problem> {
     let svc = api.service.clone();
-    let token = blocking(move || svc.token(&actor.account_id, &id)).await?;
+    let token = svc.token(&actor.account_id, &id).await?;
     Ok(json_response(StatusCode::OK, &token_json(&token, now())))
 }
 
 pub async fn revoke(api: &Api, actor: Actor, id: String) -> Result<ApiResponse, Problem> {
     let svc = api.service.clone();
-    let token = blocking(move || svc.revoke_token(&actor.token_id, &actor.account_id, &id)).await?;
+    let token = svc.revoke_token(&actor.token_id, &actor.account_id, &id).await?;
     Ok(json_response(StatusCode::OK, &token_json(&token, now())))
 }

@@ -225,8 +225,8 @@ mod sled {
     use super::Seed;
     use crate::db::{Kv, SledKv, Tree};
     use crate::model::{Call, Link};
+    use crate::repo::sled_keys::{put, scoped};
     use crate::repo::SledLinks;
-    use crate::service::{put, scoped};
 
     struct SledSeed(Arc<dyn Kv>);
 

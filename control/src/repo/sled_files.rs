@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::files::FileRepo;
+use super::sled_keys::get;
 use super::RepoError;
 use crate::db::{Kv, Tree};
 use crate::model::FileRecord;
-use crate::service::get;
 
 pub struct SledFiles {
     db: Arc<dyn Kv>,

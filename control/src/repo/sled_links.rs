@@ -17,10 +17,10 @@ use serde_json::json;
 use upgate_gateway::control_link::{Claim, LinkState, NewFile, Refusal};
 use upgate_gateway::token::LinkId;
 
+use super::sled_keys::{audit_op, call_prefix, get, numbered, put, scoped};
 use super::{LinkRepo, RepoError};
 use crate::db::{Kv, Op, Tree};
 use crate::model::{Call, CallEvent, Event, FileRecord, LeaseHold, Link, UploadRefused};
-use crate::service::{audit_op, call_prefix, get, numbered, put, scoped};
 
 /// The most events a call keeps; older ones are dropped and counted.
 const MAX_CALL_EVENTS: u64 = 100;

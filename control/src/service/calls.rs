@@ -3,11 +3,10 @@
 
 use serde::Deserialize;
 
-use super::ServiceError;
-use super::{call_prefix, decode, get, put, scoped, Actor, Service};
-use crate::db::Tree;
+use super::{Actor, Service, ServiceError};
 use crate::ids::{is_e164, is_external_id};
 use crate::model::{Call, CallEvent, FileRecord, Link, SmsMessage};
+use crate::repo::Gathered;
 use upgate_gateway::sys::now;
 
 #[derive(Debug, Deserialize)]
@@ -19,7 +18,7 @@ pub struct CallInput {
 
 impl Service {
     /// Creates the call, or updates its assistant and number. Returns whether it was created.
-    pub fn put_call(
+    pub async fn put_call(
         &self,
         actor: &Actor,
         call_id: &str,
@@ -32,36 +31,29 @@ impl Service {
             return Err(ServiceError::InvalidId("assistant_id"));
         }
         self.assistant(&actor.account_id, &input.assistant_id)
+            .await
             .map_err(|e| match e {
                 ServiceError::NotFound(_) => ServiceError::UnknownAssistant,
                 other => other,
             })?;
-        let key = scoped(&actor.account_id, call_id);
-        let w = self.write_lock();
-        let existing: Option<Call> = get(&*self.db, Tree::Calls, &key)?;
-        let created = existing.is_none();
-        let call = match existing {
-            Some(mut call) => {
-                call.assistant_id = input.assistant_id;
-                call.caller_number = input.caller_number;
-                call
-            }
-            None => Call {
-                account_id: actor.account_id.clone(),
-                id: call_id.into(),
-                assistant_id: input.assistant_id,
-                caller_number: input.caller_number,
-                created_at: now(),
-                events_next: 0,
-                events_dropped: 0,
-            },
+        let call = Call {
+            account_id: actor.account_id.clone(),
+            id: call_id.into(),
+            assistant_id: input.assistant_id,
+            caller_number: input.caller_number,
+            created_at: now(),
+            events_next: 0,
+            events_dropped: 0,
         };
-        self.commit(w, vec![put(Tree::Calls, key, &call)])?.wait()?;
-        Ok((call, created))
+        Ok(self.repos.calls.put_call(call).await?)
     }
 
-    pub fn call(&self, account_id: &str, call_id: &str) -> Result<Call, ServiceError> {
-        get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?.ok_or(ServiceError::NotFound("call"))
+    pub async fn call(&self, account_id: &str, call_id: &str) -> Result<Call, ServiceError> {
+        self.repos
+            .calls
+            .call(account_id, call_id)
+            .await?
+            .ok_or(ServiceError::NotFound("call"))
     }
 
     /// Fills in how many uploads are in flight on each of the call's links now, so staff
@@ -76,32 +68,13 @@ impl Service {
     }
 
     /// The call details: its links, messages, files and events, each in the order it came.
-    pub fn call_details(&self, call: &Call) -> Result<CallDetails, ServiceError> {
-        let prefix = call_prefix(&call.account_id, &call.id);
-        let mut links = Vec::new();
-        for (_, id) in self.db.scan_prefix(Tree::CallLinks, &prefix)? {
-            if let Some(link) = get::<Link>(&*self.db, Tree::Links, &id)? {
-                links.push(link);
-            }
-        }
-        let mut sms = Vec::new();
-        for (_, id) in self.db.scan_prefix(Tree::CallSms, &prefix)? {
-            if let Some(m) = get::<SmsMessage>(&*self.db, Tree::Sms, &id)? {
-                sms.push(m);
-            }
-        }
-        let mut files = Vec::new();
-        for (_, id) in self.db.scan_prefix(Tree::CallFiles, &prefix)? {
-            if let Some(f) = get::<FileRecord>(&*self.db, Tree::Files, &id)? {
-                files.push(f);
-            }
-        }
-        let events = self
-            .db
-            .scan_prefix(Tree::CallEvents, &prefix)?
-            .into_iter()
-            .map(|(_, v)| decode::<CallEvent>(Tree::CallEvents, &v))
-            .collect::<Result<Vec<_>, _>>()?;
+    pub async fn call_details(&self, call: &Call) -> Result<CallDetails, ServiceError> {
+        let Gathered {
+            links,
+            sms,
+            files,
+            events,
+        } = self.repos.calls.gathered(call).await?;
         Ok(CallDetails {
             call: call.clone(),
             links,

@@ -4,8 +4,7 @@
 use serde_json::json;
 use upgate_gateway::seal::{unwrap_key, Header, Opener};
 
-use super::{audit_op, ServiceError};
-use super::{Actor, Service};
+use super::{Actor, Service, ServiceError};
 use crate::ids::is_e164;
 use crate::model::FileRecord;
 use upgate_gateway::storage::ObjectKey;
@@ -17,7 +16,8 @@ impl Service {
         if ObjectKey::parse(file_id).is_none() {
             return Err(ServiceError::NotFound("file"));
         }
-        self.files
+        self.repos
+            .files
             .file(account_id, file_id)
             .await?
             .ok_or(ServiceError::NotFound("file"))
@@ -43,7 +43,7 @@ impl Service {
             if object.modified >= cutoff && !grace.is_zero() {
                 continue;
             }
-            if !self.files.recorded(object.key.as_str()).await? {
+            if !self.repos.files.recorded(object.key.as_str()).await? {
                 if let Err(e) = store.delete(&object.key).await {
                     tracing::warn!(error = %e, "could not remove an orphaned object");
                     continue;
@@ -59,7 +59,7 @@ impl Service {
         if !is_e164(e164) {
             return Err(ServiceError::NotFound("contact"));
         }
-        Ok(self.files.contact_files(account_id, e164).await?)
+        Ok(self.repos.files.contact_files(account_id, e164).await?)
     }
 
     /// Unwraps the file's data key with the storage secret its header names, after checking
@@ -82,28 +82,22 @@ impl Service {
     }
 
     /// Every download is in the audit log, with who, what and which bytes.
-    pub fn audit_download(
+    pub async fn audit_download(
         &self,
         actor: &Actor,
         file: &FileRecord,
         range: Option<(u64, u64)>,
     ) -> Result<(), ServiceError> {
-        let w = self.write_lock();
         let detail = json!({
             "call_id": file.call_id,
             "name": file.name,
             "range": range.map(|(a, b)| format!("{a}-{b}")),
             "role": actor.role.as_str(),
         });
-        let op = audit_op(
-            &*self.db,
-            &actor.token_id,
-            &actor.account_id,
-            "file.download",
-            &file.id,
-            detail,
-        )?;
-        self.commit(w, vec![op])?.wait()?;
+        self.repos
+            .audit
+            .append(actor.note("file.download", &file.id, detail))
+            .await?;
         self.metrics.downloads.inc();
         Ok(())
     }

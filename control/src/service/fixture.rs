@@ -63,7 +63,7 @@ pub fn store() -> Store {
         writes: AtomicUsize::new(0),
     });
     let svc = Service::new(
-        db.clone(),
+        crate::repo::Repos::sled(db.clone()).unwrap(),
         config.plans.clone(),
         crate::keys::KeyRing::load(dir.path()).unwrap(),
         crate::sms::from_config(&config.sms, dir.path()),
@@ -85,9 +85,9 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-pub fn fixture() -> Fixture {
+pub async fn fixture() -> Fixture {
     let Store { svc, db, dir } = store();
-    let account = svc.create_account("A", "pro").unwrap();
+    let account = svc.create_account("A", "pro").await.unwrap();
     let actor = Actor {
         account_id: account.id,
         role: Role::Integration,
@@ -100,7 +100,7 @@ pub fn fixture() -> Fixture {
         "max_files": 3,
     }))
     .unwrap();
-    svc.put_assistant(&actor, "asst", settings).unwrap();
+    svc.put_assistant(&actor, "asst", settings).await.unwrap();
     Fixture {
         svc: Arc::new(svc),
         db,

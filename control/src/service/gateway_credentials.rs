@@ -5,10 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ServiceError;
-use super::{get, put, token_hash, Service};
-use crate::db::{DbError, Tree};
+use super::{token_hash, Service, ServiceError};
 use crate::ids::{is_own_id, new_id};
+use crate::repo::RepoError;
 use upgate_gateway::sys::{now, random, secrets_equal};
 
 const PREFIX: &str = "gwc";
@@ -38,7 +37,10 @@ fn credential_id(presented: &str) -> Option<&str> {
 
 impl Service {
     /// Mints a credential; the second value is the only time the secret is seen.
-    pub fn create_gateway_credential(&self, name: &str) -> Result<(GatewayCredential, String), ServiceError> {
+    pub async fn create_gateway_credential(
+        &self,
+        name: &str,
+    ) -> Result<(GatewayCredential, String), ServiceError> {
         if !valid_name(name) {
             return Err(ServiceError::InvalidGatewayName);
         }
@@ -52,41 +54,29 @@ impl Service {
             created_at: now(),
             revoked_at: None,
         };
-        let w = self.write_lock();
-        let durable = self.commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])?;
-        durable.wait()?;
+        self.repos.credentials.create_credential(&record).await?;
         Ok((record, presented))
     }
 
-    pub fn gateway_credentials(&self) -> Result<Vec<GatewayCredential>, ServiceError> {
-        self.db
-            .scan_prefix(Tree::GatewayCredentials, b"")?
-            .iter()
-            .map(|(_, v)| Ok(super::decode(Tree::GatewayCredentials, v)?))
-            .collect()
+    pub async fn gateway_credentials(&self) -> Result<Vec<GatewayCredential>, ServiceError> {
+        Ok(self.repos.credentials.credentials().await?)
     }
 
     /// Refuses the credential from now on; a second revoke changes nothing.
-    pub fn revoke_gateway_credential(&self, id: &str) -> Result<GatewayCredential, ServiceError> {
-        let w = self.write_lock();
-        let mut record: GatewayCredential = get(&*self.db, Tree::GatewayCredentials, id.as_bytes())?
-            .ok_or(ServiceError::NotFound("gateway credential"))?;
-        if record.revoked_at.is_some() {
-            return Ok(record);
-        }
-        record.revoked_at = Some(now());
-        let durable = self.commit(w, vec![put(Tree::GatewayCredentials, id.as_bytes(), &record)])?;
-        durable.wait()?;
-        Ok(record)
+    pub async fn revoke_gateway_credential(&self, id: &str) -> Result<GatewayCredential, ServiceError> {
+        self.repos
+            .credentials
+            .revoke_credential(id, now())
+            .await?
+            .ok_or(ServiceError::NotFound("gateway credential"))
     }
 
     /// The gateway's name if `presented` is a live credential. Compared in constant time.
-    pub fn check_gateway_credential(&self, presented: &str) -> Result<Option<String>, DbError> {
+    pub async fn check_gateway_credential(&self, presented: &str) -> Result<Option<String>, RepoError> {
         let Some(id) = credential_id(presented) else {
             return Ok(None);
         };
-        let Some(record) = get::<GatewayCredential>(&*self.db, Tree::GatewayCredentials, id.as_bytes())?
-        else {
+        let Some(record) = self.repos.credentials.credential(id).await? else {
             return Ok(None);
         };
         let matches = secrets_equal(token_hash(presented).as_bytes(), record.hash.as_bytes());
@@ -98,16 +88,16 @@ impl Service {
 mod tests {
     use crate::service::fixture::fixture;
 
-    #[test]
-    fn a_credential_works_until_revoked_and_nothing_else_works() {
-        let f = fixture();
-        let (record, secret) = f.svc.create_gateway_credential("gw1").unwrap();
+    #[tokio::test]
+    async fn a_credential_works_until_revoked_and_nothing_else_works() {
+        let f = fixture().await;
+        let (record, secret) = f.svc.create_gateway_credential("gw1").await.unwrap();
         assert_eq!(
-            f.svc.check_gateway_credential(&secret).unwrap().as_deref(),
+            f.svc.check_gateway_credential(&secret).await.unwrap().as_deref(),
             Some("gw1")
         );
         // The hash is kept, never the secret.
-        let listed = f.svc.gateway_credentials().unwrap();
+        let listed = f.svc.gateway_credentials().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(!crate::api::views::gateway_credential_json(&listed[0])
             .to_string()
@@ -116,7 +106,7 @@ mod tests {
         let mut wrong = secret.clone().into_bytes();
         let last = wrong.len() - 1;
         wrong[last] = if wrong[last] == b'0' { b'1' } else { b'0' };
-        let (other, _) = f.svc.create_gateway_credential("gw2").unwrap();
+        let (other, _) = f.svc.create_gateway_credential("gw2").await.unwrap();
         for bad in [
             String::from_utf8(wrong).unwrap(),
             format!("{}.{}", other.id, &secret[secret.find('.').unwrap() + 1..]),
@@ -124,10 +114,14 @@ mod tests {
             String::new(),
             "gwc_0123456789abcdef.short".into(),
         ] {
-            assert_eq!(f.svc.check_gateway_credential(&bad).unwrap(), None, "{bad:?}");
+            assert_eq!(
+                f.svc.check_gateway_credential(&bad).await.unwrap(),
+                None,
+                "{bad:?}"
+            );
         }
-        f.svc.revoke_gateway_credential(&record.id).unwrap();
-        assert_eq!(f.svc.check_gateway_credential(&secret).unwrap(), None);
-        assert!(f.svc.create_gateway_credential("no spaces").is_err());
+        f.svc.revoke_gateway_credential(&record.id).await.unwrap();
+        assert_eq!(f.svc.check_gateway_credential(&secret).await.unwrap(), None);
+        assert!(f.svc.create_gateway_credential("no spaces").await.is_err());
     }
 }

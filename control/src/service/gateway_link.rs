@@ -33,7 +33,7 @@ impl Service {
 
     /// How many slots of a link are held by uploads in flight at `t`.
     pub(crate) async fn uploads_in_flight(&self, link_id: &str, t: u64) -> Result<u32, RepoError> {
-        self.links.uploads_in_flight(link_id, t).await
+        self.repos.links.uploads_in_flight(link_id, t).await
     }
 
     #[cfg(test)]
@@ -52,7 +52,7 @@ pub struct InProcess(pub Arc<Service>);
 #[async_trait]
 impl ControlLink for InProcess {
     async fn link(&self, id: &LinkId) -> Result<LinkView, ControlError> {
-        let link = known(self.0.links.link(id).await)?;
+        let link = known(self.0.repos.links.link(id).await)?;
         Ok(LinkView {
             state: link.state_at(now()),
             allowed: allowed_kinds(&link.allowed_types),
@@ -71,7 +71,7 @@ impl ControlLink for InProcess {
             lease: random::<8>().map(u64::from_be_bytes).map_err(unavailable)?,
             ttl_secs: self.0.ttl(),
         };
-        Ok(known(self.0.links.claim(&claim, now()).await)?.map(|()| claim))
+        Ok(known(self.0.repos.links.claim(&claim, now()).await)?.map(|()| claim))
     }
 
     async fn renew(&self, claim: &Claim) -> Result<bool, ControlError> {
@@ -80,11 +80,11 @@ impl ControlLink for InProcess {
             ttl_secs: self.0.ttl(),
             ..claim.clone()
         };
-        self.0.links.renew(&claim, now()).await.map_err(unavailable)
+        self.0.repos.links.renew(&claim, now()).await.map_err(unavailable)
     }
 
     async fn release(&self, claim: &Claim) {
-        if let Err(e) = self.0.links.release(claim).await {
+        if let Err(e) = self.0.repos.links.release(claim).await {
             tracing::error!(error = %e, "could not release a slot; its lease will end by itself");
         }
     }
@@ -108,17 +108,17 @@ impl ControlLink for InProcess {
             ));
         }
         // Durable when this returns: the gateway answers 201 only after it.
-        known(self.0.links.record_file(claim, file, now()).await)
+        known(self.0.repos.links.record_file(claim, file, now()).await)
     }
 
     async fn refused(&self, id: &LinkId, refusal: Refusal) {
-        if let Err(e) = known(self.0.links.record_refusal(id, refusal, now()).await) {
+        if let Err(e) = known(self.0.repos.links.record_refusal(id, refusal, now()).await) {
             tracing::error!(error = %e, "could not record a refused upload");
         }
     }
 
     async fn finish(&self, id: &LinkId) -> Result<LinkState, ControlError> {
-        known(self.0.links.finish(id, now()).await)
+        known(self.0.repos.links.finish(id, now()).await)
     }
 
     async fn keys(&self) -> Result<KeySet, ControlError> {

@@ -24,7 +24,7 @@ fn file() -> NewFile {
 async fn issue(f: &Fixture, call: &str) -> LinkId {
     let input =
         serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
-    f.svc.put_call(&f.actor, call, input).unwrap();
+    f.svc.put_call(&f.actor, call, input).await.unwrap();
     let v = f
         .svc
         .issue_link(f.actor.clone(), call.into(), None)
@@ -33,9 +33,9 @@ async fn issue(f: &Fixture, call: &str) -> LinkId {
     v.link.id.parse().unwrap()
 }
 
-fn files_on_call(f: &Fixture, call: &str) -> usize {
-    let call = f.svc.call(&f.actor.account_id, call).unwrap();
-    f.svc.call_details(&call).unwrap().files.len()
+async fn files_on_call(f: &Fixture, call: &str) -> usize {
+    let call = f.svc.call(&f.actor.account_id, call).await.unwrap();
+    f.svc.call_details(&call).await.unwrap().files.len()
 }
 
 /// How a suite member gets its link: the fixture's service, seen through one implementation.
@@ -90,7 +90,7 @@ async fn concurrent_claims_and_commits_keep_the_quota_exact(f: &Fixture, gw: Arc
     let view = gw.link(&id).await.unwrap();
     assert_eq!((view.state, view.files_received), (LinkState::Used, 3));
     assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
-    assert_eq!(files_on_call(f, "c"), 3);
+    assert_eq!(files_on_call(f, "c").await, 3);
 }
 
 async fn a_commit_for_a_link_that_ended_meanwhile_is_refused(f: &Fixture, gw: Arc<dyn ControlLink>) {
@@ -103,7 +103,7 @@ async fn a_commit_for_a_link_that_ended_meanwhile_is_refused(f: &Fixture, gw: Ar
         Err(LinkState::Superseded)
     );
     assert_eq!(f.svc.pending(&first.to_string()).await, 0);
-    assert_eq!(files_on_call(f, "c"), 0);
+    assert_eq!(files_on_call(f, "c").await, 0);
     assert!(
         !gw.renew(&claim).await.unwrap(),
         "a lease on an ended link is not held"
@@ -140,7 +140,7 @@ async fn a_lease_that_is_not_renewed_gives_its_slot_back(f: &Fixture, gw: Arc<dy
     for claim in [&kept, &again[0], &again[1]] {
         gw.commit(claim, file()).await.unwrap().unwrap();
     }
-    assert_eq!(files_on_call(f, "c"), 3);
+    assert_eq!(files_on_call(f, "c").await, 3);
 }
 
 async fn a_commit_whose_lease_ended_is_recorded_only_if_there_is_room(f: &Fixture, gw: Arc<dyn ControlLink>) {
@@ -160,7 +160,7 @@ async fn a_commit_whose_lease_ended_is_recorded_only_if_there_is_room(f: &Fixtur
         gw.claim(&id).await.unwrap().unwrap(),
     ];
     assert_eq!(gw.commit(&later, file()).await.unwrap(), Err(LinkState::Used));
-    assert_eq!(files_on_call(f, "c"), 1);
+    assert_eq!(files_on_call(f, "c").await, 1);
 }
 
 async fn released_twice_is_harmless_and_a_released_lease_is_gone(f: &Fixture, gw: Arc<dyn ControlLink>) {
@@ -182,8 +182,8 @@ async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>)
         verdict: None,
     };
     gw.refused(&id, refusal).await;
-    let call = f.svc.call(&f.actor.account_id, "c").unwrap();
-    let details = f.svc.call_details(&call).unwrap();
+    let call = f.svc.call(&f.actor.account_id, "c").await.unwrap();
+    let details = f.svc.call_details(&call).await.unwrap();
     match &details.events.last().unwrap().event {
         crate::model::Event::UploadRefused(r) => {
             assert_eq!(
@@ -206,7 +206,7 @@ async fn a_clean_verdict_without_its_engine_is_not_recorded(f: &Fixture, gw: Arc
         gw.commit(&claim, forged).await,
         Err(ControlError::Unavailable(_))
     ));
-    assert_eq!(files_on_call(f, "c"), 0);
+    assert_eq!(files_on_call(f, "c").await, 0);
 }
 
 async fn a_commit_cannot_take_over_a_recorded_file(f: &Fixture, gw: Arc<dyn ControlLink>) {
@@ -236,7 +236,7 @@ async fn a_commit_cannot_take_over_a_recorded_file(f: &Fixture, gw: Arc<dyn Cont
         .await
         .unwrap();
     assert_eq!((record.call_id.as_str(), record.name.as_str()), ("c", "a.pdf"));
-    assert_eq!(files_on_call(f, "d"), 0);
+    assert_eq!(files_on_call(f, "d").await, 0);
 }
 
 async fn a_renewal_cannot_lengthen_its_lease(f: &Fixture, gw: Arc<dyn ControlLink>) {
@@ -263,7 +263,7 @@ async fn the_keys_verify_links_and_seal_but_open_nothing(f: &Fixture, gw: Arc<dy
     let v = {
         let input =
             serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
-        f.svc.put_call(&f.actor, "k", input).unwrap();
+        f.svc.put_call(&f.actor, "k", input).await.unwrap();
         f.svc.issue_link(f.actor.clone(), "k".into(), None).await.unwrap()
     };
     let token = v.url.rsplit('/').next().unwrap();
@@ -329,7 +329,7 @@ fn in_process(
 fn remote(f: &Fixture) -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ControlLink>> + '_>> {
     Box::pin(async move {
         let api = internal_api(f).await;
-        let (_, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+        let (_, credential) = f.svc.create_gateway_credential("gw1").await.unwrap();
         // The server holds its certificate in memory: its directory may go.
         Arc::new(RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap()) as Arc<dyn ControlLink>
     })
@@ -341,7 +341,7 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    let f = super::fixture();
+                    let f = super::fixture().await;
                     let make: super::Make = super::in_process;
                     let gw = make(&f).await;
                     super::$check(&f, gw).await;
@@ -352,7 +352,7 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    let f = super::fixture();
+                    let f = super::fixture().await;
                     let make: super::Make = super::remote;
                     let gw = make(&f).await;
                     super::$check(&f, gw).await;
@@ -378,10 +378,10 @@ suite!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_internal_api_gives_nothing_without_a_live_credential() {
-    let f = fixture();
+    let f = fixture().await;
     let id = issue(&f, "c").await;
     let api = internal_api(&f).await;
-    let (record, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+    let (record, credential) = f.svc.create_gateway_credential("gw1").await.unwrap();
     let good = RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap();
     assert!(good.link(&id).await.is_ok());
     let mut wrong = credential.clone();
@@ -397,7 +397,7 @@ async fn the_internal_api_gives_nothing_without_a_live_credential() {
         }
     }
     // Revoked: refused from the next call on.
-    f.svc.revoke_gateway_credential(&record.id).unwrap();
+    f.svc.revoke_gateway_credential(&record.id).await.unwrap();
     assert!(matches!(good.keys().await, Err(ControlError::Unavailable(_))));
     // A control plane whose certificate the gateway does not trust gets no credential.
     let stranger = tempfile::tempdir().unwrap();
@@ -407,7 +407,7 @@ async fn the_internal_api_gives_nothing_without_a_live_credential() {
             .cert_file,
     )
     .unwrap();
-    let (_, fresh) = f.svc.create_gateway_credential("gw2").unwrap();
+    let (_, fresh) = f.svc.create_gateway_credential("gw2").await.unwrap();
     let mistrusting = RemoteControl::new(&api.url, Some(&other_ca), &fresh).unwrap();
     assert!(matches!(
         mistrusting.keys().await,
@@ -420,8 +420,8 @@ async fn the_internal_api_gives_nothing_without_a_live_credential() {
 /// internal certificate must name it (`run::internal_names`), or TLS refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_signed_internal_certificate_is_valid_for_the_address_it_names() {
-    let f = fixture();
-    let (_, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+    let f = fixture().await;
+    let (_, credential) = f.svc.create_gateway_credential("gw1").await.unwrap();
     for (extra, works) in [(vec!["127.0.0.2".to_string()], true), (vec![], false)] {
         let api = internal_api_on(&f, "127.0.0.2", &extra).await;
         let client = RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap();
@@ -434,9 +434,9 @@ async fn a_self_signed_internal_certificate_is_valid_for_the_address_it_names() 
 /// have dropped some.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_calls_at_once_all_get_an_answer() {
-    let f = fixture();
+    let f = fixture().await;
     let api = internal_api(&f).await;
-    let (_, credential) = f.svc.create_gateway_credential("gw1").unwrap();
+    let (_, credential) = f.svc.create_gateway_credential("gw1").await.unwrap();
     let client = Arc::new(RemoteControl::new(&api.url, Some(&api.ca), &credential).unwrap());
     let calls: Vec<_> = (0..300)
         .map(|_| {

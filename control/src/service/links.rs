@@ -8,13 +8,11 @@ use serde_json::json;
 use upgate_gateway::control_link::LinkState;
 use upgate_gateway::token::{self, LinkId};
 
-use super::idempotency::Begun;
-use super::{audit_op, ServiceError};
-use super::{call_prefix, get, numbered, put, Actor, Service};
-use crate::db::{Durable, Op, Tree};
+use super::{Actor, Service, ServiceError};
 use crate::ids::new_id;
 use crate::model::{Call, Link, SmsMessage, SmsStatus};
 use crate::redact::{hide, mask_numbers, mask_phone};
+use crate::repo::Begun;
 use crate::settings::sms_body;
 use crate::sms::text::analyze;
 use upgate_gateway::sys::now;
@@ -45,18 +43,13 @@ impl Service {
         ))
     }
 
-    /// Stores a new active link for the call and supersedes the call's earlier one. Only the
-    /// call's latest link can be active (each new one supersedes the one before), so this reads
-    /// one link whatever the call's age. Returns what resolves once the link is durable: wait
-    /// for it before texting the link to anyone.
-    fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call, Durable), ServiceError> {
-        // The superseded link is read and written back: hold the lock across both, or a file
-        // committed on it in between would be lost.
-        let w = self.write_lock();
-        let call = self.call(&actor.account_id, call_id)?;
-        let assistant = self.assistant(&actor.account_id, &call.assistant_id)?;
+    /// Stores a new active link for the call, superseding the call's earlier one; durable
+    /// when it returns, so it can be texted.
+    async fn create_link(&self, actor: &Actor, call_id: &str) -> Result<(Link, Call), ServiceError> {
+        let call = self.call(&actor.account_id, call_id).await?;
+        let assistant = self.assistant(&actor.account_id, &call.assistant_id).await?;
         let s = &assistant.file_upload;
-        if !self.plan_has_sms(&actor.account_id)? {
+        if !self.plan_has_sms(&actor.account_id).await? {
             return Err(ServiceError::PlanLacksSms);
         }
         if !s.enabled {
@@ -82,39 +75,12 @@ impl Service {
             ended_at: None,
             leases: Vec::new(),
         };
-        let prefix = call_prefix(&call.account_id, &call.id);
-        let mut ops = Vec::new();
-        if let Some((_, latest)) = self.db.scan_prefix_rev(Tree::CallLinks, &prefix, 1)?.pop() {
-            if let Some(mut old) = get::<Link>(&*self.db, Tree::Links, &latest)? {
-                if old.state_at(t) == LinkState::Active {
-                    old.state = LinkState::Superseded;
-                    old.ended_at = Some(t);
-                    ops.push(put(Tree::Links, old.id.as_bytes(), &old));
-                }
-            }
-        }
-        // The record before its index entry: a reader that sees the entry finds the link.
-        ops.push(put(Tree::Links, link.id.as_bytes(), &link));
-        let seq = self.db.next_id()?;
-        ops.push(Op::Put(
-            Tree::CallLinks,
-            numbered(&prefix, seq),
-            link.id.as_bytes().to_vec(),
-        ));
-        ops.push(audit_op(
-            &*self.db,
-            &actor.token_id,
-            &actor.account_id,
-            "link.issue",
-            &link.id,
-            json!({"call_id": call.id}),
-        )?);
-        let durable = self.commit(w, ops)?;
-        Ok((link, call, durable))
+        let audit = actor.note("link.issue", &link.id, json!({"call_id": call.id}));
+        self.repos.issue.issue(&link, audit).await?;
+        Ok((link, call))
     }
 
-    /// Texts the link and records the message, whatever the provider says. The record is
-    /// written, not yet durable: the request's last wait (in `keyed`) covers it.
+    /// Texts the link and records the message, whatever the provider says.
     async fn text_link(&self, link: &Link, call: &Call) -> Result<SmsMessage, ServiceError> {
         let url = self.link_url(link)?;
         let body = sms_body(&link.message, &url);
@@ -155,17 +121,7 @@ impl Service {
             segments: info.segments,
             created_at: now(),
         };
-        // Nothing is read back: the message and its place on the call are new keys, so no
-        // lock is needed.
-        let seq = self.db.next_id()?;
-        self.db.write(vec![
-            put(Tree::Sms, message.id.as_bytes(), &message),
-            Op::Put(
-                Tree::CallSms,
-                numbered(&call_prefix(&call.account_id, &call.id), seq),
-                message.id.as_bytes().to_vec(),
-            ),
-        ])?;
+        self.repos.issue.record_sms(&message).await?;
         Ok(message)
     }
 
@@ -189,9 +145,8 @@ impl Service {
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
         let work = async move {
-            let (link, call, durable) = this.create_link(&actor, &call_id)?;
             // Stored for good before anyone is texted it.
-            durable.await?;
+            let (link, call) = this.create_link(&actor, &call_id).await?;
             let sms = this.text_link(&link, &call).await?;
             Ok((link, sms))
         };
@@ -209,22 +164,14 @@ impl Service {
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
         let work = async move {
-            let link = this.link_for(&actor.account_id, &link_id)?;
+            let link = this.link_for(&actor.account_id, &link_id).await?;
             if link.state_at(now()) != LinkState::Active {
                 return Err(gone(&link, now()));
             }
-            let call = this.call(&actor.account_id, &link.call_id)?;
+            let call = this.call(&actor.account_id, &link.call_id).await?;
             this.admit_sms(&actor.account_id, &call.caller_number)?;
-            let w = this.write_lock();
-            let audit = audit_op(
-                &*this.db,
-                &actor.token_id,
-                &actor.account_id,
-                "link.resend",
-                &link.id,
-                json!({}),
-            )?;
-            this.commit(w, vec![audit])?.await?;
+            let audit = actor.note("link.resend", &link.id, json!({}));
+            this.repos.audit.append(audit).await?;
             let sms = this.text_link(&link, &call).await?;
             Ok((link, sms))
         };
@@ -232,8 +179,7 @@ impl Service {
     }
 
     /// Runs `work` at most once per (account, Idempotency-Key) and answers with the link and
-    /// message it produced, once everything the request wrote is durable (one shared wait for
-    /// the message, the key's record and its answer).
+    /// message it produced.
     async fn keyed(
         self: &Arc<Self>,
         key: Option<(String, String)>,
@@ -242,69 +188,58 @@ impl Service {
     ) -> Result<IssuedLink, ServiceError> {
         let Some((account_id, key)) = key else {
             let (link, sms) = work.await?;
-            self.db.durable().await?;
             return self.link_answer(link, sms);
         };
-        match self.idempotency_begin(&account_id, &key, &request)? {
+        match self.idempotency_begin(&account_id, &key, &request).await? {
             Begun::Replay { link_id, sms_id } => {
-                let link = self.link_for(&account_id, &link_id)?;
-                let sms = get::<SmsMessage>(&*self.db, Tree::Sms, sms_id.as_bytes())?
+                let link = self.link_for(&account_id, &link_id).await?;
+                let sms = self
+                    .repos
+                    .issue
+                    .sms(&account_id, &sms_id)
+                    .await?
                     .ok_or(ServiceError::NotFound("message"))?;
-                // What is shown again may have been written a moment ago by the first request.
-                self.db.durable().await?;
                 self.link_answer(link, sms)
             }
+            Begun::Reused => Err(ServiceError::IdempotencyKeyReused),
+            Begun::InUse => Err(ServiceError::IdempotencyKeyInUse),
             Begun::Fresh => match work.await {
                 Ok((link, sms)) => {
-                    self.idempotency_done(&account_id, &key, &link.id, &sms.id)?;
-                    self.db.durable().await?;
+                    self.repos
+                        .idempotency
+                        .done(&account_id, &key, &link.id, &sms.id)
+                        .await?;
                     self.link_answer(link, sms)
                 }
                 Err(problem) => {
-                    self.idempotency_abort(&account_id, &key)?.await?;
+                    self.repos.idempotency.abort(&account_id, &key).await?;
                     Err(problem)
                 }
             },
         }
     }
 
-    pub fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Link, ServiceError> {
-        let w = self.write_lock();
-        let mut link = self.link_for(&actor.account_id, link_id)?;
-        let t = now();
-        if link.state_at(t) == LinkState::Active {
-            link.state = LinkState::Revoked;
-            link.ended_at = Some(t);
-            let audit = audit_op(
-                &*self.db,
-                &actor.token_id,
-                &actor.account_id,
-                "link.revoke",
-                &link.id,
-                json!({}),
-            )?;
-            self.commit(w, vec![put(Tree::Links, link.id.as_bytes(), &link), audit])?
-                .wait()?;
-        }
-        Ok(link)
-    }
-
-    /// A link of this account; another account's link is "not found".
-    pub fn link_for(&self, account_id: &str, link_id: &str) -> Result<Link, ServiceError> {
+    pub async fn revoke_link(&self, actor: &Actor, link_id: &str) -> Result<Link, ServiceError> {
         if LinkId::from_str(link_id).is_err() {
             return Err(ServiceError::NotFound("link"));
         }
-        get::<Link>(&*self.db, Tree::Links, link_id.as_bytes())?
-            .filter(|l| l.account_id == account_id)
+        let audit = actor.note("link.revoke", link_id, json!({}));
+        self.repos
+            .issue
+            .revoke(&actor.account_id, link_id, now(), audit)
+            .await?
             .ok_or(ServiceError::NotFound("link"))
     }
-}
 
-/// Runs store work on a blocking thread.
-pub async fn blocking<T: Send + 'static, E: From<ServiceError> + Send + 'static>(
-    f: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> Result<T, E> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| E::from(ServiceError::Internal(e.to_string())))?
+    /// A link of this account; another account's link is "not found".
+    pub async fn link_for(&self, account_id: &str, link_id: &str) -> Result<Link, ServiceError> {
+        if LinkId::from_str(link_id).is_err() {
+            return Err(ServiceError::NotFound("link"));
+        }
+        self.repos
+            .issue
+            .account_link(account_id, link_id)
+            .await?
+            .ok_or(ServiceError::NotFound("link"))
+    }
 }

@@ -4,12 +4,11 @@
 
 use serde_json::json;
 
-use super::{audit_op, ServiceError};
-use super::{get, put, scoped, Actor, Service};
-use crate::db::Tree;
+use super::{Actor, Service, ServiceError};
 use crate::hidden_chars::{code_point, first_hidden};
 use crate::ids::{is_own_id, new_id};
 use crate::model::{ApiToken, Role, TokenStatus};
+use crate::repo::AuditNote;
 use upgate_gateway::sys::now;
 
 /// `last_used_at` is written at most this often per token (seconds): a busy integration
@@ -86,7 +85,7 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ServiceError> {
 impl Service {
     /// Creates a token and returns `(record, token)`; the token is shown once and only its
     /// hash is kept.
-    pub fn create_token(
+    pub async fn create_token(
         &self,
         account_id: &str,
         role: Role,
@@ -114,10 +113,10 @@ impl Service {
             (Some(asked), _) => Some(asked),
             (None, limit) => limit,
         };
-        if self.account(account_id)?.is_none() {
+        if self.account(account_id).await?.is_none() {
             return Err(ServiceError::NotFound("account"));
         }
-        let secret: [u8; 32] = upgate_gateway::sys::random().expect("system random works");
+        let secret: [u8; 32] = upgate_gateway::sys::random().map_err(|_| ServiceError::NoRandomness)?;
         let token = format!(
             "upg_{}",
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
@@ -133,38 +132,24 @@ impl Service {
             last_used_at: None,
             revoked_at: None,
         };
-        let w = self.write_lock();
-        let audit = audit_op(
-            &*self.db,
-            actor,
-            account_id,
-            "token.create",
-            &record.id,
-            json!({"role": role.as_str(), "expires_at": record.expires_at}),
-        )?;
-        self.commit(
-            w,
-            vec![
-                put(Tree::Tokens, record.hash.as_bytes(), &record),
-                crate::db::Op::Put(
-                    Tree::TokenIds,
-                    scoped(account_id, &record.id),
-                    record.hash.clone().into_bytes(),
-                ),
-                audit,
-            ],
-        )?
-        .wait()?;
+        let audit = AuditNote {
+            account_id: account_id.into(),
+            actor: actor.into(),
+            action: "token.create",
+            target: record.id.clone(),
+            detail: json!({"role": role.as_str(), "expires_at": record.expires_at}),
+        };
+        self.repos.tokens.create_token(&record, audit).await?;
         Ok((record, token))
     }
 
     /// The actor behind a bearer token, or why there is none.
-    pub fn authenticate(&self, token: &str) -> Result<Result<Actor, Refused>, ServiceError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Result<Actor, Refused>, ServiceError> {
         if !token.starts_with("upg_") || token.len() > 128 {
             return Ok(Err(Refused::Malformed));
         }
         let hash = super::token_hash(token);
-        let Some(record) = get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes())? else {
+        let Some(record) = self.repos.tokens.token_by_hash(&hash).await? else {
             return Ok(Err(Refused::Unknown));
         };
         // The lookup is by hash (nothing secret leaks through its timing); the compare is
@@ -186,7 +171,11 @@ impl Service {
             TokenStatus::Active => {}
         }
         if last_used_due(record.last_used_at, t) {
-            self.touch(&hash, t);
+            // A hint to the minute: not waited for durability (the next flush, any writer's
+            // or the store's own, covers it), and a failure never fails the request.
+            if let Err(e) = self.repos.tokens.touch(&hash, t).await {
+                tracing::warn!(error = %e, "could not record when a token was last used");
+            }
         }
         Ok(Ok(Actor {
             account_id: record.account_id,
@@ -196,108 +185,59 @@ impl Service {
         }))
     }
 
-    /// Records that the token was used. Read again under the lock so a revocation that
-    /// landed meanwhile is not undone; a failure here never fails the request. Written, not
-    /// waited for: a hint to the minute does not hold the request up for a flush (the next
-    /// flush, any writer's or sled's own within half a second, makes it durable), so
-    /// authentication never blocks and runs on the request's task.
-    fn touch(&self, hash: &str, t: u64) {
-        let _w = self.write_lock();
-        let result =
-            get::<ApiToken>(&*self.db, Tree::Tokens, hash.as_bytes()).and_then(|fresh| match fresh {
-                Some(mut r) if r.revoked_at.is_none() && last_used_due(r.last_used_at, t) => {
-                    r.last_used_at = Some(t);
-                    self.db.write(vec![put(Tree::Tokens, hash.as_bytes(), &r)])
-                }
-                _ => Ok(()),
-            });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not record when a token was last used");
-        }
-    }
-
     /// The account's tokens, oldest first, revoked and expired ones included.
-    pub fn tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, ServiceError> {
-        let mut tokens = Vec::new();
-        for (_, hash) in self
-            .db
-            .scan_prefix(Tree::TokenIds, format!("{account_id}/").as_bytes())?
-        {
-            if let Some(t) = get::<ApiToken>(&*self.db, Tree::Tokens, &hash)? {
-                tokens.push(t);
-            }
-        }
-        tokens.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(tokens)
+    pub async fn tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, ServiceError> {
+        Ok(self.repos.tokens.tokens(account_id).await?)
     }
 
     /// A token of this account; another account's token is "not found".
-    pub fn token(&self, account_id: &str, token_id: &str) -> Result<ApiToken, ServiceError> {
+    pub async fn token(&self, account_id: &str, token_id: &str) -> Result<ApiToken, ServiceError> {
         if !is_own_id(token_id, "tok") {
             return Err(ServiceError::NotFound("token"));
         }
-        let Some(hash) = self.db.get(Tree::TokenIds, &scoped(account_id, token_id))? else {
-            return Err(ServiceError::NotFound("token"));
-        };
-        get::<ApiToken>(&*self.db, Tree::Tokens, &hash)?
-            .filter(|t| t.account_id == account_id && t.id == token_id)
+        self.repos
+            .tokens
+            .token(account_id, token_id)
+            .await?
             .ok_or(ServiceError::NotFound("token"))
     }
 
     /// Revokes a token of the account. Revoking it again changes nothing and is no error.
-    pub fn revoke_token(
+    pub async fn revoke_token(
         &self,
         actor: &str,
         account_id: &str,
         token_id: &str,
     ) -> Result<ApiToken, ServiceError> {
-        let w = self.write_lock();
-        let mut token = self.token(account_id, token_id)?;
-        if token.revoked_at.is_none() {
-            token.revoked_at = Some(now());
-            let audit = audit_op(&*self.db, actor, account_id, "token.revoke", &token.id, json!({}))?;
-            self.commit(w, vec![put(Tree::Tokens, token.hash.as_bytes(), &token), audit])?
-                .wait()?;
-        }
-        Ok(token)
-    }
-
-    /// The operator names a token by id alone; find its account first. Operators revoke
-    /// rarely, so a scan of the id index is fine.
-    pub fn revoke_token_by_operator(&self, token_id: &str) -> Result<ApiToken, ServiceError> {
         if !is_own_id(token_id, "tok") {
             return Err(ServiceError::NotFound("token"));
         }
-        let suffix = format!("/{token_id}");
-        let account = self
-            .db
-            .scan_prefix(Tree::TokenIds, b"")?
-            .into_iter()
-            .find_map(|(key, _)| {
-                let key = String::from_utf8(key).ok()?;
-                key.strip_suffix(&suffix).map(str::to_string)
-            })
-            .ok_or(ServiceError::NotFound("token"))?;
-        self.revoke_token("operator", &account, token_id)
+        let audit = AuditNote {
+            account_id: account_id.into(),
+            actor: actor.into(),
+            action: "token.revoke",
+            target: token_id.into(),
+            detail: json!({}),
+        };
+        self.repos
+            .tokens
+            .revoke_token(account_id, token_id, now(), audit)
+            .await?
+            .ok_or(ServiceError::NotFound("token"))
     }
 
-    /// Indexes tokens created before the id index existed, so they can be listed and
-    /// revoked. Runs at start; does nothing once every token is indexed.
-    pub fn index_tokens(&self) -> Result<usize, ServiceError> {
-        let w = self.write_lock();
-        let mut ops = Vec::new();
-        for (hash, value) in self.db.scan_prefix(Tree::Tokens, b"")? {
-            let record: ApiToken = super::decode(Tree::Tokens, &value)?;
-            let key = scoped(&record.account_id, &record.id);
-            if self.db.get(Tree::TokenIds, &key)?.is_none() {
-                ops.push(crate::db::Op::Put(Tree::TokenIds, key, hash));
-            }
+    /// The operator names a token by id alone; find its account first.
+    pub async fn revoke_token_by_operator(&self, token_id: &str) -> Result<ApiToken, ServiceError> {
+        if !is_own_id(token_id, "tok") {
+            return Err(ServiceError::NotFound("token"));
         }
-        let n = ops.len();
-        if n > 0 {
-            self.commit(w, ops)?.wait()?;
-        }
-        Ok(n)
+        let account = self
+            .repos
+            .tokens
+            .token_account(token_id)
+            .await?
+            .ok_or(ServiceError::NotFound("token"))?;
+        self.revoke_token("operator", &account, token_id).await
     }
 }
 

@@ -1,0 +1,58 @@
+//! What every sled repository shares: the store, and the one lock its writers hold for a
+//! read-modify-write. Work runs on the caller's task: sled reads are memory-speed, and the
+//! durable wait after a write is a future that holds no thread. The lock is held only for
+//! the in-memory part, never across an await. Scans that can grow with the data (a whole
+//! tree, an account's audit log) go to a blocking thread instead ([`SledStore::off`]).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::sled_keys::audit_op;
+use super::{AuditNote, RepoError};
+use crate::db::{Durable, Kv, Op};
+
+#[derive(Clone)]
+pub struct SledStore {
+    pub(super) db: Arc<dyn Kv>,
+    write: Arc<Mutex<()>>,
+}
+
+impl SledStore {
+    /// `write` is the lock every writer of this store holds for its read-modify-write.
+    pub fn new(db: Arc<dyn Kv>, write: Arc<Mutex<()>>) -> SledStore {
+        SledStore { db, write }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes `ops` while the caller holds the lock; the caller awaits the returned
+    /// handle after releasing it. Concurrent writers share the flush.
+    pub(super) fn write(&self, ops: Vec<Op>) -> Result<Durable, RepoError> {
+        self.db.write(ops)?;
+        Ok(self.db.durable())
+    }
+
+    /// The audit entry for `note`, as one op of the batch it describes.
+    pub(super) fn audit(&self, note: AuditNote) -> Result<Op, RepoError> {
+        Ok(audit_op(
+            &*self.db,
+            &note.actor,
+            &note.account_id,
+            note.action,
+            &note.target,
+            note.detail,
+        )?)
+    }
+
+    /// Runs `f` on a blocking thread: for scans whose length grows with the data.
+    pub(super) async fn off<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SledStore) -> Result<T, RepoError> + Send + 'static,
+    ) -> Result<T, RepoError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| RepoError::Store(crate::db::DbError::Engine(e.to_string())))?
+    }
+}
