@@ -2,7 +2,10 @@
 //! the server at most a small factor more CPU per byte than a normal upload (frames are
 //! coalesced before any per-chunk stage), and frames too small to be anything but an attack
 //! are cut off at once. Server CPU is read from /proc (user + system time of the process),
-//! and only ratios within one run are compared.
+//! and only ratios within one run are compared. /proc counts in 10 ms ticks, so every
+//! measured stretch is made long enough to span many ticks: the baseline about 25, the
+//! accepted uploads 8 or more (a 1 MiB upload is two ticks, and one tick more or less
+//! would swing its ratio by half).
 
 mod common;
 
@@ -93,7 +96,8 @@ async fn cpu_amplification() {
     let (status, _) = upload_file(&client, &url, "warm.pdf", "application/pdf", pdf("warm", MIB)).await;
     assert_eq!(status, StatusCode::CREATED);
     let before = cpu_seconds(pid);
-    for i in 0..4 {
+    const NORMAL_RUNS: usize = 8;
+    for i in 0..NORMAL_RUNS {
         let (status, body) = upload_file(
             &client,
             &url,
@@ -104,7 +108,7 @@ async fn cpu_amplification() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let per_byte_normal = (cpu_seconds(pid) - before) / (4 * normal.len()) as f64;
+    let per_byte_normal = (cpu_seconds(pid) - before) / (NORMAL_RUNS * normal.len()) as f64;
 
     // Small frames, still real uploads: accepted, at a cost per byte close to normal.
     let (url, _) = scene.link("call-small-frames").await;
@@ -168,16 +172,20 @@ async fn cpu_amplification() {
     // end the connection once the grace is spent, for little more than the bytes read.
     let (url, _) = scene.link("call-records").await;
     let path = link_path(&url);
-    let file = pdf("records", MIB);
+    let accepted = pdf("records", 8 * MIB);
     let before = cpu_seconds(pid);
-    let answer = send_in_records(&up, &path, &file, 512).await;
+    let answer = send_in_records(&up, &path, &accepted, 512).await;
     assert!(answer.starts_with("HTTP/1.1 201"), "512-byte records: {answer}");
-    let ratio = (cpu_seconds(pid) - before) / file.len() as f64 / per_byte_normal;
+    let ratio = (cpu_seconds(pid) - before) / accepted.len() as f64 / per_byte_normal;
     eprintln!("512-byte TLS records: ratio {ratio:.2}");
+    // Measured over 8 MiB it is 1.3-1.9 here; over the 1 MiB this once used, the upload's
+    // fixed cost (handshake, claim, commit) and the tick rounding made it 4.5-5.8.
     assert!(
-        ratio <= 5.0,
+        ratio <= 3.0,
         "512-byte records cost {ratio:.1}x a normal upload per byte"
     );
+    // Cut off early, so what they cost is the bytes read before the cut: a small file.
+    let file = pdf("records", MIB);
     for record in [1, 64] {
         let before = cpu_seconds(pid);
         let answer = send_in_records(&up, &path, &file, record).await;
