@@ -146,7 +146,7 @@ pub struct UploadRefused {
 
 /// A call's own fields. What it gathers (links, messages, files, events) is kept under the
 /// call's key prefix in trees of their own (`db::Tree::CallLinks` and the rest), so no write
-/// costs more as the call ages; `service/call_layout.rs` moves records of the older layout,
+/// costs more as the call ages; `repo/sled_call_layout.rs` moves records of the older layout,
 /// which held id lists, there at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Call {

@@ -33,7 +33,10 @@ use upgate_gateway::metrics::Metrics;
 use upgate_gateway::sys::now;
 
 pub use calls::{CallDetails, CallInput};
-pub use error::ServiceError;
+pub use error::{
+    AccountError, AssistantError, CallError, FileError, IdempotencyError, LinkError, OperatorError,
+    ServiceError, TokenError,
+};
 pub use gateway_credentials::GatewayCredential;
 pub use gateway_link::InProcess;
 pub use links::IssuedLink;
@@ -161,13 +164,14 @@ impl Service {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 || crate::hidden_chars::first_hidden(name).is_some()
         {
-            return Err(ServiceError::InvalidAccountName);
+            return Err(AccountError::InvalidName.into());
         }
         if !self.plans.contains_key(plan) {
-            return Err(ServiceError::UnknownPlan {
+            return Err(AccountError::UnknownPlan {
                 plan: plan.into(),
                 known: self.plans.keys().cloned().collect(),
-            });
+            }
+            .into());
         }
         let account = Account {
             id: new_id("acc"),
@@ -207,7 +211,7 @@ impl Service {
     pub(crate) fn admit_sms(&self, account_id: &str, number: &str) -> Result<(), ServiceError> {
         self.sms_window
             .admit(account_id, number, now())
-            .map_err(|wait| ServiceError::SmsRateLimited { wait })
+            .map_err(|wait| ServiceError::from(LinkError::SmsRateLimited { wait }))
     }
 
     // --- assistants ----------------------------------------------------------------------
@@ -231,7 +235,7 @@ impl Service {
             ));
         }
         if !errors.is_empty() {
-            return Err(ServiceError::Settings(errors));
+            return Err(AssistantError::Settings(errors).into());
         }
         let assistant = Assistant {
             account_id: actor.account_id.clone(),

@@ -4,7 +4,10 @@
 use http::StatusCode;
 
 use crate::problem::Problem;
-use crate::service::ServiceError;
+use crate::service::{
+    AccountError, AssistantError, CallError, FileError, IdempotencyError, LinkError, OperatorError,
+    ServiceError, TokenError,
+};
 use crate::settings;
 
 impl From<ServiceError> for Problem {
@@ -13,86 +16,146 @@ impl From<ServiceError> for Problem {
         match e {
             E::Store(e) => Problem::from(e),
             E::NotFound(what) => Problem::not_found(what),
-            E::NoRandomness => Problem::unavailable("no_randomness", "The system random generator failed; try again."),
+            E::NoRandomness => {
+                Problem::unavailable("no_randomness", "The system random generator failed; try again.")
+            }
             E::Internal(detail) => {
                 tracing::error!(%detail, "internal failure");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something failed on our side.")
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something failed on our side.",
+                )
             }
-            E::InvalidAccountName => Problem::bad_request(
-                "invalid_name",
-                "Give the account a name of 1-200 characters, without control, format or invisible characters.",
-            ),
-            E::UnknownPlan { plan, known } => Problem::bad_request(
-                "unknown_plan",
-                format!("No plan {plan:?}; the config defines: {}.", known.join(", ")),
-            ),
-            E::Settings(errors) => {
-                let Some(first) = errors.first() else {
-                    return unprocessable("invalid_settings", "The settings are not valid.");
-                };
-                let status = if first.code == "plan_lacks_sms" {
-                    StatusCode::CONFLICT
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                };
-                let mut p = Problem::new(status, first.code, first.detail.clone());
-                p.extra = Some(serde_json::json!({ "errors": errors }));
-                p
-            }
-            E::InvalidPhoneNumber => unprocessable(
-                "invalid_phone_number",
-                "caller_number must be in E.164 form, e.g. +14155550123.",
-            ),
-            E::InvalidId(field) => Problem::bad_request("invalid_id", format!("{field} uses 1-128 of A-Z a-z 0-9 . _ : -")),
-            E::UnknownAssistant => unprocessable("unknown_assistant", "No assistant with that id in this account."),
-            E::InvalidTokenName { detail } => Problem::bad_request("invalid_name", detail),
-            E::InvalidExpiry { detail } => Problem::bad_request("invalid_expiry", detail),
-            E::LinkNotActive(state) => Problem::conflict("link_not_active", format!("The link is {}.", state.as_str())),
-            E::LinkKeyRetired => Problem::conflict(
-                "link_key_retired",
-                "This link's signing key was retired; issue a new link.",
-            ),
-            E::PlanLacksSms => Problem::conflict("plan_lacks_sms", settings::unavailable_reason(false).unwrap_or_default()),
-            E::FileUploadDisabled => Problem::conflict(
-                "file_upload_disabled",
-                "File upload is not enabled for this call's assistant; enable it in the assistant's settings.",
-            ),
-            E::SmsRateLimited { wait } => {
-                let mut p = Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "sms_rate_limited",
-                    format!("Too many texts to this number or from this account in the last hour; try again in {wait} s."),
-                );
-                p.extra = Some(serde_json::json!({ "retry_after_seconds": wait }));
-                p.with_retry_after(wait)
-            }
-            E::InvalidIdempotencyKey => Problem::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key is 1-255 visible ASCII characters.",
-            ),
-            E::IdempotencyKeyReused => unprocessable(
-                "idempotency_key_reused",
-                "This Idempotency-Key was used for another request.",
-            ),
-            E::IdempotencyKeyInUse => Problem::conflict(
-                "idempotency_key_in_use",
-                "A request with this Idempotency-Key is still being processed; retry in a moment.",
-            ),
-            E::StorageUnavailable(detail) => {
-                tracing::error!(%detail, "storage failure");
-                Problem::unavailable("storage_unavailable", "Storage is unavailable; try again.")
-            }
-            E::FileIntegrity => Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "file_integrity_failed",
-                "The stored file failed its integrity check.",
-            ),
-            E::InvalidGatewayName => Problem::bad_request(
-                "invalid_name",
-                "a gateway name is 1-64 letters, digits, '.', '_' or '-', e.g. gw1",
-            ),
-            E::KeyChangeRefused { detail } => Problem::conflict("key_change_refused", detail),
+            E::Account(e) => account(e),
+            E::Assistant(e) => assistant(e),
+            E::Call(e) => call(e),
+            E::Token(e) => token(e),
+            E::Link(e) => link(e),
+            E::Idempotency(e) => idempotency(e),
+            E::File(e) => file(e),
+            E::Operator(e) => operator(e),
         }
+    }
+}
+
+fn account(e: AccountError) -> Problem {
+    match e {
+        AccountError::InvalidName => Problem::bad_request(
+            "invalid_name",
+            "Give the account a name of 1-200 characters, without control, format or invisible characters.",
+        ),
+        AccountError::UnknownPlan { plan, known } => Problem::bad_request(
+            "unknown_plan",
+            format!("No plan {plan:?}; the config defines: {}.", known.join(", ")),
+        ),
+    }
+}
+
+fn assistant(e: AssistantError) -> Problem {
+    let AssistantError::Settings(errors) = e;
+    let Some(first) = errors.first() else {
+        return unprocessable("invalid_settings", "The settings are not valid.");
+    };
+    let status = if first.code == "plan_lacks_sms" {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut p = Problem::new(status, first.code, first.detail.clone());
+    p.extra = Some(serde_json::json!({ "errors": errors }));
+    p
+}
+
+fn call(e: CallError) -> Problem {
+    match e {
+        CallError::InvalidPhoneNumber => unprocessable(
+            "invalid_phone_number",
+            "caller_number must be in E.164 form, e.g. +14155550123.",
+        ),
+        CallError::InvalidId(field) => {
+            Problem::bad_request("invalid_id", format!("{field} uses 1-128 of A-Z a-z 0-9 . _ : -"))
+        }
+        CallError::UnknownAssistant => {
+            unprocessable("unknown_assistant", "No assistant with that id in this account.")
+        }
+    }
+}
+
+fn token(e: TokenError) -> Problem {
+    match e {
+        TokenError::InvalidName { detail } => Problem::bad_request("invalid_name", detail),
+        TokenError::InvalidExpiry { detail } => Problem::bad_request("invalid_expiry", detail),
+    }
+}
+
+fn link(e: LinkError) -> Problem {
+    match e {
+        LinkError::NotActive(state) => {
+            Problem::conflict("link_not_active", format!("The link is {}.", state.as_str()))
+        }
+        LinkError::KeyRetired => Problem::conflict(
+            "link_key_retired",
+            "This link's signing key was retired; issue a new link.",
+        ),
+        LinkError::PlanLacksSms => Problem::conflict(
+            "plan_lacks_sms",
+            settings::unavailable_reason(false).unwrap_or_default(),
+        ),
+        LinkError::FileUploadDisabled => Problem::conflict(
+            "file_upload_disabled",
+            "File upload is not enabled for this call's assistant; enable it in the assistant's settings.",
+        ),
+        LinkError::SmsRateLimited { wait } => {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "sms_rate_limited",
+                format!("Too many texts to this number or from this account in the last hour; try again in {wait} s."),
+            );
+            p.extra = Some(serde_json::json!({ "retry_after_seconds": wait }));
+            p.with_retry_after(wait)
+        }
+    }
+}
+
+fn idempotency(e: IdempotencyError) -> Problem {
+    match e {
+        IdempotencyError::InvalidKey => Problem::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key is 1-255 visible ASCII characters.",
+        ),
+        IdempotencyError::KeyReused => unprocessable(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for another request.",
+        ),
+        IdempotencyError::KeyInUse => Problem::conflict(
+            "idempotency_key_in_use",
+            "A request with this Idempotency-Key is still being processed; retry in a moment.",
+        ),
+    }
+}
+
+fn file(e: FileError) -> Problem {
+    match e {
+        FileError::StorageUnavailable(detail) => {
+            tracing::error!(%detail, "storage failure");
+            Problem::unavailable("storage_unavailable", "Storage is unavailable; try again.")
+        }
+        FileError::Integrity => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "file_integrity_failed",
+            "The stored file failed its integrity check.",
+        ),
+    }
+}
+
+fn operator(e: OperatorError) -> Problem {
+    match e {
+        OperatorError::InvalidGatewayName => Problem::bad_request(
+            "invalid_name",
+            "a gateway name is 1-64 letters, digits, '.', '_' or '-', e.g. gw1",
+        ),
+        OperatorError::KeyChangeRefused { detail } => Problem::conflict("key_change_refused", detail),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{Actor, Service, ServiceError};
+use super::{Actor, CallError, Service, ServiceError};
 use crate::ids::{is_e164, is_external_id};
 use crate::model::{Call, CallEvent, FileRecord, Link, SmsMessage};
 use crate::repo::Gathered;
@@ -25,15 +25,15 @@ impl Service {
         input: CallInput,
     ) -> Result<(Call, bool), ServiceError> {
         if !is_e164(&input.caller_number) {
-            return Err(ServiceError::InvalidPhoneNumber);
+            return Err(CallError::InvalidPhoneNumber.into());
         }
         if !is_external_id(&input.assistant_id) {
-            return Err(ServiceError::InvalidId("assistant_id"));
+            return Err(CallError::InvalidId("assistant_id").into());
         }
         self.assistant(&actor.account_id, &input.assistant_id)
             .await
             .map_err(|e| match e {
-                ServiceError::NotFound(_) => ServiceError::UnknownAssistant,
+                ServiceError::NotFound(_) => CallError::UnknownAssistant.into(),
                 other => other,
             })?;
         let call = Call {

@@ -1,6 +1,7 @@
-//! Why the service refused or failed, as a type that knows nothing of HTTP. The control API
-//! and the operator CLI turn it into a problem document in one place
-//! (`api/problems.rs`); the service only says what happened.
+//! Why the service refused or failed, as types that know nothing of HTTP: one enum per
+//! concern, gathered in [`ServiceError`] with what any concern can hit (the store, a missing
+//! record). The control API and the operator CLI turn it into a problem document in one
+//! place (`api/problems.rs`); the service only says what happened.
 
 use upgate_gateway::control_link::LinkState;
 
@@ -10,7 +11,6 @@ use crate::settings::RuleError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    // --- any concern -----------------------------------------------------------------
     /// The metadata store failed; never the client's fault.
     #[error("metadata store failed: {0}")]
     Store(#[from] DbError),
@@ -23,38 +23,65 @@ pub enum ServiceError {
     /// A bug or a panic on a worker thread.
     #[error("internal failure: {0}")]
     Internal(String),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Assistant(#[from] AssistantError),
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+}
 
-    // --- accounts --------------------------------------------------------------------
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
     #[error("invalid account name")]
-    InvalidAccountName,
+    InvalidName,
     #[error("unknown plan {plan:?}")]
     UnknownPlan { plan: String, known: Vec<String> },
+}
 
-    // --- assistants ------------------------------------------------------------------
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantError {
     /// The settings break these rules (the first is the headline).
     #[error("settings refused: {}", .0.first().map_or("", |e| e.code))]
     Settings(Vec<RuleError>),
+}
 
-    // --- calls -----------------------------------------------------------------------
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
     #[error("caller number not in E.164 form")]
     InvalidPhoneNumber,
     #[error("invalid {0}")]
     InvalidId(&'static str),
     #[error("no such assistant")]
     UnknownAssistant,
+}
 
-    // --- tokens ----------------------------------------------------------------------
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
     /// `detail` is the rule the name breaks, in a sentence.
     #[error("{detail}")]
-    InvalidTokenName { detail: String },
+    InvalidName { detail: String },
     #[error("{detail}")]
     InvalidExpiry { detail: String },
+}
 
-    // --- links and their SMS -----------------------------------------------------------
+/// Issuing, resending and texting links.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
     #[error("the link is {}", .0.as_str())]
-    LinkNotActive(LinkState),
+    NotActive(LinkState),
     #[error("the link's signing key was retired")]
-    LinkKeyRetired,
+    KeyRetired,
     #[error("the account's plan has no SMS")]
     PlanLacksSms,
     #[error("file upload is disabled for the assistant")]
@@ -62,22 +89,31 @@ pub enum ServiceError {
     /// Texts to this number or from this account are over the hourly allowance.
     #[error("SMS allowance used; try again in {wait} s")]
     SmsRateLimited { wait: u64 },
-    #[error("invalid Idempotency-Key")]
-    InvalidIdempotencyKey,
-    #[error("Idempotency-Key used for another request")]
-    IdempotencyKeyReused,
-    #[error("Idempotency-Key in use by a request in progress")]
-    IdempotencyKeyInUse,
+}
 
-    // --- files -----------------------------------------------------------------------
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    #[error("invalid Idempotency-Key")]
+    InvalidKey,
+    #[error("Idempotency-Key used for another request")]
+    KeyReused,
+    #[error("Idempotency-Key in use by a request in progress")]
+    KeyInUse,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
     /// The object store failed; the detail is for logs.
     #[error("storage failed: {0}")]
     StorageUnavailable(String),
     /// A stored file failed its integrity check (tampered, or another file's bytes).
     #[error("stored file failed its integrity check")]
-    FileIntegrity,
+    Integrity,
+}
 
-    // --- operator: gateways and keys -----------------------------------------------------
+/// The operator's commands on gateways and keys.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
     #[error("invalid gateway name")]
     InvalidGatewayName,
     /// A key rotation or retirement was refused; `detail` says why.

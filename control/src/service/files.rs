@@ -4,7 +4,7 @@
 use serde_json::json;
 use upgate_gateway::seal::{unwrap_key, Header, Opener};
 
-use super::{Actor, Service, ServiceError};
+use super::{Actor, FileError, Service, ServiceError};
 use crate::ids::is_e164;
 use crate::model::FileRecord;
 use upgate_gateway::storage::ObjectKey;
@@ -36,7 +36,7 @@ impl Service {
         let listed = store
             .list()
             .await
-            .map_err(|e| ServiceError::StorageUnavailable(e.to_string()))?;
+            .map_err(|e| ServiceError::from(FileError::StorageUnavailable(e.to_string())))?;
         let cutoff = now().saturating_sub(grace.as_secs());
         let mut removed = 0;
         for object in listed {
@@ -67,7 +67,7 @@ impl Service {
     pub fn opener(&self, file: &FileRecord, header: Header) -> Result<Opener, ServiceError> {
         let integrity = |why: String| {
             tracing::error!(file_id = %file.id, %why, "sealed object refused");
-            ServiceError::FileIntegrity
+            ServiceError::from(FileError::Integrity)
         };
         header
             .check_file_id(&file.id)

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{token_hash, Service, ServiceError};
+use super::{token_hash, OperatorError, Service, ServiceError};
 use crate::ids::{is_own_id, new_id};
 use crate::repo::RepoError;
 use upgate_gateway::sys::{now, random, secrets_equal};
@@ -42,7 +42,7 @@ impl Service {
         name: &str,
     ) -> Result<(GatewayCredential, String), ServiceError> {
         if !valid_name(name) {
-            return Err(ServiceError::InvalidGatewayName);
+            return Err(OperatorError::InvalidGatewayName.into());
         }
         let secret: [u8; 32] = random().map_err(|_| ServiceError::NoRandomness)?;
         let id = new_id(PREFIX);

@@ -3,7 +3,7 @@
 //! What a key is remembered for, and how long, is the repository's contract
 //! (`repo::idempotency`).
 
-use super::{Service, ServiceError};
+use super::{IdempotencyError, Service, ServiceError};
 use crate::repo::Begun;
 use upgate_gateway::sys::now;
 
@@ -20,7 +20,7 @@ impl Service {
         request: &str,
     ) -> Result<Begun, ServiceError> {
         if !valid_key(key) {
-            return Err(ServiceError::InvalidIdempotencyKey);
+            return Err(IdempotencyError::InvalidKey.into());
         }
         Ok(self
             .repos

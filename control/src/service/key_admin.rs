@@ -2,14 +2,15 @@
 //! plane (over the operator socket) or a stopped one (on the data directory): a new key is
 //! written, the ring reloaded, and gateways pick it up at their next key refresh.
 
-use super::{Service, ServiceError};
+use super::{OperatorError, Service, ServiceError};
 use crate::keys::{self, KeyInfo, KeyKind};
 use upgate_gateway::sys::now;
 
 fn key_problem(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::KeyChangeRefused {
+    OperatorError::KeyChangeRefused {
         detail: e.to_string(),
     }
+    .into()
 }
 
 impl Service {

@@ -8,7 +8,7 @@ use serde_json::json;
 use upgate_gateway::control_link::LinkState;
 use upgate_gateway::token::{self, LinkId};
 
-use super::{Actor, Service, ServiceError};
+use super::{Actor, IdempotencyError, LinkError, Service, ServiceError};
 use crate::ids::new_id;
 use crate::model::{Call, Link, SmsMessage, SmsStatus};
 use crate::redact::{hide, mask_numbers, mask_phone};
@@ -18,7 +18,7 @@ use crate::sms::text::analyze;
 use upgate_gateway::sys::now;
 
 fn gone(link: &Link, t: u64) -> ServiceError {
-    ServiceError::LinkNotActive(link.state_at(t))
+    LinkError::NotActive(link.state_at(t)).into()
 }
 
 /// A link as issued or resent: its record, its URL (shown here and texted, never stored)
@@ -34,7 +34,7 @@ impl Service {
     /// `https://HOST/u/TOKEN`, recomputed from the stored fields: the token is never stored.
     pub fn link_url(&self, link: &Link) -> Result<String, ServiceError> {
         let keys = self.keys.current();
-        let key = keys.links.get(link.key_id).ok_or(ServiceError::LinkKeyRetired)?;
+        let key = keys.links.get(link.key_id).ok_or(LinkError::KeyRetired)?;
         let id = LinkId::from_str(&link.id).map_err(|_| ServiceError::NotFound("link"))?;
         Ok(format!(
             "{}/u/{}",
@@ -50,10 +50,10 @@ impl Service {
         let assistant = self.assistant(&actor.account_id, &call.assistant_id).await?;
         let s = &assistant.file_upload;
         if !self.plan_has_sms(&actor.account_id).await? {
-            return Err(ServiceError::PlanLacksSms);
+            return Err(LinkError::PlanLacksSms.into());
         }
         if !s.enabled {
-            return Err(ServiceError::FileUploadDisabled);
+            return Err(LinkError::FileUploadDisabled.into());
         }
         // Last check before anything is written: a refused text leaves no new link behind.
         self.admit_sms(&actor.account_id, &call.caller_number)?;
@@ -201,8 +201,8 @@ impl Service {
                     .ok_or(ServiceError::NotFound("message"))?;
                 self.link_answer(link, sms)
             }
-            Begun::Reused => Err(ServiceError::IdempotencyKeyReused),
-            Begun::InUse => Err(ServiceError::IdempotencyKeyInUse),
+            Begun::Reused => Err(IdempotencyError::KeyReused.into()),
+            Begun::InUse => Err(IdempotencyError::KeyInUse.into()),
             Begun::Fresh => match work.await {
                 Ok((link, sms)) => {
                     self.repos

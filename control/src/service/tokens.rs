@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Actor, Service, ServiceError};
+use super::{Actor, Service, ServiceError, TokenError};
 use crate::hidden_chars::{code_point, first_hidden};
 use crate::ids::{is_own_id, new_id};
 use crate::model::{ApiToken, Role, TokenStatus};
@@ -67,17 +67,19 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ServiceError> {
     let Some(name) = name else { return Ok(None) };
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.chars().count() > NAME_MAX_CHARS {
-        return Err(ServiceError::InvalidTokenName {
+        return Err(TokenError::InvalidName {
             detail: format!("A token name is 1-{NAME_MAX_CHARS} characters."),
-        });
+        }
+        .into());
     }
     if let Some(c) = first_hidden(trimmed) {
-        return Err(ServiceError::InvalidTokenName {
+        return Err(TokenError::InvalidName {
             detail: format!(
                 "A token name cannot hold control, format or invisible characters ({}).",
                 code_point(c)
             ),
-        });
+        }
+        .into());
     }
     Ok(Some(trimmed.to_string()))
 }
@@ -95,20 +97,22 @@ impl Service {
         let name = check_name(new.name)?;
         if let Some(secs) = new.expires_in {
             if !(1..=EXPIRES_IN_MAX).contains(&secs) {
-                return Err(ServiceError::InvalidExpiry {
+                return Err(TokenError::InvalidExpiry {
                     detail: format!("A token expires 1 to {EXPIRES_IN_MAX} seconds (ten years) from now."),
-                });
+                }
+                .into());
             }
         }
         let t = now();
         let expires_at = match (new.expires_in.map(|s| t + s), new.not_after) {
             (Some(asked), Some(limit)) if asked > limit => {
-                return Err(ServiceError::InvalidExpiry {
+                return Err(TokenError::InvalidExpiry {
                     detail: format!(
                         "A token cannot outlive the token that creates it: expires_in_seconds is at most {}.",
                         limit.saturating_sub(t)
                     ),
-                });
+                }
+                .into());
             }
             (Some(asked), _) => Some(asked),
             (None, limit) => limit,
