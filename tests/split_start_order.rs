@@ -1,5 +1,6 @@
-//! Start order does not matter: a gateway started before its control plane waits for it
-//! (saying so in its log), then serves as soon as the control plane answers.
+//! Start order does not matter: a gateway started before its control plane listens at once,
+//! tells load balancers it is not ready and callers to try again (503, Retry-After), says
+//! in its log what it waits for, and serves as soon as the control plane answers.
 
 mod common;
 
@@ -26,11 +27,26 @@ async fn a_gateway_started_first_waits_for_its_control_plane() {
 
     let mut gw = gateway(&control, internal_port, &credential, &storage);
     gw.spawn_as("gateway");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        reqwest::get(format!("{}/healthz", gw.monitor)).await.is_err(),
-        "a gateway without keys does not listen yet"
-    );
+    gw.wait_until_up("gateway").await;
+    let ready = || async {
+        reqwest::get(format!("{}/readyz", gw.monitor))
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(ready().await, 503, "no keys yet: not ready");
+    // A caller who opens a link now is asked to come back, not told the link is bad.
+    let page = gw
+        .gateway_client()
+        .get(url_on(&gw, "https://x/u/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(page.headers().contains_key("retry-after"));
+    let text = page.text().await.unwrap();
+    assert!(text.contains("try again"), "{text}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         gw.logs().contains("waiting for the control plane"),
         "{}",
@@ -38,7 +54,11 @@ async fn a_gateway_started_first_waits_for_its_control_plane() {
     );
 
     control.start_as("control").await;
-    gw.wait_until_up("gateway").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ready().await != 200 {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let s = scene(&control, settings(2, 1 << 20)).await;
     let (link, _) = s.link("call-1").await;
     let (status, body) = upload_file(

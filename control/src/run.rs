@@ -183,7 +183,7 @@ pub async fn serve(
         Parts {
             control,
             store: store.clone(),
-            keys: GatewayKeys::from_set(&keys).map_err(setup)?,
+            keys: Some(GatewayKeys::from_set(&keys).map_err(setup)?),
             metrics: metrics.clone(),
             dir: dir.clone(),
         },

@@ -83,19 +83,21 @@ impl GatewayKeys {
 
 /// The gateway's keys as they are now; replaced whole when the control plane rotates one.
 /// A request takes the `Arc` once, so it verifies and seals with one consistent set.
-pub struct KeyHolder(std::sync::RwLock<std::sync::Arc<GatewayKeys>>);
+pub struct KeyHolder(std::sync::RwLock<Option<std::sync::Arc<GatewayKeys>>>);
 
 impl KeyHolder {
-    pub fn new(keys: GatewayKeys) -> KeyHolder {
-        KeyHolder(std::sync::RwLock::new(std::sync::Arc::new(keys)))
+    /// `None`: a gateway run apart whose control plane has not handed out keys yet.
+    pub fn new(keys: Option<GatewayKeys>) -> KeyHolder {
+        KeyHolder(std::sync::RwLock::new(keys.map(std::sync::Arc::new)))
     }
 
-    pub fn current(&self) -> std::sync::Arc<GatewayKeys> {
+    /// The keys, or `None` until the first set arrives.
+    pub fn current(&self) -> Option<std::sync::Arc<GatewayKeys>> {
         self.0.read().expect("key lock").clone()
     }
 
     pub fn replace(&self, keys: GatewayKeys) {
-        *self.0.write().expect("key lock") = std::sync::Arc::new(keys);
+        *self.0.write().expect("key lock") = Some(std::sync::Arc::new(keys));
     }
 }
 

@@ -135,7 +135,12 @@ fn check(gw: &Gateway, tok: &str, peer: IpAddr) -> Result<Claims, LinkRefusal> {
         gw.metrics.link_checks.with_label_values(&["rate_limited"]).inc();
         return Err(LinkRefusal::TooManyFailures);
     }
-    let result = token::verify(&gw.keys.current().links, tok, now());
+    // Without keys yet (a gateway that started before its control plane) no token can be
+    // judged: the caller is asked to try again, and nothing counts as a failed attempt.
+    let Some(keys) = gw.keys.current() else {
+        return Err(LinkRefusal::NoKeysYet);
+    };
+    let result = token::verify(&keys.links, tok, now());
     let label = match &result {
         Ok(_) => "ok",
         Err(TokenError::Invalid) => "invalid",
@@ -152,6 +157,7 @@ fn check(gw: &Gateway, tok: &str, peer: IpAddr) -> Result<Claims, LinkRefusal> {
 enum LinkRefusal {
     Token(TokenError),
     TooManyFailures,
+    NoKeysYet,
 }
 
 /// The caller's page answers in HTML; the endpoints its script calls answer problem
@@ -187,6 +193,10 @@ fn refused_link(e: LinkRefusal, how: Answer) -> Resp {
             "too_many_attempts",
             "Too many attempts",
             page::TOO_MANY,
+        ),
+        LinkRefusal::NoKeysYet => control_down(
+            ControlError::Unavailable("no link keys from the control plane yet".into()),
+            how,
         ),
     }
 }

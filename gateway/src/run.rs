@@ -43,7 +43,9 @@ pub fn setup(e: impl std::fmt::Display) -> RunError {
 pub struct Parts {
     pub control: Arc<dyn ControlLink>,
     pub store: Arc<dyn ObjectStore>,
-    pub keys: GatewayKeys,
+    /// `None` for a gateway run apart before its control plane answered: it listens, and
+    /// answers 503 to callers and "not ready" to load balancers until the keys arrive.
+    pub keys: Option<GatewayKeys>,
     pub metrics: Metrics,
     /// The gateway's own directory: its spool and, without configured TLS files, its
     /// self-signed certificate.
@@ -196,45 +198,23 @@ fn remote(link: &ControlLinkConfig) -> Result<RemoteControl, RunError> {
     RemoteControl::new(&link.url, ca.as_deref(), &credential).map_err(RunError::Config)
 }
 
-/// Asks for the keys until the control plane answers, or `stop` says to give up.
-async fn first_keys(
-    control: &dyn ControlLink,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> Option<GatewayKeys> {
-    let mut wait = Duration::from_millis(200);
-    loop {
-        match control
-            .keys()
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|set| GatewayKeys::from_set(&set))
-        {
-            Ok(keys) => return Some(keys),
-            Err(e) => tracing::warn!(error = %e, "waiting for the control plane to hand out keys"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|s| *s) => return None,
-        }
-        wait = (wait * 2).min(Duration::from_secs(5));
-    }
-}
-
 /// Asks the control plane for the keys every `every`: picks up rotations, and tells
-/// readiness whether the control plane answers.
+/// readiness whether the control plane answers. Until the first set arrives it asks sooner
+/// (from 200 ms, doubling up to `every`), so a gateway started before its control plane
+/// serves within moments of it coming up.
 pub async fn refresh_keys(gw: Arc<Gateway>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut waiting = Duration::from_millis(200).min(every);
     loop {
-        tick.tick().await;
         let fetched = gw.control.keys().await.map_err(|e| e.to_string());
+        let had = gw.keys.current();
         match fetched.and_then(|set| GatewayKeys::from_set(&set)) {
             Ok(keys) => {
-                let now = gw.keys.current();
-                if now.links.current().id() != keys.links.current().id()
-                    || now.storage != keys.storage
-                    || now.links.ids() != keys.links.ids()
-                {
+                let changed = had.is_none_or(|now| {
+                    now.links.current().id() != keys.links.current().id()
+                        || now.storage != keys.storage
+                        || now.links.ids() != keys.links.ids()
+                });
+                if changed {
                     tracing::info!(
                         link_key = keys.links.current().id(),
                         storage_key = keys.storage.key_id,
@@ -244,11 +224,23 @@ pub async fn refresh_keys(gw: Arc<Gateway>, every: Duration) {
                 }
                 gw.control_health.up();
             }
+            Err(e) if had.is_none() => {
+                tracing::warn!(error = %e, "waiting for the control plane to hand out keys");
+                gw.control_health.down(e);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "the control plane does not answer");
                 gw.control_health.down(e);
             }
         }
+        let pause = if gw.keys.current().is_some() {
+            every
+        } else {
+            let pause = waiting;
+            waiting = (waiting * 2).min(every);
+            pause
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -272,9 +264,6 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let Some(keys) = first_keys(&*control, &mut stop_rx).await else {
-        return Ok(());
-    };
     let metrics = Metrics::new();
     let prepared = prepare(
         &config,
@@ -282,13 +271,17 @@ pub async fn run(
         Parts {
             control,
             store,
-            keys,
+            keys: None,
             metrics,
             dir: dir.clone(),
         },
     )
     .await?;
     let gateway = prepared.gateway.clone();
+    // Not ready until the refresher below brings the first keys.
+    gateway
+        .control_health
+        .down("waiting for the control plane to hand out keys".into());
     let ops_metrics = bind(config.metrics.listen).await?;
     let refresher = tokio::spawn(refresh_keys(gateway.clone(), link.key_refresh));
     let (monitor_stop, monitor_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,7 +12,9 @@ use tracing::Instrument;
 
 use super::{control_down, Answer};
 use crate::body;
-use crate::control_link::{Claim, LeaseKeeper, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict};
+use crate::control_link::{
+    Claim, ControlError, LeaseKeeper, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict,
+};
 use crate::respond::{self, Resp};
 use crate::scanner::Scan;
 use crate::state::Gateway;
@@ -123,6 +125,12 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
     if let Err(low) = gw.disk.room_for(declared.unwrap_or(view.max_file_bytes)) {
         return upload_problem(gw, &UploadError::DiskLow(low));
     }
+    // One key set for the whole upload: a rotation meanwhile takes effect with the next one.
+    // (The token was checked with keys, and keys are never taken away once they came.)
+    let Some(keys) = gw.keys.current() else {
+        let missing = ControlError::Unavailable("no keys from the control plane yet".into());
+        return control_down(missing, Answer::Json);
+    };
     let claim = match gw.control.claim(&claims.link_id).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(state)) => return upload_problem(gw, &UploadError::LinkGone(state)),
@@ -139,8 +147,6 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         return upload_problem(gw, &UploadError::Interrupted("the connection went away".into()));
     }
     let lease = LeaseKeeper::start(gw.control.clone(), claim.clone());
-    // One key set for the whole upload: a rotation meanwhile takes effect with the next one.
-    let keys = gw.keys.current();
     let mut seen = upload::Seen::default();
     let received = upload::receive(stream, boundary, &limits, &gw.spool_dir, &keys.storage, &mut seen).await;
     let outcome = match received {
