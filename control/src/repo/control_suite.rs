@@ -485,7 +485,8 @@ pub async fn credentials(repo: &dyn CredentialRepo) {
         .is_none());
 }
 
-#[tokio::test]
+// Several threads, so the concurrent first uses of one idempotency key really race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sled_keeps_every_contract() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(crate::db::SledKv::open(&dir.path().join("meta")).unwrap());
