@@ -38,7 +38,10 @@ async fn a_gateway_started_first_waits_for_its_control_plane() {
     // A caller who opens a link now is asked to come back, not told the link is bad.
     let page = gw
         .gateway_client()
-        .get(url_on(&gw, "https://x/u/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        .get(url_on(
+            &gw,
+            "https://x/u/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ))
         .send()
         .await
         .unwrap();

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use serde_json::json;
 use upgate_gateway::control_link::LinkState;
-use upgate_gateway::token::LinkId;
 
 use super::idempotency::{IN_FLIGHT_SECONDS, KEEP_SECONDS};
 use super::*;
@@ -222,23 +221,15 @@ pub async fn calls(repo: &dyn CallRepo) {
     assert!(g.links.is_empty() && g.sms.is_empty() && g.files.is_empty() && g.events.is_empty());
 }
 
+/// The links suite's link `n`, moved to this account, call, time and key.
 fn link(account: &str, call: &str, n: u8, at: u64, key_id: u8) -> Link {
-    Link {
-        id: LinkId([n; 12]).to_string(),
-        account_id: account.into(),
-        call_id: call.into(),
-        state: LinkState::Active,
-        key_id,
-        created_at: at,
-        expires_at: at + 600,
-        message: "Send it".into(),
-        allowed_types: vec!["application/pdf".into()],
-        max_file_bytes: 1000,
-        max_files: 2,
-        files_received: 0,
-        ended_at: None,
-        leases: Vec::new(),
-    }
+    let (_, mut link, _) = super::links_suite::ids(n);
+    link.account_id = account.into();
+    link.call_id = call.into();
+    link.created_at = at;
+    link.expires_at = at + 600;
+    link.key_id = key_id;
+    link
 }
 
 fn sms(link: &Link, n: u8) -> SmsMessage {
