@@ -6,11 +6,15 @@ pub mod framing;
 pub mod part_head;
 mod receive;
 mod scan;
+mod session;
+mod settle;
 pub mod sniff;
 mod spool;
 
-pub use receive::{receive, Limits, Received, Seen, MULTIPART_OVERHEAD};
+pub use receive::{receive, MULTIPART_OVERHEAD};
 pub use scan::scan_spool;
+pub use session::{Limits, Received, Seen, Session};
+pub use settle::{refusal_of, settle, Failed, Sinks};
 pub use spool::{sweep, Spool};
 
 use http::StatusCode;

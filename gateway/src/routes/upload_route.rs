@@ -1,5 +1,6 @@
-//! `POST /u/{token}/files` as a request: claim a slot, receive, scan, store, record, and
-//! give the slot back on every failure. The work runs in its own task: a caller who hangs
+//! `POST /u/{token}/files` as a request: claim a slot, feed the multipart body to an upload
+//! session, settle it (scan, store, record), and map the outcome to a response; the slot goes
+//! back on every failure. The work runs in its own task: a caller who hangs
 //! up mid-scan drops the connection's future, and the claim must still be settled.
 
 use std::sync::Arc;
@@ -12,15 +13,11 @@ use tracing::Instrument;
 
 use super::{control_down, Answer};
 use crate::body;
-use crate::control_link::{
-    Claim, ControlError, LeaseKeeper, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict,
-};
+use crate::control_link::{ControlError, LeaseKeeper, LinkState};
 use crate::respond::{self, Resp};
-use crate::scanner::Scan;
 use crate::state::Gateway;
-use crate::sys::now;
 use crate::token::Claims;
-use crate::upload::{self, Received, UploadError};
+use crate::upload::{self, UploadError};
 
 /// Answers without reading a body we refused, draining it in the background so the
 /// caller sees the answer (unless they asked to wait with `Expect: 100-continue`).
@@ -149,18 +146,17 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
     let lease = LeaseKeeper::start(gw.control.clone(), claim.clone());
     let mut seen = upload::Seen::default();
     let received = upload::receive(stream, boundary, &limits, &gw.spool_dir, &keys.storage, &mut seen).await;
+    let sinks = upload::Sinks {
+        scanner: &gw.scanner,
+        store: &*gw.store,
+        control: &*gw.control,
+    };
     let outcome = match received {
-        Ok(received) => store(gw, &claim, keys.storage.key_id, received).await,
-        Err(e) if e.is_content_refusal() => {
-            let refusal = Refusal {
-                code: e.refusal_code().expect("a content refusal has a refusal code"),
-                display_name: seen.name.unwrap_or_default(),
-                size: seen.bytes,
-                verdict: None,
-            };
-            Err((e, Some(refusal)))
+        Ok(received) => upload::settle(&sinks, &claim, keys.storage.key_id, received).await,
+        Err(e) => {
+            let refusal = upload::refusal_of(&e, seen);
+            Err((e, refusal))
         }
-        Err(e) => Err((e, None)),
     };
     drop(lease);
     match outcome {
@@ -185,92 +181,6 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
                 gw.control.refused(&claims.link_id, refusal).await;
             }
             upload_problem(gw, &e)
-        }
-    }
-}
-
-type StoreError = (UploadError, Option<Refusal>);
-
-/// Scan, commit to storage, record on the call. On any failure nothing stays behind.
-async fn store(
-    gw: &Gateway,
-    claim: &Claim,
-    key_id: u32,
-    r: Received,
-) -> Result<(NewFile, LinkState), StoreError> {
-    let Received {
-        key,
-        spool,
-        display_name,
-        kind,
-        size,
-        sha256,
-        opener,
-    } = r;
-    let scanned = upload::scan_spool(
-        &gw.scanner,
-        spool.path().to_path_buf(),
-        spool.written(),
-        size,
-        opener,
-    )
-    .await
-    .map_err(|e| (UploadError::Internal(e.to_string()), None))?;
-    let verdict = match scanned {
-        Scan::Off => ScanVerdict::not_scanned(None, "scanning is off: no clamd configured".into(), now()),
-        Scan::Clean(proof) => ScanVerdict::clean(&proof, now()),
-        Scan::Infected { signature, proof } => {
-            tracing::warn!(%signature, "infected upload refused");
-            let verdict = ScanVerdict::infected(&proof, signature.clone(), now());
-            let refusal = Refusal {
-                code: RefusalCode::Infected,
-                display_name,
-                size,
-                verdict: Some(verdict),
-            };
-            return Err((UploadError::Infected(signature), Some(refusal)));
-        }
-        Scan::NotScanned { reason, proof } => {
-            let verdict = ScanVerdict::not_scanned(Some(&proof), reason.clone(), now());
-            let refusal = Refusal {
-                code: RefusalCode::Unscannable,
-                display_name,
-                size,
-                verdict: Some(verdict),
-            };
-            return Err((UploadError::Unscannable(reason), Some(refusal)));
-        }
-        Scan::Unavailable(reason) => return Err((UploadError::ScannerUnavailable(reason), None)),
-    };
-    gw.store
-        .commit(&key, spool.path())
-        .await
-        .map_err(|e| (UploadError::Internal(e.to_string()), None))?;
-    spool.kept();
-    let file = NewFile {
-        file_id: key.as_str().to_string(),
-        display_name,
-        kind,
-        size,
-        sha256,
-        verdict,
-        key_id,
-        received_at: now(),
-    };
-    match gw.control.commit(claim, file.clone()).await {
-        Ok(Ok(state)) => Ok((file, state)),
-        Ok(Err(state)) => {
-            // The link ended meanwhile: the file is on no record, so it is not kept.
-            if let Err(e) = gw.store.delete(&key).await {
-                tracing::error!(error = %e, "could not delete an unrecorded object; the start-up sweep will");
-            }
-            Err((UploadError::LinkGone(state), None))
-        }
-        Err(e) => {
-            // We cannot tell whether the record was written (a flush can fail after the
-            // transaction applied), so the object stays: if no record names it, the start-up
-            // sweep removes it; if one does, it can still be downloaded.
-            Err((UploadError::Internal(e.to_string()), None))
         }
     }
 }

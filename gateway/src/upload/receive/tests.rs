@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::*;
 use crate::seal::RecipientSecretKey;
+use crate::upload::sniff::Kind;
 
 const PIECES: &[&[u8]] = &[
     b"--B\r\n",

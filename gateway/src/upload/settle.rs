@@ -1,0 +1,116 @@
+//! The stages after the last byte, the same for every transport: scan the sealed spool,
+//! commit it to storage, record it on the link.
+
+use super::{scan_spool, Received, Seen, UploadError};
+use crate::control_link::{Claim, ControlLink, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict};
+use crate::scanner::{Scan, Scanner};
+use crate::storage::ObjectStore;
+use crate::sys::now;
+
+/// Where a received file goes.
+pub struct Sinks<'a> {
+    pub scanner: &'a Scanner,
+    pub store: &'a dyn ObjectStore,
+    pub control: &'a dyn ControlLink,
+}
+
+/// Why a file was not stored, and the refusal to record on the call when it was the file's
+/// fault.
+pub type Failed = (UploadError, Option<Refusal>);
+
+/// The refusal to record on the call for an upload that failed before it was received
+/// whole, if the file itself was at fault.
+pub fn refusal_of(e: &UploadError, seen: Seen) -> Option<Refusal> {
+    Some(Refusal {
+        code: e.refusal_code().filter(|_| e.is_content_refusal())?,
+        display_name: seen.name.unwrap_or_default(),
+        size: seen.bytes,
+        verdict: None,
+    })
+}
+
+/// Scan, commit to storage, record on the link. On any failure nothing stays behind (the
+/// claim is the transport's to give back, with the refusal if there is one).
+pub async fn settle(
+    sinks: &Sinks<'_>,
+    claim: &Claim,
+    key_id: u32,
+    r: Received,
+) -> Result<(NewFile, LinkState), Failed> {
+    let Received {
+        key,
+        spool,
+        display_name,
+        kind,
+        size,
+        sha256,
+        opener,
+    } = r;
+    let scanned = scan_spool(
+        sinks.scanner,
+        spool.path().to_path_buf(),
+        spool.written(),
+        size,
+        opener,
+    )
+    .await
+    .map_err(|e| (UploadError::Internal(e.to_string()), None))?;
+    let verdict = match scanned {
+        Scan::Off => ScanVerdict::not_scanned(None, "scanning is off: no clamd configured".into(), now()),
+        Scan::Clean(proof) => ScanVerdict::clean(&proof, now()),
+        Scan::Infected { signature, proof } => {
+            tracing::warn!(%signature, "infected upload refused");
+            let verdict = ScanVerdict::infected(&proof, signature.clone(), now());
+            let refusal = Refusal {
+                code: RefusalCode::Infected,
+                display_name,
+                size,
+                verdict: Some(verdict),
+            };
+            return Err((UploadError::Infected(signature), Some(refusal)));
+        }
+        Scan::NotScanned { reason, proof } => {
+            let verdict = ScanVerdict::not_scanned(Some(&proof), reason.clone(), now());
+            let refusal = Refusal {
+                code: RefusalCode::Unscannable,
+                display_name,
+                size,
+                verdict: Some(verdict),
+            };
+            return Err((UploadError::Unscannable(reason), Some(refusal)));
+        }
+        Scan::Unavailable(reason) => return Err((UploadError::ScannerUnavailable(reason), None)),
+    };
+    sinks
+        .store
+        .commit(&key, spool.path())
+        .await
+        .map_err(|e| (UploadError::Internal(e.to_string()), None))?;
+    spool.kept();
+    let file = NewFile {
+        file_id: key.as_str().to_string(),
+        display_name,
+        kind,
+        size,
+        sha256,
+        verdict,
+        key_id,
+        received_at: now(),
+    };
+    match sinks.control.commit(claim, file.clone()).await {
+        Ok(Ok(state)) => Ok((file, state)),
+        Ok(Err(state)) => {
+            // The link ended meanwhile: the file is on no record, so it is not kept.
+            if let Err(e) = sinks.store.delete(&key).await {
+                tracing::error!(error = %e, "could not delete an unrecorded object; the start-up sweep will");
+            }
+            Err((UploadError::LinkGone(state), None))
+        }
+        Err(e) => {
+            // We cannot tell whether the record was written (a flush can fail after the
+            // transaction applied), so the object stays: if no record names it, the start-up
+            // sweep removes it; if one does, it can still be downloaded.
+            Err((UploadError::Internal(e.to_string()), None))
+        }
+    }
+}
