@@ -22,19 +22,23 @@ async fn a_caller_uploads_from_a_phone_browser() {
     up.start().await;
     let scene = scene(&up, settings(3, 1_000_000)).await;
     let (url, _) = scene.link("call-browser").await;
+    let (plain_url, _) = scene.link("call-plain").await;
     let doc = pdf("Signed contract", 20_000);
     let (pdf_path, png_path) = (up.dir.path().join("c.pdf"), up.dir.path().join("n.png"));
     std::fs::write(&pdf_path, &doc).unwrap();
     std::fs::write(&png_path, png(32, 32)).unwrap();
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("upload-page.png");
+    // Screenshots of every state, kept as test artefacts.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("upload-page");
+    std::fs::create_dir_all(&shots).unwrap();
 
     let out = Command::new("node")
         .arg(browser_dir.join("upload_page.mjs"))
         .env("UPGATE_LINK", &url)
+        .env("UPGATE_LINK_PLAIN", &plain_url)
         .env("UPGATE_MESSAGE", "Please upload your documents here")
         .env("UPGATE_PDF", &pdf_path)
         .env("UPGATE_PNG", &png_path)
-        .env("UPGATE_SHOT", &shot)
+        .env("UPGATE_SHOTS", &shots)
         .output()
         .expect("node is installed");
     assert!(
@@ -53,5 +57,12 @@ async fn a_caller_uploads_from_a_phone_browser() {
         call["links"][0]["status"], "used",
         "the caller pressed \"I'm finished\""
     );
-    assert!(shot.exists());
+    // Without JavaScript: one file stored through the plain form, the refused one recorded,
+    // and the link finished by the form's "I'm finished".
+    let (_, call) = scene.reviewer.get("/v1/calls/call-plain").await;
+    let files = call["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{call}");
+    assert_eq!(files[0]["name"], "certificate.pdf");
+    assert_eq!(call["links"][0]["status"], "used", "{call}");
+    assert!(shots.join("phone-finished.png").exists());
 }

@@ -20,7 +20,7 @@ use crate::token::{self, Claims, TokenError};
 mod upload_route;
 
 use crate::upload;
-use upload_route::{refuse_body, upload};
+use upload_route::{refuse_body, upload, Reply};
 
 /// Ambiguous framing is refused and the connection closed: the smuggling classes
 /// (CL+TE, obfuscated TE) never reach a handler.
@@ -104,7 +104,7 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
         }
         (&Method::GET, ["assets", "upload.css"]) => respond::asset("text/css; charset=utf-8", page::STYLE),
         (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => match check(&gw, tok, peer) {
-            Ok(claims) => show(&gw, &claims).await,
+            Ok(claims) => show(&gw, &claims, &format!("/u/{tok}")).await,
             Err(e) => refused_link(e, Answer::Page),
         },
         (&Method::POST, ["u", _, "files"]) if gw.is_draining() => refuse_body(
@@ -116,13 +116,19 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
                 page::UNAVAILABLE,
             )),
         ),
-        (&Method::POST, ["u", tok, "files"]) => match check(&gw, tok, peer) {
-            Ok(claims) => upload(gw.clone(), claims, req).await,
-            Err(e) => refuse_body(&gw, req, refused_link(e, Answer::Json)),
-        },
+        (&Method::POST, ["u", tok, "files"]) => {
+            let reply = Reply {
+                how: answer_for(req.headers()),
+                page: format!("/u/{tok}"),
+            };
+            match check(&gw, tok, peer) {
+                Ok(claims) => upload(gw.clone(), claims, req, reply).await,
+                Err(e) => refuse_body(&gw, req, refused_link(e, reply.how)),
+            }
+        }
         (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok, peer) {
-            Ok(claims) => finish(&gw, &claims).await,
-            Err(e) => refused_link(e, Answer::Json),
+            Ok(claims) => finish(&gw, &claims, answer_for(req.headers()), &format!("/u/{tok}")).await,
+            Err(e) => refused_link(e, answer_for(req.headers())),
         },
         _ => respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
     }
@@ -166,6 +172,20 @@ enum LinkRefusal {
 pub(crate) enum Answer {
     Page,
     Json,
+}
+
+/// A plain form posted by a browser without JavaScript asks for a page (its `Accept` names
+/// `text/html`); the page's script asks for JSON (`*/*`, as every fetch does by default).
+fn answer_for(headers: &http::HeaderMap) -> Answer {
+    let html = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/html")));
+    if html {
+        Answer::Page
+    } else {
+        Answer::Json
+    }
 }
 
 fn answer(how: Answer, status: StatusCode, code: &str, title: &str, sentence: &str) -> Resp {
@@ -227,23 +247,44 @@ pub(crate) fn control_down(e: ControlError, how: Answer) -> Resp {
     }
 }
 
-async fn show(gw: &Gateway, claims: &Claims) -> Resp {
+async fn show(gw: &Gateway, claims: &Claims, path: &str) -> Resp {
     match gw.control.link(&claims.link_id).await {
         Ok(view) if view.state == LinkState::Active => {
-            respond::html(StatusCode::OK, page::upload_page(&view))
+            respond::html(StatusCode::OK, page::upload_page(&view, path))
         }
         Ok(view) => respond::html(StatusCode::GONE, page::ended_page(Some(view.state))),
         Err(e) => control_down(e, Answer::Page),
     }
 }
 
-async fn finish(gw: &Gateway, claims: &Claims) -> Resp {
+/// "I'm finished": ends the link, once at least one file came (pressing it first must not
+/// spend the link on nothing).
+async fn finish(gw: &Gateway, claims: &Claims, how: Answer, path: &str) -> Resp {
+    let view = match gw.control.link(&claims.link_id).await {
+        Ok(view) => view,
+        Err(e) => return control_down(e, how),
+    };
+    if view.state == LinkState::Active && view.files_received == 0 {
+        return match how {
+            Answer::Json => respond::problem(StatusCode::CONFLICT, "nothing_received", page::NOTHING_YET),
+            Answer::Page => respond::html(
+                StatusCode::CONFLICT,
+                page::result_page("Nothing sent yet", page::NOTHING_YET, path, true),
+            ),
+        };
+    }
     match gw.control.finish(&claims.link_id).await {
-        Ok(LinkState::Used) => respond::json(
-            StatusCode::OK,
-            &json!({"status": "used", "message": "Thank you. Your files have been received."}),
-        ),
-        Ok(state) => respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state)),
-        Err(e) => control_down(e, Answer::Json),
+        Ok(LinkState::Used) => match how {
+            Answer::Json => respond::json(
+                StatusCode::OK,
+                &json!({"status": "used", "message": page::THANK_YOU}),
+            ),
+            Answer::Page => respond::html(StatusCode::OK, page::message_page("Thank you", page::THANK_YOU)),
+        },
+        Ok(state) => match how {
+            Answer::Json => respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state)),
+            Answer::Page => respond::html(StatusCode::GONE, page::ended_page(Some(state))),
+        },
+        Err(e) => control_down(e, how),
     }
 }

@@ -1,14 +1,20 @@
-// Drives the caller's upload page as a phone would, in Debian's headless Chromium:
-// open the texted link, pick two files (one allowed, one not), watch each file's progress
-// and answer, finish. Prints a JSON summary; exits non-zero on any broken expectation.
-// Run by tests/browser.rs, which starts upgate and checks the server side.
+// Drives the caller's upload page as a phone would, in Debian's headless Chromium, in every
+// state a caller meets: the page as it opens, after files were sent (one allowed, one not),
+// after "I'm finished"; by keyboard alone; without JavaScript; at 360x640 and 1280x800.
+// axe-core checks every state for accessibility violations. Prints a JSON summary; exits
+// non-zero on any broken expectation. Run by tests/browser.rs, which starts upgate, issues
+// the links and checks the server side.
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
+const require = createRequire(import.meta.url);
+const axePath = require.resolve("axe-core/axe.min.js");
 const url = process.env.UPGATE_LINK;
+const plainUrl = process.env.UPGATE_LINK_PLAIN;
 const message = process.env.UPGATE_MESSAGE;
-const shot = process.env.UPGATE_SHOT;
+const shots = process.env.UPGATE_SHOTS;
 const files = [
   { name: "certificate.pdf", mimeType: "application/pdf", buffer: readFileSync(process.env.UPGATE_PDF) },
   { name: "notes.png", mimeType: "image/png", buffer: readFileSync(process.env.UPGATE_PNG) },
@@ -26,29 +32,62 @@ const browser = await chromium.launch({
     "--disable-sync",
   ],
 });
-try {
-  // A phone-sized screen; the gateway's certificate is self-signed in tests.
-  const context = await browser.newContext({
-    ignoreHTTPSErrors: true,
-    viewport: { width: 390, height: 844 },
-    isMobile: true,
-    hasTouch: true,
-  });
+
+const phone = { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true };
+const desktop = { viewport: { width: 1280, height: 800 } };
+const checked = [];
+
+// Runs axe-core on the page as it is now; any violation fails the run.
+async function accessible(page, state) {
+  await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const found = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  assert.deepEqual(found, [], `axe violations in state "${state}"`);
+  checked.push(state);
+  if (shots) await page.screenshot({ path: `${shots}/${state.replace(/\W+/g, "-")}.png`, fullPage: true });
+}
+
+async function open(options, link, { script = true } = {}) {
+  // bypassCSP lets axe-core be injected; the page itself never runs inline script.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, ...options });
   const page = await context.newPage();
+  if (!script) await page.route("**/assets/upload.js", (r) => r.abort());
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   // A refused upload logs "failed to load resource" for its request: expected, not a bug.
   page.on("console", (m) => {
-    if (m.type() === "error" && !m.location().url.endsWith("/files")) errors.push(`${m.text()} ${m.location().url}`);
+    if (m.type() === "error" && !/\/(files|done)$/.test(m.location().url) && !m.location().url.endsWith("upload.js"))
+      errors.push(`${m.text()} ${m.location().url}`);
   });
-
-  const response = await page.goto(url);
+  const response = await page.goto(link);
   assert.equal(response.status(), 200);
+  return { page, errors };
+}
+
+try {
+  // --- With JavaScript, on a phone, by keyboard alone. ---
+  const { page, errors } = await open(phone, url);
   assert.equal(await page.locator(".ask").innerText(), message);
   assert.equal(await page.locator("#camera").getAttribute("capture"), "environment");
   assert.equal(await page.locator("#picker").getAttribute("accept"), "application/pdf,image/jpeg");
+  assert.ok(await page.locator("#picker-button").isVisible());
+  assert.ok(!(await page.locator("#plain").isVisible()), "the script replaced the plain form");
+  assert.ok(!(await page.locator("#done").isVisible()), "no \"I'm finished\" before a file is in");
+  await accessible(page, "phone, as opened");
 
-  await page.setInputFiles("#picker", files);
+  // Finishing before any file is refused and spends nothing.
+  const early = await page.evaluate(async () => (await fetch(location.pathname + "/done", { method: "POST" })).status);
+  assert.equal(early, 409);
+
+  // Tab to "Choose files" and press Enter: the file chooser opens.
+  let reached = null;
+  for (let i = 0; i < 10 && reached !== "picker-button"; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  }
+  assert.equal(reached, "picker-button", "\"Choose files\" is reachable by Tab");
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Enter")]);
+  await chooser.setFiles(files);
   await page.waitForFunction(() => document.querySelectorAll("#files li .ok, #files li .err").length === 2, null, {
     timeout: 20000,
   });
@@ -56,6 +95,7 @@ try {
     lis.map((li) => ({
       name: li.querySelector(".name").textContent,
       progress: li.querySelector("progress").value,
+      label: li.querySelector("progress").getAttribute("aria-label"),
       ok: !!li.querySelector(".ok"),
       text: li.querySelector(".ok, .err").textContent,
     })),
@@ -64,23 +104,56 @@ try {
   const png = rows.find((r) => r.name === "notes.png");
   assert.ok(pdf.ok, JSON.stringify(rows));
   assert.equal(pdf.progress, 100);
+  assert.equal(pdf.label, "Sending certificate.pdf");
   assert.match(pdf.text, /Received certificate\.pdf/);
   assert.ok(!png.ok, JSON.stringify(rows));
   assert.match(png.text, /can't be accepted here\. Please send PDF or JPEG\./);
   assert.equal(await page.locator("#remaining").innerText(), "2");
-  if (shot) await page.screenshot({ path: shot, fullPage: true });
+  assert.ok(await page.locator("#done").isVisible(), "\"I'm finished\" once a file is in");
+  await accessible(page, "phone, after two files");
 
-  await page.locator("#done").click();
-  await page.waitForFunction(() => document.getElementById("status").textContent.length > 0);
-  const status = await page.locator("#status").innerText();
-  assert.match(status, /Thank you/);
+  await page.locator("#done").focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("h1").textContent === "Thank you");
+  assert.match(await page.locator("main").innerText(), /Your files have been received/);
+  assert.equal(await page.locator("button, input").count(), 0, "after done, only the thank-you");
+  await accessible(page, "phone, finished");
   assert.deepEqual(errors, []);
 
   // Opening the link again shows the "already used" page.
   const again = await page.goto(url);
   assert.equal(again.status(), 410);
   assert.match(await page.locator("h1").innerText(), /Already used/);
-  console.log(JSON.stringify({ rows, status }));
+  await accessible(page, "phone, link used");
+
+  // --- The second link on a desktop screen, as opened. ---
+  const wide = await open(desktop, plainUrl);
+  await accessible(wide.page, "desktop, as opened");
+
+  // --- Without JavaScript: the plain form posts one file and answers with a page. ---
+  const plain = await open(phone, plainUrl, { script: false });
+  assert.ok(await plain.page.locator("#plain").isVisible());
+  assert.ok(!(await plain.page.locator("#enhanced").isVisible()));
+  await accessible(plain.page, "phone, without JavaScript");
+  await plain.page.setInputFiles("#plain-file", files[0]);
+  await plain.page.locator("#plain button[type=submit]").click();
+  await plain.page.waitForLoadState();
+  assert.match(await plain.page.locator("h1").innerText(), /File received/);
+  assert.match(await plain.page.locator("main").innerText(), /Received certificate\.pdf/);
+  await accessible(plain.page, "phone, without JavaScript, file received");
+  // A refused file says why, and offers the next try.
+  await plain.page.locator("a", { hasText: "Send another file" }).click();
+  await plain.page.setInputFiles("#plain-file", files[1]);
+  await plain.page.locator("#plain button[type=submit]").click();
+  await plain.page.waitForLoadState();
+  assert.match(await plain.page.locator("h1").innerText(), /File not sent/);
+  assert.match(await plain.page.locator("main").innerText(), /Please send PDF or JPEG/);
+  await plain.page.locator("button", { hasText: "I'm finished" }).click();
+  await plain.page.waitForLoadState();
+  assert.match(await plain.page.locator("h1").innerText(), /Thank you/);
+  await accessible(plain.page, "phone, without JavaScript, finished");
+
+  console.log(JSON.stringify({ rows, checked }));
 } finally {
   await browser.close();
 }

@@ -1,5 +1,6 @@
-// The upload page: one request per file so one failure never costs the others, a progress
-// bar per file, and the server's own sentence shown for every outcome.
+// The upload page's script: replaces the plain one-file form with buttons that open the
+// file pickers, sends one request per file so one failure never costs the others, shows a
+// progress bar per file and the server's own sentence for every outcome.
 "use strict";
 (function () {
   var base = location.pathname.replace(/\/+$/, "");
@@ -9,6 +10,9 @@
   var remaining = document.getElementById("remaining");
   var active = 0;
 
+  document.getElementById("plain").hidden = true;
+  document.getElementById("enhanced").hidden = false;
+
   function row(name) {
     var li = document.createElement("li");
     var n = document.createElement("div");
@@ -17,6 +21,7 @@
     var bar = document.createElement("progress");
     bar.max = 100;
     bar.value = 0;
+    bar.setAttribute("aria-label", "Sending " + name);
     var msg = document.createElement("div");
     msg.textContent = "Sending…";
     li.appendChild(n);
@@ -44,6 +49,10 @@
     xhr.upload.onprogress = function (e) {
       if (e.lengthComputable) r.bar.value = Math.round((e.loaded / e.total) * 100);
     };
+    // Every byte is out: the server now checks the file (type, scan) before it answers.
+    xhr.upload.onload = function () {
+      r.msg.textContent = "Checking the file…";
+    };
     xhr.onload = function () {
       var ok = xhr.status === 201;
       r.bar.value = ok ? 100 : r.bar.value;
@@ -68,29 +77,48 @@
     if (ok) done.hidden = false;
   }
 
-  ["picker", "camera"].forEach(function (id) {
-    var input = document.getElementById(id);
-    if (!input) return;
+  [["picker", "picker-button"], ["camera", "camera-button"]].forEach(function (ids) {
+    var input = document.getElementById(ids[0]);
+    var button = document.getElementById(ids[1]);
+    if (!input || !button) return;
+    button.addEventListener("click", function () {
+      input.click();
+    });
     input.addEventListener("change", function () {
       Array.prototype.forEach.call(input.files, send);
       input.value = "";
     });
   });
 
+  // After "done" the page holds only the thank-you: nothing left to press.
+  function thanked(text) {
+    var main = document.querySelector("main");
+    while (main.firstChild) main.removeChild(main.firstChild);
+    var h = document.createElement("h1");
+    h.textContent = "Thank you";
+    var p = document.createElement("p");
+    p.setAttribute("role", "status");
+    p.textContent = text;
+    main.appendChild(h);
+    main.appendChild(p);
+  }
+
   done.addEventListener("click", function () {
-    if (active > 0) {
-      status.textContent = "Please wait until every file has been sent.";
+    if (active > 0 && !window.confirm("Some files are still being sent and would be lost. Finish anyway?")) {
       return;
     }
     var xhr = new XMLHttpRequest();
     xhr.open("POST", base + "/done");
     xhr.onload = function () {
-      status.textContent =
-        answer(xhr) || (xhr.status === 200 ? "Thank you." : "Something went wrong. Please try again.");
+      var text = answer(xhr);
       if (xhr.status === 200) {
-        document.querySelector(".actions").hidden = true;
-        done.hidden = true;
+        thanked(text || "Thank you.");
+      } else {
+        status.textContent = text || "Something went wrong. Please try again.";
       }
+    };
+    xhr.onerror = function () {
+      status.textContent = "The connection was lost. Please check your signal and try again.";
     };
     xhr.send();
   });

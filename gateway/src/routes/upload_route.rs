@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::{control_down, Answer};
 use crate::body;
 use crate::control_link::{ControlError, LeaseKeeper, LinkState};
+use crate::page;
 use crate::respond::{self, Resp};
 use crate::state::Gateway;
 use crate::token::Claims;
@@ -36,7 +37,14 @@ fn refuse_unread(gw: &Gateway, headers: &HeaderMap, body: Incoming, resp: Resp) 
     resp
 }
 
-fn upload_problem(gw: &Gateway, e: &UploadError) -> Resp {
+/// How to answer the request: a problem document for the page's script, or a page for a
+/// plain form posted without JavaScript; `page` is the link's page, to go back to.
+pub(super) struct Reply {
+    pub how: Answer,
+    pub page: String,
+}
+
+fn upload_problem(gw: &Gateway, e: &UploadError, reply: &Reply) -> Resp {
     gw.metrics.uploads.with_label_values(&[e.code()]).inc();
     match e {
         UploadError::Internal(detail) | UploadError::ScannerUnavailable(detail) => {
@@ -45,19 +53,26 @@ fn upload_problem(gw: &Gateway, e: &UploadError) -> Resp {
         UploadError::DiskLow(low) => tracing::error!(%low, "upload refused: the disk is (nearly) full"),
         _ => tracing::info!(code = e.code(), reason = %e, "upload refused"),
     }
-    respond::problem(e.status(), e.code(), &e.caller_message())
+    match reply.how {
+        Answer::Json => respond::problem(e.status(), e.code(), &e.caller_message()),
+        Answer::Page => respond::html(
+            e.status(),
+            page::result_page("File not sent", &e.caller_message(), &reply.page, true),
+        ),
+    }
 }
 
 /// The settling task asks for the body by handing over the sender to feed it through.
 type WantBody = oneshot::Sender<mpsc::Sender<Result<body::Piece, body::BodyError>>>;
 
-pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incoming>) -> Resp {
+pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incoming>, reply: Reply) -> Resp {
     let (parts, body) = req.into_parts();
     let (want_tx, want_rx) = oneshot::channel();
     // The settling task logs in this request's span, so its lines carry the request id.
     let mut task = tokio::spawn({
         let (gw, headers) = (gw.clone(), parts.headers.clone());
-        async move { settle(&gw, &claims, &headers, want_tx).await }.instrument(tracing::Span::current())
+        async move { settle(&gw, &claims, &headers, want_tx, &reply).await }
+            .instrument(tracing::Span::current())
     });
     // The body is read here, in the connection's own task, and only once the upload asks for
     // it: reading it is what sends `100 Continue`, which a refusal before that must not; and
@@ -93,18 +108,18 @@ fn joined(answer: Result<Resp, tokio::task::JoinError>) -> Resp {
 
 /// Everything about one upload but reading its bytes. Refusals before the body was wanted
 /// return at once (the caller's task drains or leaves the body).
-async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBody) -> Resp {
+async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBody, reply: &Reply) -> Resp {
     // The link first: a caller on an ended link learns that, whatever else is wrong.
     let view = match gw.control.link(&claims.link_id).await {
         Ok(view) => view,
-        Err(e) => return control_down(e, Answer::Json),
+        Err(e) => return control_down(e, reply.how),
     };
     if view.state != LinkState::Active {
-        return upload_problem(gw, &UploadError::LinkGone(view.state));
+        return upload_problem(gw, &UploadError::LinkGone(view.state), reply);
     }
     let boundary = match upload::request_boundary(headers) {
         Ok(boundary) => boundary,
-        Err(e) => return upload_problem(gw, &e),
+        Err(e) => return upload_problem(gw, &e, reply),
     };
     // Content-Length over the limit: refused before reading the body.
     let declared = headers
@@ -116,22 +131,23 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
             &UploadError::TooLarge {
                 limit: view.max_file_bytes,
             },
+            reply,
         );
     }
     // Room for the whole file before a byte is read: a disk that fills mid-upload fails late.
     if let Err(low) = gw.disk.room_for(declared.unwrap_or(view.max_file_bytes)) {
-        return upload_problem(gw, &UploadError::DiskLow(low));
+        return upload_problem(gw, &UploadError::DiskLow(low), reply);
     }
     // One key set for the whole upload: a rotation meanwhile takes effect with the next one.
     // (The token was checked with keys, and keys are never taken away once they came.)
     let Some(keys) = gw.keys.current() else {
         let missing = ControlError::Unavailable("no keys from the control plane yet".into());
-        return control_down(missing, Answer::Json);
+        return control_down(missing, reply.how);
     };
     let claim = match gw.control.claim(&claims.link_id).await {
         Ok(Ok(claim)) => claim,
-        Ok(Err(state)) => return upload_problem(gw, &UploadError::LinkGone(state)),
-        Err(e) => return control_down(e, Answer::Json),
+        Ok(Err(state)) => return upload_problem(gw, &UploadError::LinkGone(state), reply),
+        Err(e) => return control_down(e, reply.how),
     };
     let limits = upload::Limits {
         max_file_bytes: view.max_file_bytes,
@@ -141,7 +157,11 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
     let (tx, stream) = body::BodyStream::channel();
     if want.send(tx).is_err() {
         gw.control.release(&claim).await;
-        return upload_problem(gw, &UploadError::Interrupted("the connection went away".into()));
+        return upload_problem(
+            gw,
+            &UploadError::Interrupted("the connection went away".into()),
+            reply,
+        );
     }
     let lease = LeaseKeeper::start(gw.control.clone(), claim.clone());
     let mut seen = upload::Seen::default();
@@ -164,23 +184,30 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
             gw.metrics.uploads.with_label_values(&["stored"]).inc();
             gw.metrics.stored_bytes.inc_by(file.size);
             tracing::info!(file_id = %file.file_id, kind = file.kind.mime(), size = file.size, "file stored");
-            respond::json(
-                StatusCode::CREATED,
-                &json!({
-                    "status": "stored",
-                    "file": {"id": file.file_id, "name": file.display_name, "type": file.kind.mime(),
-                             "size": file.size, "sha256": file.sha256, "scan": &file.verdict},
-                    "link_state": state.as_str(),
-                    "message": format!("Received {}. Thank you!", file.display_name),
-                }),
-            )
+            let message = format!("Received {}. Thank you!", file.display_name);
+            match reply.how {
+                Answer::Json => respond::json(
+                    StatusCode::CREATED,
+                    &json!({
+                        "status": "stored",
+                        "file": {"id": file.file_id, "name": file.display_name, "type": file.kind.mime(),
+                                 "size": file.size, "sha256": file.sha256, "scan": &file.verdict},
+                        "link_state": state.as_str(),
+                        "message": message,
+                    }),
+                ),
+                Answer::Page => respond::html(
+                    StatusCode::CREATED,
+                    page::result_page("File received", &message, &reply.page, state == LinkState::Active),
+                ),
+            }
         }
         Err((e, refusal)) => {
             gw.control.release(&claim).await;
             if let Some(refusal) = refusal {
                 gw.control.refused(&claims.link_id, refusal).await;
             }
-            upload_problem(gw, &e)
+            upload_problem(gw, &e, reply)
         }
     }
 }
