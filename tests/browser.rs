@@ -23,6 +23,7 @@ async fn a_caller_uploads_from_a_phone_browser() {
     let scene = scene(&up, settings(3, 1_000_000)).await;
     let (url, _) = scene.link("call-browser").await;
     let (plain_url, _) = scene.link("call-plain").await;
+    let (german_url, _) = scene.link("call-german").await;
     let doc = pdf("Signed contract", 20_000);
     let (pdf_path, png_path) = (up.dir.path().join("c.pdf"), up.dir.path().join("n.png"));
     std::fs::write(&pdf_path, &doc).unwrap();
@@ -35,6 +36,7 @@ async fn a_caller_uploads_from_a_phone_browser() {
         .arg(browser_dir.join("upload_page.mjs"))
         .env("UPGATE_LINK", &url)
         .env("UPGATE_LINK_PLAIN", &plain_url)
+        .env("UPGATE_LINK_GERMAN", &german_url)
         .env("UPGATE_MESSAGE", "Please upload your documents here")
         .env("UPGATE_PDF", &pdf_path)
         .env("UPGATE_PNG", &png_path)

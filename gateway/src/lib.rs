@@ -7,6 +7,7 @@ pub mod control_link;
 pub mod disk;
 pub mod fd_budget;
 pub mod hidden_chars;
+pub mod i18n;
 pub mod keys;
 pub mod metrics;
 pub mod monitor;

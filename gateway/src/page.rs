@@ -1,24 +1,71 @@
-//! The caller's pages: small, mobile-first, no third-party anything. The upload page works
-//! without JavaScript (a plain form that posts one file and answers with a page); its script
+//! The caller's pages: small, mobile-first, no third-party anything, in the caller's
+//! language (`i18n`), with a switcher on every page. The upload page works without
+//! JavaScript (a plain form that posts one file and answers with a page); its script
 //! replaces the form with buttons that post one file per request, each with its progress.
 
 use crate::control_link::{LinkState, LinkView};
+use crate::i18n::{fill, Lang, Text};
 use crate::respond::escape_html;
 use crate::upload::{allowed_list, human_size, link_gone_message};
 
 pub const SCRIPT: &str = include_str!("assets/upload.js");
 pub const STYLE: &str = include_str!("assets/upload.css");
 
-fn shell(title: &str, body: &str) -> String {
+/// A whole page. `page` is the link's page, when known: the language switcher leads there
+/// (a result page's own address answers only a POST).
+fn shell(lang: Lang, page: Option<&str>, title: &str, body: &str) -> String {
+    let switcher = page.map_or(String::new(), |page| switcher(lang, page));
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\">\
-<title>{}</title><link rel=\"icon\" href=\"data:,\">\
+<title>{title}</title><link rel=\"icon\" href=\"data:,\">\
 <link rel=\"stylesheet\" href=\"/assets/upload.css\"></head>\
-<body><main>{body}</main></body></html>\n",
-        escape_html(title)
+<body>{switcher}<main>{body}</main></body></html>\n",
+        code = lang.code(),
+        title = escape_html(title),
     )
+}
+
+/// Links to the page in every language, each named in itself.
+fn switcher(lang: Lang, page: &str) -> String {
+    let page = escape_html(page);
+    let links: Vec<String> = Lang::ALL
+        .into_iter()
+        .map(|l| {
+            let current = if l == lang { " aria-current=\"true\"" } else { "" };
+            format!(
+                "<a href=\"{page}?lang={code}\" hreflang=\"{code}\" lang=\"{code}\"{current}>{name}</a>",
+                code = l.code(),
+                name = l.own_name()
+            )
+        })
+        .collect();
+    format!(
+        "<nav class=\"languages\" aria-label=\"{}\">{}</nav>",
+        escape_html(lang.text().language),
+        links.join(" ")
+    )
+}
+
+/// The sentences the page's script shows, as a data block (never run: the page's CSP
+/// allows only our own script file).
+fn script_text(t: &Text) -> String {
+    let strings = serde_json::json!({
+        "sendingName": t.js_sending_name,
+        "sending": t.js_sending,
+        "checking": t.js_checking,
+        "received": t.js_received,
+        "notSent": t.js_not_sent,
+        "connectionLost": t.js_connection_lost,
+        "confirmFinish": t.js_confirm_finish,
+        "wentWrong": t.js_went_wrong,
+        "thankYouTitle": t.title_thank_you,
+        "thankYou": t.thank_you,
+    });
+    // `<` escaped, so no sentence can close the block.
+    let json = strings.to_string().replace('<', "\\u003c");
+    format!("<script type=\"application/json\" id=\"text\">{json}</script>")
 }
 
 /// The upload page of an active link, whose page is at `path`.
@@ -26,53 +73,76 @@ fn shell(title: &str, body: &str) -> String {
 /// Without JavaScript it is a plain form for one file (`#plain`). The script hides that
 /// form and shows `#enhanced`: real buttons that open the hidden file inputs (so keyboards
 /// and screen readers reach them), one row per file, and "I'm finished" once a file is in.
-pub fn upload_page(view: &LinkView, path: &str) -> String {
+pub fn upload_page(view: &LinkView, path: &str, lang: Lang) -> String {
+    let t = lang.text();
     let accept: Vec<&str> = view.allowed.iter().map(|k| k.mime()).collect();
     let accept = escape_html(&accept.join(","));
     let images_allowed = view.allowed.iter().any(|k| k.is_image());
     let remaining = view.max_files.saturating_sub(view.files_received);
     let camera = if images_allowed {
-        "<button type=\"button\" class=\"button\" id=\"camera-button\">Take a photo</button>\
-<input type=\"file\" id=\"camera\" accept=\"image/jpeg\" capture=\"environment\" hidden tabindex=\"-1\">"
+        format!(
+            "<button type=\"button\" class=\"button\" id=\"camera-button\">{}</button>\
+<input type=\"file\" id=\"camera\" accept=\"image/jpeg\" capture=\"environment\" hidden tabindex=\"-1\">",
+            escape_html(t.take_a_photo)
+        )
     } else {
-        ""
+        String::new()
     };
-    let path = escape_html(path);
+    let hint = fill(
+        &escape_html(t.hint),
+        &[
+            ("types", &escape_html(&allowed_list(&view.allowed, t))),
+            ("size", &escape_html(&human_size(view.max_file_bytes, t))),
+            ("remaining", &format!("<span id=\"remaining\">{remaining}</span>")),
+        ],
+    );
+    let page = escape_html(path);
+    let code = lang.code();
     let done_hidden = if view.files_received > 0 { "" } else { " hidden" };
     let body = format!(
-        "<h1>Send your files</h1>\
+        "<h1>{title}</h1>\
 <p class=\"ask\">{message}</p>\
-<p class=\"hint\">{types}, up to {size} each. You can send <span id=\"remaining\">{remaining}</span> more file(s).</p>\
-<form id=\"plain\" method=\"post\" action=\"{path}/files\" enctype=\"multipart/form-data\">\
-<p><label for=\"plain-file\">Choose a file</label><br><input type=\"file\" id=\"plain-file\" name=\"file\" accept=\"{accept}\" required></p>\
-<p><button type=\"submit\" class=\"button primary\">Send this file</button></p></form>\
+<p class=\"hint\">{hint}</p>\
+<form id=\"plain\" method=\"post\" action=\"{page}/files?lang={code}\" enctype=\"multipart/form-data\">\
+<p><label for=\"plain-file\">{choose_a_file}</label><br><input type=\"file\" id=\"plain-file\" name=\"file\" accept=\"{accept}\" required></p>\
+<p><button type=\"submit\" class=\"button primary\">{send_this_file}</button></p></form>\
 <div id=\"enhanced\" hidden>\
-<div class=\"actions\">{camera}<button type=\"button\" class=\"button primary\" id=\"picker-button\">Choose files</button>\
+<div class=\"actions\">{camera}<button type=\"button\" class=\"button primary\" id=\"picker-button\">{choose_files}</button>\
 <input type=\"file\" id=\"picker\" accept=\"{accept}\" multiple hidden tabindex=\"-1\"></div>\
 <ul id=\"files\" aria-live=\"polite\"></ul>\
-<button type=\"button\" id=\"done\" class=\"button\"{done_hidden}>I'm finished</button>\
+<button type=\"button\" id=\"done\" class=\"button\"{done_hidden}>{finished}</button>\
 <p id=\"status\" role=\"status\" aria-live=\"polite\"></p></div>\
-<script src=\"/assets/upload.js\"></script>",
+{text}<script src=\"/assets/upload.js\"></script>",
+        title = escape_html(t.send_your_files),
         message = escape_html(&view.message),
-        types = escape_html(&allowed_list(&view.allowed)),
-        size = human_size(view.max_file_bytes),
+        choose_a_file = escape_html(t.choose_a_file),
+        send_this_file = escape_html(t.send_this_file),
+        choose_files = escape_html(t.choose_files),
+        finished = escape_html(t.finished_button),
+        text = script_text(t),
     );
-    shell("Send your files", &body)
+    shell(lang, Some(path), t.send_your_files, &body)
 }
 
 /// What a plain form post (no JavaScript) answers: the outcome, then a way on: another
 /// file and "I'm finished" while the link takes more (`more`).
-pub fn result_page(title: &str, sentence: &str, path: &str, more: bool) -> String {
-    let path = escape_html(path);
+pub fn result_page(lang: Lang, title: &str, sentence: &str, path: &str, more: bool) -> String {
+    let t = lang.text();
+    let page = escape_html(path);
+    let code = lang.code();
     let next = if more {
         format!(
-            "<p><a class=\"button primary\" href=\"{path}\">Send another file</a></p>\
-<form method=\"post\" action=\"{path}/done\"><p><button type=\"submit\" class=\"button\">I'm finished</button></p></form>"
+            "<p><a class=\"button primary\" href=\"{page}?lang={code}\">{another}</a></p>\
+<form method=\"post\" action=\"{page}/done?lang={code}\"><p><button type=\"submit\" class=\"button\">{finished}</button></p></form>",
+            another = escape_html(t.send_another),
+            finished = escape_html(t.finished_button),
         )
     } else {
         String::new()
     };
     shell(
+        lang,
+        Some(path),
         title,
         &format!(
             "<h1>{}</h1><p role=\"status\">{}</p>{next}",
@@ -82,45 +152,30 @@ pub fn result_page(title: &str, sentence: &str, path: &str, more: bool) -> Strin
     )
 }
 
-/// A page for a link that takes no more files, or never existed.
-pub fn ended_page(state: Option<LinkState>) -> String {
+/// A page for a link that takes no more files (`None`: it never existed), at `page`.
+pub fn ended_page(lang: Lang, state: Option<LinkState>, page: Option<&str>) -> String {
+    let t = lang.text();
     let (title, text) = match state {
         Some(state) => (
             match state {
-                LinkState::Used => "Already used",
-                LinkState::Expired => "Link expired",
-                LinkState::Revoked => "Link cancelled",
-                LinkState::Superseded => "A newer link was sent",
-                LinkState::Active => "Ready",
+                LinkState::Used => t.title_used,
+                LinkState::Expired => t.title_expired,
+                LinkState::Revoked => t.title_revoked,
+                LinkState::Superseded => t.title_superseded,
+                LinkState::Active => t.title_ready,
             },
-            link_gone_message(state),
+            link_gone_message(state, t),
         ),
-        None => ("Link not valid", INVALID_LINK),
+        None => (t.title_invalid, t.invalid_link),
     };
-    shell(
-        title,
-        &format!("<h1>{}</h1><p>{}</p>", escape_html(title), escape_html(text)),
-    )
+    message_page(lang, page, title, text)
 }
 
-/// Said to a caller whose link did not verify.
-pub const INVALID_LINK: &str =
-    "This link isn't valid. Please check that you opened the whole link from your text message.";
-/// Said to an address that failed the link check too often.
-pub const TOO_MANY: &str =
-    "Too many links that aren't valid were opened from this network. Please wait a minute, then open the link from your text message again.";
-/// Said when the caller finishes before any file came.
-pub const NOTHING_YET: &str =
-    "No file has arrived yet. Please send at least one file, then press \"I'm finished\".";
-/// Said once the caller finished.
-pub const THANK_YOU: &str = "Thank you. Your files have been received.";
-/// Said when the control plane cannot answer.
-pub const UNAVAILABLE: &str =
-    "We can't take files just now. Please try again in a few minutes; your link still works.";
-
 /// A page with one sentence under a heading.
-pub fn message_page(title: &str, text: &str) -> String {
+pub fn message_page(lang: Lang, page: Option<&str>, title: &str, text: &str) -> String {
     shell(
+        lang,
+        page,
         title,
         &format!("<h1>{}</h1><p>{}</p>", escape_html(title), escape_html(text)),
     )

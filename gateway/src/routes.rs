@@ -11,6 +11,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::control_link::{ControlError, LinkState};
+use crate::i18n::{Lang, Text};
 use crate::page;
 use crate::request_id;
 use crate::respond::{self, Resp};
@@ -20,7 +21,7 @@ use crate::token::{self, Claims, TokenError};
 mod upload_route;
 
 use crate::upload;
-use upload_route::{refuse_body, upload, Reply};
+use upload_route::{refuse_body, upload};
 
 /// Ambiguous framing is refused and the connection closed: the smuggling classes
 /// (CL+TE, obfuscated TE) never reach a handler.
@@ -103,33 +104,36 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
             respond::asset("text/javascript; charset=utf-8", page::SCRIPT)
         }
         (&Method::GET, ["assets", "upload.css"]) => respond::asset("text/css; charset=utf-8", page::STYLE),
-        (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => match check(&gw, tok, peer) {
-            Ok(claims) => show(&gw, &claims, &format!("/u/{tok}")).await,
-            Err(e) => refused_link(e, Answer::Page),
-        },
-        (&Method::POST, ["u", _, "files"]) if gw.is_draining() => refuse_body(
-            &gw,
-            req,
-            respond::closing(respond::problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                page::UNAVAILABLE,
-            )),
-        ),
-        (&Method::POST, ["u", tok, "files"]) => {
-            let reply = Reply {
-                how: answer_for(req.headers()),
-                page: format!("/u/{tok}"),
-            };
+        (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => {
+            let how = Answer::new(Form::Page, &req, tok);
             match check(&gw, tok, peer) {
-                Ok(claims) => upload(gw.clone(), claims, req, reply).await,
-                Err(e) => refuse_body(&gw, req, refused_link(e, reply.how)),
+                Ok(claims) => show(&gw, &claims, &how).await,
+                Err(e) => refused_link(e, &how),
             }
         }
-        (&Method::POST, ["u", tok, "done"]) => match check(&gw, tok, peer) {
-            Ok(claims) => finish(&gw, &claims, answer_for(req.headers()), &format!("/u/{tok}")).await,
-            Err(e) => refused_link(e, answer_for(req.headers())),
-        },
+        (&Method::POST, ["u", tok, "files"]) => {
+            let how = Answer::new(Form::asked(req.headers()), &req, tok);
+            if gw.is_draining() {
+                let resp = answer(
+                    &how,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    |t| (t.title_try_again, t.unavailable),
+                );
+                return refuse_body(&gw, req, respond::closing(resp));
+            }
+            match check(&gw, tok, peer) {
+                Ok(claims) => upload(gw.clone(), claims, req, how).await,
+                Err(e) => refuse_body(&gw, req, refused_link(e, &how)),
+            }
+        }
+        (&Method::POST, ["u", tok, "done"]) => {
+            let how = Answer::new(Form::asked(req.headers()), &req, tok);
+            match check(&gw, tok, peer) {
+                Ok(claims) => finish(&gw, &claims, &how).await,
+                Err(e) => refused_link(e, &how),
+            }
+        }
         _ => respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
     }
 }
@@ -167,53 +171,80 @@ enum LinkRefusal {
 }
 
 /// The caller's page answers in HTML; the endpoints its script calls answer problem
-/// documents carrying the same sentences, which the script shows.
-#[derive(Clone, Copy)]
-pub(crate) enum Answer {
+/// documents carrying the same sentences, which the script shows. A plain form posted
+/// without JavaScript asks for a page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
     Page,
     Json,
 }
 
-/// A plain form posted by a browser without JavaScript asks for a page (its `Accept` names
-/// `text/html`); the page's script asks for JSON (`*/*`, as every fetch does by default).
-fn answer_for(headers: &http::HeaderMap) -> Answer {
-    let html = headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/html")));
-    if html {
-        Answer::Page
-    } else {
-        Answer::Json
+impl Form {
+    /// A form posted by a browser names `text/html` in `Accept`; the page's script sends
+    /// `*/*`, as every fetch does by default.
+    fn asked(headers: &http::HeaderMap) -> Form {
+        let html = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("text/html")));
+        if html {
+            Form::Page
+        } else {
+            Form::Json
+        }
     }
 }
 
-fn answer(how: Answer, status: StatusCode, code: &str, title: &str, sentence: &str) -> Resp {
-    match how {
-        Answer::Page => respond::html(status, page::message_page(title, sentence)),
-        Answer::Json => respond::problem(status, code, sentence),
+/// How to answer one caller's request: in which form, in which language, and where the
+/// link's page is (for the language switcher and the way back to it).
+#[derive(Clone)]
+pub(crate) struct Answer {
+    pub form: Form,
+    pub lang: Lang,
+    pub page: String,
+}
+
+impl Answer {
+    fn new<B>(form: Form, req: &Request<B>, tok: &str) -> Answer {
+        Answer {
+            form,
+            lang: Lang::negotiate(req.uri().query(), req.headers()),
+            page: format!("/u/{tok}"),
+        }
+    }
+
+    pub fn text(&self) -> &'static Text {
+        self.lang.text()
+    }
+}
+
+/// An answer with a title and a sentence from the caller's catalogue.
+pub(crate) fn answer(
+    how: &Answer,
+    status: StatusCode,
+    code: &str,
+    words: impl Fn(&'static Text) -> (&'static str, &'static str),
+) -> Resp {
+    let (title, sentence) = words(how.text());
+    match how.form {
+        Form::Page => respond::html(
+            status,
+            page::message_page(how.lang, Some(&how.page), title, sentence),
+        ),
+        Form::Json => respond::problem(status, code, sentence),
     }
 }
 
 /// The answer for a token that did not verify.
-fn refused_link(e: LinkRefusal, how: Answer) -> Resp {
+fn refused_link(e: LinkRefusal, how: &Answer) -> Resp {
     match e {
         LinkRefusal::Token(TokenError::Invalid) => invalid_link(how),
-        LinkRefusal::Token(TokenError::Expired(_)) => match how {
-            Answer::Page => respond::html(StatusCode::GONE, page::ended_page(Some(LinkState::Expired))),
-            Answer::Json => respond::problem(
-                StatusCode::GONE,
-                "link_gone",
-                upload::link_gone_message(LinkState::Expired),
-            ),
-        },
-        LinkRefusal::TooManyFailures => answer(
-            how,
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "Too many attempts",
-            page::TOO_MANY,
-        ),
+        LinkRefusal::Token(TokenError::Expired(_)) => link_gone(how, LinkState::Expired),
+        LinkRefusal::TooManyFailures => {
+            answer(how, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", |t| {
+                (t.title_too_many, t.too_many)
+            })
+        }
         LinkRefusal::NoKeysYet => control_down(
             ControlError::Unavailable("no link keys from the control plane yet".into()),
             how,
@@ -221,17 +252,25 @@ fn refused_link(e: LinkRefusal, how: Answer) -> Resp {
     }
 }
 
-fn invalid_link(how: Answer) -> Resp {
-    answer(
-        how,
-        StatusCode::NOT_FOUND,
-        "link_invalid",
-        "Link not valid",
-        page::INVALID_LINK,
-    )
+fn invalid_link(how: &Answer) -> Resp {
+    answer(how, StatusCode::NOT_FOUND, "link_invalid", |t| {
+        (t.title_invalid, t.invalid_link)
+    })
 }
 
-pub(crate) fn control_down(e: ControlError, how: Answer) -> Resp {
+/// The link takes no more files: 410 with the state's sentence.
+fn link_gone(how: &Answer, state: LinkState) -> Resp {
+    let t = how.text();
+    match how.form {
+        Form::Page => respond::html(
+            StatusCode::GONE,
+            page::ended_page(how.lang, Some(state), Some(&how.page)),
+        ),
+        Form::Json => respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state, t)),
+    }
+}
+
+pub(crate) fn control_down(e: ControlError, how: &Answer) -> Resp {
     match e {
         ControlError::UnknownLink => invalid_link(how),
         ControlError::Unavailable(detail) => {
@@ -240,51 +279,48 @@ pub(crate) fn control_down(e: ControlError, how: Answer) -> Resp {
                 how,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                "Please try again",
-                page::UNAVAILABLE,
+                |t| (t.title_try_again, t.unavailable),
             )
         }
     }
 }
 
-async fn show(gw: &Gateway, claims: &Claims, path: &str) -> Resp {
+async fn show(gw: &Gateway, claims: &Claims, how: &Answer) -> Resp {
     match gw.control.link(&claims.link_id).await {
         Ok(view) if view.state == LinkState::Active => {
-            respond::html(StatusCode::OK, page::upload_page(&view, path))
+            respond::html(StatusCode::OK, page::upload_page(&view, &how.page, how.lang))
         }
-        Ok(view) => respond::html(StatusCode::GONE, page::ended_page(Some(view.state))),
-        Err(e) => control_down(e, Answer::Page),
+        Ok(view) => link_gone(how, view.state),
+        Err(e) => control_down(e, how),
     }
 }
 
 /// "I'm finished": ends the link, once at least one file came (pressing it first must not
 /// spend the link on nothing).
-async fn finish(gw: &Gateway, claims: &Claims, how: Answer, path: &str) -> Resp {
+async fn finish(gw: &Gateway, claims: &Claims, how: &Answer) -> Resp {
     let view = match gw.control.link(&claims.link_id).await {
         Ok(view) => view,
         Err(e) => return control_down(e, how),
     };
+    let t = how.text();
     if view.state == LinkState::Active && view.files_received == 0 {
-        return match how {
-            Answer::Json => respond::problem(StatusCode::CONFLICT, "nothing_received", page::NOTHING_YET),
-            Answer::Page => respond::html(
+        return match how.form {
+            Form::Json => respond::problem(StatusCode::CONFLICT, "nothing_received", t.nothing_yet),
+            Form::Page => respond::html(
                 StatusCode::CONFLICT,
-                page::result_page("Nothing sent yet", page::NOTHING_YET, path, true),
+                page::result_page(how.lang, t.title_nothing_yet, t.nothing_yet, &how.page, true),
             ),
         };
     }
     match gw.control.finish(&claims.link_id).await {
-        Ok(LinkState::Used) => match how {
-            Answer::Json => respond::json(
+        Ok(LinkState::Used) => match how.form {
+            Form::Json => respond::json(StatusCode::OK, &json!({"status": "used", "message": t.thank_you})),
+            Form::Page => respond::html(
                 StatusCode::OK,
-                &json!({"status": "used", "message": page::THANK_YOU}),
+                page::message_page(how.lang, Some(&how.page), t.title_thank_you, t.thank_you),
             ),
-            Answer::Page => respond::html(StatusCode::OK, page::message_page("Thank you", page::THANK_YOU)),
         },
-        Ok(state) => match how {
-            Answer::Json => respond::problem(StatusCode::GONE, "link_gone", upload::link_gone_message(state)),
-            Answer::Page => respond::html(StatusCode::GONE, page::ended_page(Some(state))),
-        },
+        Ok(state) => link_gone(how, state),
         Err(e) => control_down(e, how),
     }
 }

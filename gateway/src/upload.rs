@@ -20,6 +20,7 @@ pub use spool::{sweep, Spool};
 use http::StatusCode;
 
 use crate::control_link::LinkState;
+use crate::i18n::{fill, Text};
 use crate::upload::sniff::{ContentError, Kind};
 
 /// The largest file any link may accept: settings refuse more, and clamd must prove it
@@ -130,42 +131,22 @@ impl UploadError {
         }
     }
 
-    /// One sentence the page shows to the caller.
-    pub fn caller_message(&self) -> String {
+    /// One sentence the page shows to the caller, in their language.
+    pub fn caller_message(&self, t: &Text) -> String {
         match self {
-            UploadError::Malformed(_) => "Something went wrong sending this file. Please try again.".into(),
-            UploadError::TooLarge { limit } => {
-                format!("This file is too large. The limit is {}. Please choose a smaller file.", human_size(*limit))
+            UploadError::Malformed(_) => t.malformed.into(),
+            UploadError::TooLarge { limit } => fill(t.too_large, &[("limit", &human_size(*limit, t))]),
+            UploadError::TypeNotAllowed { allowed } => {
+                fill(t.type_not_allowed, &[("types", &allowed_list(allowed, t))])
             }
-            UploadError::TypeNotAllowed { allowed } => format!(
-                "This kind of file can't be accepted here. Please send {}.",
-                allowed_list(allowed)
-            ),
-            UploadError::Content(e) => e.caller_message().into(),
-            UploadError::Infected(_) => {
-                "Our virus scanner flagged this file as harmful, so it was not kept. Please send a different file."
-                    .into()
-            }
-            UploadError::Unscannable(_) => {
-                "Our virus scanner couldn't check this file, so it can't be accepted. Please send a smaller or simpler file."
-                    .into()
-            }
-            UploadError::ScannerUnavailable(_) => {
-                "We couldn't check your file just now. Please try again in a few minutes; your link still works."
-                    .into()
-            }
-            UploadError::LinkGone(state) => link_gone_message(*state).into(),
-            UploadError::Interrupted(_) => {
-                "The connection was interrupted before the file arrived. Please try again.".into()
-            }
-            UploadError::TooSlow => {
-                "Your connection is too slow to send this file right now. Please try again with a better signal or on Wi-Fi."
-                    .into()
-            }
-            UploadError::Internal(_) | UploadError::DiskLow(_) => {
-                "We couldn't save your file just now. Please try again in a few minutes; your link still works."
-                    .into()
-            }
+            UploadError::Content(e) => e.caller_message(t).into(),
+            UploadError::Infected(_) => t.infected.into(),
+            UploadError::Unscannable(_) => t.unscannable.into(),
+            UploadError::ScannerUnavailable(_) => t.scanner_unavailable.into(),
+            UploadError::LinkGone(state) => link_gone_message(*state, t).into(),
+            UploadError::Interrupted(_) => t.interrupted.into(),
+            UploadError::TooSlow => t.too_slow.into(),
+            UploadError::Internal(_) | UploadError::DiskLow(_) => t.not_saved.into(),
         }
     }
 }
@@ -180,38 +161,32 @@ pub fn request_boundary(headers: &http::HeaderMap) -> Result<String, UploadError
 }
 
 /// The caller's words for a link that takes no more files.
-pub fn link_gone_message(state: LinkState) -> &'static str {
+pub fn link_gone_message(state: LinkState, t: &Text) -> &'static str {
     match state {
-        LinkState::Active => "This link is ready for your files.",
-        LinkState::Used => {
-            "This link has already been used. If you need to send more, please ask for a new link."
-        }
-        LinkState::Expired => "This link has expired. Please ask for a new link.",
-        LinkState::Revoked => {
-            "This link has been cancelled. Please ask for a new link if you still need to send files."
-        }
-        LinkState::Superseded => {
-            "A newer link was sent to you. Please use the most recent link in your messages."
-        }
+        LinkState::Active => t.gone_active,
+        LinkState::Used => t.gone_used,
+        LinkState::Expired => t.gone_expired,
+        LinkState::Revoked => t.gone_revoked,
+        LinkState::Superseded => t.gone_superseded,
     }
 }
 
-/// "PDF, JPEG or PNG".
-pub fn allowed_list(allowed: &[Kind]) -> String {
+/// "PDF, JPEG or PNG" (in the caller's language: "PDF, JPEG oder PNG").
+pub fn allowed_list(allowed: &[Kind], t: &Text) -> String {
     let names: Vec<&str> = allowed.iter().map(|k| label(*k)).collect();
     match names.as_slice() {
-        [] => "nothing".into(),
+        [] => "-".into(),
         [one] => (*one).into(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        [init @ .., last] => format!("{} {} {last}", init.join(", "), t.or),
     }
 }
 
-/// "10 MB" for a caller: decimal units, as phones show file sizes.
-pub fn human_size(bytes: u64) -> String {
+/// "10 MB" for a caller ("10 Mo" in French): decimal units, as phones show file sizes.
+pub fn human_size(bytes: u64, t: &Text) -> String {
     if bytes >= 1_000_000 {
-        format!("{:.0} MB", bytes as f64 / 1_000_000.0)
+        format!("{:.0} {}", bytes as f64 / 1_000_000.0, t.mb)
     } else {
-        format!("{:.0} KB", (bytes as f64 / 1000.0).max(1.0))
+        format!("{:.0} {}", (bytes as f64 / 1000.0).max(1.0), t.kb)
     }
 }
 

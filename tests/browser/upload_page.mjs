@@ -13,6 +13,7 @@ const require = createRequire(import.meta.url);
 const axePath = require.resolve("axe-core/axe.min.js");
 const url = process.env.UPGATE_LINK;
 const plainUrl = process.env.UPGATE_LINK_PLAIN;
+const germanUrl = process.env.UPGATE_LINK_GERMAN;
 const message = process.env.UPGATE_MESSAGE;
 const shots = process.env.UPGATE_SHOTS;
 const files = [
@@ -152,6 +153,34 @@ try {
   await plain.page.waitForLoadState();
   assert.match(await plain.page.locator("h1").innerText(), /Thank you/);
   await accessible(plain.page, "phone, without JavaScript, finished");
+
+  // --- A German phone: the page, the script's words and the server's answers in German;
+  // the switcher changes the language, and the assistant's message stays as written. ---
+  const de = await open({ ...phone, locale: "de-DE" }, germanUrl);
+  assert.equal(await de.page.locator("html").getAttribute("lang"), "de");
+  assert.equal(await de.page.locator("h1").innerText(), "Dateien senden");
+  assert.equal(await de.page.locator(".ask").innerText(), message);
+  assert.equal(await de.page.locator("#picker-button").innerText(), "Dateien auswählen");
+  assert.equal(await de.page.locator("nav a[aria-current]").innerText(), "Deutsch");
+  await accessible(de.page, "phone, German, as opened");
+  await de.page.setInputFiles("#picker", files);
+  await de.page.waitForFunction(() => document.querySelectorAll("#files li .ok, #files li .err").length === 2, null, {
+    timeout: 20000,
+  });
+  const said = await de.page.locator("#files li .ok, #files li .err").allInnerTexts();
+  assert.ok(said.includes("certificate.pdf empfangen. Vielen Dank!"), JSON.stringify(said));
+  assert.ok(
+    said.includes("Diese Art von Datei kann hier nicht angenommen werden. Bitte senden Sie PDF oder JPEG."),
+    JSON.stringify(said),
+  );
+  assert.equal(await de.page.locator("#done").innerText(), "Ich bin fertig");
+  await accessible(de.page, "phone, German, after two files");
+  await de.page.locator("nav a", { hasText: "Français" }).click();
+  await de.page.waitForLoadState();
+  assert.equal(await de.page.locator("html").getAttribute("lang"), "fr");
+  assert.equal(await de.page.locator("h1").innerText(), "Envoyez vos fichiers");
+  assert.match(await de.page.locator(".hint").innerText(), /PDF ou JPEG, jusqu'à 1 Mo chacun/);
+  assert.deepEqual(de.errors, []);
 
   console.log(JSON.stringify({ rows, checked }));
 } finally {

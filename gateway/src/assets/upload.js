@@ -9,6 +9,21 @@
   var status = document.getElementById("status");
   var remaining = document.getElementById("remaining");
   var active = 0;
+  // The page's sentences, in its language (a data block the server fills from its catalogue).
+  var text = JSON.parse(document.getElementById("text").textContent);
+  var lang = document.documentElement.lang;
+
+  function fill(template, name) {
+    return template.split("{name}").join(name);
+  }
+
+  // Answers come in the page's language, also when the caller picked it on the page.
+  function request(path) {
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", base + path);
+    xhr.setRequestHeader("Accept-Language", lang);
+    return xhr;
+  }
 
   document.getElementById("plain").hidden = true;
   document.getElementById("enhanced").hidden = false;
@@ -21,9 +36,9 @@
     var bar = document.createElement("progress");
     bar.max = 100;
     bar.value = 0;
-    bar.setAttribute("aria-label", "Sending " + name);
+    bar.setAttribute("aria-label", fill(text.sendingName, name));
     var msg = document.createElement("div");
-    msg.textContent = "Sending…";
+    msg.textContent = text.sending;
     li.appendChild(n);
     li.appendChild(bar);
     li.appendChild(msg);
@@ -44,14 +59,13 @@
     var r = row(file.name);
     var form = new FormData();
     form.append("file", file, file.name);
-    var xhr = new XMLHttpRequest();
-    xhr.open("POST", base + "/files");
+    var xhr = request("/files");
     xhr.upload.onprogress = function (e) {
       if (e.lengthComputable) r.bar.value = Math.round((e.loaded / e.total) * 100);
     };
     // Every byte is out: the server now checks the file (type, scan) before it answers.
     xhr.upload.onload = function () {
-      r.msg.textContent = "Checking the file…";
+      r.msg.textContent = text.checking;
     };
     xhr.onload = function () {
       var ok = xhr.status === 201;
@@ -59,13 +73,13 @@
       r.msg.className = ok ? "ok" : "err";
       r.li.className = ok ? "stored" : "failed";
       if (ok) remaining.textContent = Math.max(0, Number(remaining.textContent) - 1);
-      r.msg.textContent = answer(xhr) || (ok ? "Received." : "This file could not be sent. Please try again.");
+      r.msg.textContent = answer(xhr) || (ok ? text.received : text.notSent);
       finished(ok);
     };
     xhr.onerror = xhr.ontimeout = function () {
       r.msg.className = "err";
       r.li.className = "failed";
-      r.msg.textContent = "The connection was lost. Please check your signal and try again.";
+      r.msg.textContent = text.connectionLost;
       finished(false);
     };
     active += 1;
@@ -91,34 +105,33 @@
   });
 
   // After "done" the page holds only the thank-you: nothing left to press.
-  function thanked(text) {
+  function thanked(sentence) {
     var main = document.querySelector("main");
     while (main.firstChild) main.removeChild(main.firstChild);
     var h = document.createElement("h1");
-    h.textContent = "Thank you";
+    h.textContent = text.thankYouTitle;
     var p = document.createElement("p");
     p.setAttribute("role", "status");
-    p.textContent = text;
+    p.textContent = sentence;
     main.appendChild(h);
     main.appendChild(p);
   }
 
   done.addEventListener("click", function () {
-    if (active > 0 && !window.confirm("Some files are still being sent and would be lost. Finish anyway?")) {
+    if (active > 0 && !window.confirm(text.confirmFinish)) {
       return;
     }
-    var xhr = new XMLHttpRequest();
-    xhr.open("POST", base + "/done");
+    var xhr = request("/done");
     xhr.onload = function () {
-      var text = answer(xhr);
+      var said = answer(xhr);
       if (xhr.status === 200) {
-        thanked(text || "Thank you.");
+        thanked(said || text.thankYou);
       } else {
-        status.textContent = text || "Something went wrong. Please try again.";
+        status.textContent = said || text.wentWrong;
       }
     };
     xhr.onerror = function () {
-      status.textContent = "The connection was lost. Please check your signal and try again.";
+      status.textContent = text.connectionLost;
     };
     xhr.send();
   });

@@ -11,9 +11,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::{control_down, Answer};
+use super::{control_down, Answer, Form};
 use crate::body;
 use crate::control_link::{ControlError, LeaseKeeper, LinkState};
+use crate::i18n::fill;
 use crate::page;
 use crate::respond::{self, Resp};
 use crate::state::Gateway;
@@ -37,14 +38,7 @@ fn refuse_unread(gw: &Gateway, headers: &HeaderMap, body: Incoming, resp: Resp) 
     resp
 }
 
-/// How to answer the request: a problem document for the page's script, or a page for a
-/// plain form posted without JavaScript; `page` is the link's page, to go back to.
-pub(super) struct Reply {
-    pub how: Answer,
-    pub page: String,
-}
-
-fn upload_problem(gw: &Gateway, e: &UploadError, reply: &Reply) -> Resp {
+fn upload_problem(gw: &Gateway, e: &UploadError, how: &Answer) -> Resp {
     gw.metrics.uploads.with_label_values(&[e.code()]).inc();
     match e {
         UploadError::Internal(detail) | UploadError::ScannerUnavailable(detail) => {
@@ -53,11 +47,12 @@ fn upload_problem(gw: &Gateway, e: &UploadError, reply: &Reply) -> Resp {
         UploadError::DiskLow(low) => tracing::error!(%low, "upload refused: the disk is (nearly) full"),
         _ => tracing::info!(code = e.code(), reason = %e, "upload refused"),
     }
-    match reply.how {
-        Answer::Json => respond::problem(e.status(), e.code(), &e.caller_message()),
-        Answer::Page => respond::html(
+    let t = how.text();
+    match how.form {
+        Form::Json => respond::problem(e.status(), e.code(), &e.caller_message(t)),
+        Form::Page => respond::html(
             e.status(),
-            page::result_page("File not sent", &e.caller_message(), &reply.page, true),
+            page::result_page(how.lang, t.title_not_sent, &e.caller_message(t), &how.page, true),
         ),
     }
 }
@@ -65,13 +60,13 @@ fn upload_problem(gw: &Gateway, e: &UploadError, reply: &Reply) -> Resp {
 /// The settling task asks for the body by handing over the sender to feed it through.
 type WantBody = oneshot::Sender<mpsc::Sender<Result<body::Piece, body::BodyError>>>;
 
-pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incoming>, reply: Reply) -> Resp {
+pub(super) async fn upload(gw: Arc<Gateway>, claims: Claims, req: Request<Incoming>, how: Answer) -> Resp {
     let (parts, body) = req.into_parts();
     let (want_tx, want_rx) = oneshot::channel();
     // The settling task logs in this request's span, so its lines carry the request id.
     let mut task = tokio::spawn({
         let (gw, headers) = (gw.clone(), parts.headers.clone());
-        async move { settle(&gw, &claims, &headers, want_tx, &reply).await }
+        async move { settle(&gw, &claims, &headers, want_tx, &how).await }
             .instrument(tracing::Span::current())
     });
     // The body is read here, in the connection's own task, and only once the upload asks for
@@ -108,18 +103,18 @@ fn joined(answer: Result<Resp, tokio::task::JoinError>) -> Resp {
 
 /// Everything about one upload but reading its bytes. Refusals before the body was wanted
 /// return at once (the caller's task drains or leaves the body).
-async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBody, reply: &Reply) -> Resp {
+async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBody, how: &Answer) -> Resp {
     // The link first: a caller on an ended link learns that, whatever else is wrong.
     let view = match gw.control.link(&claims.link_id).await {
         Ok(view) => view,
-        Err(e) => return control_down(e, reply.how),
+        Err(e) => return control_down(e, how),
     };
     if view.state != LinkState::Active {
-        return upload_problem(gw, &UploadError::LinkGone(view.state), reply);
+        return upload_problem(gw, &UploadError::LinkGone(view.state), how);
     }
     let boundary = match upload::request_boundary(headers) {
         Ok(boundary) => boundary,
-        Err(e) => return upload_problem(gw, &e, reply),
+        Err(e) => return upload_problem(gw, &e, how),
     };
     // Content-Length over the limit: refused before reading the body.
     let declared = headers
@@ -131,23 +126,23 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
             &UploadError::TooLarge {
                 limit: view.max_file_bytes,
             },
-            reply,
+            how,
         );
     }
     // Room for the whole file before a byte is read: a disk that fills mid-upload fails late.
     if let Err(low) = gw.disk.room_for(declared.unwrap_or(view.max_file_bytes)) {
-        return upload_problem(gw, &UploadError::DiskLow(low), reply);
+        return upload_problem(gw, &UploadError::DiskLow(low), how);
     }
     // One key set for the whole upload: a rotation meanwhile takes effect with the next one.
     // (The token was checked with keys, and keys are never taken away once they came.)
     let Some(keys) = gw.keys.current() else {
         let missing = ControlError::Unavailable("no keys from the control plane yet".into());
-        return control_down(missing, reply.how);
+        return control_down(missing, how);
     };
     let claim = match gw.control.claim(&claims.link_id).await {
         Ok(Ok(claim)) => claim,
-        Ok(Err(state)) => return upload_problem(gw, &UploadError::LinkGone(state), reply),
-        Err(e) => return control_down(e, reply.how),
+        Ok(Err(state)) => return upload_problem(gw, &UploadError::LinkGone(state), how),
+        Err(e) => return control_down(e, how),
     };
     let limits = upload::Limits {
         max_file_bytes: view.max_file_bytes,
@@ -160,7 +155,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         return upload_problem(
             gw,
             &UploadError::Interrupted("the connection went away".into()),
-            reply,
+            how,
         );
     }
     let lease = LeaseKeeper::start(gw.control.clone(), claim.clone());
@@ -184,9 +179,10 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
             gw.metrics.uploads.with_label_values(&["stored"]).inc();
             gw.metrics.stored_bytes.inc_by(file.size);
             tracing::info!(file_id = %file.file_id, kind = file.kind.mime(), size = file.size, "file stored");
-            let message = format!("Received {}. Thank you!", file.display_name);
-            match reply.how {
-                Answer::Json => respond::json(
+            let t = how.text();
+            let message = fill(t.received, &[("name", &file.display_name)]);
+            match how.form {
+                Form::Json => respond::json(
                     StatusCode::CREATED,
                     &json!({
                         "status": "stored",
@@ -196,9 +192,15 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
                         "message": message,
                     }),
                 ),
-                Answer::Page => respond::html(
+                Form::Page => respond::html(
                     StatusCode::CREATED,
-                    page::result_page("File received", &message, &reply.page, state == LinkState::Active),
+                    page::result_page(
+                        how.lang,
+                        t.title_received,
+                        &message,
+                        &how.page,
+                        state == LinkState::Active,
+                    ),
                 ),
             }
         }
@@ -207,7 +209,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
             if let Some(refusal) = refusal {
                 gw.control.refused(&claims.link_id, refusal).await;
             }
-            upload_problem(gw, &e, reply)
+            upload_problem(gw, &e, how)
         }
     }
 }

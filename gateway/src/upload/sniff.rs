@@ -158,33 +158,19 @@ pub enum ContentError {
 
 impl ContentError {
     /// One plain sentence for a caller on a phone.
-    pub fn caller_message(&self) -> &'static str {
+    pub fn caller_message(&self, t: &crate::i18n::Text) -> &'static str {
         match self {
-            ContentError::Empty => "This file is empty. Please choose the file again.",
-            ContentError::Truncated => {
-                "This file seems to be incomplete. Please try sending it again, or try another copy."
-            }
-            ContentError::Corrupt(_) => "This file seems to be damaged. Please try another copy.",
-            ContentError::TooLarge(_) => {
-                "This picture is too large to accept. Please send a smaller photo or a screenshot."
-            }
-            ContentError::NotThisKind { .. } => {
-                "This file is not what its type says it is. Please send the original file."
-            }
-            ContentError::NotAllowed(_) => "This type of file is not accepted by this upload link.",
-            ContentError::Unsupported { .. } => {
-                "This type of file can't be accepted here. Please send a photo or a PDF."
-            }
-            ContentError::ScriptCapable { .. } => {
-                "Web pages, drawings (SVG) and scripts can't be accepted. Please send a photo or a PDF."
-            }
-            ContentError::Archive { .. } => {
-                "Compressed folders such as ZIP files can't be accepted. Please send each file on its own."
-            }
-            ContentError::Undecodable(_) => {
-                "We couldn't open this picture. Please send it as a regular photo or a screenshot."
-            }
-            ContentError::Read(_) => "Something went wrong on our side. Please try again in a moment.",
+            ContentError::Empty => t.empty,
+            ContentError::Truncated => t.truncated,
+            ContentError::Corrupt(_) => t.corrupt,
+            ContentError::TooLarge(_) => t.picture_too_large,
+            ContentError::NotThisKind { .. } => t.not_this_kind,
+            ContentError::NotAllowed(_) => t.not_for_this_link,
+            ContentError::Unsupported { .. } => t.unsupported,
+            ContentError::ScriptCapable { .. } => t.script_capable,
+            ContentError::Archive { .. } => t.archive,
+            ContentError::Undecodable(_) => t.undecodable,
+            ContentError::Read(_) => t.our_side,
         }
     }
 

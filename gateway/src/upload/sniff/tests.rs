@@ -599,8 +599,12 @@ fn messages_are_plain_sentences() {
     ];
     let mut codes = std::collections::HashSet::new();
     for e in &all {
-        let m = e.caller_message();
+        let m = e.caller_message(crate::i18n::Lang::En.text());
         assert!(m.ends_with('.') && m.len() < 120 && m.is_ascii(), "{m}");
+        for lang in crate::i18n::Lang::ALL {
+            let m = e.caller_message(lang.text());
+            assert!(m.ends_with('.') && m.chars().count() < 160, "{lang:?}: {m}");
+        }
         assert!(codes.insert(e.code()));
         assert_eq!(e.is_caller_fault(), !matches!(e, ContentError::Read(_)));
     }
