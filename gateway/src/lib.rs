@@ -27,6 +27,7 @@ pub mod storage;
 pub mod sys;
 pub mod tls;
 pub mod token;
+pub mod tus;
 pub mod upload;
 
 pub use state::Gateway;

@@ -18,6 +18,7 @@ use crate::respond::{self, Resp};
 use crate::state::Gateway;
 use crate::token::{self, Claims, TokenError};
 
+mod tus_route;
 mod upload_route;
 
 use crate::upload;
@@ -70,6 +71,8 @@ fn route_name(path: &str) -> &'static str {
         Some(["u", _]) => "/u/{token}",
         Some(["u", _, "files"]) => "/u/{token}/files",
         Some(["u", _, "done"]) => "/u/{token}/done",
+        Some(["u", _, "tus"]) => "/u/{token}/tus",
+        Some(["u", _, "tus", _]) => "/u/{token}/tus/{id}",
         Some(["assets", _]) => "/assets",
         Some(["healthz"]) => "/healthz",
         Some(["readyz"]) => "/readyz",
@@ -125,6 +128,27 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
             match check(&gw, tok, peer) {
                 Ok(claims) => upload(gw.clone(), claims, req, how).await,
                 Err(e) => refuse_body(&gw, req, refused_link(e, &how)),
+            }
+        }
+        (&Method::OPTIONS, ["u", _, "tus"]) => tus_route::options(),
+        (&Method::POST, ["u", tok, "tus"]) => {
+            let how = Answer::new(Form::Json, &req, tok);
+            match check(&gw, tok, peer) {
+                Ok(claims) => tus_route::create(gw.clone(), claims, req, how).await,
+                Err(e) => refuse_body(&gw, req, refused_link(e, &how)),
+            }
+        }
+        (m, ["u", tok, "tus", id]) if matches!(*m, Method::HEAD | Method::PATCH | Method::DELETE) => {
+            let how = Answer::new(Form::Json, &req, tok);
+            let claims = match check(&gw, tok, peer) {
+                Ok(claims) => claims,
+                Err(e) => return refuse_body(&gw, req, refused_link(e, &how)),
+            };
+            let id = id.to_string();
+            match *m {
+                Method::PATCH => tus_route::patch(gw.clone(), claims, req, id, how).await,
+                Method::HEAD => tus_route::head(gw.clone(), claims, req.headers(), &id, how).await,
+                _ => tus_route::delete(gw.clone(), claims, req.headers(), &id).await,
             }
         }
         (&Method::POST, ["u", tok, "done"]) => {

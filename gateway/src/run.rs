@@ -142,6 +142,7 @@ pub async fn prepare(
             Duration::from_secs(60),
         ),
         control_health: Default::default(),
+        tus: Default::default(),
     });
     let listener = bind(config.gateway.listen).await?;
     let server = PublicServer {

@@ -31,6 +31,8 @@ pub struct Gateway {
     pub decoders: Arc<tokio::sync::Semaphore>,
     /// Whether the control plane answered lately (always, in one process).
     pub control_health: ControlHealth,
+    /// Resumable uploads in progress on this gateway.
+    pub tus: crate::tus::TusUploads,
 }
 
 /// What the gateway last heard from the control plane: set by the key refresher in split

@@ -28,7 +28,7 @@ pub(super) fn refuse_body(gw: &Gateway, req: Request<Incoming>, resp: Resp) -> R
     refuse_unread(gw, &parts.headers, body, resp)
 }
 
-fn refuse_unread(gw: &Gateway, headers: &HeaderMap, body: Incoming, resp: Resp) -> Resp {
+pub(super) fn refuse_unread(gw: &Gateway, headers: &HeaderMap, body: Incoming, resp: Resp) -> Resp {
     let expects_continue = headers
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
@@ -38,7 +38,7 @@ fn refuse_unread(gw: &Gateway, headers: &HeaderMap, body: Incoming, resp: Resp) 
     resp
 }
 
-fn upload_problem(gw: &Gateway, e: &UploadError, how: &Answer) -> Resp {
+pub(super) fn upload_problem(gw: &Gateway, e: &UploadError, how: &Answer) -> Resp {
     gw.metrics.uploads.with_label_values(&[e.code()]).inc();
     match e {
         UploadError::Internal(detail) | UploadError::ScannerUnavailable(detail) => {
