@@ -20,10 +20,14 @@ async fn a_caller_uploads_from_a_phone_browser() {
     );
     let mut up = Upgate::configure("");
     up.start().await;
-    let scene = scene(&up, settings(3, 1_000_000)).await;
+    let scene = scene(&up, settings(3, 8_000_000)).await;
     let (url, _) = scene.link("call-browser").await;
     let (plain_url, _) = scene.link("call-plain").await;
     let (german_url, _) = scene.link("call-german").await;
+    let (cut_url, _) = scene.link("call-cut").await;
+    let big = pdf("Scanned statement", 3 << 20);
+    let big_path = up.dir.path().join("scan.pdf");
+    std::fs::write(&big_path, &big).unwrap();
     let doc = pdf("Signed contract", 20_000);
     let (pdf_path, png_path) = (up.dir.path().join("c.pdf"), up.dir.path().join("n.png"));
     std::fs::write(&pdf_path, &doc).unwrap();
@@ -37,6 +41,9 @@ async fn a_caller_uploads_from_a_phone_browser() {
         .env("UPGATE_LINK", &url)
         .env("UPGATE_LINK_PLAIN", &plain_url)
         .env("UPGATE_LINK_GERMAN", &german_url)
+        .env("UPGATE_LINK_CUT", &cut_url)
+        .env("UPGATE_GATEWAY_PORT", up.gateway_port.to_string())
+        .env("UPGATE_BIG_PDF", &big_path)
         .env("UPGATE_MESSAGE", "Please upload your documents here")
         .env("UPGATE_PDF", &pdf_path)
         .env("UPGATE_PNG", &png_path)
@@ -67,4 +74,10 @@ async fn a_caller_uploads_from_a_phone_browser() {
     assert_eq!(files[0]["name"], "certificate.pdf");
     assert_eq!(call["links"][0]["status"], "used", "{call}");
     assert!(shots.join("phone-finished.png").exists());
+
+    // Through the cut: the whole file, byte for byte.
+    let (_, call) = scene.reviewer.get("/v1/calls/call-cut").await;
+    let files = call["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{call}");
+    assert_eq!(files[0]["sha256"], common::files::sha256_hex(&big));
 }

@@ -176,6 +176,10 @@ pub struct Text {
     pub js_connection_lost: &'static str,
     pub js_confirm_finish: &'static str,
     pub js_went_wrong: &'static str,
+    /// The network dropped: the row waits and resumes by itself.
+    pub js_waiting: &'static str,
+    /// The button that resumes by hand.
+    pub js_retry: &'static str,
 }
 
 #[cfg(test)]

@@ -60,6 +60,9 @@ fn script_text(t: &Text) -> String {
         "connectionLost": t.js_connection_lost,
         "confirmFinish": t.js_confirm_finish,
         "wentWrong": t.js_went_wrong,
+        "waiting": t.js_waiting,
+        "retry": t.js_retry,
+        "receivedName": t.received,
         "thankYouTitle": t.title_thank_you,
         "thankYou": t.thank_you,
     });

@@ -6,6 +6,7 @@
 // the links and checks the server side.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import net from "node:net";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
@@ -14,6 +15,9 @@ const axePath = require.resolve("axe-core/axe.min.js");
 const url = process.env.UPGATE_LINK;
 const plainUrl = process.env.UPGATE_LINK_PLAIN;
 const germanUrl = process.env.UPGATE_LINK_GERMAN;
+const cutUrl = process.env.UPGATE_LINK_CUT;
+const gatewayPort = Number(process.env.UPGATE_GATEWAY_PORT);
+const bigPdf = { name: "scan.pdf", mimeType: "application/pdf", buffer: readFileSync(process.env.UPGATE_BIG_PDF) };
 const message = process.env.UPGATE_MESSAGE;
 const shots = process.env.UPGATE_SHOTS;
 const files = [
@@ -57,12 +61,52 @@ async function open(options, link, { script = true } = {}) {
   page.on("pageerror", (e) => errors.push(String(e)));
   // A refused upload logs "failed to load resource" for its request: expected, not a bug.
   page.on("console", (m) => {
-    if (m.type() === "error" && !/\/(files|done)$/.test(m.location().url) && !m.location().url.endsWith("upload.js"))
+    if (m.type() === "error" && !/\/(files|done|tus|tus\/[0-9a-f]+)$/.test(m.location().url) && !m.location().url.endsWith("upload.js"))
       errors.push(`${m.text()} ${m.location().url}`);
   });
   const response = await page.goto(link);
   assert.equal(response.status(), 200);
   return { page, errors };
+}
+
+// A TCP relay to upgate that cuts, once, the connection on which the bytes from the
+// browser pass `limit` (a phone losing its signal: not the browser's offline switch).
+function cuttingRelay(target, limit) {
+  let sent = 0;
+  let cut = false;
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, "127.0.0.1");
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on("data", (d) => {
+      sent += d.length;
+      if (sent > limit && !cut) {
+        cut = true;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.on("data", (d) => client.write(d));
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      a.on("error", () => b.destroy());
+      a.on("close", () => b.destroy());
+    }
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        port: server.address().port,
+        cut: () => cut,
+        close: () => {
+          for (const s of sockets) s.destroy();
+          server.close();
+        },
+      }),
+    ),
+  );
 }
 
 try {
@@ -80,14 +124,17 @@ try {
   const early = await page.evaluate(async () => (await fetch(location.pathname + "/done", { method: "POST" })).status);
   assert.equal(early, 409);
 
-  // Tab to "Choose files" and press Enter: the file chooser opens.
+  // Tab to "Choose files" and press Enter: the file chooser opens. (Listening starts well
+  // before the key press: Playwright intercepts choosers only once a listener is in place.)
+  const chooserOpened = new Promise((resolve) => page.once("filechooser", resolve));
   let reached = null;
   for (let i = 0; i < 10 && reached !== "picker-button"; i++) {
     await page.keyboard.press("Tab");
     reached = await page.evaluate(() => document.activeElement && document.activeElement.id);
   }
   assert.equal(reached, "picker-button", "\"Choose files\" is reachable by Tab");
-  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Enter")]);
+  await page.keyboard.press("Enter");
+  const chooser = await chooserOpened;
   await chooser.setFiles(files);
   await page.waitForFunction(() => document.querySelectorAll("#files li .ok, #files li .err").length === 2, null, {
     timeout: 20000,
@@ -179,10 +226,34 @@ try {
   await de.page.waitForLoadState();
   assert.equal(await de.page.locator("html").getAttribute("lang"), "fr");
   assert.equal(await de.page.locator("h1").innerText(), "Envoyez vos fichiers");
-  assert.match(await de.page.locator(".hint").innerText(), /PDF ou JPEG, jusqu'à 1 Mo chacun/);
+  assert.match(await de.page.locator(".hint").innerText(), /PDF ou JPEG, jusqu'à 8 Mo chacun/);
   assert.deepEqual(de.errors, []);
 
-  console.log(JSON.stringify({ rows, checked }));
+  // --- The network drops mid-file: a TCP relay between the browser and upgate cuts the
+  // connection once, part-way through a chunk. The row waits, resumes from the server's
+  // offset by itself, and the file arrives whole; no acknowledged byte is sent again. ---
+  const relay = await cuttingRelay(gatewayPort, 1_300_000);
+  const cutPage = await open(phone, cutUrl.replace(/:\d+\//, `:${relay.port}/`));
+  const offsets = [];
+  cutPage.page.on("request", (req) => {
+    if (req.method() === "PATCH") offsets.push(Number(req.headers()["upload-offset"]));
+  });
+  await cutPage.page.setInputFiles("#picker", bigPdf);
+  await cutPage.page.waitForFunction(() => document.querySelectorAll("#files li .ok, #files li .err").length === 1, null, {
+    timeout: 60000,
+  });
+  const cutRow = await cutPage.page.locator("#files li").innerText();
+  assert.match(cutRow, /Received scan\.pdf/, cutRow);
+  assert.ok(relay.cut(), "the relay cut the connection");
+  assert.equal(offsets[0], 0, JSON.stringify(offsets));
+  assert.ok(offsets.slice(1).every((o) => o > 0), `never back to 0: ${offsets}`);
+  let resent = 0;
+  for (let i = 1; i < offsets.length; i++) if (offsets[i] <= offsets[i - 1]) resent++;
+  assert.ok(resent <= 1, `at most the chunk in flight again: ${offsets}`);
+  assert.ok(offsets.some((o) => o % (512 * 1024) !== 0), `resumed from the server's offset: ${offsets}`);
+  relay.close();
+
+  console.log(JSON.stringify({ rows, checked, offsets }));
 } finally {
   await browser.close();
 }

@@ -64,4 +64,6 @@ pub const TEXT: Text = Text {
     js_connection_lost: "Die Verbindung ist abgebrochen. Bitte prüfen Sie Ihren Empfang und versuchen Sie es erneut.",
     js_confirm_finish: "Einige Dateien werden noch gesendet und gingen verloren. Trotzdem abschließen?",
     js_went_wrong: "Etwas ist schiefgegangen. Bitte versuchen Sie es erneut.",
+    js_waiting: "Warte auf eine Verbindung…",
+    js_retry: "Erneut versuchen",
 };

@@ -64,4 +64,6 @@ pub const TEXT: Text = Text {
     js_connection_lost: "The connection was lost. Please check your signal and try again.",
     js_confirm_finish: "Some files are still being sent and would be lost. Finish anyway?",
     js_went_wrong: "Something went wrong. Please try again.",
+    js_waiting: "Waiting for a connection…",
+    js_retry: "Try again",
 };

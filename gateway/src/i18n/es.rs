@@ -64,4 +64,6 @@ pub const TEXT: Text = Text {
     js_connection_lost: "Se ha perdido la conexión. Compruebe la cobertura e inténtelo de nuevo.",
     js_confirm_finish: "Todavía se están enviando archivos que se perderían. ¿Terminar de todos modos?",
     js_went_wrong: "Algo salió mal. Inténtelo de nuevo.",
+    js_waiting: "Esperando conexión…",
+    js_retry: "Reintentar",
 };

@@ -64,4 +64,6 @@ pub const TEXT: Text = Text {
     js_connection_lost: "La connexion a été perdue. Vérifiez votre signal et réessayez.",
     js_confirm_finish: "Des fichiers sont encore en cours d'envoi et seraient perdus. Terminer quand même ?",
     js_went_wrong: "Un problème est survenu. Veuillez réessayer.",
+    js_waiting: "En attente de connexion…",
+    js_retry: "Réessayer",
 };

@@ -87,6 +87,8 @@ fn fields(t: &Text) -> Vec<(&'static str, &'static str)> {
         js_connection_lost,
         js_confirm_finish,
         js_went_wrong,
+        js_waiting,
+        js_retry,
     } = t;
     vec![
         ("send_your_files", send_your_files),
@@ -152,6 +154,8 @@ fn fields(t: &Text) -> Vec<(&'static str, &'static str)> {
         ("js_connection_lost", js_connection_lost),
         ("js_confirm_finish", js_confirm_finish),
         ("js_went_wrong", js_went_wrong),
+        ("js_waiting", js_waiting),
+        ("js_retry", js_retry),
     ]
     .into_iter()
     .map(|(n, v)| (n, *v))
