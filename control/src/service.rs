@@ -13,6 +13,8 @@ mod gateway_link;
 mod idempotency;
 mod key_admin;
 mod links;
+#[cfg(test)]
+mod resumable_expiry;
 mod sms_window;
 mod tokens;
 

@@ -162,7 +162,19 @@ pub async fn prepare(
 impl Prepared {
     /// Serves callers until `shutdown` resolves, then drains the uploads in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        self.server.run(self.listener, self.gateway, shutdown).await
+        // Abandoned resumable uploads go within a minute of their expiry, spool and slot.
+        let sweeper = tokio::spawn({
+            let gw = self.gateway.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    gw.tus.drop_expired(&gw.control, crate::sys::now());
+                }
+            }
+        });
+        self.server.run(self.listener, self.gateway, shutdown).await;
+        sweeper.abort();
     }
 }
 

@@ -120,6 +120,25 @@ impl TusUploads {
             .collect()
     }
 
+    /// Drops the uploads expired at `now`: each one's spool goes with its session, and its
+    /// slot back to its link. Returns how many.
+    pub fn drop_expired(&self, control: &Arc<dyn ControlLink>, now: u64) -> usize {
+        let expired = self.take_expired(now);
+        let n = expired.len();
+        for upload in expired {
+            let control = control.clone();
+            tokio::spawn(async move {
+                let mut upload = upload.lock().await;
+                upload.session = None;
+                control.release(&upload.claim).await;
+            });
+        }
+        if n > 0 {
+            tracing::info!(uploads = n, "expired resumable uploads dropped");
+        }
+        n
+    }
+
     pub fn len(&self) -> usize {
         self.map().len()
     }

@@ -114,15 +114,9 @@ fn file_name(headers: &HeaderMap) -> String {
     crate::names::clean_display_name(if name.is_empty() { "file" } else { &name })
 }
 
-/// Drops expired uploads: their spool goes with the session, their slot back to the link.
+/// Drops expired uploads before anything else (a background sweep does too, every minute).
 fn sweep(gw: &Arc<Gateway>) {
-    for upload in gw.tus.take_expired(now()) {
-        let control = gw.control.clone();
-        tokio::spawn(async move {
-            let claim = upload.lock().await.claim.clone();
-            control.release(&claim).await;
-        });
-    }
+    gw.tus.drop_expired(&gw.control, now());
 }
 
 /// The link must still take files: a revoked, superseded or finished link stops an
