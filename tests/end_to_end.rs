@@ -167,9 +167,38 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     let url = sent[0].body.rsplit(' ').next().unwrap().to_string();
 
     // --- the caller opens the link: a page, and opening it spends nothing ----------------
+    // The texted link hands its token to a cookie for this link alone and moves on to an
+    // address without it; the page there needs the cookie.
     let phone = up.gateway_client();
+    let token = url.rsplit('/').next().unwrap().to_string();
+    let origin = url[..url.find("/u/").unwrap()].to_string();
     for _ in 0..3 {
-        let page = phone.get(&url).send().await.unwrap();
+        let opened = phone.get(&url).send().await.unwrap();
+        assert_eq!(opened.status(), 200);
+        let cookie = opened.headers()["set-cookie"].to_str().unwrap().to_string();
+        for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/u/s/"] {
+            assert!(cookie.contains(flag), "{cookie}");
+        }
+        let pair = cookie.split(';').next().unwrap().to_string();
+        assert!(pair.ends_with(&format!("={token}")), "{cookie}");
+        let html = opened.text().await.unwrap();
+        let target = html
+            .split("content=\"0;url=")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a refresh to the token-free page")
+            .replace("&amp;", "&");
+        assert!(
+            target.starts_with("/u/s/") && !target.contains(&token),
+            "{target}"
+        );
+
+        let page = phone
+            .get(format!("{origin}{target}"))
+            .header("cookie", &pair)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(page.status(), 200);
         assert_eq!(page.headers()["referrer-policy"], "no-referrer");
         assert!(page.headers()["content-security-policy"]
@@ -178,8 +207,12 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
             .contains("default-src 'none'"));
         let html = page.text().await.unwrap();
         assert!(html.contains(MESSAGE));
+        assert!(!html.contains(&token), "the page never shows the token");
         assert!(html.contains("accept=\"application/pdf,image/jpeg\""));
         assert!(html.contains("capture=\"environment\""));
+        // Without the cookie (a forwarded address, another browser): not a valid link.
+        let bare = phone.get(format!("{origin}{target}")).send().await.unwrap();
+        assert_eq!(bare.status(), 404);
     }
     let head = phone.head(&url).send().await.unwrap();
     assert_eq!(head.status(), 200);

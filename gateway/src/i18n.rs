@@ -180,6 +180,9 @@ pub struct Text {
     pub js_waiting: &'static str,
     /// The button that resumes by hand.
     pub js_retry: &'static str,
+    /// The moment between the texted link and the token-free page.
+    pub opening: &'static str,
+    pub continue_link: &'static str,
 }
 
 #[cfg(test)]

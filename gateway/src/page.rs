@@ -14,11 +14,15 @@ pub const STYLE: &str = include_str!("assets/upload.css");
 /// A whole page. `page` is the link's page, when known: the language switcher leads there
 /// (a result page's own address answers only a POST).
 fn shell(lang: Lang, page: Option<&str>, title: &str, body: &str) -> String {
+    shell_with_head(lang, page, title, "", body)
+}
+
+fn shell_with_head(lang: Lang, page: Option<&str>, title: &str, head: &str, body: &str) -> String {
     let switcher = page.map_or(String::new(), |page| switcher(lang, page));
     format!(
         "<!doctype html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\">\
+<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\">{head}\
 <title>{title}</title><link rel=\"icon\" href=\"data:,\">\
 <link rel=\"stylesheet\" href=\"/assets/upload.css\"></head>\
 <body>{switcher}<main>{body}</main></body></html>\n",
@@ -172,6 +176,20 @@ pub fn ended_page(lang: Lang, state: Option<LinkState>, page: Option<&str>) -> S
         None => (t.title_invalid, t.invalid_link),
     };
     message_page(lang, page, title, text)
+}
+
+/// Moves on to `target` at once (and says so, with a link, for whoever does not follow a
+/// refresh). No script: the CSP allows none inline, and it works without JavaScript.
+pub fn hand_over_page(lang: Lang, target: &str) -> String {
+    let t = lang.text();
+    let target = escape_html(target);
+    let head = format!("<meta http-equiv=\"refresh\" content=\"0;url={target}\">");
+    let body = format!(
+        "<h1>{}</h1><p><a class=\"button primary\" href=\"{target}\">{}</a></p>",
+        escape_html(t.opening),
+        escape_html(t.continue_link)
+    );
+    shell_with_head(lang, None, t.send_your_files, &head, &body)
 }
 
 /// A page with one sentence under a heading.

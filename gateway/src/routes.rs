@@ -68,6 +68,11 @@ fn segments(path: &str) -> Option<Vec<&str>> {
 
 fn route_name(path: &str) -> &'static str {
     match segments(path).as_deref() {
+        Some(["u", "s", _]) => "/u/s/{link}",
+        Some(["u", "s", _, "files"]) => "/u/s/{link}/files",
+        Some(["u", "s", _, "done"]) => "/u/s/{link}/done",
+        Some(["u", "s", _, "tus"]) => "/u/s/{link}/tus",
+        Some(["u", "s", _, "tus", _]) => "/u/s/{link}/tus/{id}",
         Some(["u", _]) => "/u/{token}",
         Some(["u", _, "files"]) => "/u/{token}/files",
         Some(["u", _, "done"]) => "/u/{token}/done",
@@ -91,6 +96,7 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
     let path = req.uri().path().to_string();
     let segments = segments(&path).unwrap_or_default();
     match (req.method(), segments.as_slice()) {
+        (_, ["u", ..]) => link_request(gw, req, peer, &segments).await,
         (&Method::GET, ["healthz"]) => respond::text(StatusCode::OK, "ok\n".into()),
         (&Method::GET, ["readyz"]) => {
             // For load balancers: the verdict only. Engine versions and failure details are
@@ -107,58 +113,122 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
             respond::asset("text/javascript; charset=utf-8", page::SCRIPT)
         }
         (&Method::GET, ["assets", "upload.css"]) => respond::asset("text/css; charset=utf-8", page::STYLE),
-        (m, ["u", tok]) if m == Method::GET || m == Method::HEAD => {
-            let how = Answer::new(Form::Page, &req, tok);
-            match check(&gw, tok, peer) {
-                Ok(claims) => show(&gw, &claims, &how).await,
-                Err(e) => refused_link(e, &how),
-            }
-        }
-        (&Method::POST, ["u", tok, "files"]) => {
-            let how = Answer::new(Form::asked(req.headers()), &req, tok);
-            if gw.is_draining() {
-                let resp = answer(
-                    &how,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    |t| (t.title_try_again, t.unavailable),
-                );
-                return refuse_body(&gw, req, respond::closing(resp));
-            }
-            match check(&gw, tok, peer) {
-                Ok(claims) => upload(gw.clone(), claims, req, how).await,
-                Err(e) => refuse_body(&gw, req, refused_link(e, &how)),
-            }
-        }
-        (&Method::OPTIONS, ["u", _, "tus"]) => tus_route::options(),
-        (&Method::POST, ["u", tok, "tus"]) => {
-            let how = Answer::new(Form::Json, &req, tok);
-            match check(&gw, tok, peer) {
-                Ok(claims) => tus_route::create(gw.clone(), claims, req, how).await,
-                Err(e) => refuse_body(&gw, req, refused_link(e, &how)),
-            }
-        }
-        (m, ["u", tok, "tus", id]) if matches!(*m, Method::HEAD | Method::PATCH | Method::DELETE) => {
-            let how = Answer::new(Form::Json, &req, tok);
-            let claims = match check(&gw, tok, peer) {
-                Ok(claims) => claims,
-                Err(e) => return refuse_body(&gw, req, refused_link(e, &how)),
-            };
-            let id = id.to_string();
-            match *m {
-                Method::PATCH => tus_route::patch(gw.clone(), claims, req, id, how).await,
-                Method::HEAD => tus_route::head(gw.clone(), claims, req.headers(), &id, how).await,
-                _ => tus_route::delete(gw.clone(), claims, req.headers(), &id).await,
-            }
-        }
-        (&Method::POST, ["u", tok, "done"]) => {
-            let how = Answer::new(Form::asked(req.headers()), &req, tok);
-            match check(&gw, tok, peer) {
-                Ok(claims) => finish(&gw, &claims, &how).await,
-                Err(e) => refused_link(e, &how),
-            }
-        }
         _ => respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
+    }
+}
+
+/// The cookie that carries a link's token once its page moved it out of the address bar.
+fn cookie_name(link_id: &str) -> String {
+    format!("upgate_{link_id}")
+}
+
+/// The token in the cookie for link `id`, if the request carries one.
+fn cookie_token(headers: &http::HeaderMap, id: &str) -> Option<String> {
+    let name = cookie_name(id);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+}
+
+/// Everything under `/u/`. A link is addressed by its token in the path (`/u/{token}/…`,
+/// as texted, and as API and tus clients use it) or, once its page has moved the token
+/// into a cookie, by its id (`/u/s/{id}/…`), which is what the caller's address bar shows.
+async fn link_request(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr, segments: &[&str]) -> Resp {
+    let (token, rest, page, by_cookie) = match segments {
+        ["u", "s", id, rest @ ..] => (
+            cookie_token(req.headers(), id).filter(|t| t.len() <= 128),
+            rest,
+            format!("/u/s/{id}"),
+            Some(*id),
+        ),
+        ["u", tok, rest @ ..] => (Some(tok.to_string()), rest, format!("/u/{tok}"), None),
+        _ => return respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
+    };
+    let method = req.method().clone();
+    let form = match (&method, rest) {
+        (&Method::GET | &Method::HEAD, []) => Form::Page,
+        (&Method::POST, ["files"] | ["done"]) => Form::asked(req.headers()),
+        _ => Form::Json,
+    };
+    let how = Answer::new(form, &req, page);
+    if method == Method::OPTIONS && rest == ["tus"] {
+        return tus_route::options();
+    }
+    let known = matches!(
+        (&method, rest),
+        (&Method::GET | &Method::HEAD, [])
+            | (&Method::POST, ["files"] | ["done"] | ["tus"])
+            | (&Method::HEAD | &Method::PATCH | &Method::DELETE, ["tus", _])
+    );
+    if !known {
+        return respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here.");
+    }
+    if method == Method::POST && rest == ["files"] && gw.is_draining() {
+        let resp = answer(
+            &how,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            |t| (t.title_try_again, t.unavailable),
+        );
+        return refuse_body(&gw, req, respond::closing(resp));
+    }
+    // No cookie for this link (another browser, cookies off, a preview bot): nothing to
+    // check, and no failed attempt counted against the address.
+    let Some(token) = token else {
+        return refuse_body(&gw, req, invalid_link(&how));
+    };
+    let claims = match check(&gw, &token, peer) {
+        // A cookie is only good for the link it was set for.
+        Ok(claims) if by_cookie.is_some_and(|id| claims.link_id.to_string() != id) => {
+            return refuse_body(&gw, req, invalid_link(&how));
+        }
+        Ok(claims) => claims,
+        Err(e) => return refuse_body(&gw, req, refused_link(e, &how)),
+    };
+    match (&method, rest) {
+        (&Method::GET | &Method::HEAD, []) if by_cookie.is_none() => {
+            hand_over(&gw, &claims, &token, &how).await
+        }
+        (&Method::GET | &Method::HEAD, []) => show(&gw, &claims, &how).await,
+        (&Method::POST, ["files"]) => upload(gw.clone(), claims, req, how).await,
+        (&Method::POST, ["done"]) => finish(&gw, &claims, &how).await,
+        (&Method::POST, ["tus"]) => tus_route::create(gw.clone(), claims, req, how).await,
+        (&Method::PATCH, ["tus", id]) => tus_route::patch(gw.clone(), claims, req, id.to_string(), how).await,
+        (&Method::HEAD, ["tus", id]) => tus_route::head(gw.clone(), claims, req.headers(), id, how).await,
+        (_, ["tus", id]) => tus_route::delete(gw.clone(), claims, req.headers(), id).await,
+        _ => respond::problem(StatusCode::NOT_FOUND, "not_found", "There is nothing here."),
+    }
+}
+
+/// The texted link, opened: for an active link, the token goes into an HttpOnly, Secure,
+/// SameSite=Strict cookie for this link alone, and a page moves on to the token-free
+/// address. It moves on by `meta refresh` rather than a `303`: after a redirect from a link
+/// clicked on another site, browsers withhold SameSite=Strict cookies, while a navigation
+/// our own page starts carries them. Link-preview bots see that plain page; nothing spends.
+async fn hand_over(gw: &Gateway, claims: &Claims, token: &str, how: &Answer) -> Resp {
+    match gw.control.link(&claims.link_id).await {
+        Ok(view) if view.state == LinkState::Active => {
+            let id = claims.link_id.to_string();
+            let target = format!("/u/s/{id}?lang={}", how.lang.code());
+            let max_age = claims.expires_at.saturating_sub(now());
+            let cookie = format!(
+                "{}={token}; Path=/u/s/{id}; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict",
+                cookie_name(&id)
+            );
+            let mut resp = respond::html(StatusCode::OK, page::hand_over_page(how.lang, &target));
+            if let Ok(v) = http::HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Ok(view) => link_gone(how, view.state),
+        Err(e) => control_down(e, how),
     }
 }
 
@@ -229,11 +299,11 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    fn new<B>(form: Form, req: &Request<B>, tok: &str) -> Answer {
+    fn new<B>(form: Form, req: &Request<B>, page: String) -> Answer {
         Answer {
             form,
             lang: Lang::negotiate(req.uri().query(), req.headers()),
-            page: format!("/u/{tok}"),
+            page,
         }
     }
 

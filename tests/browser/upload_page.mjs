@@ -66,6 +66,13 @@ async function open(options, link, { script = true } = {}) {
   });
   const response = await page.goto(link);
   assert.equal(response.status(), 200);
+  // The texted link hands its token to a cookie and moves on to an address without it.
+  await page.waitForURL(/\/u\/s\/[^/?]+/);
+  await page.waitForLoadState();
+  const token = new URL(link).pathname.split("/").pop();
+  assert.ok(!page.url().includes(token), `the token left the address bar: ${page.url()}`);
+  const [cookie] = (await page.context().cookies()).filter((c) => c.name.startsWith("upgate_"));
+  assert.ok(cookie && cookie.httpOnly && cookie.secure && cookie.sameSite === "Strict", JSON.stringify(cookie));
   return { page, errors };
 }
 

@@ -66,4 +66,6 @@ pub const TEXT: Text = Text {
     js_went_wrong: "Etwas ist schiefgegangen. Bitte versuchen Sie es erneut.",
     js_waiting: "Warte auf eine Verbindung…",
     js_retry: "Erneut versuchen",
+    opening: "Ihre Upload-Seite wird geöffnet…",
+    continue_link: "Weiter",
 };

@@ -66,4 +66,6 @@ pub const TEXT: Text = Text {
     js_went_wrong: "Something went wrong. Please try again.",
     js_waiting: "Waiting for a connection…",
     js_retry: "Try again",
+    opening: "Opening your upload page…",
+    continue_link: "Continue",
 };

@@ -66,4 +66,6 @@ pub const TEXT: Text = Text {
     js_went_wrong: "Algo salió mal. Inténtelo de nuevo.",
     js_waiting: "Esperando conexión…",
     js_retry: "Reintentar",
+    opening: "Abriendo su página de subida…",
+    continue_link: "Continuar",
 };

@@ -66,4 +66,6 @@ pub const TEXT: Text = Text {
     js_went_wrong: "Un problème est survenu. Veuillez réessayer.",
     js_waiting: "En attente de connexion…",
     js_retry: "Réessayer",
+    opening: "Ouverture de votre page d'envoi…",
+    continue_link: "Continuer",
 };

@@ -89,6 +89,8 @@ fn fields(t: &Text) -> Vec<(&'static str, &'static str)> {
         js_went_wrong,
         js_waiting,
         js_retry,
+        opening,
+        continue_link,
     } = t;
     vec![
         ("send_your_files", send_your_files),
@@ -156,6 +158,8 @@ fn fields(t: &Text) -> Vec<(&'static str, &'static str)> {
         ("js_went_wrong", js_went_wrong),
         ("js_waiting", js_waiting),
         ("js_retry", js_retry),
+        ("opening", opening),
+        ("continue_link", continue_link),
     ]
     .into_iter()
     .map(|(n, v)| (n, *v))
