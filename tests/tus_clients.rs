@@ -13,12 +13,19 @@ use tokio::net::{TcpListener, TcpStream};
 
 use common::files::{pdf, sha256_hex};
 use common::scene::{scene, settings};
+use common::split::{control_plane, gateway, mint};
 use common::upgate::{link_path, Upgate};
 
 /// Relays loopback TCP to `target`, and cuts once: the connection on which the bytes from
 /// clients to the server pass `cut_after` (counted over all connections, since a client may
 /// open one per request) dies there. Returns the relay's port and whether the cut happened.
 async fn relay(target: u16, cut_after: u64) -> (u16, Arc<AtomicBool>) {
+    relay_then(target, cut_after, target).await
+}
+
+/// As [`relay`], and every connection after the cut goes to `then` instead: a load balancer
+/// that moves the client to another gateway.
+async fn relay_then(target: u16, cut_after: u64, then: u16) -> (u16, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let cut = Arc::new(AtomicBool::new(false));
@@ -29,7 +36,10 @@ async fn relay(target: u16, cut_after: u64) -> (u16, Arc<AtomicBool>) {
             let Ok((client, _)) = listener.accept().await else {
                 return;
             };
-            let server = TcpStream::connect(("127.0.0.1", target)).await.unwrap();
+            let to = if cut.load(Ordering::SeqCst) { then } else { target };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", to)).await else {
+                continue;
+            };
             tokio::spawn(pipe(client, server, cut_after, sent.clone(), cut.clone()));
         }
     });
@@ -184,4 +194,70 @@ async fn tus_js_client_resumes_after_the_connection_is_cut() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tuspy_resumes_after_the_connection_is_cut() {
     resumes_after_a_cut("tuspy").await;
+}
+
+/// The gateway that holds a partial upload dies, and the load balancer sends the client to
+/// another one. Partial uploads are not shared between gateways (docs/decisions.md): the
+/// other gateway does not know the upload, and the client starts the file over there and
+/// finishes it. The file is stored once, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tus_js_client_starts_over_cleanly_on_another_gateway_when_its_gateway_dies() {
+    let shared = tempfile::tempdir().unwrap();
+    let storage = format!(
+        "[storage]\nbackend = \"local\"\npath = {:?}\n",
+        shared.path().join("objects").display().to_string()
+    );
+    let (mut control, internal_port) = control_plane("lease_ttl = \"3s\"\n", &storage);
+    control.start_as("control").await;
+    let (cred_a, cred_b) = (mint(&control, "gw-a"), mint(&control, "gw-b"));
+    let mut a = gateway(&control, internal_port, &cred_a, &storage);
+    let mut b = gateway(&control, internal_port, &cred_b, &storage);
+    a.start_as("gateway").await;
+    b.start_as("gateway").await;
+
+    let scene = scene(&control, settings(2, 8 << 20)).await;
+    let (link, _) = scene.link("call-moved").await;
+    let file = pdf("moved between gateways", 3 << 20);
+    let path = a.dir.path().join("statement.pdf");
+    std::fs::write(&path, &file).unwrap();
+    let chunk: u64 = 512 * 1024;
+    let (port, was_cut) = relay_then(a.gateway_port, 1_300_000, b.gateway_port).await;
+    let endpoint = format!("https://localhost:{port}/{}/tus", link_path(&link));
+    let mut node = tokio::process::Command::from(client("tus-js-client"));
+    let run = node
+        .env("TUS_ENDPOINT", &endpoint)
+        .env("TUS_FILE", &path)
+        .env("TUS_NAME", "statement.pdf")
+        .env("TUS_CHUNK", chunk.to_string())
+        .output();
+    let kill_a = async {
+        while !was_cut.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        a.kill9();
+    };
+    let (out, ()) = tokio::join!(run, kill_a);
+    let out = out.unwrap();
+    assert!(
+        out.status.success(),
+        "tus-js-client failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    let patches: Vec<u64> = summary["patches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    // Started over once: back to 0 after the cut, then straight through.
+    let restarts = patches.windows(2).filter(|w| w[1] == 0 && w[0] > 0).count();
+    assert_eq!(restarts, 1, "{summary}");
+    eprintln!("tus-js-client PATCH offsets across the move: {patches:?}");
+
+    let (_, call) = scene.reviewer.get("/v1/calls/call-moved").await;
+    let files = call["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{call}");
+    assert_eq!(files[0]["sha256"], sha256_hex(&file));
 }
