@@ -213,6 +213,12 @@ async fn limits_types_termination_and_revocation_hold() {
     let (link, link_id) = scene.link("call-limits").await;
     let tus = Tus::new(&up, &link);
 
+    // Declared empty: refused at once (it would be complete with nothing to check).
+    let r = tus.create(0, "empty.pdf", None).await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "empty_file");
+
     // Declared over the limit: 413 before any byte, and no slot taken.
     let r = tus.create(100_001, "big.pdf", None).await;
     assert_eq!(r.status(), 413);

@@ -79,19 +79,21 @@ impl TusUploads {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps the upload under a new id; returns the id and the handle to its expiry
-    /// (`None`: the system random generator failed).
-    pub fn insert(&self, upload: TusUpload) -> Option<(String, Expiry)> {
+    /// Keeps the upload under a new id; returns the id, the upload and the handle to its
+    /// expiry (`None`: the system random generator failed).
+    pub fn insert(&self, upload: TusUpload) -> Option<(String, Shared, Expiry)> {
         let bytes: [u8; 16] = crate::sys::random().ok()?;
         let id = hex::encode(bytes);
         let expires = Arc::new(std::sync::atomic::AtomicU64::new(upload.expires_at));
+        let link_id = upload.link_id;
+        let shared = Arc::new(tokio::sync::Mutex::new(upload));
         let entry = Entry {
-            link_id: upload.link_id,
+            link_id,
             expires_at: expires.clone(),
-            upload: Arc::new(tokio::sync::Mutex::new(upload)),
+            upload: shared.clone(),
         };
         self.map().insert(id.clone(), entry);
-        Some((id, expires))
+        Some((id, shared, expires))
     }
 
     /// The upload with this id, if it belongs to `link`: another link's id is unknown.

@@ -161,6 +161,11 @@ pub(super) async fn create(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
         Ok(view) => view,
         Err(resp) => return refuse_unread(&gw, &parts.headers, body, resp),
     };
+    // An empty file would be complete at once, with nothing to check: refused now.
+    if length == 0 {
+        let e = UploadError::Content(crate::upload::sniff::ContentError::Empty);
+        return refuse_unread(&gw, &parts.headers, body, tus(upload_problem(&gw, &e, &how)));
+    }
     // Over the limit: refused before any byte.
     if length > view.max_file_bytes {
         let e = UploadError::TooLarge {
@@ -201,7 +206,7 @@ pub(super) async fn create(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
         gw.control.clone(),
         expires_at,
     );
-    let Some((id, expiry)) = gw.tus.insert(upload) else {
+    let Some((id, upload, expiry)) = gw.tus.insert(upload) else {
         gw.control.release(&claim).await;
         let resp = problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -215,7 +220,6 @@ pub(super) async fn create(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
         .headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(OCTETS.as_bytes()));
-    let (upload, _) = gw.tus.get(&id, &claims.link_id).expect("just inserted");
     if !with_body {
         body::drain(body, gw.pace);
         return empty(
