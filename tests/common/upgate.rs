@@ -10,12 +10,23 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_upgate");
 
 /// A port free right now on 127.0.0.1.
+/// A loopback port nothing listens on now, and never handed out before in this test
+/// process: the kernel may give a just-closed ephemeral port again at once, and two of one
+/// server's listeners on one port is a configuration error, not a test of anything.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub struct Upgate {
