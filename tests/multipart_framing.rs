@@ -174,19 +174,6 @@ async fn ambiguous_multipart_framing_still_accepted() {
     );
 }
 
-fn rss_and_peak(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            .unwrap()
-            * 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// Sends a chunked body: `head`, then `filler` repeated up to `total` bytes; returns the answer.
 async fn send_chunked(up: &Upgate, path: &str, head: &[u8], total: u64) -> String {
     let mut tls = connect(up).await;
@@ -236,12 +223,12 @@ async fn memory_held_by_a_part_head_after_the_first_part() {
     }
     let pid = up.pid();
     for (what, head) in &heads {
-        let (before, _) = rss_and_peak(pid);
+        let (before, _) = common::upgate::rss_and_peak(pid);
         std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
         let answer = send_chunked(&up, &path, head, 40 * MIB).await;
         assert!(answer.starts_with("HTTP/1.1 400"), "{what}: {answer}");
         assert!(answer.contains("malformed_upload"), "{what}: {answer}");
-        let (_, peak) = rss_and_peak(pid);
+        let (_, peak) = common::upgate::rss_and_peak(pid);
         let growth = peak.saturating_sub(before);
         eprintln!("{what}: RSS {before} -> peak {peak} (+{growth} bytes)");
         assert!(growth < MIB, "{what}: +{growth} bytes of RSS for one request");

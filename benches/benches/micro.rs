@@ -123,7 +123,7 @@ fn multipart_path(c: &mut Criterion) {
         tempfile::tempdir().unwrap()
     };
     let limits = upload::Limits {
-        max_file_bytes: upload::MAX_FILE_BYTES,
+        max_file_bytes: upload::MULTIPART_MAX_FILE_BYTES,
         allowed: vec![Kind::Pdf],
         decoders: Arc::new(tokio::sync::Semaphore::new(1)),
     };

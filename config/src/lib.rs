@@ -33,6 +33,13 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9090";
 /// The internal API gateways call (`upgate control` only); TLS and a gateway credential.
 pub const DEFAULT_INTERNAL_LISTEN: &str = "127.0.0.1:8444";
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
+/// The largest file any link may take unless the operator says otherwise (`[uploads]`).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 50 << 20;
+/// The most `uploads.max_file_size` may be: an S3 multipart upload of 10,000 parts of
+/// 8 MiB holds 80 GiB, and nobody texts a caller for more.
+pub const MAX_FILE_BYTES_CEILING: u64 = 64 << 30;
+/// The least it may be: below this, clamd's depth proof would prove nothing useful.
+pub const MIN_FILE_BYTES_CEILING: u64 = 64 << 10;
 
 /// The whole, validated configuration.
 #[derive(Debug, Clone)]
@@ -44,6 +51,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub metrics: MetricsConfig,
     pub scanner: ScannerConfig,
+    pub uploads: UploadsConfig,
     pub sms: SmsConfig,
     /// Caps on texts, against SMS pumping (premium numbers made to receive our texts).
     pub sms_limits: SmsLimits,
@@ -112,6 +120,14 @@ pub struct ControlConfig {
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
     pub listen: SocketAddr,
+}
+
+/// Deployment-wide limits on what callers send, above every assistant's own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadsConfig {
+    /// No link takes a larger file: assistant settings above it are refused, and clamd
+    /// must prove it scans this deep before larger files are accepted.
+    pub max_file_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -382,6 +398,7 @@ impl Validator<'_> {
             listen: self.loopback("metrics.listen", raw.metrics.listen, DEFAULT_METRICS_LISTEN),
         };
         let scanner = self.scanner(raw.scanner);
+        let uploads = self.uploads(raw.uploads);
         let sms_limits = SmsLimits {
             per_number_per_hour: self.positive(
                 "sms.max_per_number_per_hour",
@@ -423,11 +440,26 @@ impl Validator<'_> {
             storage,
             metrics,
             scanner,
+            uploads,
             sms,
             sms_limits,
             plans,
             log,
         }
+    }
+
+    fn uploads(&mut self, raw: raw::RawUploads) -> UploadsConfig {
+        let key = "uploads.max_file_size";
+        let mut max_file_bytes = self.size(key, raw.max_file_size, DEFAULT_MAX_FILE_BYTES);
+        if !(MIN_FILE_BYTES_CEILING..=MAX_FILE_BYTES_CEILING).contains(&max_file_bytes) {
+            self.err(
+                key,
+                format!("{max_file_bytes} bytes is outside what upgate supports"),
+                "choose between \"64 KiB\" and \"64 GiB\"",
+            );
+            max_file_bytes = DEFAULT_MAX_FILE_BYTES;
+        }
+        UploadsConfig { max_file_bytes }
     }
 
     fn log(&mut self, raw: raw::RawLog) -> LogConfig {

@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub storage: RawStorage,
     pub metrics: RawMetrics,
     pub scanner: RawScanner,
+    pub uploads: RawUploads,
     pub sms: RawSms,
     pub log: RawLog,
     pub plans: Option<BTreeMap<String, RawPlan>>,
@@ -81,6 +82,11 @@ pub struct RawScanner {
     pub timeout: Option<String>,
     pub concurrency: Option<usize>,
     pub on_unavailable: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct RawUploads {
+    pub max_file_size: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -155,6 +161,7 @@ pub fn read(text: &str) -> Result<Reading, ConfigError> {
             listen: listen(&mut r, &mut root, "metrics"),
         },
         scanner: scanner(&mut r, &mut root),
+        uploads: uploads(&mut r, &mut root),
         sms: sms(&mut r, &mut root),
         log: log(&mut r, &mut root),
         plans: plans(&mut r, &mut root),
@@ -239,6 +246,15 @@ fn scanner(r: &mut Reader, root: &mut Section) -> RawScanner {
         timeout: s.string(r, "timeout"),
         concurrency: s.count(r, "concurrency"),
         on_unavailable: s.string(r, "on_unavailable"),
+    };
+    s.finish(r);
+    raw
+}
+
+fn uploads(r: &mut Reader, root: &mut Section) -> RawUploads {
+    let mut s = root.section(r, "uploads");
+    let raw = RawUploads {
+        max_file_size: s.string(r, "max_file_size"),
     };
     s.finish(r);
     raw

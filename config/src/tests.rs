@@ -464,3 +464,21 @@ fn the_example_config_documents_every_key() {
         .collect();
     assert!(missing.is_empty(), "not in the example: {missing:?}");
 }
+
+#[test]
+fn the_file_ceiling_is_the_operators_up_to_64_gib() {
+    let default = Config::parse("").unwrap();
+    assert_eq!(default.uploads.max_file_bytes, 50 << 20);
+    for (text, bytes) in [("4 GiB", 4u64 << 30), ("64 GiB", 64 << 30), ("64 KiB", 64 << 10)] {
+        let c = Config::parse(&format!("[uploads]\nmax_file_size = \"{text}\"\n")).unwrap();
+        assert_eq!(c.uploads.max_file_bytes, bytes, "{text}");
+    }
+    for bad in ["65 GiB", "1 KiB", "0", "big"] {
+        let errs = Config::parse(&format!("\n[uploads]\nmax_file_size = \"{bad}\"\n"))
+            .unwrap_err()
+            .0;
+        assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+        assert_eq!(errs[0].key, "uploads.max_file_size");
+        assert_eq!(errs[0].line, Some(3), "{bad}");
+    }
+}

@@ -55,6 +55,7 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
         config.sms_limits,
     );
     service.set_lease_ttl(config.control.internal.lease_ttl);
+    service.set_max_file_bytes(config.uploads.max_file_bytes);
     Ok(Arc::new(service))
 }
 

@@ -32,6 +32,7 @@ use crate::repo::{AuditNote, Repos};
 use crate::settings::{self, FileUploadSettings};
 use crate::sms::SmsProvider;
 use upgate_gateway::metrics::Metrics;
+use upgate_gateway::scanner::Depth;
 use upgate_gateway::sys::now;
 
 pub use calls::{CallDetails, CallInput};
@@ -95,7 +96,9 @@ pub struct Service {
     pub(crate) lease_ttl: std::sync::atomic::AtomicU64,
     /// How deep the scanner proved it scans, when one runs in this process: settings that
     /// allow larger files are refused.
-    scan_depth: std::sync::OnceLock<Box<dyn Fn() -> Option<u64> + Send + Sync>>,
+    scan_depth: std::sync::OnceLock<Box<dyn Fn() -> Option<Depth> + Send + Sync>>,
+    /// The deployment's largest file (`uploads.max_file_size`): settings above are refused.
+    max_file_bytes: AtomicU64,
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -123,6 +126,7 @@ impl Service {
             key_change: tokio::sync::Mutex::new(()),
             lease_ttl: AtomicU64::new(DEFAULT_LEASE_TTL_SECS),
             scan_depth: std::sync::OnceLock::new(),
+            max_file_bytes: AtomicU64::new(upgate_config::DEFAULT_MAX_FILE_BYTES),
         }
     }
 
@@ -132,8 +136,14 @@ impl Service {
             .store(ttl.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The deployment's largest file: assistant settings may not allow more.
+    pub fn set_max_file_bytes(&self, bytes: u64) {
+        self.max_file_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Tells settings checks how deep the scanner proved it scans (`None`: nothing proved).
-    pub fn set_scan_depth(&self, depth: impl Fn() -> Option<u64> + Send + Sync + 'static) {
+    pub fn set_scan_depth(&self, depth: impl Fn() -> Option<Depth> + Send + Sync + 'static) {
         let _ = self.scan_depth.set(Box::new(depth));
     }
 
@@ -224,16 +234,26 @@ impl Service {
         id: &str,
         settings: FileUploadSettings,
     ) -> Result<(Assistant, bool), ServiceError> {
-        let mut errors = settings::validate(&settings, self.plan_has_sms(&actor.account_id).await?);
+        let ceiling = self.max_file_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let mut errors = settings::validate(&settings, self.plan_has_sms(&actor.account_id).await?, ceiling);
         let depth = self.scan_depth.get().and_then(|depth| depth());
-        if let Some(depth) = depth.filter(|d| settings.enabled && settings.max_file_bytes > *d) {
+        if let Some(depth) = depth.filter(|d| settings.enabled && settings.max_file_bytes > d.bytes) {
+            let bytes = depth.bytes;
+            let detail = if depth.deepening {
+                format!(
+                    "The virus scanner has so far proved it scans files up to {bytes} bytes, and is \
+                     proving deeper (files this large take clamd a while): try again in a minute."
+                )
+            } else {
+                format!(
+                    "The virus scanner proves it scans files up to {bytes} bytes; choose at most that, \
+                     or ask the operator to raise clamd's StreamMaxLength, MaxFileSize and MaxScanSize."
+                )
+            };
             errors.push(settings::rule(
                 "max_file_bytes_over_scanner_depth",
                 "max_file_bytes",
-                format!(
-                    "The virus scanner proves it scans files up to {depth} bytes; choose at most that, \
-                     or ask the operator to raise clamd's StreamMaxLength, MaxFileSize and MaxScanSize."
-                ),
+                detail,
             ));
         }
         if !errors.is_empty() {

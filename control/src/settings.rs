@@ -12,9 +12,6 @@ use crate::sms::text::analyze;
 /// The product page's limit on the message, in characters.
 pub const MESSAGE_MAX_CHARS: usize = 100;
 pub const TRIGGER_MAX_CHARS: usize = 500;
-/// Upper bound on one file: kept below clamd's StreamMaxLength (see docs/operations.md).
-/// The gateway's cap: clamd proves it scans this deep.
-pub const MAX_FILE_BYTES_LIMIT: u64 = upgate_gateway::upload::MAX_FILE_BYTES;
 pub const MAX_FILES_LIMIT: u32 = 20;
 pub const TTL_MIN_SECONDS: u64 = 60;
 pub const TTL_MAX_SECONDS: u64 = 7 * 24 * 3600;
@@ -94,8 +91,9 @@ pub fn unavailable_reason(plan_has_sms: bool) -> Option<&'static str> {
 }
 
 /// Every rule the settings break (empty = valid). `plan_lacks_sms` comes first: it is
-/// what a UI greys the toggle out for.
-pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
+/// what a UI greys the toggle out for. `ceiling` is the deployment's largest file
+/// (`uploads.max_file_size`).
+pub fn validate(s: &FileUploadSettings, plan_has_sms: bool, ceiling: u64) -> Vec<RuleError> {
     let mut errors = Vec::new();
     if s.enabled && !plan_has_sms {
         errors.push(rule(
@@ -188,11 +186,11 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool) -> Vec<RuleError> {
             ));
         }
     }
-    if !(1..=MAX_FILE_BYTES_LIMIT).contains(&s.max_file_bytes) {
+    if !(1..=ceiling).contains(&s.max_file_bytes) {
         errors.push(rule(
             "max_file_bytes_out_of_range",
             "max_file_bytes",
-            format!("Choose between 1 and {MAX_FILE_BYTES_LIMIT} bytes."),
+            format!("Choose between 1 and {ceiling} bytes (this deployment's largest file)."),
         ));
     }
     if !(1..=MAX_FILES_LIMIT).contains(&s.max_files) {

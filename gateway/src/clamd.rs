@@ -12,6 +12,8 @@ use upgate_config::ClamdAddr;
 
 /// Bytes per INSTREAM chunk; well below clamd's StreamMaxLength granularity.
 const CHUNK: usize = 64 * 1024;
+/// Bytes a second the slowest clamd we allow for reads a stream at (see `deadline_for`).
+const SCAN_PACE: u64 = 8 << 20;
 /// A clamd reply is one short line; anything longer is malformed.
 const MAX_REPLY: usize = 4096;
 
@@ -150,9 +152,16 @@ impl Clamd {
         })
     }
 
-    /// Streams `data` to clamd and reads its verdict, all within our deadline.
-    pub fn scan(&self, mut data: impl Read) -> Verdict {
-        let deadline = Instant::now() + self.timeout;
+    /// How long a scan of `len` bytes may take: the configured timeout, plus time for the
+    /// bytes at a pace any clamd keeps (this one reads ~64 MiB/s), so that a large file is
+    /// not cut off by a deadline set for small ones.
+    pub fn deadline_for(&self, len: u64) -> Duration {
+        self.timeout + Duration::from_secs(len / SCAN_PACE)
+    }
+
+    /// Streams `data` (`len` bytes) to clamd and reads its verdict, all within our deadline.
+    pub fn scan(&self, mut data: impl Read, len: u64) -> Verdict {
+        let deadline = Instant::now() + self.deadline_for(len);
         let result = (|| -> Result<String, ClamdError> {
             let mut conn = self.connect(deadline)?;
             conn.write_all(b"zINSTREAM\0")?;

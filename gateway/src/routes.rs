@@ -158,7 +158,7 @@ async fn link_request(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr, se
     };
     let how = Answer::new(form, &req, page);
     if method == Method::OPTIONS && rest == ["tus"] {
-        return tus_route::options();
+        return tus_route::options(&gw);
     }
     let known = matches!(
         (&method, rest),
@@ -212,7 +212,7 @@ async fn link_request(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr, se
 /// clicked on another site, browsers withhold SameSite=Strict cookies, while a navigation
 /// our own page starts carries them. Link-preview bots see that plain page; nothing spends.
 async fn hand_over(gw: &Gateway, claims: &Claims, token: &str, how: &Answer) -> Resp {
-    match gw.control.link(&claims.link_id).await {
+    match gw.link(&claims.link_id).await {
         Ok(view) if view.state == LinkState::Active => {
             let id = claims.link_id.to_string();
             let target = format!("/u/s/{id}?lang={}", how.lang.code());
@@ -380,7 +380,7 @@ pub(crate) fn control_down(e: ControlError, how: &Answer) -> Resp {
 }
 
 async fn show(gw: &Gateway, claims: &Claims, how: &Answer) -> Resp {
-    match gw.control.link(&claims.link_id).await {
+    match gw.link(&claims.link_id).await {
         Ok(view) if view.state == LinkState::Active => {
             respond::html(StatusCode::OK, page::upload_page(&view, &how.page, how.lang))
         }
@@ -392,7 +392,7 @@ async fn show(gw: &Gateway, claims: &Claims, how: &Answer) -> Resp {
 /// "I'm finished": ends the link, once at least one file came (pressing it first must not
 /// spend the link on nothing).
 async fn finish(gw: &Gateway, claims: &Claims, how: &Answer) -> Resp {
-    let view = match gw.control.link(&claims.link_id).await {
+    let view = match gw.link(&claims.link_id).await {
         Ok(view) => view,
         Err(e) => return control_down(e, how),
     };

@@ -19,7 +19,7 @@ use crate::ratelimit::FailureLimiter;
 use crate::scanner::{Scanner, ScannerStatus};
 use crate::server::{serve_plain, ConnLimiter, PublicServer};
 use crate::storage::ObjectStore;
-use crate::upload::{sweep, MAX_FILE_BYTES};
+use crate::upload::sweep;
 use crate::{fd_budget, tls, Gateway};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,7 @@ pub async fn prepare(
     }
     let scanner = Arc::new(Scanner::new(
         &config.scanner,
-        MAX_FILE_BYTES,
+        config.uploads.max_file_bytes,
         parts.metrics.clone(),
     ));
     match scanner.start(config.scanner.timeout).await {
@@ -143,6 +143,7 @@ pub async fn prepare(
         ),
         control_health: Default::default(),
         tus: Default::default(),
+        max_file_bytes: config.uploads.max_file_bytes,
     });
     let listener = bind(config.gateway.listen).await?;
     let server = PublicServer {

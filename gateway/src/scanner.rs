@@ -26,6 +26,15 @@ use health::Health;
 /// Until the first proof finishes.
 const NOT_PROVEN_YET: &str = "clamd has not proved itself yet";
 
+/// How deep the trusted clamd has proved it scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth {
+    /// Files up to this many bytes are scanned whole.
+    pub bytes: u64,
+    /// Deeper proofs are still running toward the ceiling: this will grow.
+    pub deepening: bool,
+}
+
 /// What scanning one file came to.
 #[derive(Debug)]
 pub enum Scan {
@@ -97,11 +106,36 @@ impl Scanner {
 
     /// Files up to this many bytes can be scanned whole right now; `None` when no clamd has
     /// proved anything (scanning off, or down).
-    pub fn proven_depth(&self) -> Option<u64> {
+    pub fn proven_depth(&self) -> Option<Depth> {
         match self.status() {
-            ScannerStatus::Up(proof) => Some(proof.depth()),
+            ScannerStatus::Up(proof) => Some(Depth {
+                bytes: proof.depth(),
+                deepening: proof.deepening(),
+            }),
             _ => None,
         }
+    }
+
+    /// A file of `len` bytes will be refused as unscannable whatever happens next: the
+    /// clamd we trust proved all it will, and it is less. Lets a resumable upload be refused
+    /// at its creation rather than after gigabytes.
+    pub fn too_deep(&self, len: u64) -> Option<u64> {
+        match self.status() {
+            ScannerStatus::Up(proof) if !proof.deepening() && len > proof.depth() => Some(proof.depth()),
+            _ => None,
+        }
+    }
+
+    /// The proof to scan `len` bytes under: the current one, after waiting (up to the time
+    /// those deeper proofs take) while clamd is still being proved deeper than it.
+    async fn proof_for(&self, clamd: &Clamd, len: u64) -> ScannerStatus {
+        let mut status = self.health.subscribe();
+        let deep_enough =
+            |s: &ScannerStatus| !matches!(s, ScannerStatus::Up(p) if p.deepening() && p.depth() < len);
+        // The proofs still to come scan less than twice this file, in all.
+        let wait = clamd.deadline_for(len.saturating_mul(2));
+        let _ = tokio::time::timeout(wait, status.wait_for(deep_enough)).await;
+        self.status()
     }
 
     /// Scans `len` bytes that `open` yields, on a blocking thread at the reader's speed.
@@ -113,7 +147,7 @@ impl Scanner {
         let Some(clamd) = self.clamd.clone() else {
             return Ok(Scan::Off);
         };
-        let proof = match self.status() {
+        let proof = match self.proof_for(&clamd, len).await {
             ScannerStatus::Up(proof) => proof,
             ScannerStatus::Down(why) => return Ok(Scan::Unavailable(why)),
             ScannerStatus::Off => return Ok(Scan::Unavailable("scanner off".into())),
@@ -126,7 +160,7 @@ impl Scanner {
             return Ok(Scan::Unavailable("scanner shut down".into()));
         };
         let started = Instant::now();
-        let verdict = tokio::task::spawn_blocking(move || Ok::<_, SpoolUnreadable>(clamd.scan(open()?)))
+        let verdict = tokio::task::spawn_blocking(move || Ok::<_, SpoolUnreadable>(clamd.scan(open()?, len)))
             .await
             .map_err(|e| SpoolUnreadable(e.to_string()))??;
         self.metrics.scan_seconds.observe(started.elapsed().as_secs_f64());

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::control_link::ControlLink;
+use crate::control_link::{ControlError, ControlLink, LinkView};
 use crate::keys::KeyHolder;
 use crate::metrics::Metrics;
 use crate::ratelimit::FailureLimiter;
 use crate::scanner::{Scanner, ScannerStatus};
 use crate::storage::ObjectStore;
+use crate::token::LinkId;
 
 pub struct Gateway {
     /// Replaced whole when the control plane rotates a key.
@@ -33,6 +34,9 @@ pub struct Gateway {
     pub control_health: ControlHealth,
     /// Resumable uploads in progress on this gateway.
     pub tus: crate::tus::TusUploads,
+    /// The deployment's largest file (`uploads.max_file_size`): no link takes more here,
+    /// whatever its settings say.
+    pub max_file_bytes: u64,
 }
 
 /// What the gateway last heard from the control plane: set by the key refresher in split
@@ -55,6 +59,14 @@ impl ControlHealth {
 }
 
 impl Gateway {
+    /// The link as the control plane sees it, its file limit held to this gateway's ceiling
+    /// (a gateway run apart may be configured below the control plane).
+    pub async fn link(&self, id: &LinkId) -> Result<LinkView, ControlError> {
+        let mut view = self.control.link(id).await?;
+        view.max_file_bytes = view.max_file_bytes.min(self.max_file_bytes);
+        Ok(view)
+    }
+
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -74,7 +86,7 @@ impl Gateway {
             ),
             ScannerStatus::Up(proof) => (
                 true,
-                serde_json::json!({"status": "up", "engine": proof.engine(), "depth": proof.depth(), "warnings": proof.warnings()}),
+                serde_json::json!({"status": "up", "engine": proof.engine(), "depth": proof.depth(), "deepening": proof.deepening(), "warnings": proof.warnings()}),
             ),
             ScannerStatus::Down(why) => (false, serde_json::json!({"status": "down", "detail": why})),
         };

@@ -23,9 +23,10 @@ use crate::control_link::LinkState;
 use crate::i18n::{fill, Text};
 use crate::upload::sniff::{ContentError, Kind};
 
-/// The largest file any link may accept: settings refuse more, and clamd must prove it
-/// scans this deep (see `scanner`).
-pub const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
+/// The largest file a multipart POST takes, whatever the link allows: a body that must
+/// arrive in one go, with no resume, is kept to what a phone sends before its network
+/// changes. Larger files go through tus (the caller's page does this by itself).
+pub const MULTIPART_MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
 
 /// Why an upload was not stored. Each maps once to a status, a code and plain words.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,27 @@
 /// A structurally valid one-page PDF whose content stream carries `text` (and `pad` bytes of
 /// filler), with a correct xref table so any real reader opens it.
 pub fn pdf(text: &str, pad: usize) -> Vec<u8> {
-    let stream = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET\n%{}\n", "0".repeat(pad));
+    pdf_padded(text, &"0".repeat(pad))
+}
+
+/// A PDF padded with `pad` bytes of varied letters (a scanner reads long runs of one byte
+/// far slower than text, so large files for speed and memory figures are made of this).
+#[allow(dead_code)]
+pub fn varied_pdf(text: &str, pad: usize) -> Vec<u8> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let letters: String = (0..pad)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect();
+    pdf_padded(text, &letters)
+}
+
+fn pdf_padded(text: &str, pad: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET\n%{pad}\n");
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),

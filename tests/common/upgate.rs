@@ -359,6 +359,21 @@ pub fn fixture(name: &str) -> Vec<u8> {
 
 /// Sends one file to a link as the upload page's script does: one multipart part named
 /// `file`. Returns the status and the JSON answer (Null when the answer is not JSON).
+/// A process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in bytes.
+#[allow(dead_code)]
+pub fn rss_and_peak(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+            .unwrap()
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 pub async fn upload_file(
     client: &Client,
     url: &str,

@@ -106,7 +106,7 @@ min_free_disk = \"256 MiB\"\n\
             "trigger": "When the caller has the documents ready",
             "message": "Please upload your documents here",
             "allowed_types": ["application/pdf", "image/jpeg"],
-            "max_file_bytes": upgate_gateway::upload::MAX_FILE_BYTES,
+            "max_file_bytes": upgate_gateway::upload::MULTIPART_MAX_FILE_BYTES,
             "max_files": FILES_PER_LINK,
             "link_ttl_seconds": 3600,
         }});

@@ -2,6 +2,8 @@ use proptest::prelude::*;
 
 use super::*;
 
+const CEILING: u64 = upgate_config::DEFAULT_MAX_FILE_BYTES;
+
 fn enabled() -> FileUploadSettings {
     FileUploadSettings {
         enabled: true,
@@ -12,14 +14,14 @@ fn enabled() -> FileUploadSettings {
 }
 
 fn codes(s: &FileUploadSettings, sms: bool) -> Vec<&'static str> {
-    validate(s, sms).into_iter().map(|e| e.code).collect()
+    validate(s, sms, CEILING).into_iter().map(|e| e.code).collect()
 }
 
 #[test]
 fn a_complete_setting_on_an_sms_plan_is_valid() {
-    assert!(validate(&enabled(), true).is_empty());
+    assert!(validate(&enabled(), true, CEILING).is_empty());
     assert!(
-        validate(&FileUploadSettings::default(), false).is_empty(),
+        validate(&FileUploadSettings::default(), false, CEILING).is_empty(),
         "disabled is fine on any plan"
     );
 }
@@ -227,7 +229,7 @@ fn a_message_with_bidi_invisible_or_control_characters_is_invalid() {
         ] {
             let mut s = enabled();
             s.message = message;
-            let errors = validate(&s, true);
+            let errors = validate(&s, true, CEILING);
             assert_eq!(
                 errors.iter().map(|e| e.code).collect::<Vec<_>>(),
                 ["message_invalid"],
@@ -253,7 +255,7 @@ fn emoji_and_other_scripts_stay_valid_messages() {
     ] {
         let mut s = enabled();
         s.message = ok.into();
-        assert!(validate(&s, true).is_empty(), "{ok}");
+        assert!(validate(&s, true, CEILING).is_empty(), "{ok}");
     }
 }
 
@@ -287,5 +289,17 @@ proptest! {
         s.message = format!("Upload {c} here");
         let invalid = codes(&s, true).contains(&"message_invalid");
         prop_assert_eq!(invalid, crate::hidden_chars::is_hidden(c));
+    }
+}
+
+#[test]
+fn the_largest_file_is_the_deployments_ceiling() {
+    let mut s = enabled();
+    for ceiling in [64 << 10, 50 << 20, 4u64 << 30] {
+        s.max_file_bytes = ceiling;
+        assert!(validate(&s, true, ceiling).is_empty(), "{ceiling}");
+        s.max_file_bytes = ceiling + 1;
+        let codes: Vec<_> = validate(&s, true, ceiling).into_iter().map(|e| e.code).collect();
+        assert_eq!(codes, ["max_file_bytes_out_of_range"], "{ceiling}");
     }
 }

@@ -81,7 +81,7 @@ fn an_unreachable_clamd_is_not_scanned_never_clean() {
         ClamdAddr::Unix("/nonexistent/clamd.sock".into()),
         Duration::from_secs(1),
     );
-    assert!(matches!(clamd.scan(&b"hello"[..]), Verdict::Unavailable(_)));
+    assert!(matches!(clamd.scan(&b"hello"[..], 5), Verdict::Unavailable(_)));
     assert!(clamd.ping().is_err());
 }
 
@@ -119,7 +119,11 @@ fn fake_clamd(reply: &'static [u8], hang: bool) -> (Clamd, tempfile::TempDir) {
 #[test]
 fn malformed_clamd_replies_are_never_clean() {
     let (clamd, _dir) = fake_clamd(b"stream: OK\0", false);
-    assert_eq!(clamd.scan(&b"hello"[..]), Verdict::Clean, "the one clean reply");
+    assert_eq!(
+        clamd.scan(&b"hello"[..], 5),
+        Verdict::Clean,
+        "the one clean reply"
+    );
     for (reply, hang) in [
         (&b"stream: OK"[..], false),               // no NUL terminator
         (&b"stream: OK\n"[..], false),             // newline instead of NUL
@@ -133,7 +137,7 @@ fn malformed_clamd_replies_are_never_clean() {
         (&b""[..], true),                          // silence: our deadline
     ] {
         let (clamd, _dir) = fake_clamd(reply, hang);
-        let verdict = clamd.scan(&b"hello"[..]);
+        let verdict = clamd.scan(&b"hello"[..], 5);
         assert!(
             matches!(verdict, Verdict::Unavailable(_)),
             "{:?} (hang {hang}) gave {verdict:?}",
@@ -142,5 +146,5 @@ fn malformed_clamd_replies_are_never_clean() {
     }
     let long: &'static [u8] = Box::leak(vec![b'a'; MAX_REPLY + 10].into_boxed_slice());
     let (clamd, _dir) = fake_clamd(long, false);
-    assert!(matches!(clamd.scan(&b"hello"[..]), Verdict::Unavailable(_)));
+    assert!(matches!(clamd.scan(&b"hello"[..], 5), Verdict::Unavailable(_)));
 }

@@ -56,14 +56,15 @@ fn expires(at: u64) -> String {
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
 }
 
-/// `OPTIONS /u/{token}/tus`: what this server speaks.
-pub(super) fn options() -> Resp {
+/// `OPTIONS /u/{token}/tus`: what this server speaks, and the deployment's largest file
+/// (a link's own limit may be lower: its creation says so).
+pub(super) fn options(gw: &Gateway) -> Resp {
     empty(
         StatusCode::NO_CONTENT,
         &[
             ("tus-version", VERSION.into()),
             ("tus-extension", EXTENSIONS.into()),
-            ("tus-max-size", upload::MAX_FILE_BYTES.to_string()),
+            ("tus-max-size", gw.max_file_bytes.to_string()),
             ("tus-checksum-algorithm", "sha1,sha256".into()),
         ],
     )
@@ -126,7 +127,7 @@ async fn link_active(
     claims: &Claims,
     how: &Answer,
 ) -> Result<crate::control_link::LinkView, Resp> {
-    match gw.control.link(&claims.link_id).await {
+    match gw.link(&claims.link_id).await {
         Ok(view) if view.state == LinkState::Active => Ok(view),
         Ok(view) => Err(tus(upload_problem(gw, &UploadError::LinkGone(view.state), how))),
         Err(e) => Err(tus(control_down(e, how))),
@@ -171,6 +172,11 @@ pub(super) async fn create(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
         let e = UploadError::TooLarge {
             limit: view.max_file_bytes,
         };
+        return refuse_unread(&gw, &parts.headers, body, tus(upload_problem(&gw, &e, &how)));
+    }
+    // Deeper than the trusted clamd proved it reads: it would be refused after the last byte.
+    if let Some(depth) = gw.scanner.too_deep(length) {
+        let e = UploadError::Unscannable(format!("larger than the {depth} bytes clamd proved it scans"));
         return refuse_unread(&gw, &parts.headers, body, tus(upload_problem(&gw, &e, &how)));
     }
     if let Err(low) = gw.disk.room_for(length) {

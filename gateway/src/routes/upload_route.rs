@@ -105,7 +105,7 @@ fn joined(answer: Result<Resp, tokio::task::JoinError>) -> Resp {
 /// return at once (the caller's task drains or leaves the body).
 async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBody, how: &Answer) -> Resp {
     // The link first: a caller on an ended link learns that, whatever else is wrong.
-    let view = match gw.control.link(&claims.link_id).await {
+    let view = match gw.link(&claims.link_id).await {
         Ok(view) => view,
         Err(e) => return control_down(e, how),
     };
@@ -120,17 +120,12 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > view.max_file_bytes + upload::MULTIPART_OVERHEAD) {
-        return upload_problem(
-            gw,
-            &UploadError::TooLarge {
-                limit: view.max_file_bytes,
-            },
-            how,
-        );
+    let limit = view.max_file_bytes.min(upload::MULTIPART_MAX_FILE_BYTES);
+    if declared.is_some_and(|len| len > limit + upload::MULTIPART_OVERHEAD) {
+        return upload_problem(gw, &UploadError::TooLarge { limit }, how);
     }
     // Room for the whole file before a byte is read: a disk that fills mid-upload fails late.
-    if let Err(low) = gw.disk.room_for(declared.unwrap_or(view.max_file_bytes)) {
+    if let Err(low) = gw.disk.room_for(declared.unwrap_or(limit)) {
         return upload_problem(gw, &UploadError::DiskLow(low), how);
     }
     // One key set for the whole upload: a rotation meanwhile takes effect with the next one.
@@ -145,7 +140,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         Err(e) => return control_down(e, how),
     };
     let limits = upload::Limits {
-        max_file_bytes: view.max_file_bytes,
+        max_file_bytes: limit,
         allowed: view.allowed.clone(),
         decoders: gw.decoders.clone(),
     };

@@ -3,6 +3,11 @@
 //! large as our largest file is scanned to its last byte or its limit is reported. A clamd
 //! with `AlertExceedsMax no` and limits below ours answers OK for files it never read; that
 //! is the fault this catches.
+//!
+//! The depth is proved in steps. The first proof goes to `FIRST_DEPTH` at most (about a
+//! second of clamd's time) and brings trust; a deeper ceiling (gigabytes, which take clamd
+//! a minute to read) is proved afterwards by `deepen`, doubling, while smaller files are
+//! already scanned. A file deeper than the proof so far waits for it.
 
 use std::io::Read;
 
@@ -14,6 +19,11 @@ pub const DEPTH_MARKER: &[u8] = b"UPGATE-SCAN-DEPTH-CANARY-5c1e07a9d3b24f68";
 const MIN_DEPTH: u64 = 64 * 1024;
 /// A small depth canary, which tells "signature not loaded" apart from "limits too low".
 const SMALL_DEPTH: u64 = 4 * 1024;
+/// The deepest the first proof goes; deeper is proved after trust, by `deepen`.
+pub const FIRST_DEPTH: u64 = 64 << 20;
+/// Between a depth found and one refused, the search for clamd's limit stops when they are
+/// this close (a sixteenth of the depth): each step scans gigabytes.
+const CLOSE_ENOUGH: u64 = 16;
 
 /// The EICAR test string, assembled at run time so this source file is not itself flagged.
 pub fn eicar() -> Vec<u8> {
@@ -68,8 +78,17 @@ pub struct Proven {
     pub engine: String,
     /// Files up to this many bytes are scanned whole.
     pub depth: u64,
+    /// Deeper proofs are still to run, toward the ceiling: a larger file waits for them.
+    pub deepening: bool,
     /// Things an operator should fix that do not stop scanning.
     pub warnings: Vec<String>,
+}
+
+/// Where the search for clamd's depth stands between two `deepen` steps.
+#[derive(Debug, Default)]
+pub struct Search {
+    /// The smallest size clamd refused (reported its limit for): the depth lies below it.
+    refused: Option<u64>,
 }
 
 /// Runs the canaries against `clamd` (blocking). `Err` says, for the operator, why this
@@ -77,28 +96,77 @@ pub struct Proven {
 pub fn prove(clamd: &Clamd, cap: u64) -> Result<Proven, String> {
     let engine = clamd.version().map_err(|e| e.to_string())?;
     detects(clamd)?;
-    let depth = depth(clamd, cap)?;
-    let mut warnings = Vec::new();
-    if depth < cap {
-        warnings.push(format!(
-            "clamd scans files up to {depth} bytes, less than upgate's largest file ({cap} bytes): \
-             larger files are refused as unscannable and settings above {depth} bytes are refused; \
-             raise StreamMaxLength, MaxFileSize and MaxScanSize in clamd.conf to allow them"
-        ));
-    }
-    // Every stream clamd scans is written to its temporary directory first, in plaintext.
-    warnings.extend(super::tmpdir::warning(clamd.addr()));
-    Ok(Proven {
+    let first = cap.min(FIRST_DEPTH);
+    let depth = depth(clamd, first, cap)?;
+    let mut proven = Proven {
         engine,
         depth,
-        warnings,
-    })
+        deepening: depth == first && first < cap,
+        // Every stream clamd scans is written to its temporary directory first, in plaintext.
+        warnings: super::tmpdir::warning(clamd.addr()).into_iter().collect(),
+    };
+    if !proven.deepening {
+        short_of(&mut proven, cap);
+    }
+    Ok(proven)
+}
+
+/// One step of proving deeper, toward `cap`: twice the depth so far, or, once clamd has
+/// refused a size, halfway to it. `Err` when clamd failed (trust must go).
+pub fn deepen(clamd: &Clamd, proven: &mut Proven, search: &mut Search, cap: u64) -> Result<(), String> {
+    let size = match search.refused {
+        Some(refused) => proven.depth + (refused - proven.depth) / 2,
+        None => proven.depth.saturating_mul(2).min(cap),
+    };
+    match clamd.scan(DepthCanary::new(size), size) {
+        Verdict::Infected(_) => proven.depth = size,
+        Verdict::NotScanned(_) => search.refused = Some(size),
+        Verdict::Clean => {
+            // Read only in part, silently: nothing deeper can be trusted, what was proved stays.
+            search.refused = Some(proven.depth);
+            proven.warnings.push(silent_skip(size, cap));
+        }
+        Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
+    }
+    proven.deepening = match search.refused {
+        Some(refused) => refused - proven.depth > proven.depth / CLOSE_ENOUGH,
+        None => proven.depth < cap,
+    };
+    if !proven.deepening {
+        short_of(proven, cap);
+    }
+    Ok(())
+}
+
+/// The operator's warning when the depth proved is short of the ceiling.
+fn short_of(proven: &mut Proven, cap: u64) {
+    let depth = proven.depth;
+    if depth < cap {
+        proven.warnings.insert(
+            0,
+            format!(
+                "clamd scans files up to {depth} bytes, less than upgate's largest file ({cap} bytes, \
+                 uploads.max_file_size): larger files are refused as unscannable and settings above \
+                 {depth} bytes are refused; raise StreamMaxLength, MaxFileSize and MaxScanSize in \
+                 clamd.conf to allow them (clamd scans at most about 2 GiB)"
+            ),
+        );
+    }
+}
+
+fn silent_skip(size: u64, cap: u64) -> String {
+    format!(
+        "clamd answered OK for a {size}-byte stream without finding the canary at its end: \
+         it silently skips what exceeds its limits. In clamd.conf set AlertExceedsMax yes, and \
+         StreamMaxLength, MaxFileSize and MaxScanSize to at least {}M",
+        cap.div_ceil(1024 * 1024) + 1
+    )
 }
 
 /// The database detects: the EICAR test file is FOUND, and so is upgate's depth marker in
 /// a small stream (told apart, so the operator learns which of the two is missing).
 pub fn detects(clamd: &Clamd) -> Result<(), String> {
-    match clamd.scan(eicar().as_slice()) {
+    match clamd.scan(eicar().as_slice(), eicar().len() as u64) {
         Verdict::Infected(_) => {}
         Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
         other => {
@@ -107,7 +175,7 @@ pub fn detects(clamd: &Clamd) -> Result<(), String> {
             ))
         }
     }
-    match clamd.scan(DepthCanary::new(SMALL_DEPTH)) {
+    match clamd.scan(DepthCanary::new(SMALL_DEPTH), SMALL_DEPTH) {
         Verdict::Infected(_) => Ok(()),
         Verdict::Unavailable(e) => Err(format!("clamd did not answer the canary: {e}")),
         _ => Err(
@@ -118,23 +186,17 @@ pub fn detects(clamd: &Clamd) -> Result<(), String> {
     }
 }
 
-/// How deep clamd scans: our cap if it finds the marker at the end of a stream that long;
-/// otherwise, if it reports its limit, the largest halving of the cap at which it still finds
-/// it. A stream answered OK was never read to its end: that clamd cannot be trusted.
-fn depth(clamd: &Clamd, cap: u64) -> Result<u64, String> {
-    let mut size = cap;
+/// How deep clamd scans, up to `first`: `first` if it finds the marker at the end of a
+/// stream that long; otherwise, if it reports its limit, the largest halving of it at which
+/// it still finds it. A stream answered OK was never read to its end: that clamd cannot be
+/// trusted.
+fn depth(clamd: &Clamd, first: u64, cap: u64) -> Result<u64, String> {
+    let mut size = first;
     while size >= MIN_DEPTH {
-        match clamd.scan(DepthCanary::new(size)) {
+        match clamd.scan(DepthCanary::new(size), size) {
             Verdict::Infected(_) => return Ok(size),
             Verdict::NotScanned(_) => size /= 2,
-            Verdict::Clean => {
-                return Err(format!(
-                    "clamd answered OK for a {size}-byte stream without finding the canary at its end: \
-                     it silently skips what exceeds its limits. In clamd.conf set AlertExceedsMax yes, and \
-                     StreamMaxLength, MaxFileSize and MaxScanSize to at least {}M",
-                    cap.div_ceil(1024 * 1024) + 1
-                ))
-            }
+            Verdict::Clean => return Err(silent_skip(size, cap)),
             Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
         }
     }

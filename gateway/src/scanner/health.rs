@@ -29,6 +29,11 @@ impl Proof {
         self.proven.depth
     }
 
+    /// Deeper proofs are still running: a file beyond `depth` waits for them.
+    pub fn deepening(&self) -> bool {
+        self.proven.deepening
+    }
+
     pub fn warnings(&self) -> &[String] {
         &self.proven.warnings
     }
@@ -111,6 +116,18 @@ impl Health {
     pub fn refresh(&self, generation: u64, proven: Proven) {
         self.status.send_if_modified(|s| match s {
             ScannerStatus::Up(p) if p.generation == generation && p.proven != proven => {
+                if p.proven.depth != proven.depth || p.proven.deepening != proven.deepening {
+                    tracing::info!(
+                        depth = proven.depth,
+                        deeper_to_come = proven.deepening,
+                        "scanner proved its depth"
+                    );
+                    if !proven.deepening {
+                        for warning in &proven.warnings {
+                            tracing::warn!(%warning, "scanner");
+                        }
+                    }
+                }
                 *s = ScannerStatus::Up(Arc::new(Proof { proven, generation }));
                 true
             }

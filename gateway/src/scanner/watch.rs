@@ -2,7 +2,8 @@
 //! pings it. clamd closing that session means the process we proved is gone (stopped,
 //! crashed, restarted with another database or other limits): trust is withdrawn at once and
 //! the next clamd must prove itself again. A periodic re-check catches a database reload
-//! inside the same process.
+//! inside the same process. While the tether holds, the depth is proved deeper toward the
+//! ceiling, one step per tick (see `canary::deepen`).
 
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ const RETRY_MAX: Duration = Duration::from_secs(15);
 
 /// A tether that held at least this long was a steady clamd: proving a new one starts
 /// again without delay. One that broke sooner backs off like a failed proof, so a clamd that
-/// keeps dropping sessions is not made to scan the 50 MiB depth canary in a tight loop.
+/// keeps dropping sessions is not made to scan the depth canary in a tight loop.
 const STEADY: Duration = Duration::from_secs(60);
 
 /// Runs until the scanner that owns `health` is dropped.
@@ -34,7 +35,7 @@ pub fn run(clamd: Clamd, health: Weak<Health>, cap: u64) {
                 let generation = h.up(proven.clone());
                 drop(h);
                 let held = Instant::now();
-                let Some(why) = hold(&clamd, session, proven, &health, generation) else {
+                let Some(why) = hold(&clamd, session, proven, &health, generation, cap) else {
                     return;
                 };
                 let Some(h) = health.upgrade() else { return };
@@ -74,9 +75,21 @@ fn hold(
     mut proven: Proven,
     health: &Weak<Health>,
     generation: u64,
+    cap: u64,
 ) -> Option<String> {
     let mut checked = Instant::now();
+    let mut deeper = Deeper::default();
     loop {
+        match deeper.poll(clamd, &proven, cap) {
+            Ok(None) => {}
+            Ok(Some(step)) => {
+                proven.depth = step.depth;
+                proven.deepening = step.deepening;
+                proven.warnings = step.warnings;
+                health.upgrade()?.refresh(generation, proven.clone());
+            }
+            Err(why) => return Some(why),
+        }
         let closed = session.closed_within(TICK);
         let h = health.upgrade()?;
         if closed {
@@ -104,5 +117,47 @@ fn hold(
                 h.refresh(generation, proven.clone());
             }
         }
+    }
+}
+
+/// The steps that prove clamd deeper, each on a thread of its own: a step at gigabytes
+/// takes clamd a minute, longer than its idle timeout for the tether, which must go on
+/// being pinged meanwhile.
+#[derive(Default)]
+struct Deeper {
+    running: Option<std::thread::JoinHandle<Result<(Proven, canary::Search), String>>>,
+    search: Option<canary::Search>,
+}
+
+impl Deeper {
+    /// Starts the next step if one is due, and returns the outcome of one that finished:
+    /// `Ok(Some(proven))` with its depth, `Err` when clamd failed it (trust must go).
+    fn poll(&mut self, clamd: &Clamd, proven: &Proven, cap: u64) -> Result<Option<Proven>, String> {
+        let mut finished = None;
+        if self.running.as_ref().is_some_and(|step| step.is_finished()) {
+            let step = self.running.take().expect("checked above");
+            let (deeper, search) = step
+                .join()
+                .unwrap_or_else(|_| Err("the depth proof failed".into()))?;
+            self.search = Some(search);
+            finished = Some(deeper);
+        }
+        let next = finished.as_ref().unwrap_or(proven);
+        if self.running.is_none() && next.deepening {
+            let (clamd, mut next, mut search) = (
+                clamd.clone(),
+                next.clone(),
+                self.search.take().unwrap_or_default(),
+            );
+            self.running = Some(
+                std::thread::Builder::new()
+                    .name("scanner-depth".into())
+                    .spawn(move || {
+                        canary::deepen(&clamd, &mut next, &mut search, cap).map(|()| (next, search))
+                    })
+                    .map_err(|e| format!("cannot start the depth proof: {e}"))?,
+            );
+        }
+        Ok(finished)
     }
 }

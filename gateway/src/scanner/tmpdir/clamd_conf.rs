@@ -98,7 +98,7 @@ PidFile
         );
         assert!(mounted[0].contains("mode=1777"));
         // Deeper than upgate's largest file, so that upgate's own cap binds first.
-        let cap = crate::upload::MAX_FILE_BYTES;
+        let cap = upgate_config::DEFAULT_MAX_FILE_BYTES;
         for limit in ["StreamMaxLength", "MaxFileSize", "MaxScanSize"] {
             let value = option(conf, limit).unwrap_or_else(|| panic!("{limit} missing"));
             assert!(size(&value) > cap, "{limit} {value}");
