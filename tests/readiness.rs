@@ -1,5 +1,6 @@
 //! The small ones: `Retry-After` on every 503 and 429 a caller sees, readiness that says no
-//! when the disk is nearly full (and uploads refused before it fills), and readiness that
+//! when the disk is nearly full (and uploads refused before it fills, counting the room
+//! promised to uploads in flight), and readiness that
 //! answers at once while the server drains instead of hanging.
 
 mod common;
@@ -13,6 +14,7 @@ use common::files::pdf;
 use common::scene::{scene, settings};
 use common::slow_clamd::SlowClamd;
 use common::upgate::{upload_file, Upgate};
+use upgate_gateway::disk::DiskWatch;
 
 fn retry_after(resp: &reqwest::Response) -> Option<u64> {
     resp.headers().get("retry-after")?.to_str().ok()?.parse().ok()
@@ -72,6 +74,67 @@ async fn retry_after_on_every_503_and_429() {
     let resp = client.post(format!("{url}/done")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(retry_after(&resp).is_some(), "JSON 429");
+}
+
+/// Room is promised, not only checked: two large resumable uploads that each fit on the
+/// disk, but not together, are not both started (the second would fill it halfway through);
+/// the room comes back when the first one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_promised_to_an_upload_in_flight_is_not_promised_twice() {
+    const FILE: u64 = 48 << 20;
+    // The data directory is made under the temporary directory: the same filesystem.
+    let free = DiskWatch::new(&std::env::temp_dir(), 0).free().unwrap();
+    // Room above the watermark for a file and a half: what else writes on this disk during
+    // the test may move that by up to half a file either way.
+    let min_free = free - FILE * 3 / 2;
+    let mut up = Upgate::configure_gateway(&format!("min_free_disk = \"{min_free} B\"\n"), "");
+    up.start().await;
+    let scene = scene(&up, settings(3, FILE)).await;
+    let (url, _) = scene.link("call-room").await;
+    let client = up.gateway_client();
+    let create = || {
+        client
+            .post(format!("{url}/tus"))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", FILE.to_string())
+            .send()
+    };
+
+    let first = create().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let second = create().await.unwrap();
+    assert_eq!(
+        second.status(),
+        StatusCode::INSUFFICIENT_STORAGE,
+        "the first one's room was promised"
+    );
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["code"], "insufficient_storage");
+    // Readiness counts the promise, and the half file left above the watermark is still ready.
+    let ready: Value = reqwest::get(format!("{}/readyz", up.monitor))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["disk"]["status"], "ok", "{ready}");
+    let unpromised = ready["disk"]["free_bytes"].as_u64().unwrap();
+    assert!(
+        unpromised < min_free + FILE,
+        "free_bytes leaves out the promise: {ready}"
+    );
+
+    // Terminated, the first upload gives its room back.
+    let origin = &url[..url.find("/u/").unwrap()];
+    let location = first.headers()["location"].to_str().unwrap();
+    let resp = client
+        .delete(format!("{origin}{location}"))
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(create().await.unwrap().status(), StatusCode::CREATED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

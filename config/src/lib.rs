@@ -36,7 +36,7 @@ pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
 /// The largest file any link may take unless the operator says otherwise (`[uploads]`).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 50 << 20;
 /// The most `uploads.max_file_size` may be: an S3 multipart upload of 10,000 parts of
-/// 8 MiB holds 80 GiB, and nobody texts a caller for more.
+/// 8 MiB holds about 78 GiB, and nobody texts a caller for more.
 pub const MAX_FILE_BYTES_CEILING: u64 = 64 << 30;
 /// The least it may be: below this, clamd's depth proof would prove nothing useful.
 pub const MIN_FILE_BYTES_CEILING: u64 = 64 << 10;

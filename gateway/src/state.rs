@@ -94,7 +94,7 @@ impl Gateway {
             Ok(()) => serde_json::json!({"status": "up"}),
             Err(e) => serde_json::json!({"status": "down", "detail": e.to_string()}),
         };
-        let (disk_ok, disk_json) = match self.disk.room_for(0) {
+        let (disk_ok, disk_json) = match self.disk.room() {
             Ok(free) => (true, serde_json::json!({"status": "ok", "free_bytes": free})),
             Err(low) => (
                 false,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use upgate_gateway::control_link::ControlLink;
+use upgate_gateway::disk::DiskWatch;
 use upgate_gateway::keys::GatewayKeys;
 use upgate_gateway::token::LinkId;
 use upgate_gateway::tus::{TusUpload, TusUploads};
@@ -36,7 +37,8 @@ async fn an_abandoned_upload_is_dropped_at_its_expiry_with_its_spool_and_its_slo
         allowed: vec![Kind::Pdf],
         decoders: Arc::new(tokio::sync::Semaphore::new(1)),
     };
-    let mut session = Session::new("a.pdf".into(), limits, spool.path(), keys.storage);
+    let room = DiskWatch::new(spool.path(), 0).reserve(10 << 20).unwrap();
+    let mut session = Session::new("a.pdf".into(), limits, spool.path(), room, keys.storage);
     let mut head = b"%PDF-1.4\n".to_vec();
     head.resize(2 << 20, b'%');
     session.feed(&head).await.unwrap();

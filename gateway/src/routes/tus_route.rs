@@ -179,10 +179,14 @@ pub(super) async fn create(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
         let e = UploadError::Unscannable(format!("larger than the {depth} bytes clamd proved it scans"));
         return refuse_unread(&gw, &parts.headers, body, tus(upload_problem(&gw, &e, &how)));
     }
-    if let Err(low) = gw.disk.room_for(length) {
-        let e = UploadError::DiskLow(low);
-        return refuse_unread(&gw, &parts.headers, body, tus(upload_problem(&gw, &e, &how)));
-    }
+    // The whole file's room, promised for as long as the upload lives (hours, on a bad line).
+    let room = match gw.disk.reserve(length) {
+        Ok(room) => room,
+        Err(low) => {
+            let e = UploadError::DiskLow(low);
+            return refuse_unread(&gw, &parts.headers, body, tus(upload_problem(&gw, &e, &how)));
+        }
+    };
     let Some(keys) = gw.keys.current() else {
         let missing =
             crate::control_link::ControlError::Unavailable("no keys from the control plane yet".into());
@@ -201,7 +205,13 @@ pub(super) async fn create(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
         allowed: view.allowed.clone(),
         decoders: gw.decoders.clone(),
     };
-    let session = Session::new(file_name(&parts.headers), limits, &gw.spool_dir, keys.storage);
+    let session = Session::new(
+        file_name(&parts.headers),
+        limits,
+        &gw.spool_dir,
+        room,
+        keys.storage,
+    );
     let expires_at = (now() + IDLE_SECS).min(claims.expires_at);
     let upload = TusUpload::new(
         claims.link_id,

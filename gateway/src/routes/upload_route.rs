@@ -125,9 +125,10 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         return upload_problem(gw, &UploadError::TooLarge { limit }, how);
     }
     // Room for the whole file before a byte is read: a disk that fills mid-upload fails late.
-    if let Err(low) = gw.disk.room_for(declared.unwrap_or(limit)) {
-        return upload_problem(gw, &UploadError::DiskLow(low), how);
-    }
+    let room = match gw.disk.reserve(declared.unwrap_or(limit)) {
+        Ok(room) => room,
+        Err(low) => return upload_problem(gw, &UploadError::DiskLow(low), how),
+    };
     // One key set for the whole upload: a rotation meanwhile takes effect with the next one.
     // (The token was checked with keys, and keys are never taken away once they came.)
     let Some(keys) = gw.keys.current() else {
@@ -155,7 +156,16 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
     }
     let lease = LeaseKeeper::start(gw.control.clone(), claim.clone());
     let mut seen = upload::Seen::default();
-    let received = upload::receive(stream, boundary, &limits, &gw.spool_dir, &keys.storage, &mut seen).await;
+    let received = upload::receive(
+        stream,
+        boundary,
+        &limits,
+        &gw.spool_dir,
+        room,
+        &keys.storage,
+        &mut seen,
+    )
+    .await;
     let sinks = upload::Sinks {
         scanner: &gw.scanner,
         store: &*gw.store,

@@ -10,6 +10,7 @@ use super::framing::{Event, Parts, PartsError};
 use super::session::{Limits, Received, Seen, Session};
 use super::UploadError;
 use crate::body::{BodyCut, BodyError};
+use crate::disk::Reservation;
 use crate::names::clean_display_name;
 use crate::seal::RecipientPublicKey;
 
@@ -36,6 +37,7 @@ pub async fn receive<S>(
     boundary: String,
     limits: &Limits,
     spool_dir: &Path,
+    room: Reservation,
     recipient: &RecipientPublicKey,
     seen: &mut Seen,
 ) -> Result<Received, UploadError>
@@ -59,7 +61,7 @@ where
             .ok_or(UploadError::Malformed("the part is not a file"))?,
     );
     seen.name = Some(display_name.clone());
-    let mut session = Session::new(display_name, limits.clone(), spool_dir, *recipient);
+    let mut session = Session::new(display_name, limits.clone(), spool_dir, room, *recipient);
     // Only data follows the one part (the parser refuses a second): `None` is the end of
     // the body, its closing boundary checked.
     loop {

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use super::sniff::{self, ImageLimits, Kind, PdfCheck};
 use super::spool::Spool;
 use super::UploadError;
+use crate::disk::Reservation;
 use crate::seal::{Header, Opener, RecipientPublicKey, Sealer, TAG_LEN};
 use crate::storage::ObjectKey;
 
@@ -52,6 +53,8 @@ pub struct Received {
 pub struct Session {
     limits: Limits,
     spool_dir: PathBuf,
+    /// The disk room promised to this file, handed to its spool when the first byte is written.
+    room: Option<Reservation>,
     recipient: RecipientPublicKey,
     key: ObjectKey,
     display_name: String,
@@ -64,16 +67,18 @@ pub struct Session {
 
 impl Session {
     /// An upload of a file the caller calls `display_name` (already cleaned), to be sealed
-    /// for `recipient` into `spool_dir`.
+    /// for `recipient` into `spool_dir`, in the disk `room` promised to it.
     pub fn new(
         display_name: String,
         limits: Limits,
         spool_dir: &Path,
+        room: Reservation,
         recipient: RecipientPublicKey,
     ) -> Session {
         Session {
             limits,
             spool_dir: spool_dir.to_path_buf(),
+            room: Some(room),
             recipient,
             key: ObjectKey::random(),
             display_name,
@@ -140,7 +145,8 @@ impl Session {
         self.kind = Some(kind);
         let sealer = Sealer::new(&self.recipient, self.key.as_str())
             .map_err(|e| UploadError::Internal(format!("seal: {e}")))?;
-        let spool = Spool::new(&self.spool_dir, self.key.as_str());
+        let room = self.room.take().expect("the spool is made once");
+        let spool = Spool::new(&self.spool_dir, self.key.as_str(), room);
         let mut out = Vec::with_capacity(sealer.header().len() + sniff::SNIFF_LEN);
         out.extend_from_slice(sealer.header());
         let mut stages = Stages {

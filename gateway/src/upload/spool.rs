@@ -15,10 +15,11 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
+
+use crate::disk::Reservation;
 
 /// A write that takes longer than this sends the upload's later writes to the blocking pool.
 /// 64 KiB into the page cache takes ~10-30 µs; anything near a millisecond is the disk.
@@ -34,6 +35,8 @@ enum State {
 
 pub struct Spool {
     path: PathBuf,
+    /// The room promised to this file, given back as its bytes are written.
+    room: Reservation,
     state: State,
     len: u64,
     kept: bool,
@@ -56,10 +59,12 @@ fn write_all(path: &Path, file: Option<File>, bytes: &[u8]) -> std::io::Result<F
 }
 
 impl Spool {
-    /// A spool for `name` in `dir`; nothing touches the disk until the first write.
-    pub fn new(dir: &Path, name: &str) -> Spool {
+    /// A spool for `name` in `dir`, filling `room`; nothing touches the disk until the
+    /// first write.
+    pub fn new(dir: &Path, name: &str, room: Reservation) -> Spool {
         Spool {
             path: dir.join(format!("{name}.part")),
+            room,
             state: State::Idle(None),
             len: 0,
             kept: false,
@@ -99,6 +104,7 @@ impl Spool {
             return Ok(bytes);
         }
         self.len += bytes.len() as u64;
+        self.room.written(bytes.len() as u64);
         if !self.offload {
             let State::Idle(file) = std::mem::replace(&mut self.state, State::Finished) else {
                 return Err(std::io::Error::other("spool already finished"));
@@ -125,6 +131,7 @@ impl Spool {
     pub async fn finish(&mut self, last: Vec<u8>) -> std::io::Result<()> {
         let (file, _) = self.idle().await?;
         self.len += last.len() as u64;
+        self.room.written(last.len() as u64);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || write_all(&path, file, &last)?.sync_all())
             .await
@@ -195,7 +202,7 @@ mod tests {
     #[tokio::test]
     async fn fast_writes_go_straight_to_the_file_one_segment_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::new(dir.path(), "f");
+        let mut spool = Spool::new(dir.path(), "f", Reservation::none());
         assert!(!spool.path().exists(), "nothing on disk before the first write");
         spool.slow_write = Duration::from_secs(3600);
         let expected = write_three(&mut spool).await;
@@ -207,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn after_a_slow_write_the_rest_go_to_the_blocking_pool_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::new(dir.path(), "f");
+        let mut spool = Spool::new(dir.path(), "f", Reservation::none());
         // Every write counts as slow: the first goes straight to the file, the rest are
         // offloaded, and the bytes still land in order.
         spool.slow_write = Duration::ZERO;
@@ -220,7 +227,7 @@ mod tests {
     #[tokio::test]
     async fn a_spool_not_kept_leaves_nothing_and_a_kept_one_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let mut dropped = Spool::new(dir.path(), "dropped");
+        let mut dropped = Spool::new(dir.path(), "dropped", Reservation::none());
         dropped.slow_write = Duration::ZERO;
         let mut buf = segment(1);
         buf = dropped.write(buf).await.unwrap();
@@ -232,7 +239,7 @@ mod tests {
             "an abandoned spool is deleted, a write in flight or not"
         );
 
-        let mut kept = Spool::new(dir.path(), "kept");
+        let mut kept = Spool::new(dir.path(), "kept", Reservation::none());
         kept.finish(segment(1)).await.unwrap();
         let path = kept.path().to_path_buf();
         kept.kept();

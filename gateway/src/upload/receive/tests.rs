@@ -66,9 +66,17 @@ async fn run(bytes: Vec<u8>, cuts: Vec<usize>) -> (Result<(), UploadError>, usiz
     let recipient = RecipientSecretKey::from_bytes(1, [7; 32]).public();
     let mut seen = Seen::default();
     // A received file is dropped uncommitted here, which must remove its spool too.
-    let result = receive(stream, "B".into(), &limits, dir.path(), &recipient, &mut seen)
-        .await
-        .map(drop);
+    let result = receive(
+        stream,
+        "B".into(),
+        &limits,
+        dir.path(),
+        Reservation::none(),
+        &recipient,
+        &mut seen,
+    )
+    .await
+    .map(drop);
     (result, std::fs::read_dir(dir.path()).unwrap().count())
 }
 

@@ -42,7 +42,7 @@ fn spooled(dir: &Path) -> usize {
 }
 
 async fn fed(bytes: &[u8], chunk: usize, l: Limits, dir: &Path) -> Result<Received, UploadError> {
-    let mut s = Session::new("a.pdf".into(), l, dir, recipient());
+    let mut s = Session::new("a.pdf".into(), l, dir, Reservation::none(), recipient());
     for piece in bytes.chunks(chunk.max(1)) {
         s.feed(piece).await?;
     }
@@ -76,6 +76,7 @@ async fn a_wrong_type_is_refused_at_its_first_bytes_and_nothing_is_spooled() {
         "a.png".into(),
         limits(1 << 30, &[Kind::Pdf]),
         dir.path(),
+        Reservation::none(),
         recipient(),
     );
     // The first chunk that covers the sniffed head is enough: the refusal does not wait for
@@ -95,6 +96,7 @@ async fn the_size_cap_refuses_the_chunk_that_crosses_it_and_the_spool_goes() {
         "a.pdf".into(),
         limits(5_000, &[Kind::Pdf]),
         dir.path(),
+        Reservation::none(),
         recipient(),
     );
     s.feed(&file[..4_000]).await.unwrap();
@@ -114,7 +116,7 @@ async fn the_size_cap_refuses_the_chunk_that_crosses_it_and_the_spool_goes() {
 async fn an_empty_or_cut_file_is_refused_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let l = || limits(1 << 20, &[Kind::Pdf]);
-    let empty = Session::new("a.pdf".into(), l(), dir.path(), recipient());
+    let empty = Session::new("a.pdf".into(), l(), dir.path(), Reservation::none(), recipient());
     let e = empty.finish().await.err().expect("refused");
     assert_eq!(e.code(), "empty_file");
     let e = fed(b"%PD", 1, l(), dir.path()).await.err().expect("refused");
