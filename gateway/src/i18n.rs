@@ -107,6 +107,8 @@ pub struct Text {
     /// `{types}`, `{size}`, `{remaining}`.
     pub hint: &'static str,
     pub choose_a_file: &'static str,
+    /// `{size}`: the plain form's own cap, shown when the link allows more.
+    pub plain_limit: &'static str,
     pub send_this_file: &'static str,
     pub take_a_photo: &'static str,
     pub choose_files: &'static str,

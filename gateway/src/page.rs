@@ -6,7 +6,7 @@
 use crate::control_link::{LinkState, LinkView};
 use crate::i18n::{fill, Lang, Text};
 use crate::respond::escape_html;
-use crate::upload::{allowed_list, human_size, link_gone_message};
+use crate::upload::{allowed_list, human_size, link_gone_message, MULTIPART_MAX_FILE_BYTES};
 
 pub const SCRIPT: &str = include_str!("assets/upload.js");
 pub const STYLE: &str = include_str!("assets/upload.css");
@@ -103,6 +103,19 @@ pub fn upload_page(view: &LinkView, path: &str, lang: Lang) -> String {
             ("remaining", &format!("<span id=\"remaining\">{remaining}</span>")),
         ],
     );
+    // The plain form posts the whole file at once, capped below what the script can send
+    // resumably: said only where the link allows more.
+    let plain_limit = if view.max_file_bytes > MULTIPART_MAX_FILE_BYTES {
+        format!(
+            "<p class=\"hint\">{}</p>",
+            escape_html(&fill(
+                t.plain_limit,
+                &[("size", &human_size(MULTIPART_MAX_FILE_BYTES, t))]
+            ))
+        )
+    } else {
+        String::new()
+    };
     let page = escape_html(path);
     let code = lang.code();
     let done_hidden = if view.files_received > 0 { "" } else { " hidden" };
@@ -110,7 +123,7 @@ pub fn upload_page(view: &LinkView, path: &str, lang: Lang) -> String {
         "<h1>{title}</h1>\
 <p class=\"ask\">{message}</p>\
 <p class=\"hint\">{hint}</p>\
-<form id=\"plain\" method=\"post\" action=\"{page}/files?lang={code}\" enctype=\"multipart/form-data\">\
+<form id=\"plain\" method=\"post\" action=\"{page}/files?lang={code}\" enctype=\"multipart/form-data\">{plain_limit}\
 <p><label for=\"plain-file\">{choose_a_file}</label><br><input type=\"file\" id=\"plain-file\" name=\"file\" accept=\"{accept}\" required></p>\
 <p><button type=\"submit\" class=\"button primary\">{send_this_file}</button></p></form>\
 <div id=\"enhanced\" hidden>\
@@ -201,3 +214,6 @@ pub fn message_page(lang: Lang, page: Option<&str>, title: &str, text: &str) -> 
         &format!("<h1>{}</h1><p>{}</p>", escape_html(title), escape_html(text)),
     )
 }
+
+#[cfg(test)]
+mod tests;

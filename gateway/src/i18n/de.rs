@@ -4,6 +4,7 @@ pub const TEXT: Text = Text {
     send_your_files: "Dateien senden",
     hint: "{types}, jeweils bis {size}. Sie können noch {remaining} Datei(en) senden.",
     choose_a_file: "Datei auswählen",
+    plain_limit: "Dieses einfache Formular nimmt Dateien bis {size}.",
     send_this_file: "Diese Datei senden",
     take_a_photo: "Foto aufnehmen",
     choose_files: "Dateien auswählen",

@@ -4,6 +4,7 @@ pub const TEXT: Text = Text {
     send_your_files: "Send your files",
     hint: "{types}, up to {size} each. You can send {remaining} more file(s).",
     choose_a_file: "Choose a file",
+    plain_limit: "This simple form takes files up to {size}.",
     send_this_file: "Send this file",
     take_a_photo: "Take a photo",
     choose_files: "Choose files",

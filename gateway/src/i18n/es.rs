@@ -4,6 +4,7 @@ pub const TEXT: Text = Text {
     send_your_files: "Envíe sus archivos",
     hint: "{types}, hasta {size} cada uno. Puede enviar {remaining} archivo(s) más.",
     choose_a_file: "Elegir un archivo",
+    plain_limit: "Este formulario sencillo admite archivos de hasta {size}.",
     send_this_file: "Enviar este archivo",
     take_a_photo: "Hacer una foto",
     choose_files: "Elegir archivos",

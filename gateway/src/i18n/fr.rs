@@ -4,6 +4,7 @@ pub const TEXT: Text = Text {
     send_your_files: "Envoyez vos fichiers",
     hint: "{types}, jusqu'à {size} chacun. Vous pouvez encore envoyer {remaining} fichier(s).",
     choose_a_file: "Choisir un fichier",
+    plain_limit: "Ce formulaire simple accepte des fichiers jusqu'à {size}.",
     send_this_file: "Envoyer ce fichier",
     take_a_photo: "Prendre une photo",
     choose_files: "Choisir des fichiers",
