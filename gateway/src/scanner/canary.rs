@@ -80,15 +80,11 @@ pub struct Proven {
     pub depth: u64,
     /// Deeper proofs are still to run, toward the ceiling: a larger file waits for them.
     pub deepening: bool,
+    /// The smallest size clamd refused (reported its limit for): the depth lies below it,
+    /// and the proof searches between the two.
+    pub refused: Option<u64>,
     /// Things an operator should fix that do not stop scanning.
     pub warnings: Vec<String>,
-}
-
-/// Where the search for clamd's depth stands between two `deepen` steps.
-#[derive(Debug, Default)]
-pub struct Search {
-    /// The smallest size clamd refused (reported its limit for): the depth lies below it.
-    refused: Option<u64>,
 }
 
 /// Runs the canaries against `clamd` (blocking). `Err` says, for the operator, why this
@@ -96,45 +92,49 @@ pub struct Search {
 pub fn prove(clamd: &Clamd, cap: u64) -> Result<Proven, String> {
     let engine = clamd.version().map_err(|e| e.to_string())?;
     detects(clamd)?;
-    let first = cap.min(FIRST_DEPTH);
-    let depth = depth(clamd, first, cap)?;
+    let (depth, refused) = depth(clamd, cap.min(FIRST_DEPTH), cap)?;
     let mut proven = Proven {
         engine,
         depth,
-        deepening: depth == first && first < cap,
+        deepening: false,
+        refused,
         // Every stream clamd scans is written to its temporary directory first, in plaintext.
         warnings: super::tmpdir::warning(clamd.addr()).into_iter().collect(),
     };
-    if !proven.deepening {
-        short_of(&mut proven, cap);
-    }
+    settle(&mut proven, cap);
     Ok(proven)
 }
 
-/// One step of proving deeper, toward `cap`: twice the depth so far, or, once clamd has
-/// refused a size, halfway to it. `Err` when clamd failed (trust must go).
-pub fn deepen(clamd: &Clamd, proven: &mut Proven, search: &mut Search, cap: u64) -> Result<(), String> {
-    let size = match search.refused {
-        Some(refused) => proven.depth + (refused - proven.depth) / 2,
-        None => proven.depth.saturating_mul(2).min(cap),
-    };
-    match clamd.scan(DepthCanary::new(size), size) {
-        Verdict::Infected(_) => proven.depth = size,
-        Verdict::NotScanned(_) => search.refused = Some(size),
-        Verdict::Clean => {
-            // Read only in part, silently: nothing deeper can be trusted, what was proved stays.
-            search.refused = Some(proven.depth);
-            proven.warnings.push(silent_skip(size, cap));
-        }
-        Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
-    }
-    proven.deepening = match search.refused {
+/// Whether deeper proofs are due (toward the ceiling, or between the depth and a refused
+/// size still far apart), and once they are not, the warning if the depth fell short.
+fn settle(proven: &mut Proven, cap: u64) {
+    proven.deepening = match proven.refused {
         Some(refused) => refused - proven.depth > proven.depth / CLOSE_ENOUGH,
         None => proven.depth < cap,
     };
     if !proven.deepening {
         short_of(proven, cap);
     }
+}
+
+/// One step of proving deeper, toward `cap`: twice the depth so far, or, once clamd has
+/// refused a size, halfway to it. `Err` when clamd failed (trust must go).
+pub fn deepen(clamd: &Clamd, proven: &mut Proven, cap: u64) -> Result<(), String> {
+    let size = match proven.refused {
+        Some(refused) => proven.depth + (refused - proven.depth) / 2,
+        None => proven.depth.saturating_mul(2).min(cap),
+    };
+    match clamd.scan(DepthCanary::new(size), size) {
+        Verdict::Infected(_) => proven.depth = size,
+        Verdict::NotScanned(_) => proven.refused = Some(size),
+        Verdict::Clean => {
+            // Read only in part, silently: nothing deeper can be trusted, what was proved stays.
+            proven.refused = Some(proven.depth);
+            proven.warnings.push(silent_skip(size, cap));
+        }
+        Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
+    }
+    settle(proven, cap);
     Ok(())
 }
 
@@ -188,14 +188,17 @@ pub fn detects(clamd: &Clamd) -> Result<(), String> {
 
 /// How deep clamd scans, up to `first`: `first` if it finds the marker at the end of a
 /// stream that long; otherwise, if it reports its limit, the largest halving of it at which
-/// it still finds it. A stream answered OK was never read to its end: that clamd cannot be
-/// trusted.
-fn depth(clamd: &Clamd, first: u64, cap: u64) -> Result<u64, String> {
-    let mut size = first;
+/// it still finds it, with the smallest size it refused (`deepen` searches between them).
+/// A stream answered OK was never read to its end: that clamd cannot be trusted.
+fn depth(clamd: &Clamd, first: u64, cap: u64) -> Result<(u64, Option<u64>), String> {
+    let (mut size, mut refused) = (first, None);
     while size >= MIN_DEPTH {
         match clamd.scan(DepthCanary::new(size), size) {
-            Verdict::Infected(_) => return Ok(size),
-            Verdict::NotScanned(_) => size /= 2,
+            Verdict::Infected(_) => return Ok((size, refused)),
+            Verdict::NotScanned(_) => {
+                refused = Some(size);
+                size /= 2;
+            }
             Verdict::Clean => return Err(silent_skip(size, cap)),
             Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
         }

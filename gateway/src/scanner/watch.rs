@@ -14,6 +14,8 @@ use crate::clamd::Clamd;
 
 /// How often the tether pings clamd; it notices a closed session at once regardless.
 const TICK: Duration = Duration::from_secs(5);
+/// How often a running depth step is checked for its end (and the tether pinged).
+const STEP_TICK: Duration = Duration::from_millis(250);
 /// How often the same process re-proves that it detects (and says its database version).
 const RECHECK: Duration = Duration::from_secs(60);
 /// Waits between attempts while clamd is down.
@@ -85,12 +87,16 @@ fn hold(
             Ok(Some(step)) => {
                 proven.depth = step.depth;
                 proven.deepening = step.deepening;
+                proven.refused = step.refused;
                 proven.warnings = step.warnings;
                 health.upgrade()?.refresh(generation, proven.clone());
             }
             Err(why) => return Some(why),
         }
-        let closed = session.closed_within(TICK);
+        // While a step runs, its end is looked for sooner: the next one starts without
+        // waiting out a whole tick.
+        let wait = if deeper.running.is_some() { STEP_TICK } else { TICK };
+        let closed = session.closed_within(wait);
         let h = health.upgrade()?;
         if closed {
             return Some("clamd closed its connection (stopped or restarted): scanning is paused until it proves itself again".into());
@@ -125,8 +131,7 @@ fn hold(
 /// being pinged meanwhile.
 #[derive(Default)]
 struct Deeper {
-    running: Option<std::thread::JoinHandle<Result<(Proven, canary::Search), String>>>,
-    search: Option<canary::Search>,
+    running: Option<std::thread::JoinHandle<Result<Proven, String>>>,
 }
 
 impl Deeper {
@@ -136,25 +141,18 @@ impl Deeper {
         let mut finished = None;
         if self.running.as_ref().is_some_and(|step| step.is_finished()) {
             let step = self.running.take().expect("checked above");
-            let (deeper, search) = step
+            let deeper = step
                 .join()
                 .unwrap_or_else(|_| Err("the depth proof failed".into()))?;
-            self.search = Some(search);
             finished = Some(deeper);
         }
         let next = finished.as_ref().unwrap_or(proven);
         if self.running.is_none() && next.deepening {
-            let (clamd, mut next, mut search) = (
-                clamd.clone(),
-                next.clone(),
-                self.search.take().unwrap_or_default(),
-            );
+            let (clamd, mut next) = (clamd.clone(), next.clone());
             self.running = Some(
                 std::thread::Builder::new()
                     .name("scanner-depth".into())
-                    .spawn(move || {
-                        canary::deepen(&clamd, &mut next, &mut search, cap).map(|()| (next, search))
-                    })
+                    .spawn(move || canary::deepen(&clamd, &mut next, cap).map(|()| next))
                     .map_err(|e| format!("cannot start the depth proof: {e}"))?,
             );
         }
