@@ -221,3 +221,82 @@ async fn the_proof_stops_at_clamds_limit_and_deeper_files_are_refused_before_any
     assert_eq!(body["code"], "max_file_bytes_over_scanner_depth");
     assert!(body["detail"].as_str().unwrap().contains(&depth.to_string()));
 }
+
+/// A tmpfs mounted for one test (needs root, as `.ci/run` runs), unmounted when dropped.
+struct SmallTmpfs(tempfile::TempDir);
+
+impl SmallTmpfs {
+    fn mount(size_mib: u64) -> SmallTmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mib}m,mode=1777"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root: run the tests as .ci/run does"
+        );
+        SmallTmpfs(dir)
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clamd_whose_temporary_space_is_smaller_than_the_ceiling_stays_trusted() {
+    // clamd's limits allow 400M, but its temporary directory holds 100 MiB: the operator
+    // raised max_file_size and clamd.conf and forgot the tmpfs.
+    let tmpfs = SmallTmpfs::mount(100);
+    let clamd = Clamd::start_custom_in(
+        "StreamMaxLength 400M\nMaxFileSize 400M\nMaxScanSize 1600M\nAlertExceedsMax yes\n",
+        Clamd::DATABASES,
+        None,
+        Some(tmpfs.0.path()),
+    );
+    let mut up = Upgate::configure(&config(&clamd, 384));
+    up.start().await;
+
+    // The canaries clamd could not write are sizes it cannot scan: the depth stops below
+    // the tmpfs, trust is never withdrawn, and the warning says where to look.
+    let scanner = proved(&up).await;
+    let depth = scanner["depth"].as_u64().unwrap();
+    assert!((64 * MIB..=100 * MIB).contains(&depth), "{scanner}");
+    let warnings = scanner["warnings"].to_string();
+    assert!(warnings.contains("uploads.max_file_size"), "{warnings}");
+    assert!(warnings.contains("TemporaryDirectory"), "{warnings}");
+    let logs = up.logs();
+    assert!(
+        !logs.contains("scanner not trusted"),
+        "trust went while proving deeper:\n{logs}"
+    );
+
+    // A file deeper than that is refused before a byte; one within it is scanned and stored.
+    let scene = scene(&up, settings(3, depth)).await;
+    let (link, _) = scene.link("call-tmpfs").await;
+    let client = up.gateway_client();
+    let r = create(&client, &link, depth + 1).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "over the link's limit first"
+    );
+    let file = varied_pdf("fits", 80 * MIB as usize);
+    send(&client, &link, &file).await;
+    let (_, call) = scene.reviewer.get("/v1/calls/call-tmpfs").await;
+    assert_eq!(call["files"][0]["scan"]["status"], "clean", "{call}");
+    assert_eq!(up.readyz().await["scanner"]["status"], "up");
+}

@@ -24,6 +24,8 @@ pub const FIRST_DEPTH: u64 = 64 << 20;
 /// Between a depth found and one refused, the search for clamd's limit stops when they are
 /// this close (a sixteenth of the depth): each step scans gigabytes.
 const CLOSE_ENOUGH: u64 = 16;
+/// How the warning for a deeper canary clamd failed begins (it is given once).
+const FAILED_DEEPER: &str = "clamd failed to scan a";
 
 /// The EICAR test string, assembled at run time so this source file is not itself flagged.
 pub fn eicar() -> Vec<u8> {
@@ -118,8 +120,11 @@ fn settle(proven: &mut Proven, cap: u64) {
 }
 
 /// One step of proving deeper, toward `cap`: twice the depth so far, or, once clamd has
-/// refused a size, halfway to it. `Err` when clamd failed (trust must go).
-pub fn deepen(clamd: &Clamd, proven: &mut Proven, cap: u64) -> Result<(), String> {
+/// refused a size, halfway to it. A canary clamd fails to scan (an error reply, a dropped
+/// connection: most often a temporary directory too small for it) is a size it cannot
+/// scan, not a reason to distrust it: the tether says whether clamd itself is gone, and
+/// smaller files were proved.
+pub fn deepen(clamd: &Clamd, proven: &mut Proven, cap: u64) {
     let size = match proven.refused {
         Some(refused) => proven.depth + (refused - proven.depth) / 2,
         None => proven.depth.saturating_mul(2).min(cap),
@@ -132,10 +137,18 @@ pub fn deepen(clamd: &Clamd, proven: &mut Proven, cap: u64) -> Result<(), String
             proven.refused = Some(proven.depth);
             proven.warnings.push(silent_skip(size, cap));
         }
-        Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
+        Verdict::Unavailable(e) => {
+            proven.refused = Some(size);
+            if !proven.warnings.iter().any(|w| w.starts_with(FAILED_DEEPER)) {
+                proven.warnings.push(format!(
+                    "{FAILED_DEEPER} {size}-byte canary ({e}): if clamd's log says 'No space left on \
+                     device', its TemporaryDirectory (the tmpfs size=) is smaller than the files \
+                     upgate takes; files above the depth proved are refused as unscannable"
+                ));
+            }
+        }
     }
     settle(proven, cap);
-    Ok(())
 }
 
 /// The operator's warning when the depth proved is short of the ceiling.
@@ -148,7 +161,8 @@ fn short_of(proven: &mut Proven, cap: u64) {
                 "clamd scans files up to {depth} bytes, less than upgate's largest file ({cap} bytes, \
                  uploads.max_file_size): larger files are refused as unscannable and settings above \
                  {depth} bytes are refused; raise StreamMaxLength, MaxFileSize and MaxScanSize in \
-                 clamd.conf to allow them (clamd scans at most about 2 GiB)"
+                 clamd.conf, and the tmpfs of its TemporaryDirectory, to allow them (clamd scans \
+                 at most about 2 GiB)"
             ),
         );
     }

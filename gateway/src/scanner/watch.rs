@@ -131,19 +131,17 @@ fn hold(
 /// being pinged meanwhile.
 #[derive(Default)]
 struct Deeper {
-    running: Option<std::thread::JoinHandle<Result<Proven, String>>>,
+    running: Option<std::thread::JoinHandle<Proven>>,
 }
 
 impl Deeper {
     /// Starts the next step if one is due, and returns the outcome of one that finished:
-    /// `Ok(Some(proven))` with its depth, `Err` when clamd failed it (trust must go).
+    /// `Ok(Some(proven))` with its depth, `Err` when a step could not run (trust must go).
     fn poll(&mut self, clamd: &Clamd, proven: &Proven, cap: u64) -> Result<Option<Proven>, String> {
         let mut finished = None;
         if self.running.as_ref().is_some_and(|step| step.is_finished()) {
             let step = self.running.take().expect("checked above");
-            let deeper = step
-                .join()
-                .unwrap_or_else(|_| Err("the depth proof failed".into()))?;
+            let deeper = step.join().map_err(|_| "the depth proof failed".to_string())?;
             finished = Some(deeper);
         }
         let next = finished.as_ref().unwrap_or(proven);
@@ -152,7 +150,10 @@ impl Deeper {
             self.running = Some(
                 std::thread::Builder::new()
                     .name("scanner-depth".into())
-                    .spawn(move || canary::deepen(&clamd, &mut next, cap).map(|()| next))
+                    .spawn(move || {
+                        canary::deepen(&clamd, &mut next, cap);
+                        next
+                    })
                     .map_err(|e| format!("cannot start the depth proof: {e}"))?,
             );
         }
