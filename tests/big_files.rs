@@ -222,11 +222,12 @@ async fn the_proof_stops_at_clamds_limit_and_deeper_files_are_refused_before_any
     assert!(body["detail"].as_str().unwrap().contains(&depth.to_string()));
 }
 
-/// A tmpfs mounted for one test (needs root, as `.ci/run` runs), unmounted when dropped.
+/// A tmpfs mounted for one test, unmounted when dropped. Mounting needs root, as CI runs
+/// the tests; `None` for anyone else.
 struct SmallTmpfs(tempfile::TempDir);
 
 impl SmallTmpfs {
-    fn mount(size_mib: u64) -> SmallTmpfs {
+    fn mount(size_mib: u64) -> Option<SmallTmpfs> {
         let dir = tempfile::tempdir().unwrap();
         let status = std::process::Command::new("mount")
             .args([
@@ -237,13 +238,10 @@ impl SmallTmpfs {
                 "tmpfs",
             ])
             .arg(dir.path())
+            .stderr(std::process::Stdio::null())
             .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root: run the tests as .ci/run does"
-        );
-        SmallTmpfs(dir)
+            .ok()?;
+        status.success().then_some(SmallTmpfs(dir))
     }
 }
 
@@ -260,7 +258,15 @@ impl Drop for SmallTmpfs {
 async fn a_clamd_whose_temporary_space_is_smaller_than_the_ceiling_stays_trusted() {
     // clamd's limits allow 400M, but its temporary directory holds 100 MiB: the operator
     // raised max_file_size and clamd.conf and forgot the tmpfs.
-    let tmpfs = SmallTmpfs::mount(100);
+    let Some(tmpfs) = SmallTmpfs::mount(100) else {
+        let uid = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let root = uid
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+        assert!(!root, "root could not mount a tmpfs");
+        eprintln!("SKIPPED: mounting a tmpfs for clamd needs root (CI runs the tests as root)");
+        return;
+    };
     let clamd = Clamd::start_custom_in(
         "StreamMaxLength 400M\nMaxFileSize 400M\nMaxScanSize 1600M\nAlertExceedsMax yes\n",
         Clamd::DATABASES,
