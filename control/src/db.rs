@@ -46,14 +46,20 @@ pub enum Tree {
     CallFiles,
     /// account id / call id / event number (big-endian) -> CallEvent: the newest 100
     CallEvents,
-    /// name -> value: facts about the store itself (its layout version)
+    /// name -> value: facts about the store itself (its layout version), and each account's
+    /// next event id (`events/{account}`)
     Meta,
     /// credential id -> GatewayCredential: who may use the internal API
     GatewayCredentials,
+    /// account id / event id (big-endian) -> EventRecord: the account's event log, written
+    /// in the batch of the change each event describes
+    Events,
+    /// account id / call id / event id (big-endian) -> (empty): a call's events in the log
+    CallEventIds,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 19] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -71,6 +77,8 @@ impl Tree {
         Tree::CallEvents,
         Tree::Meta,
         Tree::GatewayCredentials,
+        Tree::Events,
+        Tree::CallEventIds,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -97,6 +105,8 @@ impl Tree {
             Tree::CallEvents => "call_events",
             Tree::Meta => "meta",
             Tree::GatewayCredentials => "gateway_credentials",
+            Tree::Events => "events",
+            Tree::CallEventIds => "call_event_ids",
         }
     }
 }
@@ -127,6 +137,10 @@ pub trait Kv: Send + Sync + 'static {
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError>;
     /// The last `limit` entries whose key starts with `prefix`, newest (highest key) first.
     fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError>;
+    /// The first `limit` entries whose key starts with `prefix` and is `start` or above, in
+    /// key order: a page of a log, resumed after the last key seen.
+    fn scan_from(&self, tree: Tree, prefix: &[u8], start: &[u8], limit: usize)
+        -> Result<Vec<Entry>, DbError>;
     /// Applies every op or none. Readers see it at once (a reader that does not hold the
     /// service's write lock may see it partly applied while this runs: write records before
     /// the index entries that point at them); it is durable once a [`Durable`] asked for

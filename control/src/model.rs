@@ -127,6 +127,58 @@ pub struct CallEvent {
 pub enum Event {
     /// The gateway refused a file for what it is; the caller was told why.
     UploadRefused(UploadRefused),
+    /// A link was issued for the call (its SMS is a separate event).
+    LinkIssued {
+        link_id: String,
+        expires_at: u64,
+    },
+    /// A newer link replaced this one.
+    LinkSuperseded {
+        link_id: String,
+        by: String,
+    },
+    /// Staff or the platform revoked the link.
+    LinkRevoked {
+        link_id: String,
+    },
+    /// The caller pressed "I'm finished", or the link's last file slot was filled.
+    LinkFinished {
+        link_id: String,
+    },
+    /// An upload took one of the link's file slots.
+    UploadStarted {
+        link_id: String,
+    },
+    /// A file was stored on the call.
+    FileStored {
+        link_id: String,
+        file_id: String,
+        size: u64,
+        #[serde(rename = "type")]
+        kind: upgate_gateway::upload::sniff::Kind,
+        scan: ScanVerdict,
+    },
+    /// The link's SMS was handed to the provider, or the provider refused it.
+    SmsSent {
+        sms_id: String,
+        link_id: String,
+    },
+    SmsFailed {
+        sms_id: String,
+        link_id: String,
+    },
+}
+
+/// One entry of an account's event log: what happened on which call, numbered in the
+/// order the changes were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Increases with every event of the account, in the order they became visible.
+    pub id: u64,
+    pub at: u64,
+    pub call_id: String,
+    #[serde(flatten)]
+    pub event: Event,
 }
 
 /// The fields but `code` default when absent: records from the first builds lack some.

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod calls;
 pub mod credentials;
+pub mod events;
 pub mod files;
 pub mod idempotency;
 pub mod issuance;
@@ -20,6 +21,7 @@ mod sled_audit;
 mod sled_call_layout;
 mod sled_calls;
 mod sled_credentials;
+pub(crate) mod sled_events;
 pub mod sled_files;
 mod sled_idempotency;
 mod sled_issuance;
@@ -41,6 +43,7 @@ pub use accounts::AccountRepo;
 pub use audit::AuditRepo;
 pub use calls::{CallRepo, Gathered};
 pub use credentials::CredentialRepo;
+pub use events::EventRepo;
 pub use files::FileRepo;
 pub use idempotency::{Begun, IdempotencyRepo};
 pub use issuance::IssueRepo;
@@ -84,6 +87,7 @@ pub struct Repos {
     pub credentials: Arc<dyn CredentialRepo>,
     pub links: Arc<dyn LinkRepo>,
     pub files: Arc<dyn FileRepo>,
+    pub events: Arc<dyn EventRepo>,
 }
 
 impl Repos {
@@ -101,6 +105,7 @@ impl Repos {
             issue: store.clone(),
             idempotency: store.clone(),
             audit: store.clone(),
+            events: store.clone(),
             credentials: store,
             links: Arc::new(SledLinks::new(db.clone(), write)),
             files: Arc::new(SledFiles::new(db)),

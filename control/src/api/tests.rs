@@ -42,6 +42,16 @@ impl Kv for Flaky {
         self.check()?;
         self.inner.scan_prefix_rev(tree, prefix, limit)
     }
+    fn scan_from(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, DbError> {
+        self.check()?;
+        self.inner.scan_from(tree, prefix, start, limit)
+    }
     fn write(&self, ops: Vec<Op>) -> Result<(), DbError> {
         self.check()?;
         self.inner.write(ops)

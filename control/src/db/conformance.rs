@@ -25,6 +25,12 @@ pub fn run<K: Kv>(open: impl Fn() -> K) {
         assert_eq!(newest.len(), 1);
         assert_eq!(newest[0].0, b"a/2");
         assert_eq!(kv.scan_prefix_rev(Tree::Calls, b"a/", 10).unwrap().len(), 2);
+        // From a key on, within the prefix only, at most `limit`.
+        let from = kv.scan_from(Tree::Calls, b"a/", b"a/2", 10).unwrap();
+        assert_eq!(from.len(), 1);
+        assert_eq!(from[0].0, b"a/2");
+        assert_eq!(kv.scan_from(Tree::Calls, b"a/", b"a/", 1).unwrap()[0].0, b"a/1");
+        assert!(kv.scan_from(Tree::Calls, b"a/", b"a/3", 10).unwrap().is_empty());
         kv.apply(vec![
             Op::Delete(Tree::Calls, b"a/2".to_vec()),
             Op::Put(Tree::Audit, b"x".to_vec(), vec![]),

@@ -167,6 +167,21 @@ impl Kv for SledKv {
             .collect()
     }
 
+    fn scan_from(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, DbError> {
+        self.tree(tree)
+            .range(start..)
+            .take_while(|kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
+            .take(limit)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
+            .collect()
+    }
+
     fn write(&self, ops: Vec<Op>) -> Result<(), DbError> {
         if ops.is_empty() {
             return Ok(());

@@ -476,6 +476,65 @@ pub async fn credentials(repo: &dyn CredentialRepo) {
         .is_none());
 }
 
+/// The event log `issuance` left for account 7, then a call of another account: each
+/// change wrote its event, numbered per account in the order written, paged by id.
+pub async fn events(repo: &dyn EventRepo, issue: &dyn IssueRepo) {
+    let a = account(7).id;
+    let all = repo.events_after(&a, 0, 100).await.unwrap();
+    let ids: Vec<u64> = all.iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        (1..=all.len() as u64).collect::<Vec<_>>(),
+        "ids from 1, no gaps"
+    );
+    let kinds: Vec<String> = all
+        .iter()
+        .map(|e| {
+            serde_json::to_value(&e.event).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "link_issued",
+            "link_superseded",
+            "link_issued",
+            "link_issued",
+            "link_revoked",
+            "sms_sent",
+            "sms_sent",
+            "sms_sent"
+        ]
+    );
+    // The supersede and the new link came in one change, at its time.
+    assert_eq!((all[1].at, all[2].at), (T0 + 10, T0 + 10));
+    assert!(all.iter().all(|e| e.call_id == "c-1"));
+    // Resumed after an id: the rest, in order, at most `limit`.
+    let page = repo.events_after(&a, 2, 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 4]);
+    assert!(repo.events_after(&a, 8, 10).await.unwrap().is_empty());
+    assert_eq!(
+        repo.call_events_after(&a, "c-1", 6, 10).await.unwrap(),
+        all[6..].to_vec()
+    );
+    assert!(repo.call_events_after(&a, "c-2", 0, 10).await.unwrap().is_empty());
+
+    // Another account numbers its own events from 1, and sees none of these.
+    let b = account(8).id;
+    let theirs = link(&b, "c-1", 81, T0, 1);
+    issue
+        .issue(&theirs, note(&b, "link.issue", &theirs.id))
+        .await
+        .unwrap();
+    let log = repo.events_after(&b, 0, 100).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].id, 1);
+    assert_eq!(repo.events_after(&a, 0, 100).await.unwrap(), all);
+}
+
 // Several threads, so the concurrent first uses of one idempotency key really race.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sled_keeps_every_contract() {
@@ -486,6 +545,7 @@ async fn sled_keeps_every_contract() {
     tokens(&*r.tokens, &*r.audit).await;
     calls(&*r.calls).await;
     issuance(&*r.issue, &*r.calls, &*r.audit).await;
+    events(&*r.events, &*r.issue).await;
     idempotency(r.idempotency.clone()).await;
     audit(&*r.audit).await;
     credentials(&*r.credentials).await;

@@ -4,10 +4,11 @@
 use async_trait::async_trait;
 use upgate_gateway::control_link::LinkState;
 
+use super::sled_events::event_ops;
 use super::sled_keys::{call_prefix, decode, get, numbered, put};
 use super::{AuditNote, IssueRepo, RepoError, SledStore};
 use crate::db::{Op, Tree};
-use crate::model::{Link, SmsMessage};
+use crate::model::{Event, Link, SmsMessage, SmsStatus};
 
 impl SledStore {
     fn own_link(&self, account_id: &str, link_id: &str) -> Result<Option<Link>, RepoError> {
@@ -25,12 +26,18 @@ impl IssueRepo for SledStore {
             // active, so this reads one link whatever the call's age.
             let _w = self.lock();
             let mut ops = Vec::new();
+            let mut events = Vec::new();
             if let Some((_, latest)) = self.db.scan_prefix_rev(Tree::CallLinks, &prefix, 1)?.pop() {
                 if let Some(mut old) = get::<Link>(&*self.db, Tree::Links, &latest)? {
                     if old.state_at(link.created_at) == LinkState::Active {
                         old.state = LinkState::Superseded;
                         old.ended_at = Some(link.created_at);
                         ops.push(put(Tree::Links, old.id.as_bytes(), &old));
+                        let superseded = Event::LinkSuperseded {
+                            link_id: old.id.clone(),
+                            by: link.id.clone(),
+                        };
+                        events.push(superseded);
                     }
                 }
             }
@@ -43,6 +50,18 @@ impl IssueRepo for SledStore {
                 link.id.as_bytes().to_vec(),
             ));
             ops.push(self.audit(audit)?);
+            events.push(Event::LinkIssued {
+                link_id: link.id.clone(),
+                expires_at: link.expires_at,
+            });
+            // Both links are on the same call.
+            ops.extend(event_ops(
+                &*self.db,
+                &link.account_id,
+                &link.call_id,
+                link.created_at,
+                events,
+            )?);
             self.write(ops)?
         };
         Ok(durable.await?)
@@ -69,7 +88,11 @@ impl IssueRepo for SledStore {
             }
             link.state = LinkState::Revoked;
             link.ended_at = Some(t);
-            let ops = vec![put(Tree::Links, link.id.as_bytes(), &link), self.audit(audit)?];
+            let mut ops = vec![put(Tree::Links, link.id.as_bytes(), &link), self.audit(audit)?];
+            let revoked = Event::LinkRevoked {
+                link_id: link.id.clone(),
+            };
+            ops.extend(event_ops(&*self.db, account_id, &link.call_id, t, [revoked])?);
             let durable = self.write(ops)?;
             (link, durable)
         };
@@ -78,16 +101,27 @@ impl IssueRepo for SledStore {
     }
 
     async fn record_sms(&self, message: &SmsMessage) -> Result<(), RepoError> {
-        // New keys only, nothing read back: no lock.
-        let seq = self.db.next_id()?;
-        let durable = self.write(vec![
-            put(Tree::Sms, message.id.as_bytes(), message),
-            Op::Put(
-                Tree::CallSms,
-                numbered(&call_prefix(&message.account_id, &message.call_id), seq),
-                message.id.as_bytes().to_vec(),
-            ),
-        ])?;
+        let (sms_id, link_id) = (message.id.clone(), message.link_id.clone());
+        let event = match message.status {
+            SmsStatus::Sent => Event::SmsSent { sms_id, link_id },
+            SmsStatus::Failed => Event::SmsFailed { sms_id, link_id },
+        };
+        let durable = {
+            // The event's id is read and bumped: under the lock.
+            let _w = self.lock();
+            let seq = self.db.next_id()?;
+            let mut ops = vec![
+                put(Tree::Sms, message.id.as_bytes(), message),
+                Op::Put(
+                    Tree::CallSms,
+                    numbered(&call_prefix(&message.account_id, &message.call_id), seq),
+                    message.id.as_bytes().to_vec(),
+                ),
+            ];
+            let (account, call) = (&message.account_id, &message.call_id);
+            ops.extend(event_ops(&*self.db, account, call, message.created_at, [event])?);
+            self.write(ops)?
+        };
         Ok(durable.await?)
     }
 

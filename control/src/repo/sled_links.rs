@@ -17,6 +17,7 @@ use serde_json::json;
 use upgate_gateway::control_link::{Claim, LinkState, NewFile, Refusal};
 use upgate_gateway::token::LinkId;
 
+use super::sled_events::event_ops;
 use super::sled_keys::{audit_op, call_prefix, get, numbered, put, scoped};
 use super::{LinkRepo, RepoError};
 use crate::db::{Kv, Op, Tree};
@@ -105,9 +106,19 @@ impl SledLinks {
             received_at: file.received_at,
         };
         link.files_received += 1;
+        let mut events = vec![Event::FileStored {
+            link_id: link.id.clone(),
+            file_id: record.id.clone(),
+            size: record.size,
+            kind: record.kind,
+            scan: record.scan.clone(),
+        }];
         if link.files_received >= link.max_files {
             link.state = LinkState::Used;
             link.ended_at = Some(t);
+            events.push(Event::LinkFinished {
+                link_id: link.id.clone(),
+            });
         }
         let contact_key = format!("{}/{}/{}", link.account_id, call.caller_number, record.id);
         let audit = audit_op(
@@ -131,6 +142,7 @@ impl SledLinks {
             Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
             audit,
         ]);
+        ops.extend(event_ops(&*self.db, &link.account_id, &call.id, t, events)?);
         self.db.write(ops)?;
         Ok(Some(Ok(link.state)))
     }
@@ -162,7 +174,18 @@ impl LinkRepo for SledLinks {
             lease: claim.lease,
             expires_at: t.saturating_add(claim.ttl_secs),
         });
-        self.db.write(vec![save(&link)])?;
+        let started = Event::UploadStarted {
+            link_id: link.id.clone(),
+        };
+        let mut ops = vec![save(&link)];
+        ops.extend(event_ops(
+            &*self.db,
+            &link.account_id,
+            &link.call_id,
+            t,
+            [started],
+        )?);
+        self.db.write(ops)?;
         Ok(Some(Ok(())))
     }
 
@@ -259,6 +282,13 @@ impl LinkRepo for SledLinks {
                 }),
             };
             ops.push(put(Tree::CallEvents, numbered(&prefix, call.events_next), &event));
+            ops.extend(event_ops(
+                &*self.db,
+                &link.account_id,
+                &link.call_id,
+                t,
+                [event.event],
+            )?);
             call.events_next += 1;
             ops.push(put(Tree::Calls, key, &call));
             self.db.write(ops)?;
@@ -280,7 +310,18 @@ impl LinkRepo for SledLinks {
             link.state = LinkState::Used;
             link.ended_at = Some(t);
             link.leases.clear();
-            self.db.write(vec![save(&link)])?;
+            let finished = Event::LinkFinished {
+                link_id: link.id.clone(),
+            };
+            let mut ops = vec![save(&link)];
+            ops.extend(event_ops(
+                &*self.db,
+                &link.account_id,
+                &link.call_id,
+                t,
+                [finished],
+            )?);
+            self.db.write(ops)?;
         }
         self.db.durable().await?;
         Ok(Some(LinkState::Used))

@@ -26,6 +26,15 @@ impl Kv for Metered {
     fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
         self.inner.scan_prefix_rev(tree, prefix, limit)
     }
+    fn scan_from(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, DbError> {
+        self.inner.scan_from(tree, prefix, start, limit)
+    }
     fn write(&self, ops: Vec<Op>) -> Result<(), DbError> {
         let n: usize = ops
             .iter()

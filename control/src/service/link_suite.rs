@@ -91,6 +91,22 @@ async fn concurrent_claims_and_commits_keep_the_quota_exact(f: &Fixture, gw: Arc
     assert_eq!((view.state, view.files_received), (LinkState::Used, 3));
     assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
     assert_eq!(files_on_call(f, "c").await, 3);
+    // Racing writers still number the account's events without a gap: a reader resuming
+    // after any id it saw misses nothing.
+    let log = f
+        .svc
+        .repos
+        .events
+        .events_after(&f.actor.account_id, 0, 1000)
+        .await
+        .unwrap();
+    let ids: Vec<u64> = log.iter().map(|e| e.id).collect();
+    assert_eq!(ids, (1..=log.len() as u64).collect::<Vec<_>>());
+    let stored = log
+        .iter()
+        .filter(|e| matches!(e.event, crate::model::Event::FileStored { .. }))
+        .count();
+    assert_eq!(stored, 3);
 }
 
 async fn a_commit_for_a_link_that_ended_meanwhile_is_refused(f: &Fixture, gw: Arc<dyn ControlLink>) {
@@ -191,9 +207,72 @@ async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>)
                 (RefusalCode::TypeNotAllowed, "setup.exe")
             )
         }
+        other => panic!("the call's last event is {other:?}"),
     }
     assert_eq!(gw.finish(&id).await.unwrap(), LinkState::Used);
     assert_eq!(gw.claim(&id).await.unwrap(), Err(LinkState::Used));
+}
+
+/// What a gateway does to a link reaches the account's event log with the change itself,
+/// through the internal API as in process.
+async fn every_change_on_a_link_is_in_the_event_log(f: &Fixture, gw: Arc<dyn ControlLink>) {
+    let id = issue(f, "c").await;
+    let claim = gw.claim(&id).await.unwrap().unwrap();
+    let stored = file();
+    let file_id = stored.file_id.clone();
+    gw.commit(&claim, stored).await.unwrap().unwrap();
+    let refusal = Refusal {
+        code: RefusalCode::Infected,
+        display_name: "x.pdf".into(),
+        size: 3,
+        verdict: None,
+    };
+    gw.refused(&id, refusal).await;
+    assert_eq!(gw.finish(&id).await.unwrap(), LinkState::Used);
+
+    let account = &f.actor.account_id;
+    let log = f
+        .svc
+        .repos
+        .events
+        .call_events_after(account, "c", 0, 100)
+        .await
+        .unwrap();
+    let kinds: Vec<String> = log
+        .iter()
+        .map(|e| {
+            serde_json::to_value(&e.event).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "link_issued",
+            "sms_sent",
+            "upload_started",
+            "file_stored",
+            "upload_refused",
+            "link_finished"
+        ]
+    );
+    assert!(log.windows(2).all(|w| w[0].id < w[1].id), "{log:?}");
+    match &log[3].event {
+        crate::model::Event::FileStored {
+            file_id: stored,
+            link_id,
+            ..
+        } => {
+            assert_eq!((stored, link_id), (&file_id, &id.to_string()))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        f.svc.repos.events.events_after(account, 0, 100).await.unwrap(),
+        log
+    );
 }
 
 async fn a_clean_verdict_without_its_engine_is_not_recorded(f: &Fixture, gw: Arc<dyn ControlLink>) {
@@ -370,6 +449,7 @@ suite!(
     a_commit_whose_lease_ended_is_recorded_only_if_there_is_room,
     released_twice_is_harmless_and_a_released_lease_is_gone,
     refusals_and_finish_are_recorded,
+    every_change_on_a_link_is_in_the_event_log,
     a_clean_verdict_without_its_engine_is_not_recorded,
     a_commit_cannot_take_over_a_recorded_file,
     a_renewal_cannot_lengthen_its_lease,

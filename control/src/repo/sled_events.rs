@@ -1,0 +1,92 @@
+//! [`EventRepo`] on the embedded store: `Events` by `account/id` (big-endian), an index of
+//! each call's ids in `CallEventIds`, and the account's next id in `Meta`. [`event_ops`]
+//! is how every writer appends, inside its own batch.
+
+use async_trait::async_trait;
+
+use super::sled_keys::{call_prefix, decode, get, numbered, put, scoped};
+use super::{EventRepo, RepoError, SledStore};
+use crate::db::{DbError, Kv, Op, Tree};
+use crate::model::{Event, EventRecord};
+
+fn next_key(account_id: &str) -> Vec<u8> {
+    format!("events/{account_id}").into_bytes()
+}
+
+/// The ops that append `events` (in order) on `call_id` to the account's log, to go into
+/// the batch of the change they describe: one call per batch and account, since the next
+/// id is read from the store. Call only under the store's write lock: ids are then handed
+/// out in the order batches become visible, so a reader that saw id N has seen all below.
+pub(crate) fn event_ops(
+    db: &dyn Kv,
+    account_id: &str,
+    call_id: &str,
+    at: u64,
+    events: impl IntoIterator<Item = Event>,
+) -> Result<Vec<Op>, DbError> {
+    let mut id = get::<u64>(db, Tree::Meta, &next_key(account_id))?.unwrap_or(1);
+    let (log, calls) = (scoped(account_id, ""), call_prefix(account_id, call_id));
+    let mut ops = Vec::new();
+    for event in events {
+        let record = EventRecord {
+            id,
+            at,
+            call_id: call_id.to_string(),
+            event,
+        };
+        ops.push(put(Tree::Events, numbered(&log, id), &record));
+        ops.push(Op::Put(Tree::CallEventIds, numbered(&calls, id), vec![]));
+        id += 1;
+    }
+    ops.push(put(Tree::Meta, next_key(account_id), &id));
+    Ok(ops)
+}
+
+/// The id in a key that ends in a big-endian event id.
+fn id_of(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+#[async_trait]
+impl EventRepo for SledStore {
+    async fn events_after(
+        &self,
+        account_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, RepoError> {
+        let prefix = scoped(account_id, "");
+        let start = numbered(&prefix, after.saturating_add(1));
+        self.off(move |s| {
+            s.db.scan_from(Tree::Events, &prefix, &start, limit)?
+                .into_iter()
+                .map(|(_, v)| Ok(decode(Tree::Events, &v)?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn call_events_after(
+        &self,
+        account_id: &str,
+        call_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, RepoError> {
+        let prefix = call_prefix(account_id, call_id);
+        let start = numbered(&prefix, after.saturating_add(1));
+        let account = scoped(account_id, "");
+        self.off(move |s| {
+            let mut out = Vec::new();
+            for (key, _) in s.db.scan_from(Tree::CallEventIds, &prefix, &start, limit)? {
+                let Some(id) = id_of(&key) else { continue };
+                if let Some(record) = get::<EventRecord>(&*s.db, Tree::Events, &numbered(&account, id))? {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
