@@ -46,8 +46,7 @@ pub enum Tree {
     CallFiles,
     /// account id / call id / event number (big-endian) -> CallEvent: the newest 100
     CallEvents,
-    /// name -> value: facts about the store itself (its layout version), and each account's
-    /// next event id (`events/{account}`)
+    /// name -> value: facts about the store itself (its layout version)
     Meta,
     /// credential id -> GatewayCredential: who may use the internal API
     GatewayCredentials,
