@@ -169,6 +169,17 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The event's name as the API and the event streams spell it (`link_issued`, …).
+    pub fn kind(&self) -> String {
+        let value = serde_json::to_value(self).expect("events serialize");
+        value["kind"]
+            .as_str()
+            .expect("every event has a kind")
+            .to_string()
+    }
+}
+
 /// One entry of an account's event log: what happened on which call, numbered in the
 /// order the changes were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

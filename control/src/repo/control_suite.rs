@@ -487,15 +487,7 @@ pub async fn events(repo: &dyn EventRepo, issue: &dyn IssueRepo) {
         (1..=all.len() as u64).collect::<Vec<_>>(),
         "ids from 1, no gaps"
     );
-    let kinds: Vec<String> = all
-        .iter()
-        .map(|e| {
-            serde_json::to_value(&e.event).unwrap()["kind"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let kinds: Vec<String> = all.iter().map(|e| e.event.kind()).collect();
     assert_eq!(
         kinds,
         [

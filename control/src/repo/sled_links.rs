@@ -63,6 +63,13 @@ impl SledLinks {
         Ok(get::<Link>(&*self.db, Tree::Links, id.to_string().as_bytes())?)
     }
 
+    /// The link written back, with the event of what changed it: one batch.
+    fn saved_with(&self, link: &Link, t: u64, event: Event) -> Result<Vec<Op>, RepoError> {
+        let mut ops = vec![save(link)];
+        ops.extend(event_ops(&*self.db, &link.account_id, &link.call_id, t, [event])?);
+        Ok(ops)
+    }
+
     /// Writes the file record and everything that points at it, under the lock.
     fn write_file(
         &self,
@@ -174,18 +181,13 @@ impl LinkRepo for SledLinks {
             lease: claim.lease,
             expires_at: t.saturating_add(claim.ttl_secs),
         });
-        let started = Event::UploadStarted {
-            link_id: link.id.clone(),
-        };
-        let mut ops = vec![save(&link)];
-        ops.extend(event_ops(
-            &*self.db,
-            &link.account_id,
-            &link.call_id,
+        self.db.write(self.saved_with(
+            &link,
             t,
-            [started],
-        )?);
-        self.db.write(ops)?;
+            Event::UploadStarted {
+                link_id: link.id.clone(),
+            },
+        )?)?;
         Ok(Some(Ok(())))
     }
 
@@ -310,18 +312,13 @@ impl LinkRepo for SledLinks {
             link.state = LinkState::Used;
             link.ended_at = Some(t);
             link.leases.clear();
-            let finished = Event::LinkFinished {
-                link_id: link.id.clone(),
-            };
-            let mut ops = vec![save(&link)];
-            ops.extend(event_ops(
-                &*self.db,
-                &link.account_id,
-                &link.call_id,
+            self.db.write(self.saved_with(
+                &link,
                 t,
-                [finished],
-            )?);
-            self.db.write(ops)?;
+                Event::LinkFinished {
+                    link_id: link.id.clone(),
+                },
+            )?)?;
         }
         self.db.durable().await?;
         Ok(Some(LinkState::Used))

@@ -238,15 +238,7 @@ async fn every_change_on_a_link_is_in_the_event_log(f: &Fixture, gw: Arc<dyn Con
         .call_events_after(account, "c", 0, 100)
         .await
         .unwrap();
-    let kinds: Vec<String> = log
-        .iter()
-        .map(|e| {
-            serde_json::to_value(&e.event).unwrap()["kind"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let kinds: Vec<String> = log.iter().map(|e| e.event.kind()).collect();
     assert_eq!(
         kinds,
         [
