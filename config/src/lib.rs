@@ -115,6 +115,9 @@ pub struct ControlConfig {
     pub listen: SocketAddr,
     /// The internal API for gateways run apart (`upgate control` only).
     pub internal: InternalApiConfig,
+    /// How often an open event stream gets a comment line when nothing happens, so proxies
+    /// and clients that time out idle connections keep it.
+    pub event_heartbeat: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -336,6 +339,20 @@ impl Validator<'_> {
         addr
     }
 
+    /// 1 s to 5 min: proxies commonly close a connection idle for a minute or more.
+    fn event_heartbeat(&mut self, value: Option<String>) -> Duration {
+        let every = self.duration("control.event_heartbeat", value, Duration::from_secs(15));
+        if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&every) {
+            self.err(
+                "control.event_heartbeat",
+                format!("{} is out of range", humantime::format_duration(every)),
+                "set from \"1s\" to \"5m\" (the default, \"15s\", suits most proxies)",
+            );
+            return Duration::from_secs(15);
+        }
+        every
+    }
+
     fn duration(&mut self, key: &str, value: Option<String>, default: Duration) -> Duration {
         let Some(text) = value else { return default };
         match humantime::parse_duration(&text) {
@@ -392,6 +409,7 @@ impl Validator<'_> {
                 DEFAULT_CONTROL_LISTEN,
             ),
             internal: self.internal_api(&raw.control),
+            event_heartbeat: self.event_heartbeat(raw.control.event_heartbeat.clone()),
         };
         let storage = self.storage(raw.storage);
         let metrics = MetricsConfig {

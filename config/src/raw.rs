@@ -52,6 +52,7 @@ pub struct RawControl {
     pub internal_tls_cert_file: Option<String>,
     pub internal_tls_key_file: Option<String>,
     pub lease_ttl: Option<String>,
+    pub event_heartbeat: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -208,6 +209,7 @@ fn control(r: &mut Reader, root: &mut Section) -> RawControl {
         internal_tls_cert_file: s.string(r, "internal_tls_cert_file"),
         internal_tls_key_file: s.string(r, "internal_tls_key_file"),
         lease_ttl: s.string(r, "lease_ttl"),
+        event_heartbeat: s.string(r, "event_heartbeat"),
     };
     s.finish(r);
     raw

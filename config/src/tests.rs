@@ -438,6 +438,21 @@ fn syntax_errors_name_their_line() {
 }
 
 #[test]
+fn the_event_heartbeat_is_a_second_to_five_minutes() {
+    let default = Config::parse("").unwrap();
+    assert_eq!(
+        default.control.event_heartbeat,
+        std::time::Duration::from_secs(15)
+    );
+    let set = Config::parse("[control]\nevent_heartbeat = \"2s\"\n").unwrap();
+    assert_eq!(set.control.event_heartbeat, std::time::Duration::from_secs(2));
+    for bad in ["500ms", "6m", "soon"] {
+        let e = Config::parse(&format!("[control]\nevent_heartbeat = \"{bad}\"\n")).unwrap_err();
+        assert!(e.to_string().contains("control.event_heartbeat"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn the_example_config_documents_every_key() {
     let text = include_str!("../upgate.example.toml");
     // Each key is in the example, set to its default or commented out with an example

@@ -3,6 +3,7 @@
 //! request leaves behind in `observe`; the work is in `service`.
 
 mod download;
+pub mod events;
 mod observe;
 mod problems;
 mod range;
@@ -53,6 +54,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
 pub struct Api {
     pub service: Arc<Service>,
     pub store: Arc<dyn ObjectStore>,
+    pub streams: events::Streams,
 }
 
 pub fn json_response(status: StatusCode, value: &Value) -> ApiResponse {
@@ -320,6 +322,16 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &views::file_json(&file)))
             }
             Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,
+            Route::CallEvents(id) => {
+                let id = ext_id(id)?;
+                let after = events::resume_after(req.headers(), req.uri().query())?;
+                let call = svc.call(&actor.account_id, &id).await?;
+                events::open(svc, &self.streams, actor.account_id, Some(call), after).await
+            }
+            Route::Events => {
+                let after = events::resume_after(req.headers(), req.uri().query())?;
+                events::open(svc, &self.streams, actor.account_id, None, after).await
+            }
             Route::AuditList => {
                 let entries = svc.audit(&actor.account_id, 500).await?;
                 Ok(json_response(StatusCode::OK, &json!({ "entries": entries })))

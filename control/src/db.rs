@@ -55,10 +55,13 @@ pub enum Tree {
     Events,
     /// account id / call id / event id (big-endian) -> (empty): a call's events in the log
     CallEventIds,
+    /// expiry (big-endian seconds) / link id -> (empty): links whose expiry is still to be
+    /// announced, soonest first, for the sweeper
+    LinkExpiry,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 20] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -78,6 +81,7 @@ impl Tree {
         Tree::GatewayCredentials,
         Tree::Events,
         Tree::CallEventIds,
+        Tree::LinkExpiry,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -106,6 +110,7 @@ impl Tree {
             Tree::GatewayCredentials => "gateway_credentials",
             Tree::Events => "events",
             Tree::CallEventIds => "call_event_ids",
+            Tree::LinkExpiry => "link_expiry",
         }
     }
 }

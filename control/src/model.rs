@@ -141,6 +141,17 @@ pub enum Event {
     LinkRevoked {
         link_id: String,
     },
+    /// The caller's page was shown for the first time (in a browser that kept the link's
+    /// cookie: a link-preview bot that fetches the texted address does not count).
+    LinkOpened {
+        link_id: String,
+    },
+    /// The link's lifetime ran out while it was active; `unused` when no file came on it.
+    LinkExpired {
+        link_id: String,
+        files_stored: u32,
+        unused: bool,
+    },
     /// The caller pressed "I'm finished", or the link's last file slot was filled.
     LinkFinished {
         link_id: String,
@@ -205,6 +216,12 @@ pub struct UploadRefused {
     pub scan: Option<ScanVerdict>,
     #[serde(default)]
     pub link_id: String,
+    /// The sentence the caller was shown, in their language (`lang`); absent on records
+    /// from before it was kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lang: String,
 }
 
 /// A call's own fields. What it gathers (links, messages, files, events) is kept under the
@@ -224,7 +241,8 @@ pub struct Call {
     pub events_dropped: u64,
 }
 
-/// A link as stored. `Expired` is never stored: it is derived from `expires_at`.
+/// A link as stored. `Expired` is derived from `expires_at` the moment it passes, and
+/// stored shortly after by the expiry sweeper, in the batch of its `link_expired` event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Link {
     pub id: String,
@@ -242,6 +260,9 @@ pub struct Link {
     pub max_files: u32,
     pub files_received: u32,
     pub ended_at: Option<u64>,
+    /// When the caller's page was first shown; absent until then (and on older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<u64>,
     /// File slots held by uploads in flight: each until its expiry unless renewed, ended
     /// by the upload's commit or release. Kept on the link so that a claim is one read and
     /// one write of the record it changes.

@@ -16,12 +16,14 @@ pub mod issuance;
 pub mod links;
 pub mod tokens;
 
+pub mod event_bus;
 mod sled_accounts;
 mod sled_audit;
 mod sled_call_layout;
 mod sled_calls;
 mod sled_credentials;
 pub(crate) mod sled_events;
+mod sled_expiry;
 pub mod sled_files;
 mod sled_idempotency;
 mod sled_issuance;
@@ -95,9 +97,10 @@ impl Repos {
     /// (tokens indexed by id, calls in the per-call layout): once per open, before any use.
     pub fn sled(db: Arc<dyn crate::db::Kv>) -> Result<Repos, RepoError> {
         let write = Arc::new(Mutex::new(()));
-        let store = Arc::new(SledStore::new(db.clone(), write.clone()));
+        let store = Arc::new(SledStore::new(db, write.clone()));
         store.index_tokens()?;
         store.migrate_calls()?;
+        store.index_link_expiry()?;
         Ok(Repos {
             accounts: store.clone(),
             tokens: store.clone(),
@@ -106,9 +109,9 @@ impl Repos {
             idempotency: store.clone(),
             audit: store.clone(),
             events: store.clone(),
+            links: Arc::new(SledLinks::new(store.db(), write)),
+            files: Arc::new(SledFiles::new(store.db())),
             credentials: store,
-            links: Arc::new(SledLinks::new(db.clone(), write)),
-            files: Arc::new(SledFiles::new(db)),
         })
     }
 }

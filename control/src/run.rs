@@ -141,7 +141,22 @@ async fn spawn_control_api(
     let api = Api {
         service: service.clone(),
         store,
+        streams: crate::api::events::Streams {
+            heartbeat: config.control.event_heartbeat,
+            stop: stop.0.clone(),
+        },
     };
+    // Links expire by the clock; this writes their events (and ends their calls' streams).
+    tasks.spawn({
+        let svc = service.clone();
+        let stop = stop.stopped();
+        async move {
+            tokio::select! {
+                _ = svc.sweep_expired_links() => {}
+                _ = stop => {}
+            }
+        }
+    });
     tasks.spawn(serve_plain(
         control,
         move |req| api.clone().handle(req),

@@ -5,6 +5,7 @@
 
 mod calls;
 mod error;
+mod events;
 mod files;
 #[cfg(test)]
 pub(crate) mod fixture;

@@ -163,6 +163,12 @@ pub struct Refusal {
     /// Bytes received before the refusal (the whole file, unless refused early).
     pub size: u64,
     pub verdict: Option<ScanVerdict>,
+    /// The sentence the caller was shown, and the language it is in (empty from gateways
+    /// of builds before it was sent).
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub lang: String,
 }
 
 /// Why the control plane could not answer; never the caller's fault.
@@ -233,6 +239,9 @@ pub trait ControlLink: Send + Sync + 'static {
     ) -> Result<Result<LinkState, LinkState>, ControlError>;
     /// Records a refused upload on the call.
     async fn refused(&self, id: &LinkId, refusal: Refusal);
+    /// The caller's page was shown. Best effort, like `refused`: the control plane keeps the
+    /// first opening of an active link as an event, and a page is never refused for this.
+    async fn opened(&self, id: &LinkId);
     /// The caller is done: the link is used from now on.
     async fn finish(&self, id: &LinkId) -> Result<LinkState, ControlError>;
     /// The keys this gateway needs now (at start, and again to pick up a rotation).

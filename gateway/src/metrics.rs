@@ -29,6 +29,8 @@ pub struct Metrics {
     pub control_denied: IntCounterVec,
     /// Internal-API calls refused for a missing, wrong or revoked gateway credential.
     pub internal_api_refused: IntCounter,
+    /// Event streams (Server-Sent Events) open on the control API now.
+    pub event_streams: IntGauge,
 }
 
 impl Metrics {
@@ -74,8 +76,11 @@ impl Metrics {
             "Internal API calls refused for their gateway credential",
         )
         .expect("valid");
+        let event_streams =
+            IntGauge::new("event_streams", "Event streams open on the control API").expect("valid");
         for m in [
             Box::new(stored_bytes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(event_streams.clone()),
             Box::new(scan_seconds.clone()),
             Box::new(connections.clone()),
             Box::new(scanner_up.clone()),
@@ -98,6 +103,7 @@ impl Metrics {
             downloads,
             control_denied,
             internal_api_refused,
+            event_streams,
         }
     }
 

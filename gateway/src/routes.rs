@@ -10,18 +10,18 @@ use hyper::body::Incoming;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::control_link::{ControlError, LinkState};
+use crate::control_link::{ControlError, LinkState, Refusal};
 use crate::i18n::{Lang, Text};
 use crate::page;
 use crate::request_id;
 use crate::respond::{self, Resp};
 use crate::state::Gateway;
-use crate::token::{self, Claims, TokenError};
+use crate::token::{self, Claims, LinkId, TokenError};
 
 mod tus_route;
 mod upload_route;
 
-use crate::upload;
+use crate::upload::{self, UploadError};
 use upload_route::{refuse_body, upload};
 
 /// Ambiguous framing is refused and the connection closed: the smuggling classes
@@ -382,10 +382,30 @@ pub(crate) fn control_down(e: ControlError, how: &Answer) -> Resp {
 async fn show(gw: &Gateway, claims: &Claims, how: &Answer) -> Resp {
     match gw.link(&claims.link_id).await {
         Ok(view) if view.state == LinkState::Active => {
+            // The page reached a browser that kept the link's cookie: the caller opened it.
+            // Told on the side, so the page never waits on it.
+            let (control, id) = (gw.control.clone(), claims.link_id);
+            tokio::spawn(async move { control.opened(&id).await });
             respond::html(StatusCode::OK, page::upload_page(&view, &how.page, how.lang))
         }
         Ok(view) => link_gone(how, view.state),
         Err(e) => control_down(e, how),
+    }
+}
+
+/// Records a refused file on the call, with the sentence the caller was shown: the
+/// assistant on the line can say the same.
+async fn record_refusal(
+    gw: &Gateway,
+    link: &LinkId,
+    e: &UploadError,
+    refusal: Option<Refusal>,
+    how: &Answer,
+) {
+    if let Some(mut refusal) = refusal {
+        refusal.message = e.caller_message(how.text());
+        refusal.lang = how.lang.code().to_string();
+        gw.control.refused(link, refusal).await;
     }
 }
 

@@ -48,6 +48,8 @@ pub enum Route {
     ContactFiles(String),
     FileGet(String),
     FileContent(String),
+    CallEvents(String),
+    Events,
     AuditList,
     TokenCreate,
     TokenList,
@@ -86,6 +88,8 @@ impl Route {
                 (&Method::PUT, ["assistants", a]) => Route::AssistantPut(id(a)),
                 (&Method::PUT, ["calls", c]) => Route::CallPut(id(c)),
                 (&Method::GET, ["calls", c]) => Route::CallGet(id(c)),
+                (&Method::GET, ["calls", c, "events"]) => Route::CallEvents(id(c)),
+                (&Method::GET, ["events"]) => Route::Events,
                 (&Method::POST, ["calls", c, "upload-links"]) => Route::LinkIssue(id(c)),
                 (&Method::GET, ["upload-links", l]) => Route::LinkGet(id(l)),
                 (&Method::POST, ["upload-links", l, "resend"]) => Route::LinkResend(id(l)),
@@ -110,6 +114,8 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::AssistantGet(_) | Route::AssistantPut(_) => "/v1/assistants/{assistant_id}",
             Route::CallPut(_) | Route::CallGet(_) => "/v1/calls/{call_id}",
+            Route::CallEvents(_) => "/v1/calls/{call_id}/events",
+            Route::Events => "/v1/events",
             Route::LinkIssue(_) => "/v1/calls/{call_id}/upload-links",
             Route::LinkGet(_) | Route::LinkRevoke(_) => "/v1/upload-links/{link_id}",
             Route::LinkResend(_) => "/v1/upload-links/{link_id}/resend",
@@ -137,7 +143,12 @@ impl Route {
             Route::CallPut(_) | Route::LinkIssue(_) | Route::LinkResend(_) | Route::LinkRevoke(_) => {
                 Perm::Calls
             }
-            Route::CallGet(_) | Route::LinkGet(_) | Route::ContactFiles(_) | Route::FileGet(_) => Perm::Read,
+            Route::CallGet(_)
+            | Route::CallEvents(_)
+            | Route::Events
+            | Route::LinkGet(_)
+            | Route::ContactFiles(_)
+            | Route::FileGet(_) => Perm::Read,
             Route::FileContent(_) => Perm::Download,
             Route::AuditList => Perm::Audit,
             Route::TokenCreate | Route::TokenList | Route::TokenGet(_) | Route::TokenRevoke(_) => {
@@ -213,6 +224,8 @@ mod tests {
             (Method::PUT, "/v1/assistants/a"),
             (Method::PUT, "/v1/calls/c"),
             (Method::GET, "/v1/calls/c"),
+            (Method::GET, "/v1/calls/c/events"),
+            (Method::GET, "/v1/events"),
             (Method::POST, "/v1/calls/c/upload-links"),
             (Method::GET, "/v1/upload-links/l"),
             (Method::POST, "/v1/upload-links/l/resend"),

@@ -119,6 +119,7 @@ fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>
         api: Api {
             service: Arc::new(service),
             store,
+            streams: crate::api::events::Streams::unstopped(std::time::Duration::from_secs(15)),
         },
         db,
         metrics,

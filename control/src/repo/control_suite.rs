@@ -527,6 +527,68 @@ pub async fn events(repo: &dyn EventRepo, issue: &dyn IssueRepo) {
     assert_eq!(repo.events_after(&a, 0, 100).await.unwrap(), all);
 }
 
+/// A link's expiry reaches the log once, from the sweeper, with the stored state; a link
+/// that ended before its expiry gets no such event. Links expire earlier than any other in
+/// the suite, so the sweeps here touch no other test's links.
+pub async fn expiry(repo: &dyn EventRepo, issue: &dyn IssueRepo) {
+    let a = account(9).id;
+    let past = T0 - 10_000;
+    let unused = link(&a, "c-9", 91, past, 1);
+    let revoked = link(&a, "c-8", 92, past + 1, 1);
+    for l in [&unused, &revoked] {
+        issue.issue(l, note(&a, "link.issue", &l.id)).await.unwrap();
+    }
+    issue
+        .revoke(&a, &revoked.id, past + 2, note(&a, "link.revoke", &revoked.id))
+        .await
+        .unwrap();
+    let mut account_watch = repo.watch(&a, None);
+    let mut call_watch = repo.watch(&a, Some("c-9"));
+    let mut quiet_watch = repo.watch(&a, Some("c-8"));
+
+    assert_eq!(issue.expire_due(unused.expires_at - 1, 100).await.unwrap(), 0);
+    assert_eq!(issue.expire_due(revoked.expires_at, 100).await.unwrap(), 1);
+    assert_eq!(
+        issue.expire_due(revoked.expires_at + 60, 100).await.unwrap(),
+        0,
+        "once"
+    );
+
+    let stored = issue.account_link(&a, &unused.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, LinkState::Expired);
+    assert_eq!(stored.ended_at, Some(unused.expires_at));
+    let log = repo.call_events_after(&a, "c-9", 0, 10).await.unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(
+        last.event,
+        crate::model::Event::LinkExpired {
+            link_id: unused.id.clone(),
+            files_stored: 0,
+            unused: true
+        }
+    );
+    assert_eq!(last.at, unused.expires_at);
+    let kinds: Vec<String> = repo
+        .call_events_after(&a, "c-8", 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event.kind())
+        .collect();
+    assert_eq!(kinds, ["link_issued", "link_revoked"]);
+
+    // Watchers of the account and of the call were woken; another call's was not.
+    let soon = std::time::Duration::from_secs(5);
+    tokio::time::timeout(soon, account_watch.changed())
+        .await
+        .expect("account woken");
+    tokio::time::timeout(soon, call_watch.changed())
+        .await
+        .expect("call woken");
+    let quiet = std::time::Duration::from_millis(50);
+    assert!(tokio::time::timeout(quiet, quiet_watch.changed()).await.is_err());
+}
+
 // Several threads, so the concurrent first uses of one idempotency key really race.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sled_keeps_every_contract() {
@@ -538,6 +600,7 @@ async fn sled_keeps_every_contract() {
     calls(&*r.calls).await;
     issuance(&*r.issue, &*r.calls, &*r.audit).await;
     events(&*r.events, &*r.issue).await;
+    expiry(&*r.events, &*r.issue).await;
     idempotency(r.idempotency.clone()).await;
     audit(&*r.audit).await;
     credentials(&*r.credentials).await;

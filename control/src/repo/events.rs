@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use super::event_bus::EventWatch;
 use super::RepoError;
 use crate::model::EventRecord;
 
@@ -28,4 +29,8 @@ pub trait EventRepo: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<EventRecord>, RepoError>;
+
+    /// Wakes when the account's log (with `call_id`, that call's part of it) grows: watch
+    /// first, then read after the last id seen, then wait, and no event goes unnoticed.
+    fn watch(&self, account_id: &str, call_id: Option<&str>) -> EventWatch;
 }

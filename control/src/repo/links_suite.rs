@@ -38,6 +38,7 @@ pub fn ids(n: u8) -> (LinkId, Link, Call) {
         max_files: 2,
         files_received: 0,
         ended_at: None,
+        opened_at: None,
         leases: Vec::new(),
     };
     let call = Call {
@@ -186,6 +187,8 @@ pub async fn run(repo: Arc<dyn LinkRepo>, seed: &dyn Seed) {
         display_name: "x.pdf".into(),
         size: 1,
         verdict: None,
+        message: String::new(),
+        lang: String::new(),
     };
     assert_eq!(repo.record_refusal(&id, refusal, T0).await.unwrap(), Some(()));
     assert_eq!(repo.finish(&id, T0 + 1).await.unwrap(), Some(LinkState::Used));
@@ -210,6 +213,8 @@ async fn unknown_links_are_none(repo: &dyn LinkRepo) {
         display_name: String::new(),
         size: 0,
         verdict: None,
+        message: String::new(),
+        lang: String::new(),
     };
     assert_eq!(repo.record_refusal(&id, refusal, T0).await.unwrap(), None);
     assert_eq!(repo.finish(&id, T0).await.unwrap(), None);

@@ -133,6 +133,7 @@ mod tests {
             max_files: 5,
             files_received: 0,
             ended_at: None,
+            opened_at: None,
             leases: Vec::new(),
         }
     }
@@ -287,6 +288,8 @@ mod tests {
                 display_name: format!("n{i}"),
                 size: 1,
                 verdict: None,
+                message: String::new(),
+                lang: String::new(),
             };
             upgate_gateway::control_link::ControlLink::refused(&gw, &id, refusal).await;
         }

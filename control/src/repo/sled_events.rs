@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use super::event_bus::{account_topic, call_topic, EventWatch};
 use super::sled_keys::{call_prefix, decode, get, numbered, put, scoped};
 use super::{EventRepo, RepoError, SledStore};
 use crate::db::{DbError, Kv, Op, Tree};
@@ -62,6 +63,14 @@ impl EventRepo for SledStore {
                 .collect()
         })
         .await
+    }
+
+    fn watch(&self, account_id: &str, call_id: Option<&str>) -> EventWatch {
+        let topic = match call_id {
+            Some(call_id) => call_topic(account_id, call_id),
+            None => account_topic(account_id),
+        };
+        self.bus.watch(topic)
     }
 
     async fn call_events_after(

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use upgate_gateway::control_link::LinkState;
 
 use super::sled_events::event_ops;
+use super::sled_expiry::expiry_entry;
 use super::sled_keys::{call_prefix, decode, get, numbered, put};
 use super::{AuditNote, IssueRepo, RepoError, SledStore};
 use crate::db::{Op, Tree};
@@ -49,6 +50,7 @@ impl IssueRepo for SledStore {
                 numbered(&prefix, seq),
                 link.id.as_bytes().to_vec(),
             ));
+            ops.push(expiry_entry(link));
             ops.push(self.audit(audit)?);
             events.push(Event::LinkIssued {
                 link_id: link.id.clone(),
@@ -127,6 +129,10 @@ impl IssueRepo for SledStore {
 
     async fn sms(&self, account_id: &str, id: &str) -> Result<Option<SmsMessage>, RepoError> {
         Ok(get::<SmsMessage>(&*self.db, Tree::Sms, id.as_bytes())?.filter(|m| m.account_id == account_id))
+    }
+
+    async fn expire_due(&self, t: u64, limit: usize) -> Result<usize, RepoError> {
+        SledStore::expire_due(self, t, limit).await
     }
 
     async fn live_links_signed_by(&self, key_id: u32, t: u64) -> Result<u64, RepoError> {

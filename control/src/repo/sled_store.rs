@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::event_bus::{Announcing, EventBus};
 use super::sled_keys::audit_op;
 use super::{AuditNote, RepoError};
 use crate::db::{Durable, Kv, Op};
@@ -14,12 +15,25 @@ use crate::db::{Durable, Kv, Op};
 pub struct SledStore {
     pub(super) db: Arc<dyn Kv>,
     write: Arc<Mutex<()>>,
+    pub(super) bus: Arc<EventBus>,
 }
 
 impl SledStore {
-    /// `write` is the lock every writer of this store holds for its read-modify-write.
+    /// `write` is the lock every writer of this store holds for its read-modify-write. The
+    /// store is wrapped so that its writes wake the event log's readers: repositories that
+    /// share it take it from [`SledStore::db`].
     pub fn new(db: Arc<dyn Kv>, write: Arc<Mutex<()>>) -> SledStore {
-        SledStore { db, write }
+        let bus = Arc::new(EventBus::default());
+        let db = Arc::new(Announcing {
+            inner: db,
+            bus: bus.clone(),
+        });
+        SledStore { db, write, bus }
+    }
+
+    /// The store as this repository writes it (announcing events).
+    pub fn db(&self) -> Arc<dyn Kv> {
+        self.db.clone()
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, ()> {

@@ -121,6 +121,12 @@ impl ControlLink for InProcess {
         known(self.0.repos.links.finish(id, now()).await)
     }
 
+    async fn opened(&self, id: &LinkId) {
+        if let Err(e) = known(self.0.repos.links.opened(id, now()).await) {
+            tracing::warn!(error = %e, "could not record a link's first opening");
+        }
+    }
+
     async fn keys(&self) -> Result<KeySet, ControlError> {
         Ok(self.0.gateway_key_set())
     }

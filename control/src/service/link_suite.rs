@@ -196,6 +196,8 @@ async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>)
         display_name: "setup.exe".into(),
         size: 3,
         verdict: None,
+        message: "Please send a PDF or a JPEG photo.".into(),
+        lang: "en".into(),
     };
     gw.refused(&id, refusal).await;
     let call = f.svc.call(&f.actor.account_id, "c").await.unwrap();
@@ -205,7 +207,12 @@ async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>)
             assert_eq!(
                 (r.code, r.name.as_str()),
                 (RefusalCode::TypeNotAllowed, "setup.exe")
-            )
+            );
+            // The caller's sentence, for the assistant to repeat.
+            assert_eq!(
+                (r.message.as_str(), r.lang.as_str()),
+                ("Please send a PDF or a JPEG photo.", "en")
+            );
         }
         other => panic!("the call's last event is {other:?}"),
     }
@@ -217,6 +224,9 @@ async fn refusals_and_finish_are_recorded(f: &Fixture, gw: Arc<dyn ControlLink>)
 /// through the internal API as in process.
 async fn every_change_on_a_link_is_in_the_event_log(f: &Fixture, gw: Arc<dyn ControlLink>) {
     let id = issue(f, "c").await;
+    // The page shown twice is opened once.
+    gw.opened(&id).await;
+    gw.opened(&id).await;
     let claim = gw.claim(&id).await.unwrap().unwrap();
     let stored = file();
     let file_id = stored.file_id.clone();
@@ -226,9 +236,13 @@ async fn every_change_on_a_link_is_in_the_event_log(f: &Fixture, gw: Arc<dyn Con
         display_name: "x.pdf".into(),
         size: 3,
         verdict: None,
+        message: String::new(),
+        lang: String::new(),
     };
     gw.refused(&id, refusal).await;
     assert_eq!(gw.finish(&id).await.unwrap(), LinkState::Used);
+    // Shown again after it ended (the "thank you" page): nothing new.
+    gw.opened(&id).await;
 
     let account = &f.actor.account_id;
     let log = f
@@ -244,6 +258,7 @@ async fn every_change_on_a_link_is_in_the_event_log(f: &Fixture, gw: Arc<dyn Con
         [
             "link_issued",
             "sms_sent",
+            "link_opened",
             "upload_started",
             "file_stored",
             "upload_refused",
@@ -251,7 +266,7 @@ async fn every_change_on_a_link_is_in_the_event_log(f: &Fixture, gw: Arc<dyn Con
         ]
     );
     assert!(log.windows(2).all(|w| w[0].id < w[1].id), "{log:?}");
-    match &log[3].event {
+    match &log[4].event {
         crate::model::Event::FileStored {
             file_id: stored,
             link_id,

@@ -73,6 +73,7 @@ impl Service {
             max_files: s.max_files,
             files_received: 0,
             ended_at: None,
+            opened_at: None,
             leases: Vec::new(),
         };
         let audit = actor.note("link.issue", &link.id, json!({"call_id": call.id}));

@@ -32,6 +32,7 @@ pub enum Request {
     Commit { claim: Claim, file: NewFile },
     Refused { link_id: LinkId, refusal: Refusal },
     Finish { link_id: LinkId },
+    Opened { link_id: LinkId },
     Keys,
 }
 
@@ -113,6 +114,10 @@ pub async fn answer(link: &dyn ControlLink, call: Call) -> Reply {
             Ok(Answer::Done)
         }
         Request::Finish { link_id } => link.finish(&link_id).await.map(|state| Answer::State { state }),
+        Request::Opened { link_id } => {
+            link.opened(&link_id).await;
+            Ok(Answer::Done)
+        }
         Request::Keys => link.keys().await.map(|keys| Answer::Keys { keys }),
     };
     Reply::of(answer.unwrap_or_else(failed))

@@ -499,9 +499,8 @@ async fn settle_if_whole(
             let seen = upload.session.as_ref().map(|s| s.seen()).unwrap_or_default();
             end(upload);
             gw.control.release(&upload.claim).await;
-            if let Some(refusal) = upload::refusal_of(&e, seen) {
-                gw.control.refused(&claims.link_id, refusal).await;
-            }
+            let refusal = upload::refusal_of(&e, seen);
+            super::record_refusal(gw, &claims.link_id, &e, refusal, &how).await;
             return Err(tus(upload_problem(gw, &e, how)));
         }
     }
@@ -535,9 +534,7 @@ async fn settle_if_whole(
         }
         Err((e, refusal)) => {
             gw.control.release(&upload.claim).await;
-            if let Some(refusal) = refusal {
-                gw.control.refused(&claims.link_id, refusal).await;
-            }
+            super::record_refusal(gw, &claims.link_id, &e, refusal, &how).await;
             Err(tus(upload_problem(gw, &e, how)))
         }
     }

@@ -211,9 +211,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         }
         Err((e, refusal)) => {
             gw.control.release(&claim).await;
-            if let Some(refusal) = refusal {
-                gw.control.refused(&claims.link_id, refusal).await;
-            }
+            super::record_refusal(gw, &claims.link_id, &e, refusal, &how).await;
             upload_problem(gw, &e, how)
         }
     }

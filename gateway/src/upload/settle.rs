@@ -26,6 +26,8 @@ pub fn refusal_of(e: &UploadError, seen: Seen) -> Option<Refusal> {
         display_name: seen.name.unwrap_or_default(),
         size: seen.bytes,
         verdict: None,
+        message: String::new(),
+        lang: String::new(),
     })
 }
 
@@ -66,6 +68,8 @@ pub async fn settle(
                 display_name,
                 size,
                 verdict: Some(verdict),
+                message: String::new(),
+                lang: String::new(),
             };
             return Err((UploadError::Infected(signature), Some(refusal)));
         }
@@ -76,6 +80,8 @@ pub async fn settle(
                 display_name,
                 size,
                 verdict: Some(verdict),
+                message: String::new(),
+                lang: String::new(),
             };
             return Err((UploadError::Unscannable(reason), Some(refusal)));
         }
