@@ -9,5 +9,6 @@ pub mod raw;
 pub mod scene;
 pub mod slow_clamd;
 pub mod split;
+pub mod sse;
 pub mod twilio;
 pub mod upgate;
