@@ -118,6 +118,8 @@ pub struct ControlConfig {
     /// How often an open event stream gets a comment line when nothing happens, so proxies
     /// and clients that time out idle connections keep it.
     pub event_heartbeat: Duration,
+    /// Event streams open at once; each holds a connection (and a file descriptor).
+    pub max_event_streams: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -339,6 +341,23 @@ impl Validator<'_> {
         addr
     }
 
+    /// 1 to 100,000: each stream is a connection and a descriptor.
+    fn max_event_streams(&mut self, value: Option<usize>) -> usize {
+        const DEFAULT: usize = 10_000;
+        match value {
+            None => DEFAULT,
+            Some(n) if (1..=100_000).contains(&n) => n,
+            Some(n) => {
+                self.err(
+                    "control.max_event_streams",
+                    format!("{n} is out of range"),
+                    "set from 1 to 100000 (the default, 10000, suits most deployments)",
+                );
+                DEFAULT
+            }
+        }
+    }
+
     /// 1 s to 5 min: proxies commonly close a connection idle for a minute or more.
     fn event_heartbeat(&mut self, value: Option<String>) -> Duration {
         let every = self.duration("control.event_heartbeat", value, Duration::from_secs(15));
@@ -410,6 +429,7 @@ impl Validator<'_> {
             ),
             internal: self.internal_api(&raw.control),
             event_heartbeat: self.event_heartbeat(raw.control.event_heartbeat.clone()),
+            max_event_streams: self.max_event_streams(raw.control.max_event_streams),
         };
         let storage = self.storage(raw.storage);
         let metrics = MetricsConfig {

@@ -53,6 +53,7 @@ pub struct RawControl {
     pub internal_tls_key_file: Option<String>,
     pub lease_ttl: Option<String>,
     pub event_heartbeat: Option<String>,
+    pub max_event_streams: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -210,6 +211,7 @@ fn control(r: &mut Reader, root: &mut Section) -> RawControl {
         internal_tls_key_file: s.string(r, "internal_tls_key_file"),
         lease_ttl: s.string(r, "lease_ttl"),
         event_heartbeat: s.string(r, "event_heartbeat"),
+        max_event_streams: s.count(r, "max_event_streams"),
     };
     s.finish(r);
     raw

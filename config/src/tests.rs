@@ -446,6 +446,13 @@ fn the_event_heartbeat_is_a_second_to_five_minutes() {
     );
     let set = Config::parse("[control]\nevent_heartbeat = \"2s\"\n").unwrap();
     assert_eq!(set.control.event_heartbeat, std::time::Duration::from_secs(2));
+    assert_eq!(default.control.max_event_streams, 10_000);
+    let set = Config::parse("[control]\nmax_event_streams = 20\n").unwrap();
+    assert_eq!(set.control.max_event_streams, 20);
+    for bad in ["0", "100001", "-3", "\"many\""] {
+        let e = Config::parse(&format!("[control]\nmax_event_streams = {bad}\n")).unwrap_err();
+        assert!(e.to_string().contains("control.max_event_streams"), "{bad}: {e}");
+    }
     for bad in ["500ms", "6m", "soon"] {
         let e = Config::parse(&format!("[control]\nevent_heartbeat = \"{bad}\"\n")).unwrap_err();
         assert!(e.to_string().contains("control.event_heartbeat"), "{bad}: {e}");

@@ -135,16 +135,14 @@ async fn spawn_control_api(
     store: Arc<dyn ObjectStore>,
     tasks: &mut tokio::task::JoinSet<()>,
     stop: &Stop,
+    streams: usize,
 ) -> Result<(), RunError> {
     let control = bind(config.control.listen).await?;
     let ops_socket = crate::ops::bind(&config.data_dir).map_err(setup)?;
     let api = Api {
         service: service.clone(),
         store,
-        streams: crate::api::events::Streams {
-            heartbeat: config.control.event_heartbeat,
-            stop: stop.0.clone(),
-        },
+        streams: crate::api::events::Streams::new(config.control.event_heartbeat, streams, stop.0.clone()),
     };
     // Links expire by the clock; this writes their events (and ends their calls' streams).
     tasks.spawn({
@@ -157,8 +155,9 @@ async fn spawn_control_api(
             }
         }
     });
-    tasks.spawn(serve_plain(
+    tasks.spawn(upgate_gateway::server::serve_plain_with(
         control,
+        streams,
         move |req| api.clone().handle(req),
         stop.stopped(),
     ));
@@ -173,6 +172,21 @@ async fn spawn_control_api(
         }
     });
     Ok(())
+}
+
+/// The event streams the open-file limit leaves room for, up to the configured cap.
+fn event_streams(config: &Config, limit: u64, needs: u64) -> usize {
+    let wanted = config.control.max_event_streams;
+    let fits = upgate_gateway::fd_budget::streams_fit(limit, needs, wanted);
+    if fits < wanted {
+        tracing::warn!(
+            max_event_streams = wanted,
+            lowered_to = fits,
+            open_file_limit = limit,
+            "the open-file limit leaves room for fewer event streams than configured; raise LimitNOFILE (or ulimit -n)"
+        );
+    }
+    fits
 }
 
 /// How often the in-process gateway takes the current keys (a rotation by the operator).
@@ -220,7 +234,12 @@ pub async fn serve(
         gateway.clone(),
         IN_PROCESS_KEY_REFRESH,
     ));
-    spawn_control_api(&config, &service, store, &mut tasks, &stop).await?;
+    let streams = event_streams(
+        &config,
+        budget.limit,
+        upgate_gateway::fd_budget::needed(budget.max_connections),
+    );
+    spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;
     // The monitoring listener outlives the others' drain: readiness must say "draining"
     // until the last upload in flight is done, not go silent.
     let (monitor_stop, monitor_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -319,7 +338,8 @@ pub async fn control(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop = Stop(stop_rx);
     let mut tasks = tokio::task::JoinSet::new();
-    spawn_control_api(&config, &service, store, &mut tasks, &stop).await?;
+    let streams = event_streams(&config, limit, needed);
+    spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;
     tasks.spawn({
         let svc = service.clone();
         serve_private(

@@ -55,6 +55,12 @@ pub fn needed_by_control() -> u64 {
     needed(0) + INTERNAL_MAX_CONNECTIONS as u64
 }
 
+/// Pure: how many event streams (one connection each, on the control API) fit beside
+/// what else the process needs (`needs`), up to `wanted`.
+pub fn streams_fit(limit: u64, needs: u64, wanted: usize) -> usize {
+    (limit.saturating_sub(needs)).min(wanted as u64) as usize
+}
+
 /// Raises the soft limit to the hard one; returns `(limit, raised_from)`.
 pub fn raise() -> Result<(u64, Option<u64>), String> {
     use rlimit::Resource;
@@ -106,5 +112,12 @@ mod tests {
         // Too little for any real service: refuse, saying what is needed.
         assert_eq!(fit(100, 1024), Err(needed(16)));
         assert_eq!(fit(0, 1024), Err(needed(16)));
+    }
+
+    #[test]
+    fn event_streams_get_what_is_left() {
+        assert_eq!(streams_fit(1 << 20, needed(1024), 10_000), 10_000);
+        assert_eq!(streams_fit(20_000, 15_000, 10_000), 5_000);
+        assert_eq!(streams_fit(1024, 2048, 10_000), 0);
     }
 }

@@ -205,7 +205,24 @@ where
         + Send
         + 'static,
 {
-    serve_private(listener, None, handler, shutdown).await
+    serve_plain_with(listener, 0, handler, shutdown).await
+}
+
+/// A plain listener that also holds `long_lived` connections above its usual cap: the
+/// control API's event streams, each of which keeps its connection for as long as it runs.
+pub async fn serve_plain_with<F, Fut>(
+    listener: TcpListener,
+    long_lived: usize,
+    handler: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>>>
+        + Send
+        + 'static,
+{
+    let cap = crate::fd_budget::PLAIN_MAX_CONNECTIONS + long_lived;
+    serve_capped(listener, None, ConnLimiter::new(cap, cap), handler, shutdown).await
 }
 
 /// A private listener (loopback API, metrics; with `tls`, the internal API gateways call):
@@ -229,6 +246,21 @@ pub async fn serve_private<F, Fut>(
         Some(_) => ConnLimiter::new(INTERNAL_MAX_CONNECTIONS, INTERNAL_MAX_PER_ADDRESS),
         None => ConnLimiter::new(PLAIN_MAX_CONNECTIONS, PLAIN_MAX_CONNECTIONS),
     };
+    serve_capped(listener, tls, limiter, handler, shutdown).await
+}
+
+async fn serve_capped<F, Fut>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limiter: ConnLimiter,
+    handler: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>>>
+        + Send
+        + 'static,
+{
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     accept_loop(listener, shutdown, |tcp, peer, watcher| {
         let Ok(place) = limiter.admit(peer.ip()) else {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiResponse, Problem};
 use crate::model::{Call, EventRecord};
@@ -26,21 +26,31 @@ use crate::service::Service;
 /// Events read from the log per store read.
 const PAGE: usize = 100;
 
-/// What every stream of this control API shares: the heartbeat, and the signal that the
-/// server is stopping (streams end then, rather than holding the drain up).
+/// What every stream of this control API shares: the heartbeat, the places (one per
+/// stream, so streams never take the connections other requests need), and the signal that
+/// the server is stopping (streams end then, rather than holding the drain up).
 #[derive(Clone)]
 pub struct Streams {
-    pub heartbeat: Duration,
-    pub stop: watch::Receiver<bool>,
+    heartbeat: Duration,
+    places: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
 }
 
 impl Streams {
+    pub fn new(heartbeat: Duration, max: usize, stop: watch::Receiver<bool>) -> Streams {
+        Streams {
+            heartbeat,
+            places: Arc::new(Semaphore::new(max)),
+            stop,
+        }
+    }
+
     /// Streams that never see a stop (tests, and servers that drop them by other means).
-    pub fn unstopped(heartbeat: Duration) -> Streams {
+    pub fn unstopped(heartbeat: Duration, max: usize) -> Streams {
         let (tx, stop) = watch::channel(false);
         // The sender must outlive the streams, or `stop` reads as closed.
         std::mem::forget(tx);
-        Streams { heartbeat, stop }
+        Streams::new(heartbeat, max, stop)
     }
 }
 
@@ -77,6 +87,14 @@ pub async fn open(
     call: Option<Call>,
     after: u64,
 ) -> Result<ApiResponse, Problem> {
+    let Ok(place) = streams.places.clone().try_acquire_owned() else {
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "The control plane holds as many event streams as it is set to; try again shortly.",
+        )
+        .with_retry_after(5));
+    };
     // Watch before the first read: an event written in between still wakes the stream.
     let watch = svc.watch_events(&account_id, call.as_ref().map(|c| c.id.as_str()));
     if let Some(call) = &call {
@@ -92,7 +110,10 @@ pub async fn open(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     svc.metrics.event_streams.inc();
     let tail = Tail {
-        _open: Open(svc.clone()),
+        _open: Open {
+            svc: svc.clone(),
+            _place: place,
+        },
         greet: true,
         svc,
         account_id,
@@ -121,12 +142,15 @@ pub async fn open(
     Ok(resp)
 }
 
-/// Counts the stream in the gauge while it lives.
-struct Open(Arc<Service>);
+/// Counts the stream in the gauge, and holds its place, while it lives.
+struct Open {
+    svc: Arc<Service>,
+    _place: OwnedSemaphorePermit,
+}
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.metrics.event_streams.dec();
+        self.svc.metrics.event_streams.dec();
     }
 }
 

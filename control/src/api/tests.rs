@@ -119,7 +119,7 @@ fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>
         api: Api {
             service: Arc::new(service),
             store,
-            streams: crate::api::events::Streams::unstopped(std::time::Duration::from_secs(15)),
+            streams: crate::api::events::Streams::unstopped(std::time::Duration::from_secs(15), 4),
         },
         db,
         metrics,
@@ -135,6 +135,32 @@ impl Harness {
             .await
             .unwrap()
             .1
+    }
+
+    /// A GET whose answer may never end (an event stream): the response, body unread.
+    async fn open(&self, path: &str, token: &str) -> http::Response<Incoming> {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(api.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(server), svc)
+                .await;
+        });
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .uri(path)
+            .header(header::HOST, "control")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        sender.send_request(req).await.unwrap()
     }
 
     /// One request through hyper's HTTP/1 on both ends of an in-memory pipe.
@@ -244,6 +270,41 @@ fn every_503_and_429_kind_carries_retry_after() {
         let resp = problem_response(&Problem::new(status, "x", "y"));
         assert!(resp.headers().get(header::RETRY_AFTER).is_none(), "{status}");
     }
+}
+
+/// Streams have places of their own (4 here): one more is told to come back, the
+/// other API requests are answered all the while, and a closed stream's place comes back.
+#[tokio::test]
+async fn event_streams_beyond_their_places_are_told_to_retry() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let viewer = h.token(&acc, Role::Viewer).await;
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let resp = h.open("/v1/events", &viewer).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        open.push(resp);
+    }
+    let (status, headers, body) = h.send(Method::GET, "/v1/events", &viewer, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "too_many_streams");
+    assert_eq!(retry_after(&headers), Some(5));
+    let (status, _, _) = h.send(Method::GET, "/v1/assistants/desk", &viewer, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "other requests are answered");
+    assert_eq!(h.metrics.event_streams.get(), 4);
+
+    // A client goes away: its place comes back once the server sees the connection close.
+    drop(open.pop());
+    let mut reopened = None;
+    for _ in 0..100 {
+        let resp = h.open("/v1/events", &viewer).await;
+        if resp.status() == StatusCode::OK {
+            reopened = Some(resp);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(reopened.is_some(), "the place was given back");
 }
 
 #[tokio::test]
