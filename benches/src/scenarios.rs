@@ -3,6 +3,7 @@
 //! is bounded by a count of uploads, never by waiting for a condition, so it ends by itself.
 
 mod big;
+mod events;
 mod handshakes;
 mod links;
 mod scan;
@@ -59,6 +60,9 @@ pub fn all() -> Vec<(&'static str, &'static str, Scenario)> {
             Box::pin(scan::run(b))
         }),
         ("s12", "link issuance", |b| Box::pin(links::run(b))),
+        ("s13", "event streams: memory per stream, commit -> event", |b| {
+            Box::pin(events::run(b))
+        }),
         ("tls", "TLS handshakes, full and resumed", |b| {
             Box::pin(handshakes::run(b))
         }),

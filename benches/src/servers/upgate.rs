@@ -1,6 +1,7 @@
 //! upgate's release build, configured like a production node (its default log level, a
 //! real certificate file) with limits opened for load: many connections from one address,
-//! SMS windows that never close (the outbox provider: nothing leaves the machine).
+//! SMS windows that never close (the outbox provider: nothing leaves the machine). The
+//! gateway's cap (2,048) leaves the open-file limit room for S13's 10,000 event streams.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ impl Upgate {
             &config,
             format!(
                 "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:{g}\"\npublic_url = \"https://127.0.0.1:{g}\"\n\
-tls_cert_file = {cert:?}\ntls_key_file = {key:?}\nmax_connections = 8192\nmax_connections_per_ip = 8192\n\
+tls_cert_file = {cert:?}\ntls_key_file = {key:?}\nmax_connections = 2048\nmax_connections_per_ip = 2048\n\
 min_free_disk = \"256 MiB\"\n\
 [control]\nlisten = \"127.0.0.1:{c}\"\n[metrics]\nlisten = \"127.0.0.1:{m}\"\n{scanner}\
 [sms]\nmax_per_number_per_hour = 1000000000\nmax_per_account_per_hour = 1000000000\n",
