@@ -500,7 +500,7 @@ async fn settle_if_whole(
             end(upload);
             gw.control.release(&upload.claim).await;
             let refusal = upload::refusal_of(&e, seen);
-            super::record_refusal(gw, &claims.link_id, &e, refusal, &how).await;
+            super::record_refusal(gw, &claims.link_id, &e, refusal, how).await;
             return Err(tus(upload_problem(gw, &e, how)));
         }
     }
@@ -534,7 +534,7 @@ async fn settle_if_whole(
         }
         Err((e, refusal)) => {
             gw.control.release(&upload.claim).await;
-            super::record_refusal(gw, &claims.link_id, &e, refusal, &how).await;
+            super::record_refusal(gw, &claims.link_id, &e, refusal, how).await;
             Err(tus(upload_problem(gw, &e, how)))
         }
     }

@@ -211,7 +211,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         }
         Err((e, refusal)) => {
             gw.control.release(&claim).await;
-            super::record_refusal(gw, &claims.link_id, &e, refusal, &how).await;
+            super::record_refusal(gw, &claims.link_id, &e, refusal, how).await;
             upload_problem(gw, &e, how)
         }
     }
