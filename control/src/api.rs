@@ -85,7 +85,26 @@ pub fn problem_response(p: &Problem) -> ApiResponse {
 }
 
 async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Problem> {
-    let bytes = Limited::new(body, MAX_JSON_BYTES)
+    parse_json(&read_body(body).await?)
+}
+
+/// A JSON body that may be left out (an empty body reads as the default).
+async fn read_optional_json<T: DeserializeOwned + Default>(body: Incoming) -> Result<T, Problem> {
+    let bytes = read_body(body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&bytes)
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Problem::bad_request("invalid_json", format!("The body is not the expected JSON: {e}")))
+}
+
+/// The body, up to `MAX_JSON_BYTES`.
+async fn read_body(body: Incoming) -> Result<Bytes, Problem> {
+    Ok(Limited::new(body, MAX_JSON_BYTES)
         .collect()
         .await
         .map_err(|e| {
@@ -99,9 +118,7 @@ async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Problem> {
                 Problem::bad_request("body_unreadable", "The request body could not be read.")
             }
         })?
-        .to_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Problem::bad_request("invalid_json", format!("The body is not the expected JSON: {e}")))
+        .to_bytes())
 }
 
 /// PUT answers 201 when it created the resource, 200 when it replaced it.
@@ -300,7 +317,15 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::LinkResend(id) => {
-                let issued = svc.resend_link(actor, id.clone(), idempotency_key(&req)?).await?;
+                #[derive(serde::Deserialize, Default)]
+                #[serde(deny_unknown_fields)]
+                struct Body {
+                    #[serde(default)]
+                    new_link: bool,
+                }
+                let key = idempotency_key(&req)?;
+                let body: Body = read_optional_json(req.into_body()).await?;
+                let issued = svc.resend_link(actor, id.clone(), body.new_link, key).await?;
                 Ok(json_response(
                     StatusCode::CREATED,
                     &views::issued_link_json(&issued, now()),
@@ -326,11 +351,13 @@ impl Api {
                 let id = ext_id(id)?;
                 let after = events::resume_after(req.headers(), req.uri().query())?;
                 let call = svc.call(&actor.account_id, &id).await?;
-                events::open(svc, &self.streams, actor.account_id, Some(call), after).await
+                let token = bearer(&req).unwrap_or_default();
+                events::open(svc, &self.streams, token, actor.account_id, Some(call), after).await
             }
             Route::Events => {
                 let after = events::resume_after(req.headers(), req.uri().query())?;
-                events::open(svc, &self.streams, actor.account_id, None, after).await
+                let token = bearer(&req).unwrap_or_default();
+                events::open(svc, &self.streams, token, actor.account_id, None, after).await
             }
             Route::AuditList => {
                 let entries = svc.audit(&actor.account_id, 500).await?;

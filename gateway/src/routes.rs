@@ -195,7 +195,7 @@ async fn link_request(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr, se
         (&Method::GET | &Method::HEAD, []) if by_cookie.is_none() => {
             hand_over(&gw, &claims, &token, &how).await
         }
-        (&Method::GET | &Method::HEAD, []) => show(&gw, &claims, &how).await,
+        (&Method::GET | &Method::HEAD, []) => show(&gw, &claims, &how, method == Method::GET).await,
         (&Method::POST, ["files"]) => upload(gw.clone(), claims, req, how).await,
         (&Method::POST, ["done"]) => finish(&gw, &claims, &how).await,
         (&Method::POST, ["tus"]) => tus_route::create(gw.clone(), claims, req, how).await,
@@ -379,13 +379,15 @@ pub(crate) fn control_down(e: ControlError, how: &Answer) -> Resp {
     }
 }
 
-async fn show(gw: &Gateway, claims: &Claims, how: &Answer) -> Resp {
+async fn show(gw: &Gateway, claims: &Claims, how: &Answer, shown: bool) -> Resp {
     match gw.link(&claims.link_id).await {
         Ok(view) if view.state == LinkState::Active => {
             // The page reached a browser that kept the link's cookie: the caller opened it.
-            // Told on the side, so the page never waits on it.
-            let (control, id) = (gw.control.clone(), claims.link_id);
-            tokio::spawn(async move { control.opened(&id).await });
+            // Told on the side, so the page never waits on it (a HEAD shows nothing).
+            if shown {
+                let (control, id) = (gw.control.clone(), claims.link_id);
+                tokio::spawn(async move { control.opened(&id).await });
+            }
             respond::html(StatusCode::OK, page::upload_page(&view, &how.page, how.lang))
         }
         Ok(view) => link_gone(how, view.state),

@@ -83,6 +83,7 @@ pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<u64, Pro
 pub async fn open(
     svc: Arc<Service>,
     streams: &Streams,
+    token: String,
     account_id: String,
     call: Option<Call>,
     after: u64,
@@ -99,7 +100,7 @@ pub async fn open(
     let watch = svc.watch_events(&account_id, call.as_ref().map(|c| c.id.as_str()));
     if let Some(call) = &call {
         let more = svc.events_after(&account_id, Some(&call.id), after, 1).await?;
-        if more.is_empty() && svc.call_is_over(call).await? {
+        if more.is_empty() && svc.call_is_over(call, after).await? {
             let mut resp = Response::new(super::boxed(http_body_util::Full::new(Bytes::new())));
             *resp.status_mut() = StatusCode::NO_CONTENT;
             return Ok(resp);
@@ -116,6 +117,7 @@ pub async fn open(
         },
         greet: true,
         svc,
+        token,
         account_id,
         call,
         after,
@@ -157,6 +159,9 @@ impl Drop for Open {
 /// One open stream: where it is in the log and what it waits on.
 struct Tail {
     svc: Arc<Service>,
+    /// Checked again at each heartbeat: a token revoked (or expired) while its stream is open
+    /// ends the stream within a heartbeat.
+    token: String,
     account_id: String,
     /// `Some` for a call's stream, which ends with the call.
     call: Option<Call>,
@@ -210,7 +215,7 @@ impl Tail {
             }
             if std::mem::take(&mut self.check_over) {
                 if let Some(call) = &self.call {
-                    match self.svc.call_is_over(call).await {
+                    match self.svc.call_is_over(call, self.after).await {
                         Ok(true) => {
                             self.done = true;
                             let end =
@@ -231,6 +236,9 @@ impl Tail {
                 _ = self.stop.wait_for(|stopping| *stopping) => return None,
             };
             if heartbeat {
+                if !matches!(self.svc.authenticate(&self.token).await, Ok(Ok(_))) {
+                    return None;
+                }
                 return Some((Ok(Frame::data(Bytes::from_static(b": heartbeat\n\n"))), self));
             }
         }

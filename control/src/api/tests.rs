@@ -119,7 +119,7 @@ fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>
         api: Api {
             service: Arc::new(service),
             store,
-            streams: crate::api::events::Streams::unstopped(std::time::Duration::from_secs(15), 4),
+            streams: crate::api::events::Streams::unstopped(std::time::Duration::from_secs(1), 4),
         },
         db,
         metrics,
@@ -307,6 +307,33 @@ async fn event_streams_beyond_their_places_are_told_to_retry() {
     assert!(reopened.is_some(), "the place was given back");
 }
 
+/// A stream is authorised again at every heartbeat (1 s here): revoking its token ends it.
+#[tokio::test]
+async fn revoking_a_token_ends_its_open_streams() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let (record, secret) = h
+        .api
+        .service
+        .create_token(&acc, Role::Viewer, NewToken::default(), "operator")
+        .await
+        .unwrap();
+    let resp = h.open("/v1/events", &secret).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    h.api
+        .service
+        .revoke_token("operator", &acc, &record.id)
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), resp.into_body().collect())
+        .await
+        .expect("the stream ended within a few heartbeats")
+        .unwrap()
+        .to_bytes();
+    assert!(body.starts_with(b"retry: 3000\n\n"), "{body:?}");
+    assert_eq!(h.metrics.event_streams.get(), 0);
+}
+
 #[tokio::test]
 async fn a_failing_store_answers_503_with_retry_after_on_every_path() {
     let h = harness("");
@@ -356,6 +383,71 @@ async fn the_sms_limit_answers_429_with_its_own_retry_after() {
     let wait = retry_after(&headers).unwrap();
     assert_eq!(Some(wait), body["retry_after_seconds"].as_u64());
     assert!(wait > 3500 && wait <= 3600, "{wait}");
+}
+
+/// A resend texts the same link while it works, and a new one when it has ended or when
+/// asked; either way the caller gets a link that opens.
+#[tokio::test]
+async fn a_resend_reuses_a_working_link_and_replaces_an_ended_one() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
+    let settings =
+        json!({"file_upload": {"enabled": true, "trigger": "When asked", "message": "Upload here"}});
+    h.send(Method::PUT, "/v1/assistants/desk", &admin, Some(settings))
+        .await;
+    let call = json!({"assistant_id": "desk", "caller_number": "+14155550100"});
+    h.send(Method::PUT, "/v1/calls/c1", &admin, Some(call)).await;
+    let (_, _, first) = h
+        .send(Method::POST, "/v1/calls/c1/upload-links", &admin, None)
+        .await;
+    let first_id = first["id"].as_str().unwrap().to_string();
+    let resend = |id: &str| format!("/v1/upload-links/{id}/resend");
+
+    let (status, _, same) = h.send(Method::POST, &resend(&first_id), &admin, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{same}");
+    assert_eq!(
+        (same["id"].as_str(), same["url"].as_str()),
+        (Some(first_id.as_str()), first["url"].as_str())
+    );
+    assert_ne!(same["sms"]["id"], first["sms"]["id"], "a new message");
+
+    let ask = Some(json!({"new_link": true}));
+    let (status, _, fresh) = h.send(Method::POST, &resend(&first_id), &admin, ask).await;
+    assert_eq!(status, StatusCode::CREATED, "{fresh}");
+    let fresh_id = fresh["id"].as_str().unwrap().to_string();
+    assert_ne!(fresh_id, first_id);
+    assert_eq!(fresh["status"], "active");
+    let (_, _, old) = h
+        .send(Method::GET, &format!("/v1/upload-links/{first_id}"), &admin, None)
+        .await;
+    assert_eq!(old["status"], "superseded");
+
+    // Revoked, then resent: a new link, since the revoked one no longer opens.
+    h.send(
+        Method::DELETE,
+        &format!("/v1/upload-links/{fresh_id}"),
+        &admin,
+        None,
+    )
+    .await;
+    let (status, _, after) = h.send(Method::POST, &resend(&fresh_id), &admin, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{after}");
+    assert_ne!(after["id"].as_str(), Some(fresh_id.as_str()));
+    assert_eq!(after["status"], "active");
+
+    let (status, _, body) = h
+        .send(
+            Method::POST,
+            &resend(&first_id),
+            &admin,
+            Some(json!({"new": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json"))
+    );
 }
 
 #[tokio::test]

@@ -6,17 +6,23 @@ use serde_json::{json, Value};
 use crate::model::{ApiToken, FileRecord, Link, SmsMessage};
 use crate::service::{AssistantDetails, CallDetails, GatewayCredential, IssuedLink};
 use crate::settings;
+use upgate_gateway::control_link::LinkState;
 
 pub fn link_json(link: &Link, now: u64) -> Value {
+    let state = link.state_at(now);
+    // An expired link ended at its expiry, whether or not the sweeper has stored it so yet.
+    let ended_at = link
+        .ended_at
+        .or((state == LinkState::Expired).then_some(link.expires_at));
     json!({
         "id": link.id,
         "call_id": link.call_id,
-        "status": link.state_at(now).as_str(),
+        "status": state.as_str(),
         "created_at": link.created_at,
         "expires_at": link.expires_at,
         "files_received": link.files_received,
         "max_files": link.max_files,
-        "ended_at": link.ended_at,
+        "ended_at": ended_at,
     })
 }
 

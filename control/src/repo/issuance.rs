@@ -31,9 +31,10 @@ pub trait IssueRepo: Send + Sync + 'static {
     /// The account's message; another account's is `None`.
     async fn sms(&self, account_id: &str, id: &str) -> Result<Option<SmsMessage>, RepoError>;
 
-    /// Stores up to `limit` links that were active and whose expiry is at or before `t` as
-    /// expired, each with its `link_expired` event, once; durable. Returns how many.
-    async fn expire_due(&self, t: u64, limit: usize) -> Result<usize, RepoError>;
+    /// Handles up to `limit` links whose expiry is at or before `t`: each still active is
+    /// stored as expired with its `link_expired` event, once; durable. Returns how many
+    /// it handled and how many of those expired (the others had ended before).
+    async fn expire_due(&self, t: u64, limit: usize) -> Result<(usize, usize), RepoError>;
 
     /// How many links signed with link key `key_id` are active at `t`.
     async fn live_links_signed_by(&self, key_id: u32, t: u64) -> Result<u64, RepoError>;

@@ -27,33 +27,37 @@ fn expiry_of(key: &[u8]) -> Option<u64> {
 }
 
 impl SledStore {
-    /// Indexes the active links of a store written before the index existed, once: later
-    /// opens see the marker and skip the scan. Returns how many it indexed.
+    /// Indexes the links of a store written before the index existed that are active and
+    /// not yet expired, once: later opens see the marker and skip the scan. Links that
+    /// expired before are left as they were (their expiry is derived, and announcing months
+    /// of them at once would flood the logs). Returns how many it indexed.
     pub fn index_link_expiry(&self) -> Result<usize, RepoError> {
         if self.db.get(Tree::Meta, INDEXED_KEY)?.is_some() {
             return Ok(0);
         }
-        let durable = {
-            let _w = self.lock();
-            let mut ops = Vec::new();
-            for (_, value) in self.db.scan_prefix(Tree::Links, b"")? {
-                let link: Link = decode(Tree::Links, &value)?;
-                if link.state == LinkState::Active {
-                    ops.push(expiry_entry(&link));
-                }
+        let t = upgate_gateway::sys::now();
+        let _w = self.lock();
+        let mut entries = Vec::new();
+        for (_, value) in self.db.scan_prefix(Tree::Links, b"")? {
+            let link: Link = decode(Tree::Links, &value)?;
+            if link.state_at(t) == LinkState::Active {
+                entries.push(expiry_entry(&link));
             }
-            let n = ops.len();
-            ops.push(Op::Put(Tree::Meta, INDEXED_KEY.to_vec(), vec![1]));
-            (self.write(ops)?, n)
-        };
-        durable.0.wait()?;
-        Ok(durable.1)
+        }
+        let n = entries.len();
+        // In batches of a bounded size; the marker last, so a crash part way indexes again.
+        for chunk in entries.chunks(1024) {
+            self.write(chunk.to_vec())?.wait()?;
+        }
+        self.write(vec![Op::Put(Tree::Meta, INDEXED_KEY.to_vec(), vec![1])])?
+            .wait()?;
+        Ok(n)
     }
 
     /// Announces up to `limit` links whose expiry is at or before `t`: each one still active
     /// is stored as expired with its event; each that ended earlier just leaves the index.
-    /// Durable when it returns; returns how many expired.
-    pub(super) async fn expire_due(&self, t: u64, limit: usize) -> Result<usize, RepoError> {
+    /// Durable when it returns; returns how many entries it handled and how many expired.
+    pub(super) async fn expire_due(&self, t: u64, limit: usize) -> Result<(usize, usize), RepoError> {
         let due: Vec<Vec<u8>> = self
             .db
             .scan_from(Tree::LinkExpiry, b"", b"", limit)?
@@ -62,15 +66,21 @@ impl SledStore {
             .take_while(|key| expiry_of(key).is_some_and(|at| at <= t))
             .collect();
         if due.is_empty() {
-            return Ok(0);
+            return Ok((0, 0));
         }
-        let mut expired = 0;
+        let (handled, mut expired) = (due.len(), 0);
         for key in due {
             // One batch per link: `event_ops` numbers one batch per account at a time.
             let _w = self.lock();
             let mut ops = vec![Op::Delete(Tree::LinkExpiry, key.clone())];
             let id = &key[8..];
-            if let Some(mut link) = get::<Link>(&*self.db, Tree::Links, id)? {
+            // A record that does not decode must not stop every later expiry: it leaves the
+            // index, and the log says so (the link's state is then derived as before).
+            let stored = get::<Link>(&*self.db, Tree::Links, id).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a link due to expire is unreadable; its expiry is not announced");
+                None
+            });
+            if let Some(mut link) = stored {
                 if link.state == LinkState::Active && link.expires_at <= t {
                     link.state = LinkState::Expired;
                     link.ended_at = Some(link.expires_at);
@@ -89,6 +99,6 @@ impl SledStore {
             self.db.write(ops)?;
         }
         self.db.durable().await?;
-        Ok(expired)
+        Ok((handled, expired))
     }
 }

@@ -131,7 +131,7 @@ impl IssueRepo for SledStore {
         Ok(get::<SmsMessage>(&*self.db, Tree::Sms, id.as_bytes())?.filter(|m| m.account_id == account_id))
     }
 
-    async fn expire_due(&self, t: u64, limit: usize) -> Result<usize, RepoError> {
+    async fn expire_due(&self, t: u64, limit: usize) -> Result<(usize, usize), RepoError> {
         SledStore::expire_due(self, t, limit).await
     }
 

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use upgate_gateway::control_link::LinkState;
-
 use super::{Service, ServiceError};
 use crate::model::{Call, Event, EventRecord};
 use crate::repo::event_bus::EventWatch;
@@ -23,9 +21,9 @@ impl Service {
         let t = now();
         let mut total = 0;
         loop {
-            let n = self.repos.issue.expire_due(t, EXPIRY_BATCH).await?;
-            total += n;
-            if n < EXPIRY_BATCH {
+            let (handled, expired) = self.repos.issue.expire_due(t, EXPIRY_BATCH).await?;
+            total += expired;
+            if handled < EXPIRY_BATCH {
                 return Ok(total);
             }
         }
@@ -69,16 +67,60 @@ impl Service {
         })
     }
 
-    /// Whether the call is over for its event stream: it has had a link, and every one of
-    /// them has ended with its event in the log (an expiry counts once the sweeper wrote it).
+    /// Whether the call is over as far as the log up to id `upto` tells: a link was issued,
+    /// and every link issued has an event that ended it. Judged from the log alone, never
+    /// from the links' records: a record can show a link ended a moment before the event
+    /// that says so is visible, and a stream that ended then would never send that event.
     /// A call with no link yet is not over: the assistant may follow it before issuing one.
-    pub async fn call_is_over(&self, call: &Call) -> Result<bool, ServiceError> {
-        let links = self.repos.calls.gathered(call).await?.links;
-        Ok(!links.is_empty() && links.iter().all(|l| l.state != LinkState::Active))
+    pub async fn call_is_over(&self, call: &Call, upto: u64) -> Result<bool, ServiceError> {
+        let mut open = std::collections::HashSet::new();
+        let mut issued = false;
+        let mut after = 0;
+        loop {
+            let page = self
+                .events_after(&call.account_id, Some(&call.id), after, OVER_PAGE)
+                .await?;
+            for record in page.iter().take_while(|r| r.id <= upto) {
+                match &record.event {
+                    Event::LinkIssued { link_id, .. } => {
+                        issued = true;
+                        open.insert(link_id.clone());
+                    }
+                    e if e.ends_a_link() => {
+                        open.remove(e.link_id());
+                    }
+                    _ => {}
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == OVER_PAGE && last.id < upto => after = last.id,
+                _ => return Ok(issued && open.is_empty()),
+            }
+        }
     }
 }
 
+/// Events read per page when judging whether a call is over.
+const OVER_PAGE: usize = 500;
+
 impl Event {
+    /// The link the event is about.
+    pub fn link_id(&self) -> &str {
+        match self {
+            Event::UploadRefused(r) => &r.link_id,
+            Event::LinkIssued { link_id, .. }
+            | Event::LinkSuperseded { link_id, .. }
+            | Event::LinkRevoked { link_id }
+            | Event::LinkOpened { link_id }
+            | Event::LinkExpired { link_id, .. }
+            | Event::LinkFinished { link_id }
+            | Event::UploadStarted { link_id }
+            | Event::FileStored { link_id, .. }
+            | Event::SmsSent { link_id, .. }
+            | Event::SmsFailed { link_id, .. } => link_id,
+        }
+    }
+
     /// Whether this event ends one of the call's links (after it, the call may be over).
     pub fn ends_a_link(&self) -> bool {
         matches!(
@@ -88,5 +130,50 @@ impl Event {
                 | Event::LinkRevoked { .. }
                 | Event::LinkSuperseded { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use serde_json::json;
+    use upgate_gateway::token::LinkId;
+
+    use crate::service::fixture::fixture;
+
+    /// Whether a call is over is read from the log up to the id a stream has sent, never
+    /// from the links' records: a link stored as ended before its event was sent would
+    /// otherwise end the stream without that event.
+    #[tokio::test]
+    async fn a_call_is_over_only_up_to_the_event_that_ended_its_last_link() {
+        let f = fixture().await;
+        let input =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        let call = f.svc.put_call(&f.actor, "c", input).await.unwrap().0;
+        assert!(!f.svc.call_is_over(&call, u64::MAX).await.unwrap(), "no link yet");
+        let first = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        let second = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        assert_ne!(first.link.id, second.link.id);
+        assert!(
+            !f.svc.call_is_over(&call, u64::MAX).await.unwrap(),
+            "the first is superseded, the second is open"
+        );
+        let id = LinkId::from_str(&second.link.id).unwrap();
+        f.svc
+            .repos
+            .links
+            .finish(&id, upgate_gateway::sys::now())
+            .await
+            .unwrap();
+        let log = f
+            .svc
+            .events_after(&f.actor.account_id, Some("c"), 0, 100)
+            .await
+            .unwrap();
+        let finished = log.last().unwrap();
+        assert_eq!(finished.event.kind(), "link_finished");
+        assert!(!f.svc.call_is_over(&call, finished.id - 1).await.unwrap());
+        assert!(f.svc.call_is_over(&call, finished.id).await.unwrap());
     }
 }

@@ -17,10 +17,6 @@ use crate::settings::sms_body;
 use crate::sms::text::analyze;
 use upgate_gateway::sys::now;
 
-fn gone(link: &Link, t: u64) -> ServiceError {
-    LinkError::NotActive(link.state_at(t)).into()
-}
-
 /// A link as issued or resent: its record, its URL (shown here and texted, never stored)
 /// and the message that carried it.
 #[derive(Debug, Clone)]
@@ -159,15 +155,20 @@ impl Service {
         self: &Arc<Self>,
         actor: Actor,
         link_id: String,
+        new_link: bool,
         idempotency_key: Option<String>,
     ) -> Result<IssuedLink, ServiceError> {
-        let request = format!("POST /v1/upload-links/{link_id}/resend");
+        let request = format!("POST /v1/upload-links/{link_id}/resend new_link={new_link}");
         let key = idempotency_key.map(|k| (actor.account_id.clone(), k));
         let this = self.clone();
         let work = async move {
             let link = this.link_for(&actor.account_id, &link_id).await?;
-            if link.state_at(now()) != LinkState::Active {
-                return Err(gone(&link, now()));
+            // A link that still works is texted again; one that ended (or a new one asked
+            // for) is replaced by a new link on the same call, as issuing would.
+            if new_link || link.state_at(now()) != LinkState::Active {
+                let (link, call) = this.create_link(&actor, &link.call_id).await?;
+                let sms = this.text_link(&link, &call).await?;
+                return Ok((link, sms));
             }
             let call = this.call(&actor.account_id, &link.call_id).await?;
             this.admit_sms(&actor.account_id, &call.caller_number)?;
