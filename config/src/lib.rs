@@ -58,6 +58,27 @@ pub struct Config {
     /// Plans by name; accounts name one. Defaults: `starter` (no SMS) and `pro` (SMS).
     pub plans: BTreeMap<String, Plan>,
     pub log: LogConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Deliveries of the event log to the accounts' endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhooksConfig {
+    /// Endpoints on loopback, private, link-local, CGNAT or metadata addresses (and plain
+    /// `http://`) are refused unless this is on: for tests and on-premises receivers.
+    pub allow_private_targets: bool,
+    /// A delivery that keeps failing is retried, with growing pauses, until this long after
+    /// its first attempt, then kept as a dead letter.
+    pub retry_for: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> WebhooksConfig {
+        WebhooksConfig {
+            allow_private_targets: false,
+            retry_for: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// How `upgate serve` writes its log lines (to stderr).
@@ -452,6 +473,14 @@ impl Validator<'_> {
         let sms = self.sms(raw.sms);
         let plans = self.plans(raw.plans);
         let log = self.log(raw.log);
+        let webhooks = WebhooksConfig {
+            allow_private_targets: raw.webhooks.allow_private_targets.unwrap_or(false),
+            retry_for: self.duration(
+                "webhooks.retry_for",
+                raw.webhooks.retry_for.clone(),
+                WebhooksConfig::default().retry_for,
+            ),
+        };
         for clash in listeners::clashes(&[
             ("gateway.listen", gateway.listen),
             ("control.listen", control.listen),
@@ -483,6 +512,7 @@ impl Validator<'_> {
             sms_limits,
             plans,
             log,
+            webhooks,
         }
     }
 

@@ -21,7 +21,14 @@ pub struct RawConfig {
     pub uploads: RawUploads,
     pub sms: RawSms,
     pub log: RawLog,
+    pub webhooks: RawWebhooks,
     pub plans: Option<BTreeMap<String, RawPlan>>,
+}
+
+#[derive(Debug, Default)]
+pub struct RawWebhooks {
+    pub allow_private_targets: Option<bool>,
+    pub retry_for: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -166,6 +173,7 @@ pub fn read(text: &str) -> Result<Reading, ConfigError> {
         uploads: uploads(&mut r, &mut root),
         sms: sms(&mut r, &mut root),
         log: log(&mut r, &mut root),
+        webhooks: webhooks(&mut r, &mut root),
         plans: plans(&mut r, &mut root),
     };
     root.finish(&mut r);
@@ -268,6 +276,16 @@ fn log(r: &mut Reader, root: &mut Section) -> RawLog {
     let mut s = root.section(r, "log");
     let raw = RawLog {
         format: s.string(r, "format"),
+    };
+    s.finish(r);
+    raw
+}
+
+fn webhooks(r: &mut Reader, root: &mut Section) -> RawWebhooks {
+    let mut s = root.section(r, "webhooks");
+    let raw = RawWebhooks {
+        allow_private_targets: s.flag(r, "allow_private_targets"),
+        retry_for: s.string(r, "retry_for"),
     };
     s.finish(r);
     raw

@@ -10,6 +10,7 @@ mod range;
 mod route;
 mod tokens;
 pub mod views;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,7 +44,10 @@ const MAX_JSON_BYTES: usize = 64 * 1024;
 pub fn allows(role: Role, perm: Perm) -> bool {
     use Perm::*;
     match role {
-        Role::Admin => matches!(perm, SettingsRead | SettingsWrite | Calls | Read | Audit | Tokens),
+        Role::Admin => matches!(
+            perm,
+            SettingsRead | SettingsWrite | Calls | Read | Audit | Tokens | Webhooks
+        ),
         Role::Integration => matches!(perm, SettingsRead | Calls | Read),
         Role::Reviewer => matches!(perm, SettingsRead | Read | Download | Audit),
         Role::Viewer => matches!(perm, SettingsRead | Read),
@@ -363,6 +367,14 @@ impl Api {
                 let entries = svc.audit(&actor.account_id, 500).await?;
                 Ok(json_response(StatusCode::OK, &json!({ "entries": entries })))
             }
+            Route::WebhookCreate => webhooks::create(self, actor, req.into_body()).await,
+            Route::WebhookList => webhooks::list(self, actor).await,
+            Route::WebhookGet(id) => webhooks::get(self, actor, id).await,
+            Route::WebhookUpdate(id) => webhooks::update(self, actor, id, req.into_body()).await,
+            Route::WebhookDelete(id) => webhooks::delete(self, actor, id).await,
+            Route::WebhookRotate(id) => webhooks::rotate(self, actor, id, req.into_body()).await,
+            Route::WebhookDeliveries(id) => webhooks::deliveries(self, actor, id).await,
+            Route::WebhookReplay(id) => webhooks::replay(self, actor, id, req.into_body()).await,
             Route::TokenCreate => tokens::create(self, actor, read_json(req.into_body()).await?).await,
             Route::TokenList => tokens::list(self, actor).await,
             Route::TokenGet(id) => tokens::get(self, actor, id.clone()).await,

@@ -58,10 +58,17 @@ pub enum Tree {
     /// expiry (big-endian seconds) / link id -> (empty): links whose expiry is still to be
     /// announced, soonest first, for the sweeper
     LinkExpiry,
+    /// account id / endpoint id -> webhooks::records::Endpoint
+    WebhookEndpoints,
+    /// account id / endpoint id / event id (big-endian) -> Delivery: pending and dead ones
+    WebhookDeliveries,
+    /// next attempt (big-endian seconds) / the delivery's key -> (empty): pending deliveries,
+    /// soonest first, for the dispatcher
+    WebhookDue,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 20] = [
+    pub const ALL: [Tree; 23] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -82,6 +89,9 @@ impl Tree {
         Tree::Events,
         Tree::CallEventIds,
         Tree::LinkExpiry,
+        Tree::WebhookEndpoints,
+        Tree::WebhookDeliveries,
+        Tree::WebhookDue,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -111,6 +121,9 @@ impl Tree {
             Tree::Events => "events",
             Tree::CallEventIds => "call_event_ids",
             Tree::LinkExpiry => "link_expiry",
+            Tree::WebhookEndpoints => "webhook_endpoints",
+            Tree::WebhookDeliveries => "webhook_deliveries",
+            Tree::WebhookDue => "webhook_due",
         }
     }
 }

@@ -18,3 +18,4 @@ pub mod run;
 pub mod service;
 pub mod settings;
 pub mod sms;
+pub mod webhooks;

@@ -180,6 +180,21 @@ pub enum Event {
     },
 }
 
+/// Every event kind, as webhooks subscribe to them.
+pub const EVENT_KINDS: [&str; 11] = [
+    "link_issued",
+    "sms_sent",
+    "sms_failed",
+    "link_opened",
+    "upload_started",
+    "file_stored",
+    "upload_refused",
+    "link_finished",
+    "link_expired",
+    "link_revoked",
+    "link_superseded",
+];
+
 impl Event {
     /// The event's name as the API and the event streams spell it (`link_issued`, …).
     pub fn kind(&self) -> String {

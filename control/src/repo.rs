@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod issuance;
 pub mod links;
 pub mod tokens;
+pub mod webhooks;
 
 pub mod event_bus;
 mod sled_accounts;
@@ -31,6 +32,7 @@ pub(crate) mod sled_keys;
 pub mod sled_links;
 mod sled_store;
 mod sled_tokens;
+mod sled_webhooks;
 
 #[cfg(test)]
 pub mod control_suite;
@@ -54,6 +56,7 @@ pub use sled_files::SledFiles;
 pub use sled_links::SledLinks;
 pub use sled_store::SledStore;
 pub use tokens::TokenRepo;
+pub use webhooks::WebhookRepo;
 
 /// The store failed; never the caller's fault. The detail is for logs.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,7 @@ pub struct Repos {
     pub links: Arc<dyn LinkRepo>,
     pub files: Arc<dyn FileRepo>,
     pub events: Arc<dyn EventRepo>,
+    pub webhooks: Arc<dyn WebhookRepo>,
 }
 
 impl Repos {
@@ -109,6 +113,7 @@ impl Repos {
             idempotency: store.clone(),
             audit: store.clone(),
             events: store.clone(),
+            webhooks: store.clone(),
             links: Arc::new(SledLinks::new(store.db(), write)),
             files: Arc::new(SledFiles::new(store.db())),
             credentials: store,

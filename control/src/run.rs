@@ -144,6 +144,23 @@ async fn spawn_control_api(
         store,
         streams: crate::api::events::Streams::new(config.control.event_heartbeat, streams, stop.0.clone()),
     };
+    // Webhooks: the dispatcher follows the event log on its own task.
+    service.set_webhooks(config.webhooks);
+    match crate::webhooks::worker::Dispatcher::new(service.repos(), config.webhooks, service.metrics.clone())
+    {
+        Ok(dispatcher) => {
+            let stop = stop.stopped();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = dispatcher.run() => {}
+                    _ = stop => {}
+                }
+            });
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the webhook client could not be built; webhooks are not delivered")
+        }
+    }
     // Links expire by the clock; this writes their events (and ends their calls' streams).
     tasks.spawn({
         let svc = service.clone();

@@ -18,6 +18,7 @@ mod links;
 mod resumable_expiry;
 mod sms_window;
 mod tokens;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -39,12 +40,13 @@ use upgate_gateway::sys::now;
 pub use calls::{CallDetails, CallInput};
 pub use error::{
     AccountError, AssistantError, CallError, FileError, IdempotencyError, LinkError, OperatorError,
-    ServiceError, TokenError,
+    ServiceError, TokenError, WebhookError,
 };
 pub use gateway_credentials::GatewayCredential;
 pub use gateway_link::InProcess;
 pub use links::IssuedLink;
 pub use tokens::{last_used_due, NewToken, Refused, LAST_USED_EVERY};
+pub use webhooks::{WebhookInput, WebhookPatch};
 
 /// An assistant with what its account's plan allows.
 #[derive(Debug, Clone)]
@@ -95,6 +97,8 @@ pub struct Service {
     key_change: tokio::sync::Mutex<()>,
     /// How long a claimed file slot is held without a renewal (see `gateway_link`).
     pub(crate) lease_ttl: std::sync::atomic::AtomicU64,
+    /// Where webhooks may go and how long they are retried (`set_webhooks`).
+    webhooks: std::sync::OnceLock<upgate_config::WebhooksConfig>,
     /// How deep the scanner proved it scans, when one runs in this process: settings that
     /// allow larger files are refused.
     scan_depth: std::sync::OnceLock<Box<dyn Fn() -> Option<Depth> + Send + Sync>>,
@@ -126,9 +130,24 @@ impl Service {
             sms_window: sms_window::SmsWindow::new(sms_limits),
             key_change: tokio::sync::Mutex::new(()),
             lease_ttl: AtomicU64::new(DEFAULT_LEASE_TTL_SECS),
+            webhooks: std::sync::OnceLock::new(),
             scan_depth: std::sync::OnceLock::new(),
             max_file_bytes: AtomicU64::new(upgate_config::DEFAULT_MAX_FILE_BYTES),
         }
+    }
+
+    /// The deployment's webhook settings (once, at start; the defaults until then).
+    pub fn set_webhooks(&self, config: upgate_config::WebhooksConfig) {
+        let _ = self.webhooks.set(config);
+    }
+
+    pub fn webhooks_config(&self) -> upgate_config::WebhooksConfig {
+        self.webhooks.get().copied().unwrap_or_default()
+    }
+
+    /// The repositories, for the background workers that run beside the service.
+    pub fn repos(&self) -> crate::repo::Repos {
+        self.repos.clone()
     }
 
     /// How long a gateway's claim on a file slot lasts between renewals.

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub internal_api_refused: IntCounter,
     /// Event streams (Server-Sent Events) open on the control API now.
     pub event_streams: IntGauge,
+    /// Webhook attempts by outcome (`delivered`, `failed`, `dead`).
+    pub webhooks: IntCounterVec,
 }
 
 impl Metrics {
@@ -45,6 +47,7 @@ impl Metrics {
         let scans = counter_vec("scans_total", "Scans by verdict", "verdict");
         let link_checks = counter_vec("link_checks_total", "Link token checks by result", "result");
         let sms = counter_vec("sms_total", "Link SMS by result", "status");
+        let webhooks = counter_vec("webhook_attempts_total", "Webhook attempts by outcome", "outcome");
         let connections_refused = counter_vec(
             "connections_refused_total",
             "Connections refused or cut, by reason",
@@ -104,6 +107,7 @@ impl Metrics {
             control_denied,
             internal_api_refused,
             event_streams,
+            webhooks,
         }
     }
 

@@ -6,7 +6,7 @@ use http::StatusCode;
 use crate::problem::Problem;
 use crate::service::{
     AccountError, AssistantError, CallError, FileError, IdempotencyError, LinkError, OperatorError,
-    ServiceError, TokenError,
+    ServiceError, TokenError, WebhookError,
 };
 use crate::settings;
 
@@ -35,7 +35,25 @@ impl From<ServiceError> for Problem {
             E::Idempotency(e) => idempotency(e),
             E::File(e) => file(e),
             E::Operator(e) => operator(e),
+            E::Webhook(e) => webhook(e),
         }
+    }
+}
+
+fn webhook(e: WebhookError) -> Problem {
+    match e {
+        WebhookError::InvalidUrl(why) => unprocessable("invalid_webhook_url", why),
+        WebhookError::UnknownEventType(kind) => unprocessable(
+            "unknown_event_type",
+            format!("{kind:?} is not an event type; see the event streams' kinds."),
+        ),
+        WebhookError::InvalidOverlap => {
+            Problem::bad_request("invalid_overlap", "overlap_seconds is from 0 to 604800 (a week).")
+        }
+        WebhookError::TooMany => Problem::conflict(
+            "too_many_webhooks",
+            "An account has at most 20 webhook endpoints; delete one first.",
+        ),
     }
 }
 

@@ -16,6 +16,7 @@ pub enum Perm {
     Download,
     Audit,
     Tokens,
+    Webhooks,
 }
 
 impl Perm {
@@ -29,6 +30,7 @@ impl Perm {
             Perm::Download => "download",
             Perm::Audit => "audit",
             Perm::Tokens => "tokens",
+            Perm::Webhooks => "webhooks",
         }
     }
 }
@@ -55,6 +57,14 @@ pub enum Route {
     TokenList,
     TokenGet(String),
     TokenRevoke(String),
+    WebhookCreate,
+    WebhookList,
+    WebhookGet(String),
+    WebhookUpdate(String),
+    WebhookDelete(String),
+    WebhookRotate(String),
+    WebhookDeliveries(String),
+    WebhookReplay(String),
     /// No endpoint; `protected` when under `/v1`, where a token is asked for first.
     Unmatched {
         protected: bool,
@@ -102,6 +112,14 @@ impl Route {
                 (&Method::GET, ["tokens"]) => Route::TokenList,
                 (&Method::GET, ["tokens", t]) => Route::TokenGet(id(t)),
                 (&Method::DELETE, ["tokens", t]) => Route::TokenRevoke(id(t)),
+                (&Method::POST, ["webhooks"]) => Route::WebhookCreate,
+                (&Method::GET, ["webhooks"]) => Route::WebhookList,
+                (&Method::GET, ["webhooks", w]) => Route::WebhookGet(id(w)),
+                (&Method::PATCH, ["webhooks", w]) => Route::WebhookUpdate(id(w)),
+                (&Method::DELETE, ["webhooks", w]) => Route::WebhookDelete(id(w)),
+                (&Method::POST, ["webhooks", w, "rotate-secret"]) => Route::WebhookRotate(id(w)),
+                (&Method::GET, ["webhooks", w, "deliveries"]) => Route::WebhookDeliveries(id(w)),
+                (&Method::POST, ["webhooks", w, "replay"]) => Route::WebhookReplay(id(w)),
                 _ => Route::Unmatched { protected: true },
             },
             _ => Route::Unmatched { protected: false },
@@ -125,6 +143,13 @@ impl Route {
             Route::AuditList => "/v1/audit",
             Route::TokenCreate | Route::TokenList => "/v1/tokens",
             Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
+            Route::WebhookCreate | Route::WebhookList => "/v1/webhooks",
+            Route::WebhookGet(_) | Route::WebhookUpdate(_) | Route::WebhookDelete(_) => {
+                "/v1/webhooks/{webhook_id}"
+            }
+            Route::WebhookRotate(_) => "/v1/webhooks/{webhook_id}/rotate-secret",
+            Route::WebhookDeliveries(_) => "/v1/webhooks/{webhook_id}/deliveries",
+            Route::WebhookReplay(_) => "/v1/webhooks/{webhook_id}/replay",
             Route::Unmatched { .. } => "unmatched",
         }
     }
@@ -154,6 +179,14 @@ impl Route {
             Route::TokenCreate | Route::TokenList | Route::TokenGet(_) | Route::TokenRevoke(_) => {
                 Perm::Tokens
             }
+            Route::WebhookCreate
+            | Route::WebhookList
+            | Route::WebhookGet(_)
+            | Route::WebhookUpdate(_)
+            | Route::WebhookDelete(_)
+            | Route::WebhookRotate(_)
+            | Route::WebhookDeliveries(_)
+            | Route::WebhookReplay(_) => Perm::Webhooks,
         })
     }
 }
@@ -238,6 +271,14 @@ mod tests {
             (Method::GET, "/v1/tokens"),
             (Method::GET, "/v1/tokens/t"),
             (Method::DELETE, "/v1/tokens/t"),
+            (Method::POST, "/v1/webhooks"),
+            (Method::GET, "/v1/webhooks"),
+            (Method::GET, "/v1/webhooks/w"),
+            (Method::PATCH, "/v1/webhooks/w"),
+            (Method::DELETE, "/v1/webhooks/w"),
+            (Method::POST, "/v1/webhooks/w/rotate-secret"),
+            (Method::GET, "/v1/webhooks/w/deliveries"),
+            (Method::POST, "/v1/webhooks/w/replay"),
         ] {
             let route = Route::parse(&method, path);
             assert!(route.perm().is_some(), "{method} {path}");

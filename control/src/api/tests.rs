@@ -334,6 +334,43 @@ async fn revoking_a_token_ends_its_open_streams() {
     assert_eq!(h.metrics.event_streams.get(), 0);
 }
 
+/// Without the operator's switch, a webhook may not point at this machine, a private
+/// network or a metadata service, whether by address or by a name that resolves there, and
+/// a name that does not resolve is refused too.
+#[tokio::test]
+async fn webhooks_to_private_places_are_refused_at_registration() {
+    let h = harness("");
+    let acc = h.api.service.create_account("A", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://[::1]/hook",
+        "https://10.0.0.7/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.1.1/hook",
+        "https://localhost/hook",
+        "https://no-such-host.invalid/hook",
+        "http://hooks.example.com/hook",
+    ] {
+        let (status, _, body) = h
+            .send(Method::POST, "/v1/webhooks", &admin, Some(json!({"url": url})))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        assert_eq!(body["code"], "invalid_webhook_url", "{url}");
+    }
+    let (status, _, body) = h
+        .send(
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            Some(json!({"url": "https://127.0.0.1/x", "event_types": ["file_eaten"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _, list) = h.send(Method::GET, "/v1/webhooks", &admin, None).await;
+    assert_eq!((status, list["webhooks"].clone()), (StatusCode::OK, json!([])));
+}
+
 #[tokio::test]
 async fn a_failing_store_answers_503_with_retry_after_on_every_path() {
     let h = harness("");

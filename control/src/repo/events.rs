@@ -30,6 +30,9 @@ pub trait EventRepo: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<EventRecord>, RepoError>;
 
+    /// The id of the account's newest event (0 before the first).
+    async fn last_id(&self, account_id: &str) -> Result<u64, RepoError>;
+
     /// Wakes when the account's log (with `call_id`, that call's part of it) grows: watch
     /// first, then read after the last id seen, then wait, and no event goes unnoticed.
     fn watch(&self, account_id: &str, call_id: Option<&str>) -> EventWatch;

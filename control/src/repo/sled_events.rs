@@ -65,6 +65,14 @@ impl EventRepo for SledStore {
         .await
     }
 
+    async fn last_id(&self, account_id: &str) -> Result<u64, RepoError> {
+        let last = self
+            .db
+            .scan_prefix_rev(Tree::Events, &scoped(account_id, ""), 1)?
+            .pop();
+        Ok(last.and_then(|(key, _)| id_of(&key)).unwrap_or(0))
+    }
+
     fn watch(&self, account_id: &str, call_id: Option<&str>) -> EventWatch {
         let topic = match call_id {
             Some(call_id) => call_topic(account_id, call_id),

@@ -39,6 +39,21 @@ pub enum ServiceError {
     File(#[from] FileError),
     #[error(transparent)]
     Operator(#[from] OperatorError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The URL is not one a webhook may go to; the sentence says why.
+    #[error("webhook URL refused: {0}")]
+    InvalidUrl(String),
+    #[error("unknown event type {0:?}")]
+    UnknownEventType(String),
+    #[error("rotation overlap out of range")]
+    InvalidOverlap,
+    #[error("too many endpoints")]
+    TooMany,
 }
 
 #[derive(Debug, thiserror::Error)]
