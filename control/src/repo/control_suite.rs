@@ -590,6 +590,178 @@ pub async fn expiry(repo: &dyn EventRepo, issue: &dyn IssueRepo) {
     assert!(tokio::time::timeout(quiet, quiet_watch.changed()).await.is_err());
 }
 
+/// Webhook deliveries from the log: each event handed to an endpoint once, in one
+/// transaction with its cursor; attempts move deliveries to done, later or dead; a replay
+/// brings dead letters back; deleting the endpoint leaves nothing due.
+pub async fn webhooks(repo: &dyn WebhookRepo, events: &dyn EventRepo, issue: &dyn IssueRepo) {
+    use crate::repo::webhooks::Attempt;
+    use crate::webhooks::records::{DeliveryState, Endpoint, Failure};
+    let a = account(10).id;
+    let first = link(&a, "c-10", 101, T0, 1);
+    issue
+        .issue(&first, note(&a, "link.issue", &first.id))
+        .await
+        .unwrap();
+    let endpoint = |id: &str, kinds: &[&str]| Endpoint {
+        id: id.into(),
+        account_id: a.clone(),
+        url: "https://hooks.example.com/".into(),
+        event_types: kinds.iter().map(|k| k.to_string()).collect(),
+        enabled: true,
+        secrets: vec![],
+        created_at: T0,
+        updated_at: T0,
+        cursor: 0,
+        stats: Default::default(),
+    };
+    // One endpoint for every kind, one for revocations only.
+    repo.put_endpoint(&endpoint("whk_all", &[]), note(&a, "webhook.create", "whk_all"))
+        .await
+        .unwrap();
+    let only = endpoint("whk_revoked", &["link_revoked"]);
+    repo.put_endpoint(&only, note(&a, "webhook.create", "whk_revoked"))
+        .await
+        .unwrap();
+    issue
+        .revoke(&a, &first.id, T0 + 1, note(&a, "link.revoke", &first.id))
+        .await
+        .unwrap();
+    let log = events.events_after(&a, 0, 100).await.unwrap();
+    assert_eq!(log.len(), 2);
+
+    for id in ["whk_all", "whk_revoked"] {
+        assert_eq!(repo.hand_out(&a, id, T0 + 2, 100).await.unwrap(), 2);
+        assert_eq!(repo.hand_out(&a, id, T0 + 2, 100).await.unwrap(), 0, "once");
+    }
+    let due = repo.due(T0 + 2, 100).await.unwrap();
+    let mine: Vec<_> = due.iter().filter(|d| d.account_id == a).collect();
+    assert_eq!(
+        mine.len(),
+        3,
+        "two for one endpoint, the revocation for the other"
+    );
+    assert!(repo
+        .due(T0 + 1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.account_id != a));
+
+    let failure = |at| Failure {
+        at,
+        event_id: log[1].id,
+        status: Some(500),
+        error: "the receiver answered 500".into(),
+    };
+    let revoked = mine
+        .iter()
+        .find(|d| d.endpoint_id == "whk_revoked")
+        .unwrap()
+        .to_owned()
+        .clone();
+    let later = Attempt::Failed {
+        failure: failure(T0 + 2),
+        next: Some(T0 + 7),
+    };
+    repo.record_attempt(&revoked, later).await.unwrap();
+    // Recorded against a stale copy: ignored, the stored one moved on.
+    repo.record_attempt(&revoked, Attempt::Delivered { at: T0 + 3 })
+        .await
+        .unwrap();
+    let listed = repo.deliveries(&a, "whk_revoked", 10).await.unwrap();
+    assert_eq!((listed[0].attempts, listed[0].next_at), (1, T0 + 7));
+    assert!(repo
+        .due(T0 + 6, 100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.endpoint_id != "whk_revoked"));
+    let again = repo.due(T0 + 7, 100).await.unwrap();
+    let again = again
+        .iter()
+        .find(|d| d.endpoint_id == "whk_revoked")
+        .unwrap()
+        .clone();
+    let dead = Attempt::Failed {
+        failure: failure(T0 + 7),
+        next: None,
+    };
+    repo.record_attempt(&again, dead).await.unwrap();
+    let listed = repo.deliveries(&a, "whk_revoked", 10).await.unwrap();
+    assert_eq!(listed[0].state, DeliveryState::Dead);
+    assert!(repo
+        .due(u64::MAX, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.endpoint_id != "whk_revoked"));
+    let stats = repo.endpoint(&a, "whk_revoked").await.unwrap().unwrap().stats;
+    assert_eq!((stats.failed_attempts, stats.dead), (2, 1));
+
+    for d in mine.iter().filter(|d| d.endpoint_id == "whk_all") {
+        repo.record_attempt(d, Attempt::Delivered { at: T0 + 3 })
+            .await
+            .unwrap();
+    }
+    assert!(repo.deliveries(&a, "whk_all", 10).await.unwrap().is_empty());
+    assert_eq!(
+        repo.endpoint(&a, "whk_all")
+            .await
+            .unwrap()
+            .unwrap()
+            .stats
+            .delivered,
+        2
+    );
+
+    let n = repo
+        .replay(
+            &a,
+            "whk_revoked",
+            None,
+            T0 + 9,
+            note(&a, "webhook.replay", "whk_revoked"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let back = repo.deliveries(&a, "whk_revoked", 10).await.unwrap();
+    assert_eq!(
+        (back[0].state, back[0].attempts, back[0].next_at),
+        (DeliveryState::Pending, 0, T0 + 9)
+    );
+    assert_eq!(
+        repo.endpoint(&a, "whk_revoked")
+            .await
+            .unwrap()
+            .unwrap()
+            .stats
+            .dead,
+        0
+    );
+
+    assert!(repo
+        .delete_endpoint(&a, "whk_revoked", note(&a, "webhook.delete", "whk_revoked"))
+        .await
+        .unwrap());
+    assert!(repo
+        .due(u64::MAX, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.endpoint_id != "whk_revoked"));
+    assert!(repo.deliveries(&a, "whk_revoked", 10).await.unwrap().is_empty());
+    let left: Vec<String> = repo
+        .endpoints(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, ["whk_all"]);
+    assert_eq!(repo.enabled_endpoints().await.unwrap().len(), 1);
+}
+
 // Several threads, so the concurrent first uses of one idempotency key really race.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sled_keeps_every_contract() {
@@ -602,6 +774,7 @@ async fn sled_keeps_every_contract() {
     issuance(&*r.issue, &*r.calls, &*r.audit).await;
     events(&*r.events, &*r.issue).await;
     expiry(&*r.events, &*r.issue).await;
+    webhooks(&*r.webhooks, &*r.events, &*r.issue).await;
     idempotency(r.idempotency.clone()).await;
     audit(&*r.audit).await;
     credentials(&*r.credentials).await;
