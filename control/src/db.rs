@@ -65,10 +65,12 @@ pub enum Tree {
     /// next attempt (big-endian seconds) / the delivery's key -> (empty): pending deliveries,
     /// soonest first, for the dispatcher
     WebhookDue,
+    /// provider / the provider's message id -> sms id: delivery reports find their message
+    SmsByProvider,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 23] = [
+    pub const ALL: [Tree; 24] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -92,6 +94,7 @@ impl Tree {
         Tree::WebhookEndpoints,
         Tree::WebhookDeliveries,
         Tree::WebhookDue,
+        Tree::SmsByProvider,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -124,6 +127,7 @@ impl Tree {
             Tree::WebhookEndpoints => "webhook_endpoints",
             Tree::WebhookDeliveries => "webhook_deliveries",
             Tree::WebhookDue => "webhook_due",
+            Tree::SmsByProvider => "sms_by_provider",
         }
     }
 }

@@ -128,24 +128,14 @@ pub enum Event {
     /// The gateway refused a file for what it is; the caller was told why.
     UploadRefused(UploadRefused),
     /// A link was issued for the call (its SMS is a separate event).
-    LinkIssued {
-        link_id: String,
-        expires_at: u64,
-    },
+    LinkIssued { link_id: String, expires_at: u64 },
     /// A newer link replaced this one.
-    LinkSuperseded {
-        link_id: String,
-        by: String,
-    },
+    LinkSuperseded { link_id: String, by: String },
     /// Staff or the platform revoked the link.
-    LinkRevoked {
-        link_id: String,
-    },
+    LinkRevoked { link_id: String },
     /// The caller's page was shown for the first time (in a browser that kept the link's
     /// cookie: a link-preview bot that fetches the texted address does not count).
-    LinkOpened {
-        link_id: String,
-    },
+    LinkOpened { link_id: String },
     /// The link's lifetime ran out while it was active; `unused` when no file came on it.
     LinkExpired {
         link_id: String,
@@ -153,13 +143,9 @@ pub enum Event {
         unused: bool,
     },
     /// The caller pressed "I'm finished", or the link's last file slot was filled.
-    LinkFinished {
-        link_id: String,
-    },
+    LinkFinished { link_id: String },
     /// An upload took one of the link's file slots.
-    UploadStarted {
-        link_id: String,
-    },
+    UploadStarted { link_id: String },
     /// A file was stored on the call.
     FileStored {
         link_id: String,
@@ -170,21 +156,32 @@ pub enum Event {
         scan: ScanVerdict,
     },
     /// The link's SMS was handed to the provider, or the provider refused it.
-    SmsSent {
-        sms_id: String,
-        link_id: String,
-    },
+    SmsSent { sms_id: String, link_id: String },
     SmsFailed {
         sms_id: String,
         link_id: String,
+        /// The carrier's error code, when the carrier reported the failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
+    },
+    /// The carrier reported the text delivered to the phone.
+    SmsDelivered { sms_id: String, link_id: String },
+    /// The carrier could not deliver it (phone off for too long, blocked, unknown number).
+    SmsUndelivered {
+        sms_id: String,
+        link_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
     },
 }
 
 /// Every event kind, as webhooks subscribe to them.
-pub const EVENT_KINDS: [&str; 11] = [
+pub const EVENT_KINDS: [&str; 13] = [
     "link_issued",
     "sms_sent",
     "sms_failed",
+    "sms_delivered",
+    "sms_undelivered",
     "link_opened",
     "upload_started",
     "file_stored",
@@ -326,6 +323,14 @@ pub struct SmsMessage {
     pub encoding: String,
     pub segments: usize,
     pub created_at: u64,
+    /// What the carrier last reported (absent until it reports, and for providers that
+    /// do not), with its error code and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::sms::Delivery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

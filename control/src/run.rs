@@ -41,7 +41,7 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
             dir.display()
         ))
     })?;
-    let sms = crate::sms::from_config(&config.sms, dir);
+    let sms = crate::sms::from_config(&config.sms, dir, &config.gateway.public_url);
     // Opening brings the store's layout up to date: tokens made before the per-account
     // index existed are indexed, calls of the first layout move to the per-call trees.
     let repos = crate::repo::Repos::sled(Arc::new(db)).map_err(setup)?;

@@ -16,6 +16,7 @@ mod key_admin;
 mod links;
 #[cfg(test)]
 mod resumable_expiry;
+mod sms_reports;
 mod sms_window;
 mod tokens;
 mod webhooks;

@@ -31,17 +31,70 @@ pub enum SmsError {
     Unreachable(String),
 }
 
+pub use upgate_gateway::control_link::SmsReport;
+
+/// Where a message stands with the carrier, in the order it moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Queued,
+    Sending,
+    Sent,
+    /// The last three are final.
+    Delivered,
+    Undelivered,
+    Failed,
+}
+
+impl Delivery {
+    pub fn is_final(self) -> bool {
+        self >= Delivery::Delivered
+    }
+}
+
+/// What a verified report says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    pub provider_id: String,
+    pub status: Delivery,
+    /// The carrier's error code (Twilio's `ErrorCode`), for undelivered and failed.
+    pub error_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// The signature is missing or wrong: not from the provider.
+    #[error("the report's signature does not verify")]
+    Forged,
+    #[error("the report is malformed: {0}")]
+    Malformed(&'static str),
+    /// This provider sends no reports (or none is configured under that name).
+    #[error("no such provider")]
+    NotSupported,
+}
+
 #[async_trait]
 pub trait SmsProvider: Send + Sync + 'static {
     /// A short name for records and metrics ("outbox", "twilio").
     fn name(&self) -> &'static str;
     async fn send(&self, to: &str, body: &str) -> Result<Accepted, SmsError>;
+    /// Verifies and reads a delivery report posted to `url` (the address the provider
+    /// signed); providers without reports refuse them all.
+    fn delivery_report(&self, _url: &str, _report: &SmsReport) -> Result<DeliveryUpdate, ReportError> {
+        Err(ReportError::NotSupported)
+    }
 }
 
-/// The provider the configuration names.
-pub fn from_config(config: &SmsConfig, data_dir: &Path) -> Arc<dyn SmsProvider> {
+/// Where providers post delivery reports: the gateway's public origin, since the control
+/// plane is not on the internet; the gateway hands them to the control plane.
+pub fn report_url(public_url: &str, provider: &str) -> String {
+    format!("{public_url}/hooks/sms/{provider}")
+}
+
+/// The provider the configuration names; `public_url` is the gateway's, for reports.
+pub fn from_config(config: &SmsConfig, data_dir: &Path, public_url: &str) -> Arc<dyn SmsProvider> {
     match config {
         SmsConfig::Outbox => Arc::new(Outbox::new(data_dir.join("sms-outbox.jsonl"))),
-        SmsConfig::Twilio(t) => Arc::new(Twilio::new(t.clone())),
+        SmsConfig::Twilio(t) => Arc::new(Twilio::new(t.clone(), report_url(public_url, "twilio"))),
     }
 }

@@ -171,6 +171,43 @@ pub struct Refusal {
     pub lang: String,
 }
 
+/// A delivery report an SMS provider posted to the gateway (`POST /hooks/sms/{provider}`),
+/// handed to the control plane as it came: the gateway verifies nothing (the provider's
+/// secret is the control plane's), and the control plane rebuilds the URL the provider
+/// signed from its own public URL and `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsReport {
+    pub provider: String,
+    /// The path and query as received.
+    pub path: String,
+    /// The form body (UTF-8; at most 16 KiB).
+    pub body: String,
+    /// The headers a provider signs with (names in lower case), and no others.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Headers passed on with a report: the signature schemes of the providers we speak.
+pub const REPORT_HEADERS: [&str; 4] = [
+    "x-twilio-signature",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+];
+
+/// What became of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOutcome {
+    /// The message's status moved on.
+    Applied,
+    /// Verified, but it says nothing new (a replay, or older than what is known): ignored.
+    Stale,
+    /// Its signature does not verify.
+    Forged,
+    /// No such provider here, or no such message.
+    Unknown,
+}
+
 /// Why the control plane could not answer; never the caller's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -246,6 +283,8 @@ pub trait ControlLink: Send + Sync + 'static {
     async fn finish(&self, id: &LinkId) -> Result<LinkState, ControlError>;
     /// The keys this gateway needs now (at start, and again to pick up a rotation).
     async fn keys(&self) -> Result<KeySet, ControlError>;
+    /// A provider's delivery report, to verify and apply.
+    async fn sms_report(&self, report: SmsReport) -> Result<ReportOutcome, ControlError>;
 }
 
 /// Renews a claim's lease while an upload runs; dropping it stops renewing (the upload's

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub event_streams: IntGauge,
     /// Webhook attempts by outcome (`delivered`, `failed`, `dead`).
     pub webhooks: IntCounterVec,
+    /// SMS delivery reports by result (`applied`, `stale`, `forged`, `unknown`): `forged`
+    /// is someone posting reports without the provider's secret.
+    pub sms_reports: IntCounterVec,
 }
 
 impl Metrics {
@@ -48,6 +51,7 @@ impl Metrics {
         let link_checks = counter_vec("link_checks_total", "Link token checks by result", "result");
         let sms = counter_vec("sms_total", "Link SMS by result", "status");
         let webhooks = counter_vec("webhook_attempts_total", "Webhook attempts by outcome", "outcome");
+        let sms_reports = counter_vec("sms_reports_total", "SMS delivery reports by result", "result");
         let connections_refused = counter_vec(
             "connections_refused_total",
             "Connections refused or cut, by reason",
@@ -108,6 +112,7 @@ impl Metrics {
             internal_api_refused,
             event_streams,
             webhooks,
+            sms_reports,
         }
     }
 

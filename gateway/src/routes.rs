@@ -18,6 +18,7 @@ use crate::respond::{self, Resp};
 use crate::state::Gateway;
 use crate::token::{self, Claims, LinkId, TokenError};
 
+mod report_route;
 mod tus_route;
 mod upload_route;
 
@@ -81,6 +82,7 @@ fn route_name(path: &str) -> &'static str {
         Some(["assets", _]) => "/assets",
         Some(["healthz"]) => "/healthz",
         Some(["readyz"]) => "/readyz",
+        Some(["hooks", "sms", _]) => "/hooks/sms/{provider}",
         _ => "other",
     }
 }
@@ -97,6 +99,10 @@ async fn dispatch(gw: Arc<Gateway>, req: Request<Incoming>, peer: IpAddr) -> Res
     let segments = segments(&path).unwrap_or_default();
     match (req.method(), segments.as_slice()) {
         (_, ["u", ..]) => link_request(gw, req, peer, &segments).await,
+        (&Method::POST, ["hooks", "sms", provider]) => {
+            let provider = provider.to_string();
+            report_route::report(&gw, req, &provider).await
+        }
         (&Method::GET, ["healthz"]) => respond::text(StatusCode::OK, "ok\n".into()),
         (&Method::GET, ["readyz"]) => {
             // For load balancers: the verdict only. Engine versions and failure details are

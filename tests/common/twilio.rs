@@ -21,6 +21,9 @@ pub struct Sent {
     pub to: String,
     pub from: String,
     pub body: String,
+    /// Where Twilio would post this message's status reports.
+    pub status_callback: Option<String>,
+    pub sid: String,
 }
 
 #[derive(Clone)]
@@ -37,6 +40,60 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
     r.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     r
+}
+
+/// What Twilio puts in `X-Twilio-Signature`: base64 HMAC-SHA1, under the auth token, of the
+/// URL and every form field's name and value, sorted by name.
+pub fn twilio_signature(token: &str, url: &str, fields: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = fields.iter().collect();
+    sorted.sort();
+    let signed: String = std::iter::once(url.to_string())
+        .chain(sorted.iter().map(|(k, v)| format!("{k}{v}")))
+        .collect();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, token.as_bytes());
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        ring::hmac::sign(&key, signed.as_bytes()),
+    )
+}
+
+/// The fields of a status report for message `sent`, as Twilio posts them.
+pub fn report_fields(sent: &Sent, status: &str, error_code: Option<&str>) -> Vec<(String, String)> {
+    let mut fields = vec![
+        ("AccountSid", ACCOUNT_SID.to_string()),
+        ("ApiVersion", "2010-04-01".to_string()),
+        ("From", sent.from.clone()),
+        ("MessageSid", sent.sid.clone()),
+        ("MessageStatus", status.to_string()),
+        ("SmsSid", sent.sid.clone()),
+        ("SmsStatus", status.to_string()),
+        ("To", sent.to.clone()),
+    ];
+    if let Some(code) = error_code {
+        fields.push(("ErrorCode", code.to_string()));
+    }
+    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Posts a report as Twilio does: the form, signed for `url` with `token`. Returns the status.
+pub async fn post_report(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    fields: &[(String, String)],
+) -> reqwest::StatusCode {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", twilio_signature(token, url, fields))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 impl TwilioStandIn {
@@ -125,8 +182,13 @@ impl TwilioStandIn {
                 .map(|(_, v)| v.clone())
                 .collect::<Vec<_>>()
         };
-        let (to, from, text) = (field("To"), field("From"), field("Body"));
-        if to.len() != 1 || from.len() != 1 || text.len() != 1 || fields.len() != 3 {
+        let (to, from, text, callback) = (field("To"), field("From"), field("Body"), field("StatusCallback"));
+        if to.len() != 1
+            || from.len() != 1
+            || text.len() != 1
+            || callback.len() > 1
+            || fields.len() != 3 + callback.len()
+        {
             return violation(format!("fields {fields:?}"));
         }
         if to[0] == INVALID_TO {
@@ -136,12 +198,14 @@ impl TwilioStandIn {
             );
         }
         let mut sent = self.sent.lock().unwrap();
+        let sid = format!("SM{:032x}", sent.len() + 1);
         sent.push(Sent {
             to: to[0].clone(),
             from: from[0].clone(),
             body: text[0].clone(),
+            status_callback: callback.first().cloned(),
+            sid: sid.clone(),
         });
-        let sid = format!("SM{:032x}", sent.len());
         json(
             StatusCode::CREATED,
             serde_json::json!({"sid": sid, "status": "queued", "to": to[0], "from": from[0], "body": text[0], "account_sid": ACCOUNT_SID}),

@@ -109,7 +109,7 @@ fn harness_with(config_extra: &str, sms: Option<Arc<dyn crate::sms::SmsProvider>
         crate::repo::Repos::sled(db.clone()).unwrap(),
         config.plans.clone(),
         crate::keys::KeyRing::load(dir.path()).unwrap(),
-        sms.unwrap_or_else(|| crate::sms::from_config(&config.sms, dir.path())),
+        sms.unwrap_or_else(|| crate::sms::from_config(&config.sms, dir.path(), &config.gateway.public_url)),
         config.gateway.public_url.clone(),
         metrics.clone(),
         config.sms_limits,

@@ -38,6 +38,9 @@ pub fn sms_json(m: &SmsMessage) -> Value {
         "encoding": m.encoding,
         "segments": m.segments,
         "created_at": m.created_at,
+        "delivery": m.delivery,
+        "carrier_error": m.carrier_error,
+        "delivery_at": m.delivery_at,
     })
 }
 

@@ -246,6 +246,9 @@ fn sms(link: &Link, n: u8) -> SmsMessage {
         encoding: "gsm7".into(),
         segments: 1,
         created_at: link.created_at,
+        delivery: None,
+        carrier_error: None,
+        delivery_at: None,
     }
 }
 

@@ -28,6 +28,16 @@ pub trait IssueRepo: Send + Sync + 'static {
     /// Records a message on its call, after the ones before it; durable.
     async fn record_sms(&self, message: &SmsMessage) -> Result<(), RepoError>;
 
+    /// Applies a carrier's report to the message `provider` knows as `update.provider_id`:
+    /// `None` if there is none, `Some(false)` if the report says nothing newer than what is
+    /// kept (a replay), `Some(true)` when applied, with an event for a final status.
+    async fn record_delivery(
+        &self,
+        provider: &str,
+        update: &crate::sms::DeliveryUpdate,
+        t: u64,
+    ) -> Result<Option<bool>, RepoError>;
+
     /// The account's message; another account's is `None`.
     async fn sms(&self, account_id: &str, id: &str) -> Result<Option<SmsMessage>, RepoError>;
 

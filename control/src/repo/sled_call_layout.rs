@@ -156,6 +156,9 @@ mod tests {
             encoding: "gsm7".into(),
             segments: 1,
             created_at: 21,
+            delivery: None,
+            carrier_error: None,
+            delivery_at: None,
         };
         let file = |n: u8| FileRecord {
             id: format!("f_{n:032x}"),

@@ -106,7 +106,11 @@ impl IssueRepo for SledStore {
         let (sms_id, link_id) = (message.id.clone(), message.link_id.clone());
         let event = match message.status {
             SmsStatus::Sent => Event::SmsSent { sms_id, link_id },
-            SmsStatus::Failed => Event::SmsFailed { sms_id, link_id },
+            SmsStatus::Failed => Event::SmsFailed {
+                sms_id,
+                link_id,
+                error_code: None,
+            },
         };
         let durable = {
             // The event's id is read and bumped: under the lock.
@@ -120,11 +124,72 @@ impl IssueRepo for SledStore {
                     message.id.as_bytes().to_vec(),
                 ),
             ];
+            if let Some(provider_id) = &message.provider_id {
+                let key = format!("{}/{provider_id}", message.provider).into_bytes();
+                ops.push(Op::Put(Tree::SmsByProvider, key, message.id.as_bytes().to_vec()));
+            }
             let (account, call) = (&message.account_id, &message.call_id);
             ops.extend(event_ops(&*self.db, account, call, message.created_at, [event])?);
             self.write(ops)?
         };
         Ok(durable.await?)
+    }
+
+    async fn record_delivery(
+        &self,
+        provider: &str,
+        update: &crate::sms::DeliveryUpdate,
+        t: u64,
+    ) -> Result<Option<bool>, RepoError> {
+        use crate::sms::Delivery;
+        let durable = {
+            let _w = self.lock();
+            let key = format!("{provider}/{}", update.provider_id).into_bytes();
+            let Some(sms_id) = self.db.get(Tree::SmsByProvider, &key)? else {
+                return Ok(None);
+            };
+            let Some(mut message) = get::<SmsMessage>(&*self.db, Tree::Sms, &sms_id)? else {
+                return Ok(None);
+            };
+            // Statuses only move forward, and a final one is final: a replayed or late
+            // report changes nothing and announces nothing.
+            if message
+                .delivery
+                .is_some_and(|now| now.is_final() || now >= update.status)
+            {
+                return Ok(Some(false));
+            }
+            message.delivery = Some(update.status);
+            message.carrier_error = update.error_code.clone();
+            message.delivery_at = Some(t);
+            let mut ops = vec![put(Tree::Sms, message.id.as_bytes(), &message)];
+            let (sms_id, link_id, error_code) = (
+                message.id.clone(),
+                message.link_id.clone(),
+                update.error_code.clone(),
+            );
+            let event = match update.status {
+                Delivery::Delivered => Some(Event::SmsDelivered { sms_id, link_id }),
+                Delivery::Undelivered => Some(Event::SmsUndelivered {
+                    sms_id,
+                    link_id,
+                    error_code,
+                }),
+                Delivery::Failed => Some(Event::SmsFailed {
+                    sms_id,
+                    link_id,
+                    error_code,
+                }),
+                Delivery::Queued | Delivery::Sending | Delivery::Sent => None,
+            };
+            if let Some(event) = event {
+                let (account, call) = (&message.account_id, &message.call_id);
+                ops.extend(event_ops(&*self.db, account, call, t, [event])?);
+            }
+            self.write(ops)?
+        };
+        durable.await?;
+        Ok(Some(true))
     }
 
     async fn sms(&self, account_id: &str, id: &str) -> Result<Option<SmsMessage>, RepoError> {

@@ -117,7 +117,9 @@ impl Event {
             | Event::UploadStarted { link_id }
             | Event::FileStored { link_id, .. }
             | Event::SmsSent { link_id, .. }
-            | Event::SmsFailed { link_id, .. } => link_id,
+            | Event::SmsFailed { link_id, .. }
+            | Event::SmsDelivered { link_id, .. }
+            | Event::SmsUndelivered { link_id, .. } => link_id,
         }
     }
 

@@ -75,7 +75,7 @@ pub fn store() -> Store {
         crate::repo::Repos::sled(db.clone()).unwrap(),
         config.plans.clone(),
         crate::keys::KeyRing::load(dir.path()).unwrap(),
-        crate::sms::from_config(&config.sms, dir.path()),
+        crate::sms::from_config(&config.sms, dir.path(), &config.gateway.public_url),
         config.gateway.public_url.clone(),
         Default::default(),
         upgate_config::SmsLimits {

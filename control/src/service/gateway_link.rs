@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use upgate_gateway::control_link::{
-    Claim, ControlError, ControlLink, KeySet, LinkState, LinkView, NewFile, Refusal, ScanStatus,
+    Claim, ControlError, ControlLink, KeySet, LinkState, LinkView, NewFile, Refusal, ReportOutcome,
+    ScanStatus, SmsReport,
 };
 use upgate_gateway::sys::{now, random};
 use upgate_gateway::token::LinkId;
@@ -129,6 +130,13 @@ impl ControlLink for InProcess {
 
     async fn keys(&self) -> Result<KeySet, ControlError> {
         Ok(self.0.gateway_key_set())
+    }
+
+    async fn sms_report(&self, report: SmsReport) -> Result<ReportOutcome, ControlError> {
+        self.0
+            .sms_report(report)
+            .await
+            .map_err(|e| ControlError::Unavailable(e.to_string()))
     }
 }
 

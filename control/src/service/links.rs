@@ -117,6 +117,9 @@ impl Service {
             encoding: info.encoding.as_str().into(),
             segments: info.segments,
             created_at: now(),
+            delivery: None,
+            carrier_error: None,
+            delivery_at: None,
         };
         self.repos.issue.record_sms(&message).await?;
         Ok(message)

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use super::wire::{self, Answer, Call, Reply, Request};
-use super::{Claim, ControlError, ControlLink, KeySet, LinkState, LinkView, NewFile, Refusal};
+use super::{
+    Claim, ControlError, ControlLink, KeySet, LinkState, LinkView, NewFile, Refusal, ReportOutcome, SmsReport,
+};
 use crate::token::LinkId;
 
 /// How long a call may take in all. Calls are small; a control plane this slow is down
@@ -178,6 +180,13 @@ impl ControlLink for RemoteControl {
     async fn keys(&self) -> Result<KeySet, ControlError> {
         match self.call(Request::Keys).await? {
             Answer::Keys { keys } => Ok(keys),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn sms_report(&self, report: SmsReport) -> Result<ReportOutcome, ControlError> {
+        match self.call(Request::SmsReport { report }).await? {
+            Answer::Report { outcome } => Ok(outcome),
             other => Err(unexpected(other)),
         }
     }

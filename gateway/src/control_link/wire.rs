@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, ControlError, ControlLink, KeySet, LinkState, LinkView, NewFile, Refusal};
+use super::{
+    Claim, ControlError, ControlLink, KeySet, LinkState, LinkView, NewFile, Refusal, ReportOutcome, SmsReport,
+};
 use crate::token::LinkId;
 
 /// The wire version these types speak.
@@ -34,6 +36,7 @@ pub enum Request {
     Finish { link_id: LinkId },
     Opened { link_id: LinkId },
     Keys,
+    SmsReport { report: SmsReport },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,6 +68,9 @@ pub enum Answer {
     Done,
     Keys {
         keys: KeySet,
+    },
+    Report {
+        outcome: ReportOutcome,
     },
     UnknownLink,
     Unavailable {
@@ -119,6 +125,10 @@ pub async fn answer(link: &dyn ControlLink, call: Call) -> Reply {
             Ok(Answer::Done)
         }
         Request::Keys => link.keys().await.map(|keys| Answer::Keys { keys }),
+        Request::SmsReport { report } => link
+            .sms_report(report)
+            .await
+            .map(|outcome| Answer::Report { outcome }),
     };
     Reply::of(answer.unwrap_or_else(failed))
 }
