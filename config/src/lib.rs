@@ -185,6 +185,25 @@ pub enum SmsConfig {
     /// Appends each message as a JSON line to `sms-outbox.jsonl` in the data dir (development).
     Outbox,
     Twilio(TwilioConfig),
+    /// POSTs each text to the operator's own SMS gateway, signed as Standard Webhooks; the
+    /// gateway reports delivery back the same way.
+    Webhook(SmsWebhookConfig),
+}
+
+#[derive(Clone)]
+pub struct SmsWebhookConfig {
+    pub url: String,
+    /// `whsec_` and base64: signs what upgate sends and verifies the reports it gets.
+    pub secret: String,
+}
+
+impl fmt::Debug for SmsWebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmsWebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Texts allowed per hour; past them link requests answer 429 until the hour has room.
@@ -759,15 +778,61 @@ impl Validator<'_> {
                     api_base,
                 })
             }
+            Some("webhook") => self.sms_webhook(raw.webhook),
             Some(other) => {
                 self.err(
                     "sms.provider",
                     format!("{other:?} is not a known provider"),
-                    "use \"outbox\" or \"twilio\"",
+                    "use \"outbox\", \"twilio\" or \"webhook\"",
                 );
                 SmsConfig::Outbox
             }
         }
+    }
+
+    fn sms_webhook(&mut self, raw: raw::RawSmsWebhook) -> SmsConfig {
+        let url = raw.url.unwrap_or_default().trim_end_matches('/').to_string();
+        if url.is_empty() {
+            self.err(
+                "sms.webhook.url",
+                "required when sms.provider is \"webhook\"",
+                "set the URL your SMS gateway takes texts at",
+            );
+        } else if !base_url_is_safe(&url) {
+            self.err(
+                "sms.webhook.url",
+                format!("{url:?} is not https"),
+                "use https (plain http is accepted only for loopback)",
+            );
+        }
+        let fix =
+            "create the file with mode 0600 holding one line: whsec_ and the base64 of 24 to 64 random bytes";
+        let secret = match raw.secret_file {
+            None => {
+                self.err(
+                    "sms.webhook.secret_file",
+                    "required when sms.provider is \"webhook\"",
+                    fix,
+                );
+                String::new()
+            }
+            Some(path) => match read_secret_file(Path::new(&path)) {
+                Ok(secret) if secret_is_standard(&secret) => secret,
+                Ok(_) => {
+                    self.err(
+                        "sms.webhook.secret_file",
+                        "the file does not hold a whsec_ secret",
+                        fix,
+                    );
+                    String::new()
+                }
+                Err(problem) => {
+                    self.err("sms.webhook.secret_file", problem, fix);
+                    String::new()
+                }
+            },
+        };
+        SmsConfig::Webhook(SmsWebhookConfig { url, secret })
     }
 
     fn plans(&mut self, raw: Option<BTreeMap<String, raw::RawPlan>>) -> BTreeMap<String, Plan> {
@@ -841,6 +906,15 @@ struct Problem {
 
 /// https anywhere; plain http only to a loopback host (test servers), judged on the parsed
 /// host, not a prefix (`http://localhost.evil.example` is not loopback).
+/// `whsec_` and the base64 of 24 to 64 bytes, as Standard Webhooks secrets are.
+fn secret_is_standard(secret: &str) -> bool {
+    use base64::Engine;
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .is_some_and(|key| (24..=64).contains(&key.len()))
+}
+
 pub(crate) fn base_url_is_safe(url: &str) -> bool {
     let (scheme, rest) = match url.split_once("://") {
         Some(parts) => parts,

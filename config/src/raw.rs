@@ -104,6 +104,13 @@ pub struct RawSms {
     pub max_per_number_per_hour: Option<usize>,
     pub max_per_account_per_hour: Option<usize>,
     pub twilio: RawTwilio,
+    pub webhook: RawSmsWebhook,
+}
+
+#[derive(Debug, Default)]
+pub struct RawSmsWebhook {
+    pub url: Option<String>,
+    pub secret_file: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -304,12 +311,19 @@ fn sms(r: &mut Reader, root: &mut Section) -> RawSms {
         api_base: t.string(r, "api_base"),
     };
     t.finish(r);
+    let mut w = s.section(r, "webhook");
+    let webhook = RawSmsWebhook {
+        url: w.string(r, "url"),
+        secret_file: w.string(r, "secret_file"),
+    };
+    w.finish(r);
     s.finish(r);
     RawSms {
         provider,
         max_per_number_per_hour,
         max_per_account_per_hour,
         twilio,
+        webhook,
     }
 }
 

@@ -384,6 +384,37 @@ fn unreadable_tls_key_is_reported() {
 }
 
 #[test]
+fn the_sms_webhook_provider_needs_a_url_and_a_standard_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path.display().to_string()
+    };
+    let good = secret("good", "whsec_c2VjcmV0LWZvci10aGUtc21zLWdhdGV3YXktdGVzdHM=\n");
+    let config = |url: &str, file: &str| {
+        format!("[sms]\nprovider = \"webhook\"\n[sms.webhook]\nurl = {url:?}\nsecret_file = {file:?}\n")
+    };
+    let ok = Config::parse(&config("https://sms.internal/send", &good)).unwrap();
+    assert!(matches!(ok.sms, SmsConfig::Webhook(ref w) if w.url == "https://sms.internal/send"));
+    assert!(!format!("{:?}", ok.sms).contains("c2VjcmV0"), "the secret is not in Debug");
+    let keys = |text: &str| -> Vec<String> {
+        Config::parse(text).unwrap_err().0.into_iter().map(|e| e.key).collect()
+    };
+    assert_eq!(keys(&config("http://sms.internal/send", &good)), ["sms.webhook.url"]);
+    let short = secret("short", "whsec_c2hvcnQ=\n");
+    assert_eq!(keys(&config("https://sms.internal/send", &short)), ["sms.webhook.secret_file"]);
+    let plain = secret("plain", "hunter2\n");
+    assert_eq!(keys(&config("https://sms.internal/send", &plain)), ["sms.webhook.secret_file"]);
+    assert_eq!(
+        keys("[sms]\nprovider = \"webhook\"\n"),
+        ["sms.webhook.url", "sms.webhook.secret_file"]
+    );
+}
+
+#[test]
 fn twilio_identifiers_are_checked_for_shape() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
