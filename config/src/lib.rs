@@ -33,6 +33,7 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9090";
 /// The internal API gateways call (`upgate control` only); TLS and a gateway credential.
 pub const DEFAULT_INTERNAL_LISTEN: &str = "127.0.0.1:8444";
 pub const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
+pub const DEFAULT_VONAGE_API_BASE: &str = "https://api.nexmo.com";
 /// The largest file any link may take unless the operator says otherwise (`[uploads]`).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 50 << 20;
 /// The most `uploads.max_file_size` may be: an S3 multipart upload of 10,000 parts of
@@ -188,6 +189,31 @@ pub enum SmsConfig {
     /// POSTs each text to the operator's own SMS gateway, signed as Standard Webhooks; the
     /// gateway reports delivery back the same way.
     Webhook(SmsWebhookConfig),
+    /// Vonage's Messages API (SMS channel), with its signed status webhooks.
+    Vonage(VonageConfig),
+}
+
+#[derive(Clone)]
+pub struct VonageConfig {
+    pub api_key: String,
+    pub api_secret: String,
+    /// Signs the status webhooks Vonage sends (HS256 JWTs): the account's signature secret.
+    pub signature_secret: String,
+    /// A number in E.164 (sent without its `+`, as Vonage takes it) or a sender id.
+    pub from: String,
+    pub api_base: String,
+}
+
+impl fmt::Debug for VonageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VonageConfig")
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .field("signature_secret", &"<redacted>")
+            .field("from", &self.from)
+            .field("api_base", &self.api_base)
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -779,15 +805,75 @@ impl Validator<'_> {
                 })
             }
             Some("webhook") => self.sms_webhook(raw.webhook),
+            Some("vonage") => self.vonage(raw.vonage),
             Some(other) => {
                 self.err(
                     "sms.provider",
                     format!("{other:?} is not a known provider"),
-                    "use \"outbox\", \"twilio\" or \"webhook\"",
+                    "use \"outbox\", \"twilio\", \"vonage\" or \"webhook\"",
                 );
                 SmsConfig::Outbox
             }
         }
+    }
+
+    fn vonage(&mut self, raw: raw::RawVonage) -> SmsConfig {
+        let mut required = |key: &str, v: Option<String>, fix: &str| {
+            v.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| {
+                self.err(key, "required when sms.provider is \"vonage\"", fix);
+                String::new()
+            })
+        };
+        let api_key = required(
+            "sms.vonage.api_key",
+            raw.api_key,
+            "copy the API key from the Vonage dashboard",
+        );
+        let from = required(
+            "sms.vonage.from",
+            raw.from,
+            "set the sending number in E.164, e.g. \"+447700900001\", or a sender id",
+        );
+        let secret_fix = "create the file with mode 0600 holding only the secret";
+        let secret_path = required("sms.vonage.api_secret_file", raw.api_secret_file, secret_fix);
+        let signature_path = required(
+            "sms.vonage.signature_secret_file",
+            raw.signature_secret_file,
+            "put the account's signature secret (Dashboard, API settings) in a file, mode 0600",
+        );
+        let mut read = |key: &str, path: String| {
+            if path.is_empty() {
+                return String::new();
+            }
+            read_secret_file(Path::new(&path)).unwrap_or_else(|problem| {
+                self.err(key, problem, secret_fix);
+                String::new()
+            })
+        };
+        let api_secret = read("sms.vonage.api_secret_file", secret_path);
+        let signature_secret = read("sms.vonage.signature_secret_file", signature_path);
+        if let Some(problem) = twilio::check_from(&from) {
+            self.err("sms.vonage.from", problem.problem, problem.fix);
+        }
+        let api_base = raw
+            .api_base
+            .unwrap_or_else(|| DEFAULT_VONAGE_API_BASE.into())
+            .trim_end_matches('/')
+            .to_string();
+        if !base_url_is_safe(&api_base) {
+            self.err(
+                "sms.vonage.api_base",
+                format!("{api_base:?} is not https"),
+                "use https (plain http is accepted only for loopback test servers)",
+            );
+        }
+        SmsConfig::Vonage(VonageConfig {
+            api_key,
+            api_secret,
+            signature_secret,
+            from,
+            api_base,
+        })
     }
 
     fn sms_webhook(&mut self, raw: raw::RawSmsWebhook) -> SmsConfig {

@@ -105,6 +105,16 @@ pub struct RawSms {
     pub max_per_account_per_hour: Option<usize>,
     pub twilio: RawTwilio,
     pub webhook: RawSmsWebhook,
+    pub vonage: RawVonage,
+}
+
+#[derive(Debug, Default)]
+pub struct RawVonage {
+    pub api_key: Option<String>,
+    pub api_secret_file: Option<String>,
+    pub signature_secret_file: Option<String>,
+    pub from: Option<String>,
+    pub api_base: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -317,6 +327,15 @@ fn sms(r: &mut Reader, root: &mut Section) -> RawSms {
         secret_file: w.string(r, "secret_file"),
     };
     w.finish(r);
+    let mut v = s.section(r, "vonage");
+    let vonage = RawVonage {
+        api_key: v.string(r, "api_key"),
+        api_secret_file: v.string(r, "api_secret_file"),
+        signature_secret_file: v.string(r, "signature_secret_file"),
+        from: v.string(r, "from"),
+        api_base: v.string(r, "api_base"),
+    };
+    v.finish(r);
     s.finish(r);
     RawSms {
         provider,
@@ -324,6 +343,7 @@ fn sms(r: &mut Reader, root: &mut Section) -> RawSms {
         max_per_account_per_hour,
         twilio,
         webhook,
+        vonage,
     }
 }
 

@@ -399,15 +399,32 @@ fn the_sms_webhook_provider_needs_a_url_and_a_standard_secret() {
     };
     let ok = Config::parse(&config("https://sms.internal/send", &good)).unwrap();
     assert!(matches!(ok.sms, SmsConfig::Webhook(ref w) if w.url == "https://sms.internal/send"));
-    assert!(!format!("{:?}", ok.sms).contains("c2VjcmV0"), "the secret is not in Debug");
+    assert!(
+        !format!("{:?}", ok.sms).contains("c2VjcmV0"),
+        "the secret is not in Debug"
+    );
     let keys = |text: &str| -> Vec<String> {
-        Config::parse(text).unwrap_err().0.into_iter().map(|e| e.key).collect()
+        Config::parse(text)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
     };
-    assert_eq!(keys(&config("http://sms.internal/send", &good)), ["sms.webhook.url"]);
+    assert_eq!(
+        keys(&config("http://sms.internal/send", &good)),
+        ["sms.webhook.url"]
+    );
     let short = secret("short", "whsec_c2hvcnQ=\n");
-    assert_eq!(keys(&config("https://sms.internal/send", &short)), ["sms.webhook.secret_file"]);
+    assert_eq!(
+        keys(&config("https://sms.internal/send", &short)),
+        ["sms.webhook.secret_file"]
+    );
     let plain = secret("plain", "hunter2\n");
-    assert_eq!(keys(&config("https://sms.internal/send", &plain)), ["sms.webhook.secret_file"]);
+    assert_eq!(
+        keys(&config("https://sms.internal/send", &plain)),
+        ["sms.webhook.secret_file"]
+    );
     assert_eq!(
         keys("[sms]\nprovider = \"webhook\"\n"),
         ["sms.webhook.url", "sms.webhook.secret_file"]

@@ -4,6 +4,7 @@
 mod outbox;
 pub mod text;
 mod twilio;
+mod vonage;
 mod webhook;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use upgate_config::SmsConfig;
 
 pub use outbox::Outbox;
 pub use twilio::Twilio;
+pub use vonage::Vonage;
 pub use webhook::WebhookSms;
 
 /// What a provider reports for an accepted message.
@@ -98,6 +100,7 @@ pub fn from_config(config: &SmsConfig, data_dir: &Path, public_url: &str) -> Arc
     match config {
         SmsConfig::Outbox => Arc::new(Outbox::new(data_dir.join("sms-outbox.jsonl"))),
         SmsConfig::Twilio(t) => Arc::new(Twilio::new(t.clone(), report_url(public_url, "twilio"))),
+        SmsConfig::Vonage(v) => Arc::new(Vonage::new(v.clone(), report_url(public_url, "vonage"))),
         SmsConfig::Webhook(w) => Arc::new(WebhookSms::new(w.clone(), report_url(public_url, "webhook"))),
     }
 }

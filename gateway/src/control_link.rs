@@ -187,8 +187,9 @@ pub struct SmsReport {
 }
 
 /// Headers passed on with a report: the signature schemes of the providers we speak.
-pub const REPORT_HEADERS: [&str; 4] = [
+pub const REPORT_HEADERS: [&str; 5] = [
     "x-twilio-signature",
+    "authorization",
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",

@@ -12,3 +12,4 @@ pub mod split;
 pub mod sse;
 pub mod twilio;
 pub mod upgate;
+pub mod vonage;
