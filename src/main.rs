@@ -151,9 +151,10 @@ enum KeysCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Make a new current key (link or storage); older links and files keep working.
+    /// Make a new current key (link, storage or attestation); older links, files and
+    /// attestations keep working.
     Rotate {
-        /// link or storage.
+        /// link, storage or attestation.
         kind: String,
         #[command(flatten)]
         common: Common,

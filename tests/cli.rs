@@ -359,7 +359,7 @@ fn a_gateway_without_its_control_plane_settings_refuses_to_start() {
 fn key_and_credential_commands_refuse_bad_input_with_a_reason() {
     let up = Upgate::configure("");
     let (ok, _, err) = up.cli(&["keys", "rotate", "everything"]);
-    assert!(!ok && err.contains("link or storage"), "{err}");
+    assert!(!ok && err.contains("link, storage or attestation"), "{err}");
     let (ok, _, err) = up.cli(&["gateway-credential", "create", "--name", "gw 1"]);
     assert!(!ok && err.contains("gateway name"), "{err}");
     let (ok, _, err) = up.cli(&["gateway-credential", "revoke", "gwc_0000000000000000"]);

@@ -351,6 +351,31 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &views::file_json(&file)))
             }
             Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,
+            Route::FileAttestation(id) => {
+                let file = svc.file_for(&actor.account_id, id).await?;
+                let a = file.attestation.ok_or(Problem::not_found("attestation"))?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"algorithm": "Ed25519", "key_id": a.key_id, "statement": a.statement, "signature": a.signature}),
+                ))
+            }
+            Route::AttestationKeys => {
+                let keys = svc.keys.current();
+                let newest = keys.attestation.last().map(|k| k.id);
+                let list: Vec<Value> = keys
+                    .attestation
+                    .iter()
+                    .map(|k| {
+                        json!({
+                            "id": k.id,
+                            "algorithm": "Ed25519",
+                            "current": Some(k.id) == newest,
+                            "public_key_pem": crate::attest::public_pem(&k.public()),
+                        })
+                    })
+                    .collect();
+                Ok(json_response(StatusCode::OK, &json!({ "keys": list })))
+            }
             Route::CallEvents(id) => {
                 let id = ext_id(id)?;
                 let after = events::resume_after(req.headers(), req.uri().query())?;

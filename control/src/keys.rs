@@ -17,12 +17,17 @@ use upgate_gateway::tls::{write_new, write_private};
 use upgate_gateway::token::{LinkKey, LinkKeyring};
 
 pub struct ControlKeys {
+    /// Ed25519 keys that sign scan attestations, oldest first; the newest signs.
+    pub attestation: Vec<crate::attest::AttestKey>,
     pub links: LinkKeyring,
     /// The link keys' bytes, for gateways (over the internal API) to verify links with.
     pub link_secrets: Vec<WireLinkKey>,
     /// Every storage key by id, so files sealed before a rotation still open.
     pub storage: HashMap<u32, RecipientSecretKey>,
 }
+
+/// Attestation keys: `attest-{id}.seed`, the Ed25519 seed (the public key derives from it).
+const ATTEST_PREFIX: &str = "attest-";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io {
@@ -39,6 +44,12 @@ pub fn ensure_keys(data_dir: &Path) -> Result<(), KeyError> {
         let secret: [u8; 32] = upgate_gateway::sys::random().map_err(|_| KeyError::Missing("random"))?;
         let path = dir.join(format!("{LINK_KEY_PREFIX}1.key"));
         write_private(&path, &secret).map_err(io(&path))?;
+    }
+    if list_keys(&dir, ATTEST_PREFIX, ".seed")?.is_empty() {
+        let seed: zeroize::Zeroizing<[u8; 32]> =
+            zeroize::Zeroizing::new(upgate_gateway::sys::random().map_err(|_| KeyError::Missing("random"))?);
+        let path = dir.join(format!("{ATTEST_PREFIX}1.seed"));
+        write_private(&path, &*seed).map_err(io(&path))?;
     }
     if list_keys(&dir, STORAGE_PUB_PREFIX, ".secret")?.is_empty() {
         let key = RecipientSecretKey::generate(1);
@@ -81,7 +92,19 @@ pub fn load_control_keys(data_dir: &Path) -> Result<ControlKeys, KeyError> {
     if storage.is_empty() {
         return Err(KeyError::Missing("storage secret"));
     }
+    let mut attestation = Vec::new();
+    for (id, path) in list_keys(&dir, ATTEST_PREFIX, ".seed")? {
+        let seed = zeroize::Zeroizing::new(read_key32(&path)?);
+        attestation.push(
+            crate::attest::AttestKey::from_seed(id, &seed)
+                .ok_or_else(|| KeyError::Malformed(path.clone()))?,
+        );
+    }
+    if attestation.is_empty() {
+        return Err(KeyError::Missing("attestation"));
+    }
     Ok(ControlKeys {
+        attestation,
         links,
         link_secrets,
         storage,
@@ -195,6 +218,8 @@ pub enum KeyKind {
     Link,
     /// X25519 key pairs that files are sealed for.
     Storage,
+    /// Ed25519 keys that sign scan attestations.
+    Attestation,
 }
 
 impl KeyKind {
@@ -202,6 +227,7 @@ impl KeyKind {
         match s {
             "link" => Some(KeyKind::Link),
             "storage" => Some(KeyKind::Storage),
+            "attestation" => Some(KeyKind::Attestation),
             _ => None,
         }
     }
@@ -230,10 +256,15 @@ fn created(path: &Path) -> u64 {
 pub fn list(data_dir: &Path) -> Result<Vec<KeyInfo>, KeyError> {
     let dir = key_dir(data_dir);
     let mut out = Vec::new();
-    for (kind, suffix) in [(KeyKind::Link, ".key"), (KeyKind::Storage, ".secret")] {
+    for (kind, suffix) in [
+        (KeyKind::Link, ".key"),
+        (KeyKind::Storage, ".secret"),
+        (KeyKind::Attestation, ".seed"),
+    ] {
         let prefix = match kind {
             KeyKind::Link => LINK_KEY_PREFIX,
             KeyKind::Storage => STORAGE_PUB_PREFIX,
+            KeyKind::Attestation => ATTEST_PREFIX,
         };
         let found = list_keys(&dir, prefix, suffix)?;
         let newest = found.last().map(|(id, _)| *id);
@@ -268,6 +299,15 @@ pub fn rotate(data_dir: &Path, kind: KeyKind) -> Result<u32, String> {
                 zeroize::Zeroizing::new(upgate_gateway::sys::random().map_err(|e| e.to_string())?);
             let path = dir.join(format!("{LINK_KEY_PREFIX}{next}.key"));
             write_private(&path, &*secret).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(next)
+        }
+        KeyKind::Attestation => {
+            let last = list_keys(&dir, ATTEST_PREFIX, ".seed").map_err(|e| e.to_string())?;
+            let next = last.last().map_or(1, |(id, _)| id + 1);
+            let seed: zeroize::Zeroizing<[u8; 32]> =
+                zeroize::Zeroizing::new(upgate_gateway::sys::random().map_err(|e| e.to_string())?);
+            let path = dir.join(format!("{ATTEST_PREFIX}{next}.seed"));
+            write_private(&path, &*seed).map_err(|e| format!("{}: {e}", path.display()))?;
             Ok(next)
         }
         KeyKind::Storage => {

@@ -2,6 +2,7 @@
 //! settings, calls, links and their SMS, file metadata, downloads and the audit log.
 
 pub mod api;
+pub mod attest;
 pub mod db;
 /// Shared with the gateway, which cleans display names with the same list.
 pub use upgate_gateway::hidden_chars;

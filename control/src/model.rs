@@ -349,6 +349,9 @@ pub struct FileRecord {
     pub scan: ScanVerdict,
     pub key_id: u32,
     pub received_at: u64,
+    /// The signed statement of what was checked (absent on files stored before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<crate::attest::Attestation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -68,8 +68,9 @@ pub enum OpRequest {
 }
 
 fn key_kind(text: &str) -> Result<crate::keys::KeyKind, Problem> {
-    crate::keys::KeyKind::parse(text)
-        .ok_or_else(|| Problem::bad_request("unknown_key_kind", "the key kind is link or storage"))
+    crate::keys::KeyKind::parse(text).ok_or_else(|| {
+        Problem::bad_request("unknown_key_kind", "the key kind is link, storage or attestation")
+    })
 }
 
 fn parse_expiry(text: &str) -> Result<u64, Problem> {

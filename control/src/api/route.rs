@@ -50,6 +50,8 @@ pub enum Route {
     ContactFiles(String),
     FileGet(String),
     FileContent(String),
+    FileAttestation(String),
+    AttestationKeys,
     CallEvents(String),
     Events,
     AuditList,
@@ -107,6 +109,8 @@ impl Route {
                 (&Method::GET, ["contacts", n, "files"]) => Route::ContactFiles(id(n)),
                 (&Method::GET, ["files", f]) => Route::FileGet(id(f)),
                 (&Method::GET, ["files", f, "content"]) => Route::FileContent(id(f)),
+                (&Method::GET, ["files", f, "attestation"]) => Route::FileAttestation(id(f)),
+                (&Method::GET, ["attestation-keys"]) => Route::AttestationKeys,
                 (&Method::GET, ["audit"]) => Route::AuditList,
                 (&Method::POST, ["tokens"]) => Route::TokenCreate,
                 (&Method::GET, ["tokens"]) => Route::TokenList,
@@ -140,6 +144,8 @@ impl Route {
             Route::ContactFiles(_) => "/v1/contacts/{number}/files",
             Route::FileGet(_) => "/v1/files/{file_id}",
             Route::FileContent(_) => "/v1/files/{file_id}/content",
+            Route::FileAttestation(_) => "/v1/files/{file_id}/attestation",
+            Route::AttestationKeys => "/v1/attestation-keys",
             Route::AuditList => "/v1/audit",
             Route::TokenCreate | Route::TokenList => "/v1/tokens",
             Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
@@ -173,7 +179,9 @@ impl Route {
             | Route::Events
             | Route::LinkGet(_)
             | Route::ContactFiles(_)
-            | Route::FileGet(_) => Perm::Read,
+            | Route::FileGet(_)
+            | Route::FileAttestation(_)
+            | Route::AttestationKeys => Perm::Read,
             Route::FileContent(_) => Perm::Download,
             Route::AuditList => Perm::Audit,
             Route::TokenCreate | Route::TokenList | Route::TokenGet(_) | Route::TokenRevoke(_) => {
@@ -266,6 +274,8 @@ mod tests {
             (Method::GET, "/v1/contacts/n/files"),
             (Method::GET, "/v1/files/f"),
             (Method::GET, "/v1/files/f/content"),
+            (Method::GET, "/v1/files/f/attestation"),
+            (Method::GET, "/v1/attestation-keys"),
             (Method::GET, "/v1/audit"),
             (Method::POST, "/v1/tokens"),
             (Method::GET, "/v1/tokens"),

@@ -35,7 +35,7 @@ pub async fn run(files: Arc<dyn FileRepo>, links: Arc<dyn LinkRepo>, seed: &dyn 
         };
         stored.push(file.file_id.clone());
         links
-            .record_file(&claim, file, 1_000_001)
+            .record_file(&claim, file, None, 1_000_001)
             .await
             .unwrap()
             .unwrap()

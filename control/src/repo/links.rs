@@ -32,6 +32,7 @@ pub trait LinkRepo: Send + Sync + 'static {
         &self,
         claim: &Claim,
         file: NewFile,
+        attestation: Option<crate::attest::Attestation>,
         t: u64,
     ) -> Result<Option<Result<LinkState, LinkState>>, RepoError>;
 

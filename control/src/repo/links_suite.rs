@@ -113,14 +113,14 @@ pub async fn run(repo: Arc<dyn LinkRepo>, seed: &dyn Seed) {
 
     // A stored file ends its lease and counts; the last slot ends the link as used.
     assert_eq!(
-        repo.record_file(&b, file(), T0 + 70).await.unwrap(),
+        repo.record_file(&b, file(), None, T0 + 70).await.unwrap(),
         Some(Ok(LinkState::Active))
     );
     assert_eq!(repo.uploads_in_flight(&id.to_string(), T0 + 70).await.unwrap(), 0);
     let c = claim(id, 5, 60);
     assert_eq!(repo.claim(&c, T0 + 71).await.unwrap(), Some(Ok(())));
     assert_eq!(
-        repo.record_file(&c, file(), T0 + 72).await.unwrap(),
+        repo.record_file(&c, file(), None, T0 + 72).await.unwrap(),
         Some(Ok(LinkState::Used))
     );
     let stored = repo.link(&id).await.unwrap().unwrap();
@@ -133,7 +133,7 @@ pub async fn run(repo: Arc<dyn LinkRepo>, seed: &dyn Seed) {
         Some(Err(LinkState::Used))
     );
     assert_eq!(
-        repo.record_file(&a, file(), T0 + 74).await.unwrap(),
+        repo.record_file(&a, file(), None, T0 + 74).await.unwrap(),
         Some(Err(LinkState::Used))
     );
 
@@ -143,7 +143,7 @@ pub async fn run(repo: Arc<dyn LinkRepo>, seed: &dyn Seed) {
     let late = claim(id, 1, 10);
     repo.claim(&late, T0).await.unwrap().unwrap().unwrap();
     assert_eq!(
-        repo.record_file(&late, file(), T0 + 20).await.unwrap(),
+        repo.record_file(&late, file(), None, T0 + 20).await.unwrap(),
         Some(Ok(LinkState::Active))
     );
     let later = claim(id, 2, 10);
@@ -154,7 +154,7 @@ pub async fn run(repo: Arc<dyn LinkRepo>, seed: &dyn Seed) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        repo.record_file(&later, file(), T0 + 41).await.unwrap(),
+        repo.record_file(&later, file(), None, T0 + 41).await.unwrap(),
         Some(Err(LinkState::Used))
     );
     assert_eq!(repo.link(&id).await.unwrap().unwrap().files_received, 1);
@@ -171,7 +171,7 @@ pub async fn run(repo: Arc<dyn LinkRepo>, seed: &dyn Seed) {
     );
     assert!(!repo.renew(&held, expires + 1).await.unwrap());
     assert_eq!(
-        repo.record_file(&held, file(), expires + 1).await.unwrap(),
+        repo.record_file(&held, file(), None, expires + 1).await.unwrap(),
         Some(Err(LinkState::Expired))
     );
     assert_eq!(
@@ -207,7 +207,7 @@ async fn unknown_links_are_none(repo: &dyn LinkRepo) {
     assert_eq!(repo.claim(&c, T0).await.unwrap(), None);
     assert!(!repo.renew(&c, T0).await.unwrap());
     repo.release(&c).await.unwrap();
-    assert_eq!(repo.record_file(&c, file(), T0).await.unwrap(), None);
+    assert_eq!(repo.record_file(&c, file(), None, T0).await.unwrap(), None);
     let refusal = Refusal {
         code: RefusalCode::EmptyFile,
         display_name: String::new(),

@@ -173,6 +173,7 @@ mod tests {
             scan: upgate_gateway::control_link::ScanVerdict::not_scanned(None, "off".into(), 0),
             key_id: 1,
             received_at: 30 + n as u64,
+            attestation: None,
         };
         // The file ids out of key order: the call's order is what counts.
         let files = [file(9), file(2)];

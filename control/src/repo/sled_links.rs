@@ -75,6 +75,7 @@ impl SledLinks {
         &self,
         claim: &Claim,
         file: NewFile,
+        attestation: Option<crate::attest::Attestation>,
         t: u64,
     ) -> Result<Option<Result<LinkState, LinkState>>, RepoError> {
         let Some(mut link) = self.stored(&claim.link_id)? else {
@@ -111,6 +112,7 @@ impl SledLinks {
             scan: file.verdict,
             key_id: file.key_id,
             received_at: file.received_at,
+            attestation,
         };
         link.files_received += 1;
         let mut events = vec![Event::FileStored {
@@ -229,13 +231,14 @@ impl LinkRepo for SledLinks {
         &self,
         claim: &Claim,
         file: NewFile,
+        attestation: Option<crate::attest::Attestation>,
         t: u64,
     ) -> Result<Option<Result<LinkState, LinkState>>, RepoError> {
         // Under the lock, so a concurrent claim counts the file exactly once (leased or
         // received); the durable wait after it.
         let written = {
             let _w = self.lock();
-            let written = self.write_file(claim, file, t)?;
+            let written = self.write_file(claim, file, attestation, t)?;
             if matches!(written, Some(Err(_))) {
                 // Refused: its lease ends now rather than at expiry.
                 if let Some(mut link) = self.stored(&claim.link_id)? {

@@ -108,8 +108,26 @@ impl ControlLink for InProcess {
                 "a clean verdict without its scanner engine".into(),
             ));
         }
+        // Signed before the store's lock is taken: what it states (the file as the gateway
+        // reports it, the link's policy, fixed at issue) does not change under the lock.
+        let t = now();
+        let link = self
+            .0
+            .repos
+            .links
+            .link(&claim.link_id)
+            .await
+            .map_err(unavailable)?;
+        let attestation = link.map(|link| {
+            let keys = self.0.keys.current();
+            let key = keys
+                .attestation
+                .last()
+                .expect("a key ring always has an attestation key");
+            crate::attest::attest(key, &file, &link, t)
+        });
         // Durable when this returns: the gateway answers 201 only after it.
-        known(self.0.repos.links.record_file(claim, file, now()).await)
+        known(self.0.repos.links.record_file(claim, file, attestation, t).await)
     }
 
     async fn refused(&self, id: &LinkId, refusal: Refusal) {

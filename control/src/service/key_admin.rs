@@ -35,6 +35,11 @@ impl Service {
                 "storage keys are never retired: the files sealed for them would no longer open",
             ));
         }
+        if kind == KeyKind::Attestation {
+            return Err(key_problem(
+                "attestation keys are never retired: the statements they signed must stay checkable",
+            ));
+        }
         if u32::from(self.keys.current().links.current().id()) == id {
             return Err(key_problem(format!(
                 "link key {id} is the current key; rotate first"
@@ -86,7 +91,8 @@ mod tests {
                 (KeyKind::Link, 1, "old"),
                 (KeyKind::Link, 2, "current"),
                 (KeyKind::Storage, 1, "old"),
-                (KeyKind::Storage, 2, "current")
+                (KeyKind::Storage, 2, "current"),
+                (KeyKind::Attestation, 1, "current")
             ]
         );
         // The gateway's set: both link keys, both public keys, the new ones current; the
