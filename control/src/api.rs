@@ -125,6 +125,28 @@ async fn read_body(body: Incoming) -> Result<Bytes, Problem> {
         .to_bytes())
 }
 
+/// A report's window from `?from=&to=` (Unix seconds): by default the last 7 days, at most 31.
+fn report_window(query: Option<&str>, now: u64) -> Result<(u64, u64), Problem> {
+    let bad = |detail: &str| Problem::bad_request("invalid_window", detail.to_string());
+    let mut from = None;
+    let mut to = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let n: u64 = v.parse().map_err(|_| bad("from and to are Unix seconds."))?;
+        match k {
+            "from" => from = Some(n),
+            "to" => to = Some(n),
+            _ => return Err(bad("The report takes from and to only.")),
+        }
+    }
+    let to = to.unwrap_or(now + 1);
+    let from = from.unwrap_or(to.saturating_sub(7 * 24 * 3600));
+    if from >= to || to - from > crate::service::MAX_REPORT_WINDOW_SECONDS {
+        return Err(bad("from must be before to, at most 31 days apart."));
+    }
+    Ok((from, to))
+}
+
 /// PUT answers 201 when it created the resource, 200 when it replaced it.
 fn created_or_ok(created: bool) -> StatusCode {
     if created {
@@ -358,6 +380,13 @@ impl Api {
                     StatusCode::OK,
                     &json!({"algorithm": "Ed25519", "key_id": a.key_id, "statement": a.statement, "signature": a.signature}),
                 ))
+            }
+            Route::FollowUpReport => {
+                let (from, to) = report_window(req.uri().query(), now())?;
+                let report = svc.follow_up(&actor.account_id, from, to).await?;
+                let value = serde_json::to_value(&report)
+                    .map_err(|e| Problem::from(crate::service::ServiceError::Internal(e.to_string())))?;
+                Ok(json_response(StatusCode::OK, &value))
             }
             Route::AttestationKeys => {
                 let keys = svc.keys.current();

@@ -14,6 +14,7 @@ mod gateway_link;
 mod idempotency;
 mod key_admin;
 mod links;
+mod reports;
 #[cfg(test)]
 mod resumable_expiry;
 mod sms_reports;
@@ -46,6 +47,7 @@ pub use error::{
 pub use gateway_credentials::GatewayCredential;
 pub use gateway_link::InProcess;
 pub use links::IssuedLink;
+pub use reports::{FollowUpReport, MAX_WINDOW_SECONDS as MAX_REPORT_WINDOW_SECONDS};
 pub use tokens::{last_used_due, NewToken, Refused, LAST_USED_EVERY};
 pub use webhooks::{WebhookInput, WebhookPatch};
 

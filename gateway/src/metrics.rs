@@ -36,6 +36,9 @@ pub struct Metrics {
     /// SMS delivery reports by result (`applied`, `stale`, `forged`, `unknown`): `forged`
     /// is someone posting reports without the provider's secret.
     pub sms_reports: IntCounterVec,
+    /// Links by how far they got (`sent`, `opened`, `file_stored`): the conversion funnel,
+    /// deployment-wide (per assistant it is in the follow-up report, not in a label).
+    pub link_funnel: IntCounterVec,
 }
 
 impl Metrics {
@@ -52,6 +55,14 @@ impl Metrics {
         let sms = counter_vec("sms_total", "Link SMS by result", "status");
         let webhooks = counter_vec("webhook_attempts_total", "Webhook attempts by outcome", "outcome");
         let sms_reports = counter_vec("sms_reports_total", "SMS delivery reports by result", "result");
+        let link_funnel = counter_vec(
+            "link_funnel_total",
+            "Links texted, opened, and given a file",
+            "stage",
+        );
+        for stage in ["sent", "opened", "file_stored"] {
+            link_funnel.with_label_values(&[stage]);
+        }
         let connections_refused = counter_vec(
             "connections_refused_total",
             "Connections refused or cut, by reason",
@@ -113,6 +124,7 @@ impl Metrics {
             event_streams,
             webhooks,
             sms_reports,
+            link_funnel,
         }
     }
 

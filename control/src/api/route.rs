@@ -52,6 +52,7 @@ pub enum Route {
     FileContent(String),
     FileAttestation(String),
     AttestationKeys,
+    FollowUpReport,
     CallEvents(String),
     Events,
     AuditList,
@@ -111,6 +112,7 @@ impl Route {
                 (&Method::GET, ["files", f, "content"]) => Route::FileContent(id(f)),
                 (&Method::GET, ["files", f, "attestation"]) => Route::FileAttestation(id(f)),
                 (&Method::GET, ["attestation-keys"]) => Route::AttestationKeys,
+                (&Method::GET, ["reports", "follow-up"]) => Route::FollowUpReport,
                 (&Method::GET, ["audit"]) => Route::AuditList,
                 (&Method::POST, ["tokens"]) => Route::TokenCreate,
                 (&Method::GET, ["tokens"]) => Route::TokenList,
@@ -146,6 +148,7 @@ impl Route {
             Route::FileContent(_) => "/v1/files/{file_id}/content",
             Route::FileAttestation(_) => "/v1/files/{file_id}/attestation",
             Route::AttestationKeys => "/v1/attestation-keys",
+            Route::FollowUpReport => "/v1/reports/follow-up",
             Route::AuditList => "/v1/audit",
             Route::TokenCreate | Route::TokenList => "/v1/tokens",
             Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
@@ -181,7 +184,8 @@ impl Route {
             | Route::ContactFiles(_)
             | Route::FileGet(_)
             | Route::FileAttestation(_)
-            | Route::AttestationKeys => Perm::Read,
+            | Route::AttestationKeys
+            | Route::FollowUpReport => Perm::Read,
             Route::FileContent(_) => Perm::Download,
             Route::AuditList => Perm::Audit,
             Route::TokenCreate | Route::TokenList | Route::TokenGet(_) | Route::TokenRevoke(_) => {
@@ -276,6 +280,7 @@ mod tests {
             (Method::GET, "/v1/files/f/content"),
             (Method::GET, "/v1/files/f/attestation"),
             (Method::GET, "/v1/attestation-keys"),
+            (Method::GET, "/v1/reports/follow-up"),
             (Method::GET, "/v1/audit"),
             (Method::POST, "/v1/tokens"),
             (Method::GET, "/v1/tokens"),

@@ -27,4 +27,7 @@ pub trait CallRepo: Send + Sync + 'static {
     async fn call(&self, account_id: &str, call_id: &str) -> Result<Option<Call>, RepoError>;
 
     async fn gathered(&self, call: &Call) -> Result<Gathered, RepoError>;
+
+    /// The account's calls created at or after `from` and before `to`, by id.
+    async fn calls_created(&self, account_id: &str, from: u64, to: u64) -> Result<Vec<Call>, RepoError>;
 }

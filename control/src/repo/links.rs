@@ -45,7 +45,8 @@ pub trait LinkRepo: Send + Sync + 'static {
     /// The caller's page was shown at `t`: the first time on an active link, this is kept
     /// with a `link_opened` event; later times change nothing. Not waited on for durability:
     /// lost in a crash, the mark and its event are lost together.
-    async fn opened(&self, id: &LinkId, t: u64) -> Result<Option<()>, RepoError>;
+    /// `Some(true)` when this was the first opening.
+    async fn opened(&self, id: &LinkId, t: u64) -> Result<Option<bool>, RepoError>;
 
     /// How many leases on the link are live at `t`.
     async fn uploads_in_flight(&self, link_id: &str, t: u64) -> Result<u32, RepoError>;

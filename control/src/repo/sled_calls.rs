@@ -34,6 +34,21 @@ impl CallRepo for SledStore {
         Ok(get(&*self.db, Tree::Calls, &scoped(account_id, call_id))?)
     }
 
+    async fn calls_created(&self, account_id: &str, from: u64, to: u64) -> Result<Vec<Call>, RepoError> {
+        let prefix = scoped(account_id, "");
+        self.off(move |s| {
+            let mut out = Vec::new();
+            for (_, value) in s.db.scan_prefix(Tree::Calls, &prefix)? {
+                let call: Call = decode(Tree::Calls, &value)?;
+                if (from..to).contains(&call.created_at) {
+                    out.push(call);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn gathered(&self, call: &Call) -> Result<Gathered, RepoError> {
         let prefix = call_prefix(&call.account_id, &call.id);
         let mut links = Vec::new();

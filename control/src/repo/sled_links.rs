@@ -329,27 +329,28 @@ impl LinkRepo for SledLinks {
         Ok(Some(LinkState::Used))
     }
 
-    async fn opened(&self, id: &LinkId, t: u64) -> Result<Option<()>, RepoError> {
+    async fn opened(&self, id: &LinkId, t: u64) -> Result<Option<bool>, RepoError> {
         let Some(link) = self.stored(id)? else {
             return Ok(None);
         };
         // Every page view asks; only the first on an active link writes, so the common case
         // is a read without the lock.
         if link.opened_at.is_some() || link.state_at(t) != LinkState::Active {
-            return Ok(Some(()));
+            return Ok(Some(false));
         }
         let _w = self.lock();
         let Some(mut link) = self.stored(id)? else {
             return Ok(None);
         };
-        if link.opened_at.is_none() && link.state_at(t) == LinkState::Active {
-            link.opened_at = Some(t);
-            let opened = Event::LinkOpened {
-                link_id: link.id.clone(),
-            };
-            self.db.write(self.saved_with(&link, t, opened)?)?;
+        if link.opened_at.is_some() || link.state_at(t) != LinkState::Active {
+            return Ok(Some(false));
         }
-        Ok(Some(()))
+        link.opened_at = Some(t);
+        let opened = Event::LinkOpened {
+            link_id: link.id.clone(),
+        };
+        self.db.write(self.saved_with(&link, t, opened)?)?;
+        Ok(Some(true))
     }
 
     async fn uploads_in_flight(&self, link_id: &str, t: u64) -> Result<u32, RepoError> {

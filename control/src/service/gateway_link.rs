@@ -118,6 +118,7 @@ impl ControlLink for InProcess {
             .link(&claim.link_id)
             .await
             .map_err(unavailable)?;
+        let first = link.as_ref().is_some_and(|l| l.files_received == 0);
         let attestation = link.map(|link| {
             let keys = self.0.keys.current();
             let key = keys
@@ -127,7 +128,15 @@ impl ControlLink for InProcess {
             crate::attest::attest(key, &file, &link, t)
         });
         // Durable when this returns: the gateway answers 201 only after it.
-        known(self.0.repos.links.record_file(claim, file, attestation, t).await)
+        let recorded = known(self.0.repos.links.record_file(claim, file, attestation, t).await)?;
+        if first && recorded.is_ok() {
+            self.0
+                .metrics
+                .link_funnel
+                .with_label_values(&["file_stored"])
+                .inc();
+        }
+        Ok(recorded)
     }
 
     async fn refused(&self, id: &LinkId, refusal: Refusal) {
@@ -141,8 +150,10 @@ impl ControlLink for InProcess {
     }
 
     async fn opened(&self, id: &LinkId) {
-        if let Err(e) = known(self.0.repos.links.opened(id, now()).await) {
-            tracing::warn!(error = %e, "could not record a link's first opening");
+        match known(self.0.repos.links.opened(id, now()).await) {
+            Ok(true) => self.0.metrics.link_funnel.with_label_values(&["opened"]).inc(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not record a link's first opening"),
         }
     }
 

@@ -86,6 +86,7 @@ impl Service {
         let (status, provider_id, error) = match sent {
             Ok(accepted) => {
                 self.metrics.sms.with_label_values(&["sent"]).inc();
+                self.metrics.link_funnel.with_label_values(&["sent"]).inc();
                 (SmsStatus::Sent, Some(accepted.provider_id), None)
             }
             Err(e) => {
