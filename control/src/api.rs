@@ -374,11 +374,11 @@ impl Api {
             }
             Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,
             Route::FileAttestation(id) => {
-                let file = svc.file_for(&actor.account_id, id).await?;
-                let a = file.attestation.ok_or(Problem::not_found("attestation"))?;
+                let (file, statement) = svc.attestation(&actor.account_id, id).await?;
+                let a = file.attestation.expect("an attested file");
                 Ok(json_response(
                     StatusCode::OK,
-                    &json!({"algorithm": "Ed25519", "key_id": a.key_id, "statement": a.statement, "signature": a.signature}),
+                    &json!({"algorithm": "Ed25519", "key_id": a.key_id, "statement": statement, "signature": a.signature}),
                 ))
             }
             Route::FollowUpReport => {

@@ -4,8 +4,11 @@
 //! plane. Anyone with the public key can check it offline (docs/keys.md shows how with
 //! openssl), and the file's SHA-256 ties it to the downloaded bytes.
 //!
-//! The statement is JSON, signed as the exact bytes stored and served: verifiers check
-//! those bytes, never a re-serialisation.
+//! The statement is JSON with sorted keys, built by one function from fields the file's
+//! record and its link keep for good; only the signature, the key's id and the time are
+//! stored beside the record (a statement per file would triple the record's size, which
+//! the store pays on every write near it). The statement served is rebuilt from the same
+//! fields, byte for byte, and verifiers check the bytes they are served.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -16,12 +19,49 @@ use upgate_gateway::control_link::NewFile;
 
 use crate::model::Link;
 
-/// What a file carries: which key signed, the statement, the signature (base64).
+/// What a file's record keeps: which key signed, when, and the signature (base64).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attestation {
     pub key_id: u32,
-    pub statement: String,
+    pub attested_at: u64,
     pub signature: String,
+}
+
+/// What a statement says, from the file and the link it came on.
+pub struct Stated<'a> {
+    pub file_id: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub kind: upgate_gateway::upload::sniff::Kind,
+    pub verdict: &'a upgate_gateway::control_link::ScanVerdict,
+    pub received_at: u64,
+    pub link: &'a Link,
+}
+
+impl<'a> Stated<'a> {
+    pub fn new_file(file: &'a NewFile, link: &'a Link) -> Stated<'a> {
+        Stated {
+            file_id: &file.file_id,
+            sha256: &file.sha256,
+            size: file.size,
+            kind: file.kind,
+            verdict: &file.verdict,
+            received_at: file.received_at,
+            link,
+        }
+    }
+
+    pub fn record(file: &'a crate::model::FileRecord, link: &'a Link) -> Stated<'a> {
+        Stated {
+            file_id: &file.id,
+            sha256: &file.sha256,
+            size: file.size,
+            kind: file.kind,
+            verdict: &file.scan,
+            received_at: file.received_at,
+            link,
+        }
+    }
 }
 
 /// One Ed25519 key of the control plane's; the newest signs, all are published.
@@ -61,38 +101,40 @@ pub fn public_pem(public: &[u8; 32]) -> String {
     )
 }
 
-/// The statement for `file`, stored on `link`, at `t`.
-pub fn statement(file: &NewFile, link: &Link, key_id: u32, t: u64) -> String {
+/// The statement (version 1: change nothing here, or old signatures stop verifying; a new
+/// form is a new version).
+pub fn statement(s: &Stated, key_id: u32, attested_at: u64) -> String {
+    let link = s.link;
     json!({
         "version": 1,
-        "file_id": file.file_id,
+        "file_id": s.file_id,
         "account_id": link.account_id,
         "call_id": link.call_id,
         "link_id": link.id,
-        "sha256": file.sha256,
-        "size": file.size,
-        "type": file.kind.mime(),
+        "sha256": s.sha256,
+        "size": s.size,
+        "type": s.kind.mime(),
         // The verdict as recorded: status, engine (with clamd's database version), detail
         // (the signature found, or why it was not scanned) and when.
-        "scan": file.verdict,
+        "scan": s.verdict,
         "policy": {
             "allowed_types": link.allowed_types,
             "max_file_bytes": link.max_file_bytes,
         },
-        "received_at": file.received_at,
-        "attested_at": t,
+        "received_at": s.received_at,
+        "attested_at": attested_at,
         "key_id": key_id,
     })
     .to_string()
 }
 
-/// Signs a statement for `file` with `key`.
+/// Signs the statement for `file` on `link` with `key` at `t`.
 pub fn attest(key: &AttestKey, file: &NewFile, link: &Link, t: u64) -> Attestation {
-    let statement = statement(file, link, key.id, t);
+    let statement = statement(&Stated::new_file(file, link), key.id, t);
     let signature = STANDARD.encode(key.pair.sign(statement.as_bytes()).as_ref());
     Attestation {
         key_id: key.id,
-        statement,
+        attested_at: t,
         signature,
     }
 }
@@ -100,6 +142,43 @@ pub fn attest(key: &AttestKey, file: &NewFile, link: &Link, t: u64) -> Attestati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The statement served is rebuilt from the record; it must be the very bytes signed
+    /// when the file was recorded, through the real commit path.
+    #[tokio::test]
+    async fn the_statement_served_is_the_one_signed() {
+        use std::sync::Arc;
+        use upgate_gateway::control_link::ControlLink;
+        let f = crate::service::fixture::fixture().await;
+        let input =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        f.svc.put_call(&f.actor, "c", input).await.unwrap();
+        let issued = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        let gw: Arc<dyn ControlLink> = Arc::new(crate::service::InProcess(f.svc.clone()));
+        let id = issued.link.id.parse().unwrap();
+        let claim = gw.claim(&id).await.unwrap().unwrap();
+        let file = crate::repo::links_suite::file();
+        let file_id = file.file_id.clone();
+        gw.commit(&claim, file).await.unwrap().unwrap();
+
+        let (record, statement) = f.svc.attestation(&f.actor.account_id, &file_id).await.unwrap();
+        let a = record.attestation.unwrap();
+        let keys = f.svc.keys.current();
+        let key = keys.attestation.iter().find(|k| k.id == a.key_id).unwrap();
+        let public = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key.public());
+        let signature = STANDARD.decode(&a.signature).unwrap();
+        public
+            .verify(statement.as_bytes(), &signature)
+            .expect("the served statement verifies");
+        let stated: serde_json::Value = serde_json::from_str(&statement).unwrap();
+        assert_eq!(
+            (stated["file_id"].as_str(), stated["call_id"].as_str()),
+            (Some(file_id.as_str()), Some("c"))
+        );
+        assert!(public
+            .verify(statement.replace("\"c\"", "\"d\"").as_bytes(), &signature)
+            .is_err());
+    }
 
     /// RFC 8032's first test vector: the key, and the signature of the empty message.
     #[test]

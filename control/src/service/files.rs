@@ -23,6 +23,31 @@ impl Service {
             .ok_or(ServiceError::NotFound("file"))
     }
 
+    /// The file and its signed statement, rebuilt from the record and its link exactly as
+    /// it was signed; `NotFound("attestation")` for a file stored before attestations.
+    pub async fn attestation(
+        &self,
+        account_id: &str,
+        file_id: &str,
+    ) -> Result<(FileRecord, String), ServiceError> {
+        let file = self.file_for(account_id, file_id).await?;
+        let Some(a) = &file.attestation else {
+            return Err(ServiceError::NotFound("attestation"));
+        };
+        let link = self
+            .repos
+            .issue
+            .account_link(account_id, &file.link_id)
+            .await?
+            .ok_or(ServiceError::NotFound("attestation"))?;
+        let statement = crate::attest::statement(
+            &crate::attest::Stated::record(&file, &link),
+            a.key_id,
+            a.attested_at,
+        );
+        Ok((file, statement))
+    }
+
     /// Removes stored objects that no file record names: uploads cut off between storage and
     /// the record by a crash. Run at start, before the gateway takes uploads.
     /// Deletes objects no file record names and that are older than `grace`: an upload that
