@@ -89,6 +89,36 @@ pub trait SmsProvider: Send + Sync + 'static {
     }
 }
 
+/// The HTTP client every provider sends with: bounded in time, never following a redirect.
+pub(crate) fn provider_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client with static settings builds")
+}
+
+/// Sends a provider request and reads the answer; failing to reach the provider (or to
+/// read it) is `Unreachable`, with no URL in the message.
+pub(crate) async fn exchange(
+    req: reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, bytes::Bytes), SmsError> {
+    let unreachable = |e: reqwest::Error| SmsError::Unreachable(e.without_url().to_string());
+    let resp = req.send().await.map_err(unreachable)?;
+    let status = resp.status();
+    Ok((status, resp.bytes().await.map_err(unreachable)?))
+}
+
+/// A provider's refusal: its own fault (5xx) is `Unreachable`, the message's `Refused`.
+pub(crate) fn refused(status: reqwest::StatusCode, detail: String) -> SmsError {
+    if status.is_server_error() {
+        SmsError::Unreachable(detail)
+    } else {
+        SmsError::Refused(detail)
+    }
+}
+
 /// Where providers post delivery reports: the gateway's public origin, since the control
 /// plane is not on the internet; the gateway hands them to the control plane.
 pub fn report_url(public_url: &str, provider: &str) -> String {

@@ -5,6 +5,7 @@ pub mod clamd;
 pub mod files;
 pub mod garage;
 pub mod logs;
+pub mod loopback;
 pub mod raw;
 pub mod scene;
 pub mod slow_clamd;

@@ -1,14 +1,12 @@
 //! The one stand-in: a loopback server speaking Twilio's Messages API wire format. It checks
 //! every request exactly as Twilio would (path, Basic auth, form fields) and records it.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const AUTH_TOKEN: &str = "twilio-test-auth-token-5d1f";
@@ -98,30 +96,16 @@ pub async fn post_report(
 
 impl TwilioStandIn {
     pub async fn start() -> TwilioStandIn {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let this = TwilioStandIn {
-            addr: listener.local_addr().unwrap(),
+        let mut this = TwilioStandIn {
+            addr: ([127, 0, 0, 1], 0).into(),
             sent: Arc::default(),
             violations: Arc::default(),
         };
-        let state = this.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(state.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
-            }
-        });
+        // The server's copy needs no address: it only records.
+        this.addr = super::loopback::serve(this.clone(), |state: TwilioStandIn, req| async move {
+            state.answer(req).await
+        })
+        .await;
         this
     }
 

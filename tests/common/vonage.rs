@@ -2,7 +2,6 @@
 //! (path, Basic auth, the JSON fields of an SMS) and records it; `status` builds the signed
 //! status update Vonage would post back.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +10,6 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 pub const API_KEY: &str = "abcd1234";
@@ -47,27 +45,16 @@ fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
 
 impl VonageStandIn {
     pub async fn start() -> VonageStandIn {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let this = VonageStandIn {
-            addr: listener.local_addr().unwrap(),
+        let mut this = VonageStandIn {
+            addr: ([127, 0, 0, 1], 0).into(),
             sent: Arc::default(),
             violations: Arc::default(),
         };
-        let state = this.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(state.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
-            }
-        });
+        // The server's copy needs no address: it only records.
+        this.addr = super::loopback::serve(this.clone(), |state: VonageStandIn, req| async move {
+            state.answer(req).await
+        })
+        .await;
         this
     }
 

@@ -137,8 +137,9 @@ impl Harness {
             .1
     }
 
-    /// A GET whose answer may never end (an event stream): the response, body unread.
-    async fn open(&self, path: &str, token: &str) -> http::Response<Incoming> {
+    /// A client connection to the API through hyper's HTTP/1 on both ends of an in-memory
+    /// pipe.
+    async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let api = self.api.clone();
         tokio::spawn(async move {
@@ -150,10 +151,16 @@ impl Harness {
                 .serve_connection(TokioIo::new(server), svc)
                 .await;
         });
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client))
             .await
             .unwrap();
         tokio::spawn(conn);
+        sender
+    }
+
+    /// A GET whose answer may never end (an event stream): the response, body unread.
+    async fn open(&self, path: &str, token: &str) -> http::Response<Incoming> {
+        let mut sender = self.connect().await;
         let req = Request::builder()
             .uri(path)
             .header(header::HOST, "control")
@@ -171,21 +178,7 @@ impl Harness {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, HeaderMap, Value) {
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        let api = self.api.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let api = api.clone();
-                async move { Ok::<_, Infallible>(api.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(server), svc)
-                .await;
-        });
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
+        let mut sender = self.connect().await;
         let req = Request::builder()
             .method(method)
             .uri(path)

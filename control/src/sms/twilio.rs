@@ -4,8 +4,6 @@
 //! `X-Twilio-Signature`: base64 HMAC-SHA1, under the auth token, of the URL followed by
 //! every form field's name and value, sorted by name.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 use upgate_config::TwilioConfig;
@@ -32,12 +30,7 @@ struct ErrorResource {
 
 impl Twilio {
     pub fn new(config: TwilioConfig, callback: String) -> Twilio {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with static settings builds");
+        let http = super::provider_client();
         Twilio {
             config,
             http,
@@ -116,7 +109,7 @@ impl SmsProvider for Twilio {
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.config.api_base, self.config.account_sid
         );
-        let resp = self
+        let request = self
             .http
             .post(url)
             .basic_auth(&self.config.account_sid, Some(&self.config.auth_token))
@@ -125,15 +118,8 @@ impl SmsProvider for Twilio {
                 ("From", self.config.from.as_str()),
                 ("Body", body),
                 ("StatusCallback", self.callback.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
+            ]);
+        let (status, bytes) = super::exchange(request).await?;
         if status.is_success() {
             let msg: MessageResource = serde_json::from_slice(&bytes)
                 .map_err(|_| SmsError::Unreachable(format!("unreadable answer (HTTP {status})")))?;
@@ -149,11 +135,7 @@ impl SmsProvider for Twilio {
                 )
             })
             .unwrap_or_else(|| format!("HTTP {status}"));
-        if status.is_server_error() {
-            Err(SmsError::Unreachable(detail))
-        } else {
-            Err(SmsError::Refused(detail))
-        }
+        Err(super::refused(status, detail))
     }
 }
 

@@ -11,8 +11,6 @@
 //! from a JWT crate: one algorithm, one key, and the crates that do all of JOSE bring in
 //! much more than that.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -67,12 +65,7 @@ struct StatusError {
 
 impl Vonage {
     pub fn new(config: VonageConfig, webhook_url: String) -> Vonage {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with static settings builds");
+        let http = super::provider_client();
         Vonage {
             config,
             http,
@@ -144,20 +137,13 @@ impl SmsProvider for Vonage {
             "text": body,
             "webhook_url": self.webhook_url,
         });
-        let resp = self
+        let request = self
             .http
             .post(format!("{}/v1/messages", self.config.api_base))
             .basic_auth(&self.config.api_key, Some(&self.config.api_secret))
             .header("accept", "application/json")
-            .json(&message)
-            .send()
-            .await
-            .map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
+            .json(&message);
+        let (status, bytes) = super::exchange(request).await?;
         if status.is_success() {
             let sent: Sent = serde_json::from_slice(&bytes)
                 .map_err(|_| SmsError::Unreachable(format!("unreadable answer (HTTP {status})")))?;
@@ -179,11 +165,7 @@ impl SmsProvider for Vonage {
                 )
             })
             .unwrap_or_else(|| format!("HTTP {status}"));
-        if status.is_server_error() {
-            Err(SmsError::Unreachable(detail))
-        } else {
-            Err(SmsError::Refused(detail))
-        }
+        Err(super::refused(status, detail))
     }
 
     fn delivery_report(&self, _url: &str, report: &SmsReport) -> Result<DeliveryUpdate, ReportError> {

@@ -5,8 +5,6 @@
 //! `{"id", "status", "error_code"}`, where `id` is the message id it answered (or ours) and
 //! `status` one of `queued`, `sending`, `sent`, `delivered`, `undelivered`, `failed`.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
@@ -39,12 +37,7 @@ struct Report {
 
 impl WebhookSms {
     pub fn new(config: SmsWebhookConfig, report_url: String) -> WebhookSms {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client with static settings builds");
+        let http = super::provider_client();
         WebhookSms {
             config,
             http,
@@ -66,19 +59,15 @@ impl SmsProvider for WebhookSms {
         let body = json!({"id": id, "to": to, "text": text, "report_url": self.report_url}).to_string();
         let ts = now();
         let signature = sign::signature_header([self.config.secret.as_str()], &id, ts, body.as_bytes());
-        let resp = self
+        let request = self
             .http
             .post(&self.config.url)
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| SmsError::Unreachable(e.without_url().to_string()))?;
-        let status = resp.status();
-        let answer = resp.bytes().await.unwrap_or_default();
+            .body(body);
+        let (status, answer) = super::exchange(request).await?;
         if status.is_success() {
             let theirs = serde_json::from_slice::<Answer>(&answer).ok().and_then(|a| a.id);
             return Ok(Accepted {
@@ -86,11 +75,7 @@ impl SmsProvider for WebhookSms {
             });
         }
         let detail = format!("the SMS gateway answered HTTP {}", status.as_u16());
-        if status.is_server_error() {
-            Err(SmsError::Unreachable(detail))
-        } else {
-            Err(SmsError::Refused(detail))
-        }
+        Err(super::refused(status, detail))
     }
 
     fn delivery_report(&self, _url: &str, report: &SmsReport) -> Result<DeliveryUpdate, ReportError> {
