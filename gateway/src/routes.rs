@@ -390,7 +390,7 @@ async fn show(gw: &Gateway, claims: &Claims, how: &Answer, shown: bool) -> Resp 
         Ok(view) if view.state == LinkState::Active => {
             // The page reached a browser that kept the link's cookie: the caller opened it.
             // Told on the side, so the page never waits on it (a HEAD shows nothing).
-            if shown {
+            if shown && gw.opened.first(claims.link_id) {
                 let (control, id) = (gw.control.clone(), claims.link_id);
                 tokio::spawn(async move { control.opened(&id).await });
             }

@@ -144,6 +144,7 @@ pub async fn prepare(
         control_health: Default::default(),
         tus: Default::default(),
         max_file_bytes: config.uploads.max_file_bytes,
+        opened: Default::default(),
     });
     let listener = bind(config.gateway.listen).await?;
     let server = PublicServer {

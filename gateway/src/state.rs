@@ -37,6 +37,27 @@ pub struct Gateway {
     /// The deployment's largest file (`uploads.max_file_size`): no link takes more here,
     /// whatever its settings say.
     pub max_file_bytes: u64,
+    /// Links whose opening this gateway has reported: the control plane is told once per
+    /// link, not on every page view.
+    pub opened: OpenedLinks,
+}
+
+/// A bounded memory of links already reported as opened. Forgetting (when full) only
+/// means one more report, which the control plane ignores after the first.
+#[derive(Default)]
+pub struct OpenedLinks(std::sync::Mutex<std::collections::HashSet<crate::token::LinkId>>);
+
+impl OpenedLinks {
+    const MAX: usize = 100_000;
+
+    /// Whether `id` is news (and remembers it).
+    pub fn first(&self, id: crate::token::LinkId) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seen.len() >= Self::MAX {
+            seen.clear();
+        }
+        seen.insert(id)
+    }
 }
 
 /// What the gateway last heard from the control plane: set by the key refresher in split
@@ -111,5 +132,20 @@ impl Gateway {
             ready,
             serde_json::json!({"ready": ready, "scanner": scanner_json, "storage": storage_json, "disk": disk_json, "control": control_json}),
         )
+    }
+}
+
+#[cfg(test)]
+mod opened_tests {
+    use super::OpenedLinks;
+    use crate::token::LinkId;
+
+    #[test]
+    fn a_link_s_opening_is_news_once() {
+        let opened = OpenedLinks::default();
+        let (a, b) = (LinkId([1; 12]), LinkId([2; 12]));
+        assert!(opened.first(a));
+        assert!(!opened.first(a), "the second view is not reported");
+        assert!(opened.first(b));
     }
 }

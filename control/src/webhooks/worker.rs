@@ -1,6 +1,8 @@
-//! The dispatcher: every round it hands each enabled endpoint its new events, then attempts
-//! the deliveries that are due, a bounded number at once, and records each outcome. It runs
-//! beside the API on its own task; nothing waits for it.
+//! The dispatcher: every round it hands each enabled endpoint its new events, then starts
+//! the deliveries that are due, each on a task of its own, and records each outcome. A
+//! round never waits for an attempt: a receiver that hangs holds its own deliveries (at
+//! most `PER_ENDPOINT` at once) and no one else's. It runs beside the API on its own task;
+//! nothing waits for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +21,9 @@ use crate::repo::{RepoError, Repos};
 const ROUND: Duration = Duration::from_millis(250);
 /// Events handed to an endpoint per read of the log.
 const HAND_OUT: usize = 200;
-/// Deliveries attempted per round (at once).
-const PER_ROUND: usize = 32;
+/// Attempts in flight at once, over all endpoints, and for one endpoint.
+const IN_FLIGHT: usize = 32;
+const PER_ENDPOINT: usize = 4;
 /// A receiver has this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -29,6 +32,8 @@ pub struct Dispatcher {
     client: reqwest::Client,
     config: WebhooksConfig,
     metrics: Metrics,
+    /// Deliveries being attempted now (account, endpoint, event): not started twice.
+    in_flight: std::sync::Mutex<std::collections::HashSet<(String, String, u64)>>,
 }
 
 impl Dispatcher {
@@ -48,6 +53,7 @@ impl Dispatcher {
             client,
             config,
             metrics,
+            in_flight: Default::default(),
         })
     }
 
@@ -74,17 +80,42 @@ impl Dispatcher {
                 == HAND_OUT
             {}
         }
-        let mut attempts = tokio::task::JoinSet::new();
-        for delivery in self.repos.webhooks.due(t, PER_ROUND).await? {
-            let this = self.clone();
-            attempts.spawn(async move { this.attempt(delivery).await });
-        }
-        while let Some(done) = attempts.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::warn!(error = %e, "a webhook attempt could not be recorded");
+        // Due ones already in flight come first in `due`: read past them.
+        let busy = self.flying().len();
+        for delivery in self.repos.webhooks.due(t, IN_FLIGHT + busy).await? {
+            let key = (
+                delivery.account_id.clone(),
+                delivery.endpoint_id.clone(),
+                delivery.event_id,
+            );
+            {
+                let mut flying = self.flying();
+                let same_endpoint = flying
+                    .iter()
+                    .filter(|(a, e, _)| (a, e) == (&key.0, &key.1))
+                    .count();
+                if flying.len() >= IN_FLIGHT {
+                    break;
+                }
+                if flying.contains(&key) || same_endpoint >= PER_ENDPOINT {
+                    continue;
+                }
+                flying.insert(key.clone());
             }
+            let flight = Flight(self.clone(), key);
+            tokio::spawn(async move {
+                if let Err(e) = flight.0.attempt(delivery).await {
+                    tracing::warn!(error = %e, "a webhook attempt could not be recorded");
+                }
+            });
         }
         Ok(())
+    }
+
+    fn flying(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<(String, String, u64)>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn attempt(&self, delivery: Delivery) -> Result<(), RepoError> {
@@ -186,6 +217,15 @@ impl Dispatcher {
     }
 }
 
+/// A delivery in flight; it lands when this drops, even if its attempt panicked.
+struct Flight(Arc<Dispatcher>, (String, String, u64));
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.0.flying().remove(&self.1);
+    }
+}
+
 /// What went wrong, without the URL (it may carry a secret in its query).
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
@@ -208,4 +248,98 @@ fn describe(e: &reqwest::Error) -> String {
     };
     text.truncate(300);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::service::fixture::fixture;
+
+    /// A receiver that answers 200 and keeps the webhook-ids it got.
+    async fn receiver(got: Arc<Mutex<Vec<String>>>) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let got = got.clone();
+                tokio::spawn(async move {
+                    let svc =
+                        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            let id = req.headers()["webhook-id"].to_str().unwrap().to_string();
+                            got.lock().unwrap().push(id);
+                            async {
+                                Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                    http_body_util::Empty::<bytes::Bytes>::new(),
+                                ))
+                            }
+                        });
+                    let io = hyper_util::rt::TokioIo::new(tcp);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await;
+                });
+            }
+        });
+        port
+    }
+
+    /// A receiver that accepts connections and never answers.
+    async fn hanging() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                held.push(tcp);
+            }
+        });
+        port
+    }
+
+    /// An endpoint that never answers holds its own deliveries for the 10 s timeout, and
+    /// nobody else's: the other endpoint gets each new event at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receiver_that_hangs_delays_no_other() {
+        let f = fixture().await;
+        let config = WebhooksConfig {
+            allow_private_targets: true,
+            retry_for: Duration::from_secs(60),
+        };
+        f.svc.set_webhooks(config);
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (good, bad) = (receiver(got.clone()).await, hanging().await);
+        for port in [bad, good] {
+            let input = serde_json::from_value(json!({"url": format!("http://127.0.0.1:{port}/")})).unwrap();
+            f.svc.create_webhook(&f.actor, input).await.unwrap();
+        }
+        let dispatcher = Dispatcher::new(f.svc.repos(), config, f.svc.metrics.clone()).unwrap();
+        tokio::spawn(dispatcher.run());
+
+        let call =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        f.svc.put_call(&f.actor, "c", call).await.unwrap();
+        let issued = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        let arrived = |n: usize, within: Duration| {
+            let got = got.clone();
+            async move {
+                let deadline = tokio::time::Instant::now() + within;
+                while got.lock().unwrap().len() < n {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{:?}",
+                        got.lock().unwrap()
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        arrived(2, Duration::from_secs(3)).await;
+        // The hanging endpoint's two attempts are still in flight; a new event goes out at once.
+        f.svc.revoke_link(&f.actor, &issued.link.id).await.unwrap();
+        arrived(3, Duration::from_secs(3)).await;
+    }
 }
