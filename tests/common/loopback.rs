@@ -10,6 +10,15 @@ use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+/// A JSON answer, as the carriers' APIs give them.
+pub fn json(status: hyper::StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    r
+}
+
 pub async fn serve<S, F, Fut>(state: S, answer: F) -> SocketAddr
 where
     S: Clone + Send + Sync + 'static,

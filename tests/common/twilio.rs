@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use super::loopback::json;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
@@ -30,14 +31,6 @@ pub struct TwilioStandIn {
     pub sent: Arc<Mutex<Vec<Sent>>>,
     /// Requests that broke the wire contract (wrong path, auth, fields): must stay empty.
     pub violations: Arc<Mutex<Vec<String>>>,
-}
-
-fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
-    r
 }
 
 /// What Twilio puts in `X-Twilio-Signature`: base64 HMAC-SHA1, under the auth token, of the

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use super::loopback::json as answer;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use bytes::Bytes;
@@ -33,14 +34,6 @@ pub struct VonageStandIn {
     pub addr: SocketAddr,
     pub sent: Arc<Mutex<Vec<Sent>>>,
     pub violations: Arc<Mutex<Vec<String>>>,
-}
-
-fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
-    r
 }
 
 impl VonageStandIn {

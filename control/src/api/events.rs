@@ -196,12 +196,12 @@ impl Tail {
                 self.check_over |= event.event.ends_a_link();
                 return Some((Ok(Frame::data(event_frame(&event))), self));
             }
-            let call_id = self.call.as_ref().map(|c| c.id.clone());
-            match (self
+            let call_id = self.call.as_ref().map(|c| c.id.as_str());
+            let read = self
                 .svc
-                .events_after(&self.account_id, call_id.as_deref(), self.after, PAGE))
-            .await
-            {
+                .events_after(&self.account_id, call_id, self.after, PAGE)
+                .await;
+            match read {
                 Ok(page) if !page.is_empty() => {
                     self.pending.extend(page);
                     continue;
