@@ -179,6 +179,9 @@ pub enum ClamdAddr {
 pub enum OnScannerUnavailable {
     /// Refuse the upload with a "try again shortly" answer; the link stays usable.
     FailClosed,
+    /// Keep the file sealed as unscanned, invisible to all but reviewers, and scan it when
+    /// clamd is back (the control plane does: it alone can open a stored file).
+    Quarantine,
 }
 
 #[derive(Debug, Clone)]
@@ -724,11 +727,20 @@ impl Validator<'_> {
         });
         let on_unavailable = match raw.on_unavailable.as_deref() {
             None | Some("fail_closed") => OnScannerUnavailable::FailClosed,
+            Some("quarantine") if clamd.is_none() => {
+                self.err(
+                    "scanner.on_unavailable",
+                    "\"quarantine\" needs a scanner: scanning is off (no scanner.clamd), so nothing would ever scan the files it holds",
+                    "set scanner.clamd, or leave on_unavailable at \"fail_closed\"",
+                );
+                OnScannerUnavailable::FailClosed
+            }
+            Some("quarantine") => OnScannerUnavailable::Quarantine,
             Some(other) => {
                 self.err(
                     "scanner.on_unavailable",
-                    format!("{other:?} is not supported"),
-                    "use \"fail_closed\" (quarantine mode comes in a later release)",
+                    format!("{other:?} is not a choice"),
+                    "use \"fail_closed\" (the default) or \"quarantine\"",
                 );
                 OnScannerUnavailable::FailClosed
             }

@@ -49,7 +49,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
             SettingsRead | SettingsWrite | Calls | Read | Audit | Tokens | Webhooks
         ),
         Role::Integration => matches!(perm, SettingsRead | Calls | Read),
-        Role::Reviewer => matches!(perm, SettingsRead | Read | Download | Audit),
+        Role::Reviewer => matches!(perm, SettingsRead | Read | Download | Audit | Quarantine),
         Role::Viewer => matches!(perm, SettingsRead | Read),
     }
 }
@@ -317,6 +317,7 @@ impl Api {
                 let input: CallInput = read_json(req.into_body()).await?;
                 let (call, created) = svc.put_call(&actor, &id, input).await?;
                 let mut details = svc.call_details(&call).await?;
+                details.files.retain(|f| Service::may_see(&actor, f));
                 svc.add_uploads_in_flight(&mut details).await?;
                 Ok(json_response(
                     created_or_ok(created),
@@ -327,6 +328,7 @@ impl Api {
                 let id = ext_id(id)?;
                 let call = svc.call(&actor.account_id, &id).await?;
                 let mut details = svc.call_details(&call).await?;
+                details.files.retain(|f| Service::may_see(&actor, f));
                 svc.add_uploads_in_flight(&mut details).await?;
                 Ok(json_response(StatusCode::OK, &views::call_json(&details, now())))
             }
@@ -364,22 +366,31 @@ impl Api {
             Route::ContactFiles(number) => {
                 let number = number.clone();
                 let files = svc.contact_files(&actor.account_id, &number).await?;
-                let files: Vec<Value> = files.iter().map(views::file_json).collect();
+                let files: Vec<Value> = files
+                    .iter()
+                    .filter(|f| Service::may_see(&actor, f))
+                    .map(views::file_json)
+                    .collect();
                 Ok(json_response(StatusCode::OK, &json!({ "files": files })))
             }
             Route::FileGet(id) => {
                 let id = id.clone();
-                let file = svc.file_for(&actor.account_id, &id).await?;
+                let file = svc.visible_file(&actor, &id).await?;
                 Ok(json_response(StatusCode::OK, &views::file_json(&file)))
             }
             Route::FileContent(id) => download::download(self, actor, id.clone(), req.headers()).await,
             Route::FileAttestation(id) => {
-                let (file, statement) = svc.attestation(&actor.account_id, id).await?;
+                let (file, statement) = svc.attestation(&actor, id).await?;
                 let a = file.attestation.expect("an attested file");
                 Ok(json_response(
                     StatusCode::OK,
                     &json!({"algorithm": "Ed25519", "key_id": a.key_id, "statement": statement, "signature": a.signature}),
                 ))
+            }
+            Route::QuarantineList => {
+                let files = svc.quarantine(&actor.account_id).await?;
+                let files: Vec<Value> = files.iter().map(views::file_json).collect();
+                Ok(json_response(StatusCode::OK, &json!({ "files": files })))
             }
             Route::FollowUpReport => {
                 let (from, to) = report_window(req.uri().query(), now())?;

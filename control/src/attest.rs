@@ -130,7 +130,13 @@ pub fn statement(s: &Stated, key_id: u32, attested_at: u64) -> String {
 
 /// Signs the statement for `file` on `link` with `key` at `t`.
 pub fn attest(key: &AttestKey, file: &NewFile, link: &Link, t: u64) -> Attestation {
-    let statement = statement(&Stated::new_file(file, link), key.id, t);
+    sign(key, &Stated::new_file(file, link), t)
+}
+
+/// Signs what `stated` says with `key` at `t` (a quarantined file is signed again when its
+/// scan decides its verdict).
+pub fn sign(key: &AttestKey, stated: &Stated, t: u64) -> Attestation {
+    let statement = statement(stated, key.id, t);
     let signature = STANDARD.encode(key.pair.sign(statement.as_bytes()).as_ref());
     Attestation {
         key_id: key.id,
@@ -161,7 +167,7 @@ mod tests {
         let file_id = file.file_id.clone();
         gw.commit(&claim, file).await.unwrap().unwrap();
 
-        let (record, statement) = f.svc.attestation(&f.actor.account_id, &file_id).await.unwrap();
+        let (record, statement) = f.svc.attestation(&f.actor, &file_id).await.unwrap();
         let a = record.attestation.unwrap();
         let keys = f.svc.keys.current();
         let key = keys.attestation.iter().find(|k| k.id == a.key_id).unwrap();

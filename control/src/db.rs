@@ -67,10 +67,13 @@ pub enum Tree {
     WebhookDue,
     /// provider / the provider's message id -> sms id: delivery reports find their message
     SmsByProvider,
+    /// account id / file id -> the quarantine state ("held", "infected", "unscannable"):
+    /// files in quarantine, for reviewers and, while held, for the rescan
+    Quarantine,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 24] = [
+    pub const ALL: [Tree; 25] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -95,6 +98,7 @@ impl Tree {
         Tree::WebhookDeliveries,
         Tree::WebhookDue,
         Tree::SmsByProvider,
+        Tree::Quarantine,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -128,6 +132,7 @@ impl Tree {
             Tree::WebhookDeliveries => "webhook_deliveries",
             Tree::WebhookDue => "webhook_due",
             Tree::SmsByProvider => "sms_by_provider",
+            Tree::Quarantine => "quarantine",
         }
     }
 }

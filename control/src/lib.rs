@@ -15,6 +15,7 @@ pub mod ops;
 pub mod problem;
 pub mod redact;
 pub mod repo;
+pub mod rescan;
 pub mod run;
 pub mod service;
 pub mod settings;

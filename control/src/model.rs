@@ -155,6 +155,35 @@ pub enum Event {
         kind: upgate_gateway::upload::sniff::Kind,
         scan: ScanVerdict,
     },
+    /// A file arrived while no trusted clamd could scan it: it is kept sealed in quarantine,
+    /// unscanned and seen by reviewers only, until the control plane scans it.
+    FileQuarantined {
+        link_id: String,
+        file_id: String,
+        size: u64,
+        #[serde(rename = "type")]
+        kind: upgate_gateway::upload::sniff::Kind,
+        scan: ScanVerdict,
+    },
+    /// A quarantined file was scanned clean: it is on the call like any stored file now.
+    FileReleased {
+        link_id: String,
+        file_id: String,
+        scan: ScanVerdict,
+    },
+    /// A quarantined file was scanned and a signature matched: it stays in quarantine.
+    FileInfected {
+        link_id: String,
+        file_id: String,
+        scan: ScanVerdict,
+    },
+    /// A quarantined file was read by the scanner, which gave no verdict on it (one of its
+    /// limits): it stays in quarantine for a reviewer.
+    FileUnscannable {
+        link_id: String,
+        file_id: String,
+        scan: ScanVerdict,
+    },
     /// The link's SMS was handed to the provider, or the provider refused it.
     SmsSent { sms_id: String, link_id: String },
     SmsFailed {
@@ -176,7 +205,7 @@ pub enum Event {
 }
 
 /// Every event kind, as webhooks subscribe to them.
-pub const EVENT_KINDS: [&str; 13] = [
+pub const EVENT_KINDS: [&str; 17] = [
     "link_issued",
     "sms_sent",
     "sms_failed",
@@ -185,6 +214,10 @@ pub const EVENT_KINDS: [&str; 13] = [
     "link_opened",
     "upload_started",
     "file_stored",
+    "file_quarantined",
+    "file_released",
+    "file_infected",
+    "file_unscannable",
     "upload_refused",
     "link_finished",
     "link_expired",
@@ -352,6 +385,57 @@ pub struct FileRecord {
     /// The signed statement of what was checked (absent on files stored before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<crate::attest::Attestation>,
+    /// Present on a file that came in while no trusted clamd could scan it (absent on every
+    /// other file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<Quarantine>,
+}
+
+impl FileRecord {
+    /// Held in quarantine: waiting for its scan, or kept there by its verdict. Only
+    /// reviewers see such a file; everyone sees a released one.
+    pub fn in_quarantine(&self) -> bool {
+        self.quarantine
+            .as_ref()
+            .is_some_and(|q| q.state != QuarantineState::Released)
+    }
+}
+
+/// A file's time in quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantine {
+    pub state: QuarantineState,
+    /// When it came in, unscanned.
+    pub since: u64,
+    /// Why it could not be scanned then.
+    pub reason: String,
+    /// When the scan that decided its state ran; absent while it is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineState {
+    /// Waiting for a trusted clamd.
+    Held,
+    /// Scanned clean: out of quarantine, the record says it was there.
+    Released,
+    /// Scanned, a signature matched: kept, for reviewers only.
+    Infected,
+    /// Scanned, no verdict (over one of clamd's limits): kept, for reviewers only.
+    Unscannable,
+}
+
+impl QuarantineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineState::Held => "held",
+            QuarantineState::Released => "released",
+            QuarantineState::Infected => "infected",
+            QuarantineState::Unscannable => "unscannable",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

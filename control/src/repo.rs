@@ -14,6 +14,7 @@ pub mod files;
 pub mod idempotency;
 pub mod issuance;
 pub mod links;
+pub mod quarantine;
 pub mod tokens;
 pub mod webhooks;
 
@@ -30,6 +31,7 @@ mod sled_idempotency;
 mod sled_issuance;
 pub(crate) mod sled_keys;
 pub mod sled_links;
+mod sled_quarantine;
 mod sled_store;
 mod sled_tokens;
 mod sled_webhooks;
@@ -52,6 +54,7 @@ pub use files::FileRepo;
 pub use idempotency::{Begun, IdempotencyRepo};
 pub use issuance::IssueRepo;
 pub use links::LinkRepo;
+pub use quarantine::QuarantineRepo;
 pub use sled_files::SledFiles;
 pub use sled_links::SledLinks;
 pub use sled_store::SledStore;
@@ -94,6 +97,7 @@ pub struct Repos {
     pub files: Arc<dyn FileRepo>,
     pub events: Arc<dyn EventRepo>,
     pub webhooks: Arc<dyn WebhookRepo>,
+    pub quarantine: Arc<dyn QuarantineRepo>,
 }
 
 impl Repos {
@@ -114,6 +118,7 @@ impl Repos {
             audit: store.clone(),
             events: store.clone(),
             webhooks: store.clone(),
+            quarantine: store.clone(),
             links: Arc::new(SledLinks::new(store.db(), write)),
             files: Arc::new(SledFiles::new(store.db())),
             credentials: store,

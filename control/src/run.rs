@@ -191,6 +191,31 @@ async fn spawn_control_api(
     Ok(())
 }
 
+/// The rescan of files kept in quarantine, until `stop`: with a clamd configured only
+/// (without one nothing could scan them; the commit of a held file then says so).
+fn spawn_rescan(
+    config: &Config,
+    service: &Arc<Service>,
+    scanner: Arc<upgate_gateway::scanner::Scanner>,
+    store: Arc<dyn ObjectStore>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &Stop,
+) -> Result<(), RunError> {
+    if config.scanner.clamd.is_none() {
+        return Ok(());
+    }
+    let rescan =
+        crate::rescan::Rescan::new(service.clone(), scanner, store, &config.data_dir).map_err(setup)?;
+    let stop = stop.stopped();
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = rescan.run() => {}
+            _ = stop => {}
+        }
+    });
+    Ok(())
+}
+
 /// The event streams the open-file limit leaves room for, up to the configured cap.
 fn event_streams(config: &Config, limit: u64, needs: u64) -> usize {
     let wanted = config.control.max_event_streams;
@@ -256,6 +281,7 @@ pub async fn serve(
         budget.limit,
         upgate_gateway::fd_budget::needed(budget.max_connections),
     );
+    spawn_rescan(&config, &service, scanner.clone(), store.clone(), &mut tasks, &stop)?;
     spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;
     // The monitoring listener outlives the others' drain: readiness must say "draining"
     // until the last upload in flight is done, not go silent.
@@ -356,6 +382,16 @@ pub async fn control(
     let stop = Stop(stop_rx);
     let mut tasks = tokio::task::JoinSet::new();
     let streams = event_streams(&config, limit, needed);
+    if config.scanner.clamd.is_some() {
+        // Gateways scan uploads; this one scans what they kept in quarantine.
+        let scanner = Arc::new(upgate_gateway::scanner::Scanner::new(
+            &config.scanner,
+            config.uploads.max_file_bytes,
+            metrics.clone(),
+        ));
+        scanner.start(config.scanner.timeout).await;
+        spawn_rescan(&config, &service, scanner, store.clone(), &mut tasks, &stop)?;
+    }
     spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;
     tasks.spawn({
         let svc = service.clone();

@@ -14,6 +14,7 @@ mod gateway_link;
 mod idempotency;
 mod key_admin;
 mod links;
+mod quarantine;
 mod reports;
 #[cfg(test)]
 mod resumable_expiry;
@@ -107,6 +108,8 @@ pub struct Service {
     scan_depth: std::sync::OnceLock<Box<dyn Fn() -> Option<Depth> + Send + Sync>>,
     /// The deployment's largest file (`uploads.max_file_size`): settings above are refused.
     max_file_bytes: AtomicU64,
+    /// Whether a rescan runs beside this control plane (see `quarantine`).
+    rescans: std::sync::atomic::AtomicBool,
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -136,6 +139,7 @@ impl Service {
             webhooks: std::sync::OnceLock::new(),
             scan_depth: std::sync::OnceLock::new(),
             max_file_bytes: AtomicU64::new(upgate_config::DEFAULT_MAX_FILE_BYTES),
+            rescans: Default::default(),
         }
     }
 

@@ -72,6 +72,9 @@ pub enum ScanStatus {
     Infected,
     /// Not scanned: scanning is off, or clamd gave no verdict on this file.
     NotScanned,
+    /// Kept sealed in quarantine, unscanned, because no trusted clamd could be asked
+    /// (`scanner.on_unavailable = "quarantine"`); the control plane scans it when one is back.
+    Unscanned,
 }
 
 /// The scanner's word on a file. Made only by the constructors below, so a clean verdict
@@ -98,6 +101,11 @@ impl ScanVerdict {
     /// Not scanned: by a proven clamd that gave no verdict on the file, or by none at all.
     pub fn not_scanned(proof: Option<&Proof>, reason: String, now: u64) -> ScanVerdict {
         ScanVerdict::by(ScanStatus::NotScanned, proof, Some(reason), now)
+    }
+
+    /// Held for a later scan: no trusted clamd could be asked when the file arrived.
+    pub fn unscanned(reason: String, now: u64) -> ScanVerdict {
+        ScanVerdict::by(ScanStatus::Unscanned, None, Some(reason), now)
     }
 
     fn by(status: ScanStatus, proof: Option<&Proof>, detail: Option<String>, now: u64) -> ScanVerdict {

@@ -39,6 +39,9 @@ pub struct Metrics {
     /// Links by how far they got (`sent`, `opened`, `file_stored`): the conversion funnel,
     /// deployment-wide (per assistant it is in the follow-up report, not in a label).
     pub link_funnel: IntCounterVec,
+    /// Files by what quarantine did with them: `held` (came in while no trusted clamd could
+    /// scan), then `released`, `infected` or `unscannable` when the rescan decided.
+    pub quarantine: IntCounterVec,
 }
 
 impl Metrics {
@@ -62,6 +65,14 @@ impl Metrics {
         );
         for stage in ["sent", "opened", "file_stored"] {
             link_funnel.with_label_values(&[stage]);
+        }
+        let quarantine = counter_vec(
+            "quarantine_total",
+            "Files held in quarantine, and the rescan's verdicts on them",
+            "outcome",
+        );
+        for outcome in ["held", "released", "infected", "unscannable"] {
+            quarantine.with_label_values(&[outcome]);
         }
         let connections_refused = counter_vec(
             "connections_refused_total",
@@ -125,6 +136,7 @@ impl Metrics {
             webhooks,
             sms_reports,
             link_funnel,
+            quarantine,
         }
     }
 

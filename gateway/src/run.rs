@@ -145,6 +145,7 @@ pub async fn prepare(
         tus: Default::default(),
         max_file_bytes: config.uploads.max_file_bytes,
         opened: Default::default(),
+        quarantine: config.scanner.on_unavailable == upgate_config::OnScannerUnavailable::Quarantine,
     });
     let listener = bind(config.gateway.listen).await?;
     let server = PublicServer {

@@ -104,6 +104,11 @@ impl Scanner {
         self.health.status()
     }
 
+    /// Changes of status as they happen (a clamd proven again, one gone).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<ScannerStatus> {
+        self.health.subscribe()
+    }
+
     /// Files up to this many bytes can be scanned whole right now; `None` when no clamd has
     /// proved anything (scanning off, or down).
     pub fn proven_depth(&self) -> Option<Depth> {

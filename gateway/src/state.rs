@@ -40,6 +40,8 @@ pub struct Gateway {
     /// Links whose opening this gateway has reported: the control plane is told once per
     /// link, not on every page view.
     pub opened: OpenedLinks,
+    /// `scanner.on_unavailable = "quarantine"` (see `upload::Sinks`).
+    pub quarantine: bool,
 }
 
 /// A bounded memory of links already reported as opened. Forgetting (when full) only
@@ -86,6 +88,16 @@ impl Gateway {
         let mut view = self.control.link(id).await?;
         view.max_file_bytes = view.max_file_bytes.min(self.max_file_bytes);
         Ok(view)
+    }
+
+    /// Where a received file goes: the scanner, storage, and its record.
+    pub fn sinks(&self) -> crate::upload::Sinks<'_> {
+        crate::upload::Sinks {
+            scanner: &self.scanner,
+            store: &*self.store,
+            control: &*self.control,
+            quarantine: self.quarantine,
+        }
     }
 
     pub fn is_draining(&self) -> bool {

@@ -102,8 +102,7 @@ pub async fn download(
     headers: &HeaderMap,
 ) -> Result<ApiResponse, Problem> {
     let svc = api.service.clone();
-    let account = actor.account_id.clone();
-    let file = svc.file_for(&account, &file_id).await?;
+    let file = svc.visible_file(&actor, &file_id).await?;
     let key = ObjectKey::parse(&file.id).ok_or_else(|| Problem::not_found("file"))?;
     let store = api.store.clone();
     let ct_len = store.len(&key).await.map_err(storage)?;

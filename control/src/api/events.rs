@@ -193,7 +193,7 @@ impl Tail {
             }
             if let Some(event) = self.pending.pop_front() {
                 self.after = event.id;
-                self.check_over |= event.event.ends_a_link();
+                self.check_over |= event.event.may_end_the_call();
                 return Some((Ok(Frame::data(event_frame(&event))), self));
             }
             let call_id = self.call.as_ref().map(|c| c.id.as_str());

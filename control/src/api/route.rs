@@ -17,6 +17,8 @@ pub enum Perm {
     Audit,
     Tokens,
     Webhooks,
+    /// Files kept in quarantine: the security team's.
+    Quarantine,
 }
 
 impl Perm {
@@ -31,6 +33,7 @@ impl Perm {
             Perm::Audit => "audit",
             Perm::Tokens => "tokens",
             Perm::Webhooks => "webhooks",
+            Perm::Quarantine => "quarantine",
         }
     }
 }
@@ -53,6 +56,7 @@ pub enum Route {
     FileAttestation(String),
     AttestationKeys,
     FollowUpReport,
+    QuarantineList,
     CallEvents(String),
     Events,
     AuditList,
@@ -113,6 +117,7 @@ impl Route {
                 (&Method::GET, ["files", f, "attestation"]) => Route::FileAttestation(id(f)),
                 (&Method::GET, ["attestation-keys"]) => Route::AttestationKeys,
                 (&Method::GET, ["reports", "follow-up"]) => Route::FollowUpReport,
+                (&Method::GET, ["quarantine"]) => Route::QuarantineList,
                 (&Method::GET, ["audit"]) => Route::AuditList,
                 (&Method::POST, ["tokens"]) => Route::TokenCreate,
                 (&Method::GET, ["tokens"]) => Route::TokenList,
@@ -149,6 +154,7 @@ impl Route {
             Route::FileAttestation(_) => "/v1/files/{file_id}/attestation",
             Route::AttestationKeys => "/v1/attestation-keys",
             Route::FollowUpReport => "/v1/reports/follow-up",
+            Route::QuarantineList => "/v1/quarantine",
             Route::AuditList => "/v1/audit",
             Route::TokenCreate | Route::TokenList => "/v1/tokens",
             Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
@@ -187,6 +193,7 @@ impl Route {
             | Route::AttestationKeys
             | Route::FollowUpReport => Perm::Read,
             Route::FileContent(_) => Perm::Download,
+            Route::QuarantineList => Perm::Quarantine,
             Route::AuditList => Perm::Audit,
             Route::TokenCreate | Route::TokenList | Route::TokenGet(_) | Route::TokenRevoke(_) => {
                 Perm::Tokens
@@ -281,6 +288,7 @@ mod tests {
             (Method::GET, "/v1/files/f/attestation"),
             (Method::GET, "/v1/attestation-keys"),
             (Method::GET, "/v1/reports/follow-up"),
+            (Method::GET, "/v1/quarantine"),
             (Method::GET, "/v1/audit"),
             (Method::POST, "/v1/tokens"),
             (Method::GET, "/v1/tokens"),

@@ -56,6 +56,7 @@ pub fn file_json(f: &FileRecord) -> Value {
         "sha256": f.sha256,
         "scan": f.scan,
         "received_at": f.received_at,
+        "quarantine": f.quarantine,
     })
 }
 

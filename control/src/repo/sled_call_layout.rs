@@ -161,6 +161,7 @@ mod tests {
             delivery_at: None,
         };
         let file = |n: u8| FileRecord {
+            quarantine: None,
             id: format!("f_{n:032x}"),
             account_id: f.actor.account_id.clone(),
             call_id: call.into(),

@@ -14,14 +14,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use serde_json::json;
-use upgate_gateway::control_link::{Claim, LinkState, NewFile, Refusal};
+use upgate_gateway::control_link::{Claim, LinkState, NewFile, Refusal, ScanStatus};
 use upgate_gateway::token::LinkId;
 
 use super::sled_events::event_ops;
+use super::sled_quarantine::quarantine_entry;
 use super::sled_keys::{audit_op, call_prefix, get, numbered, put, scoped};
 use super::{LinkRepo, RepoError};
 use crate::db::{Kv, Op, Tree};
-use crate::model::{Call, CallEvent, Event, FileRecord, LeaseHold, Link, UploadRefused};
+use crate::model::{
+    Call, CallEvent, Event, FileRecord, LeaseHold, Link, Quarantine, QuarantineState, UploadRefused,
+};
 
 /// The most events a call keeps; older ones are dropped and counted.
 const MAX_CALL_EVENTS: u64 = 100;
@@ -99,7 +102,7 @@ impl SledLinks {
         if self.db.get(Tree::Files, file.file_id.as_bytes())?.is_some() {
             return Err(RepoError::FileExists(file.file_id));
         }
-        let record = FileRecord {
+        let mut record = FileRecord {
             id: file.file_id,
             account_id: link.account_id.clone(),
             call_id: call.id.clone(),
@@ -113,14 +116,45 @@ impl SledLinks {
             key_id: file.key_id,
             received_at: file.received_at,
             attestation,
+            quarantine: None,
         };
+        let mut ops = Vec::with_capacity(6);
+        let held = record.scan.status() == ScanStatus::Unscanned;
+        if held {
+            // No trusted clamd could scan it: it is kept, but only reviewers see it until
+            // the rescan decides.
+            record.quarantine = Some(Quarantine {
+                state: QuarantineState::Held,
+                since: t,
+                reason: record.scan.detail().unwrap_or_default().to_string(),
+                decided_at: None,
+            });
+            ops.push(quarantine_entry(&record));
+        }
         link.files_received += 1;
-        let mut events = vec![Event::FileStored {
-            link_id: link.id.clone(),
-            file_id: record.id.clone(),
-            size: record.size,
-            kind: record.kind,
-            scan: record.scan.clone(),
+        let (link_id, file_id, size, kind, scan) = (
+            link.id.clone(),
+            record.id.clone(),
+            record.size,
+            record.kind,
+            record.scan.clone(),
+        );
+        let mut events = vec![if held {
+            Event::FileQuarantined {
+                link_id,
+                file_id,
+                size,
+                kind,
+                scan,
+            }
+        } else {
+            Event::FileStored {
+                link_id,
+                file_id,
+                size,
+                kind,
+                scan,
+            }
         }];
         if link.files_received >= link.max_files {
             link.state = LinkState::Used;
@@ -134,12 +168,11 @@ impl SledLinks {
             &*self.db,
             "gateway",
             &link.account_id,
-            "file.store",
+            if held { "file.quarantine" } else { "file.store" },
             &record.id,
             json!({"call_id": call.id, "scan": record.scan.status()}),
         )?;
         let seq = self.db.next_id()?;
-        let mut ops = Vec::with_capacity(5);
         ops.extend([
             put(Tree::Files, record.id.as_bytes(), &record),
             Op::Put(

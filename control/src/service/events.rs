@@ -72,8 +72,10 @@ impl Service {
     /// from the links' records: a record can show a link ended a moment before the event
     /// that says so is visible, and a stream that ended then would never send that event.
     /// A call with no link yet is not over: the assistant may follow it before issuing one.
+    /// Nor is a call with a file waiting in quarantine: its verdict is still to come.
     pub async fn call_is_over(&self, call: &Call, upto: u64) -> Result<bool, ServiceError> {
         let mut open = std::collections::HashSet::new();
+        let mut held = std::collections::HashSet::new();
         let mut issued = false;
         let mut after = 0;
         loop {
@@ -89,12 +91,20 @@ impl Service {
                     e if e.ends_a_link() => {
                         open.remove(e.link_id());
                     }
+                    Event::FileQuarantined { file_id, .. } => {
+                        held.insert(file_id.clone());
+                    }
+                    Event::FileReleased { file_id, .. }
+                    | Event::FileInfected { file_id, .. }
+                    | Event::FileUnscannable { file_id, .. } => {
+                        held.remove(file_id);
+                    }
                     _ => {}
                 }
             }
             match page.last() {
                 Some(last) if page.len() == OVER_PAGE && last.id < upto => after = last.id,
-                _ => return Ok(issued && open.is_empty()),
+                _ => return Ok(issued && open.is_empty() && held.is_empty()),
             }
         }
     }
@@ -116,6 +126,10 @@ impl Event {
             | Event::LinkFinished { link_id }
             | Event::UploadStarted { link_id }
             | Event::FileStored { link_id, .. }
+            | Event::FileQuarantined { link_id, .. }
+            | Event::FileReleased { link_id, .. }
+            | Event::FileInfected { link_id, .. }
+            | Event::FileUnscannable { link_id, .. }
             | Event::SmsSent { link_id, .. }
             | Event::SmsFailed { link_id, .. }
             | Event::SmsDelivered { link_id, .. }
@@ -123,7 +137,17 @@ impl Event {
         }
     }
 
-    /// Whether this event ends one of the call's links (after it, the call may be over).
+    /// Whether the call may be over after this event: it ends one of the call's links, or
+    /// decides the verdict of a file that waited in quarantine.
+    pub fn may_end_the_call(&self) -> bool {
+        self.ends_a_link()
+            || matches!(
+                self,
+                Event::FileReleased { .. } | Event::FileInfected { .. } | Event::FileUnscannable { .. }
+            )
+    }
+
+    /// Whether this event ends one of the call's links.
     pub fn ends_a_link(&self) -> bool {
         matches!(
             self,

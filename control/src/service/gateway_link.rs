@@ -128,7 +128,17 @@ impl ControlLink for InProcess {
             crate::attest::attest(key, &file, &link, t)
         });
         // Durable when this returns: the gateway answers 201 only after it.
+        let held = file.verdict.status() == ScanStatus::Unscanned;
         let recorded = known(self.0.repos.links.record_file(claim, file, attestation, t).await)?;
+        if held && recorded.is_ok() {
+            self.0.metrics.quarantine.with_label_values(&["held"]).inc();
+            if !self.0.rescans() {
+                // Kept safe (reviewers only), but nothing here will scan it: say so loudly.
+                tracing::error!(
+                    "a gateway kept a file in quarantine, but this control plane has no scanner.clamd to scan it: it stays held until one is configured"
+                );
+            }
+        }
         if first && recorded.is_ok() {
             self.0
                 .metrics

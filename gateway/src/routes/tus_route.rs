@@ -513,11 +513,7 @@ async fn settle_if_whole(
     };
     let seen = session.seen();
     let received = session.finish().await;
-    let sinks = upload::Sinks {
-        scanner: &gw.scanner,
-        store: &*gw.store,
-        control: &*gw.control,
-    };
+    let sinks = gw.sinks();
     let outcome = match received {
         Ok(received) => upload::settle(&sinks, &upload.claim, upload.key_id, received).await,
         Err(e) => {

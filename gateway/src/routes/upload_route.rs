@@ -166,11 +166,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         &mut seen,
     )
     .await;
-    let sinks = upload::Sinks {
-        scanner: &gw.scanner,
-        store: &*gw.store,
-        control: &*gw.control,
-    };
+    let sinks = gw.sinks();
     let outcome = match received {
         Ok(received) => upload::settle(&sinks, &claim, keys.storage.key_id, received).await,
         Err(e) => {

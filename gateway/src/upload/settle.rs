@@ -12,6 +12,9 @@ pub struct Sinks<'a> {
     pub scanner: &'a Scanner,
     pub store: &'a dyn ObjectStore,
     pub control: &'a dyn ControlLink,
+    /// `scanner.on_unavailable = "quarantine"`: a file no trusted clamd could scan is kept
+    /// sealed as unscanned (the control plane holds it and scans it later) instead of refused.
+    pub quarantine: bool,
 }
 
 /// Why a file was not stored, and the refusal to record on the call when it was the file's
@@ -84,6 +87,10 @@ pub async fn settle(
                 lang: String::new(),
             };
             return Err((UploadError::Unscannable(reason), Some(refusal)));
+        }
+        Scan::Unavailable(reason) if sinks.quarantine => {
+            tracing::warn!(%reason, "scanner unavailable: the file is kept in quarantine, unscanned");
+            ScanVerdict::unscanned(reason, now())
         }
         Scan::Unavailable(reason) => return Err((UploadError::ScannerUnavailable(reason), None)),
     };

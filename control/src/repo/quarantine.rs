@@ -1,0 +1,33 @@
+//! Files kept in quarantine: they came in while no trusted clamd could scan them
+//! (`scanner.on_unavailable = "quarantine"`). They enter with their record, in
+//! [`LinkRepo::record_file`](super::LinkRepo::record_file)'s batch; this repository lists them
+//! and records the verdict of their later scan.
+
+use async_trait::async_trait;
+use upgate_gateway::control_link::ScanVerdict;
+
+use super::RepoError;
+use crate::attest::Attestation;
+use crate::model::FileRecord;
+
+#[async_trait]
+pub trait QuarantineRepo: Send + Sync + 'static {
+    /// Files waiting for their scan, in every account, oldest entry first, at most `limit`.
+    async fn held(&self, limit: usize) -> Result<Vec<FileRecord>, RepoError>;
+
+    /// Every file of the account in quarantine (waiting, or kept there by its verdict),
+    /// oldest first.
+    async fn quarantined(&self, account_id: &str) -> Result<Vec<FileRecord>, RepoError>;
+
+    /// Records a held file's scan, in one batch with its event and an audit entry: a clean
+    /// verdict releases it, a signature or no verdict keeps it (as infected or unscannable).
+    /// `attestation` is the statement signed again over the new verdict. `None` when the
+    /// file is not held (any more): the verdict is not applied twice.
+    async fn decide(
+        &self,
+        file_id: &str,
+        verdict: ScanVerdict,
+        attestation: Option<Attestation>,
+        t: u64,
+    ) -> Result<Option<FileRecord>, RepoError>;
+}
