@@ -12,22 +12,9 @@ use serde_json::Value;
 
 use common::clamd::Clamd;
 use common::files::pdf;
+use common::poll::wait_scanner;
 use common::scene::{scene, settings, Scene};
 use common::upgate::{upload_file, Upgate};
-
-/// Polls `/readyz` until the scanner's status is `want` (bounded: the watch re-proves
-/// within its back-off, at most 15 s, plus clamd's own start).
-async fn wait_scanner(up: &Upgate, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body = up.readyz().await;
-        if body["scanner"]["status"] == want || Instant::now() > deadline {
-            assert_eq!(body["scanner"]["status"], want, "{body}");
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 async fn start(clamd: &Clamd) -> (Upgate, Scene) {
     let mut up = Upgate::configure(&format!(

@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 
 use common::files::{pdf, sha256_hex};
 use common::garage::Garage;
+use common::poll::eventually;
 use common::raw;
 use common::scene::{scene, settings};
 use common::split::{control_plane, gateway, mint, url_on};
@@ -48,21 +49,6 @@ Content-Length: {}\r\n\r\n",
 }
 
 /// Waits until `check` holds, or fails after `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 fn assert_unavailable(status: StatusCode, retry_after: Option<&str>, body: &Value) {
     assert_eq!(status, 503, "{body}");
     assert!(retry_after.is_some(), "a 503 says when to try again");

@@ -103,6 +103,20 @@ fn clamd_addresses() {
 }
 
 #[test]
+fn quarantine_needs_a_scanner_to_scan_what_it_holds() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.scanner.on_unavailable, OnScannerUnavailable::FailClosed);
+    let c =
+        Config::parse("[scanner]\nclamd = \"unix:/run/c.sock\"\non_unavailable = \"quarantine\"\n").unwrap();
+    assert_eq!(c.scanner.on_unavailable, OnScannerUnavailable::Quarantine);
+    let e = Config::parse("[scanner]\non_unavailable = \"quarantine\"\n").unwrap_err();
+    assert!(e.to_string().contains("scanner.on_unavailable"), "{e}");
+    assert!(e.to_string().contains("scanner.clamd"), "{e}");
+    let e = Config::parse("[scanner]\nclamd = \"unix:/c\"\non_unavailable = \"skip\"\n").unwrap_err();
+    assert!(e.to_string().contains("\"quarantine\""), "{e}");
+}
+
+#[test]
 fn plain_http_only_to_loopback() {
     for ok in [
         "https://api.twilio.com",

@@ -281,7 +281,14 @@ pub async fn serve(
         budget.limit,
         upgate_gateway::fd_budget::needed(budget.max_connections),
     );
-    spawn_rescan(&config, &service, scanner.clone(), store.clone(), &mut tasks, &stop)?;
+    spawn_rescan(
+        &config,
+        &service,
+        scanner.clone(),
+        store.clone(),
+        &mut tasks,
+        &stop,
+    )?;
     spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;
     // The monitoring listener outlives the others' drain: readiness must say "draining"
     // until the last upload in flight is done, not go silent.

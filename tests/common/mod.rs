@@ -6,6 +6,7 @@ pub mod files;
 pub mod garage;
 pub mod logs;
 pub mod loopback;
+pub mod poll;
 pub mod raw;
 pub mod scene;
 pub mod slow_clamd;

@@ -18,8 +18,8 @@ use upgate_gateway::control_link::{Claim, LinkState, NewFile, Refusal, ScanStatu
 use upgate_gateway::token::LinkId;
 
 use super::sled_events::event_ops;
-use super::sled_quarantine::quarantine_entry;
 use super::sled_keys::{audit_op, call_prefix, get, numbered, put, scoped};
+use super::sled_quarantine::quarantine_entry;
 use super::{LinkRepo, RepoError};
 use crate::db::{Kv, Op, Tree};
 use crate::model::{

@@ -32,7 +32,12 @@ fn file_id_of(key: &[u8]) -> &[u8] {
 }
 
 impl SledStore {
-    fn quarantined_records(&self, prefix: &[u8], only_held: bool, limit: usize) -> Result<Vec<FileRecord>, RepoError> {
+    fn quarantined_records(
+        &self,
+        prefix: &[u8],
+        only_held: bool,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, RepoError> {
         let mut files = Vec::new();
         for (key, state) in self.db.scan_prefix(Tree::Quarantine, prefix)? {
             if only_held && state != QuarantineState::Held.as_str().as_bytes() {
@@ -79,7 +84,11 @@ impl QuarantineRepo for SledStore {
             let Some(mut file) = get::<FileRecord>(&*self.db, Tree::Files, file_id.as_bytes())? else {
                 return Ok(None);
             };
-            let Some(q) = file.quarantine.as_mut().filter(|q| q.state == QuarantineState::Held) else {
+            let Some(q) = file
+                .quarantine
+                .as_mut()
+                .filter(|q| q.state == QuarantineState::Held)
+            else {
                 return Ok(None);
             };
             q.state = state;
@@ -90,9 +99,21 @@ impl QuarantineRepo for SledStore {
             }
             let (link_id, file_id, scan) = (file.link_id.clone(), file.id.clone(), verdict);
             let event = match state {
-                QuarantineState::Released => Event::FileReleased { link_id, file_id, scan },
-                QuarantineState::Infected => Event::FileInfected { link_id, file_id, scan },
-                _ => Event::FileUnscannable { link_id, file_id, scan },
+                QuarantineState::Released => Event::FileReleased {
+                    link_id,
+                    file_id,
+                    scan,
+                },
+                QuarantineState::Infected => Event::FileInfected {
+                    link_id,
+                    file_id,
+                    scan,
+                },
+                _ => Event::FileUnscannable {
+                    link_id,
+                    file_id,
+                    scan,
+                },
             };
             let mut ops = vec![
                 put(Tree::Files, file.id.as_bytes(), &file),

@@ -25,7 +25,11 @@ impl Service {
 
     /// The file and its signed statement, rebuilt from the record and its link exactly as
     /// it was signed; `NotFound("attestation")` for a file stored before attestations.
-    pub async fn attestation(&self, actor: &Actor, file_id: &str) -> Result<(FileRecord, String), ServiceError> {
+    pub async fn attestation(
+        &self,
+        actor: &Actor,
+        file_id: &str,
+    ) -> Result<(FileRecord, String), ServiceError> {
         let account_id = &actor.account_id;
         let file = self.visible_file(actor, file_id).await?;
         let Some(a) = &file.attestation else {

@@ -42,7 +42,11 @@ impl Service {
         verdict: ScanVerdict,
     ) -> Result<Option<FileRecord>, ServiceError> {
         let t = now();
-        let link = self.repos.issue.account_link(&file.account_id, &file.link_id).await?;
+        let link = self
+            .repos
+            .issue
+            .account_link(&file.account_id, &file.link_id)
+            .await?;
         // The statement says what the file is now: the same bytes, the new verdict.
         let attestation = link.map(|link| {
             let scanned = FileRecord {
