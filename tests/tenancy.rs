@@ -20,6 +20,7 @@ fn may(role: &str, endpoint: &str) -> bool {
         "call.put" | "links.post" | "link.resend" | "link.delete" => matches!(role, "admin" | "integration"),
         "file.content" => role == "reviewer",
         "audit.get" => matches!(role, "admin" | "reviewer"),
+        "quarantine.get" => role == "reviewer",
         other => panic!("unknown endpoint {other}"),
     }
 }
@@ -174,6 +175,7 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
         None,
     ));
     all.push(("audit.get", Method::GET, "/v1/audit".into(), None));
+    all.push(("quarantine.get", Method::GET, "/v1/quarantine".into(), None));
     all.push(("tokens.get", Method::GET, "/v1/tokens".into(), None));
     all.push((
         "tokens.post",
