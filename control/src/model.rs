@@ -147,43 +147,17 @@ pub enum Event {
     /// An upload took one of the link's file slots.
     UploadStarted { link_id: String },
     /// A file was stored on the call.
-    FileStored {
-        link_id: String,
-        file_id: String,
-        size: u64,
-        #[serde(rename = "type")]
-        kind: upgate_gateway::upload::sniff::Kind,
-        scan: ScanVerdict,
-    },
+    FileStored(FileArrived),
     /// A file arrived while no trusted clamd could scan it: it is kept sealed in quarantine,
     /// unscanned and seen by reviewers only, until the control plane scans it.
-    FileQuarantined {
-        link_id: String,
-        file_id: String,
-        size: u64,
-        #[serde(rename = "type")]
-        kind: upgate_gateway::upload::sniff::Kind,
-        scan: ScanVerdict,
-    },
+    FileQuarantined(FileArrived),
     /// A quarantined file was scanned clean: it is on the call like any stored file now.
-    FileReleased {
-        link_id: String,
-        file_id: String,
-        scan: ScanVerdict,
-    },
+    FileReleased(FileDecided),
     /// A quarantined file was scanned and a signature matched: it stays in quarantine.
-    FileInfected {
-        link_id: String,
-        file_id: String,
-        scan: ScanVerdict,
-    },
+    FileInfected(FileDecided),
     /// A quarantined file was read by the scanner, which gave no verdict on it (one of its
     /// limits): it stays in quarantine for a reviewer.
-    FileUnscannable {
-        link_id: String,
-        file_id: String,
-        scan: ScanVerdict,
-    },
+    FileUnscannable(FileDecided),
     /// The link's SMS was handed to the provider, or the provider refused it.
     SmsSent { sms_id: String, link_id: String },
     SmsFailed {
@@ -202,6 +176,25 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error_code: Option<String>,
     },
+}
+
+/// A file that came on a link: stored, or kept in quarantine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileArrived {
+    pub link_id: String,
+    pub file_id: String,
+    pub size: u64,
+    #[serde(rename = "type")]
+    pub kind: upgate_gateway::upload::sniff::Kind,
+    pub scan: ScanVerdict,
+}
+
+/// The verdict of a quarantined file's scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileDecided {
+    pub link_id: String,
+    pub file_id: String,
+    pub scan: ScanVerdict,
 }
 
 /// Every event kind, as webhooks subscribe to them.

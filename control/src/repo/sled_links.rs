@@ -23,7 +23,8 @@ use super::sled_quarantine::quarantine_entry;
 use super::{LinkRepo, RepoError};
 use crate::db::{Kv, Op, Tree};
 use crate::model::{
-    Call, CallEvent, Event, FileRecord, LeaseHold, Link, Quarantine, QuarantineState, UploadRefused,
+    Call, CallEvent, Event, FileArrived, FileRecord, LeaseHold, Link, Quarantine, QuarantineState,
+    UploadRefused,
 };
 
 /// The most events a call keeps; older ones are dropped and counted.
@@ -132,29 +133,17 @@ impl SledLinks {
             ops.push(quarantine_entry(&record));
         }
         link.files_received += 1;
-        let (link_id, file_id, size, kind, scan) = (
-            link.id.clone(),
-            record.id.clone(),
-            record.size,
-            record.kind,
-            record.scan.clone(),
-        );
+        let arrived = FileArrived {
+            link_id: link.id.clone(),
+            file_id: record.id.clone(),
+            size: record.size,
+            kind: record.kind,
+            scan: record.scan.clone(),
+        };
         let mut events = vec![if held {
-            Event::FileQuarantined {
-                link_id,
-                file_id,
-                size,
-                kind,
-                scan,
-            }
+            Event::FileQuarantined(arrived)
         } else {
-            Event::FileStored {
-                link_id,
-                file_id,
-                size,
-                kind,
-                scan,
-            }
+            Event::FileStored(arrived)
         }];
         if link.files_received >= link.max_files {
             link.state = LinkState::Used;

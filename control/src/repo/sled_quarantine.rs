@@ -11,7 +11,7 @@ use super::sled_keys::{audit_op, get, put, scoped};
 use super::{RepoError, SledStore};
 use crate::attest::Attestation;
 use crate::db::{Op, Tree};
-use crate::model::{Event, FileRecord, QuarantineState};
+use crate::model::{Event, FileDecided, FileRecord, QuarantineState};
 
 /// The index entry of a file in quarantine, for its current state (written with the record).
 pub(crate) fn quarantine_entry(file: &FileRecord) -> Op {
@@ -97,23 +97,15 @@ impl QuarantineRepo for SledStore {
             if attestation.is_some() {
                 file.attestation = attestation;
             }
-            let (link_id, file_id, scan) = (file.link_id.clone(), file.id.clone(), verdict);
+            let decided = FileDecided {
+                link_id: file.link_id.clone(),
+                file_id: file.id.clone(),
+                scan: verdict,
+            };
             let event = match state {
-                QuarantineState::Released => Event::FileReleased {
-                    link_id,
-                    file_id,
-                    scan,
-                },
-                QuarantineState::Infected => Event::FileInfected {
-                    link_id,
-                    file_id,
-                    scan,
-                },
-                _ => Event::FileUnscannable {
-                    link_id,
-                    file_id,
-                    scan,
-                },
+                QuarantineState::Released => Event::FileReleased(decided),
+                QuarantineState::Infected => Event::FileInfected(decided),
+                _ => Event::FileUnscannable(decided),
             };
             let mut ops = vec![
                 put(Tree::Files, file.id.as_bytes(), &file),

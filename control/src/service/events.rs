@@ -91,13 +91,11 @@ impl Service {
                     e if e.ends_a_link() => {
                         open.remove(e.link_id());
                     }
-                    Event::FileQuarantined { file_id, .. } => {
-                        held.insert(file_id.clone());
+                    Event::FileQuarantined(f) => {
+                        held.insert(f.file_id.clone());
                     }
-                    Event::FileReleased { file_id, .. }
-                    | Event::FileInfected { file_id, .. }
-                    | Event::FileUnscannable { file_id, .. } => {
-                        held.remove(file_id);
+                    Event::FileReleased(d) | Event::FileInfected(d) | Event::FileUnscannable(d) => {
+                        held.remove(&d.file_id);
                     }
                     _ => {}
                 }
@@ -125,15 +123,12 @@ impl Event {
             | Event::LinkExpired { link_id, .. }
             | Event::LinkFinished { link_id }
             | Event::UploadStarted { link_id }
-            | Event::FileStored { link_id, .. }
-            | Event::FileQuarantined { link_id, .. }
-            | Event::FileReleased { link_id, .. }
-            | Event::FileInfected { link_id, .. }
-            | Event::FileUnscannable { link_id, .. }
             | Event::SmsSent { link_id, .. }
             | Event::SmsFailed { link_id, .. }
             | Event::SmsDelivered { link_id, .. }
             | Event::SmsUndelivered { link_id, .. } => link_id,
+            Event::FileStored(f) | Event::FileQuarantined(f) => &f.link_id,
+            Event::FileReleased(d) | Event::FileInfected(d) | Event::FileUnscannable(d) => &d.link_id,
         }
     }
 

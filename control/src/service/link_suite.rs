@@ -267,12 +267,8 @@ async fn every_change_on_a_link_is_in_the_event_log(f: &Fixture, gw: Arc<dyn Con
     );
     assert!(log.windows(2).all(|w| w[0].id < w[1].id), "{log:?}");
     match &log[4].event {
-        crate::model::Event::FileStored {
-            file_id: stored,
-            link_id,
-            ..
-        } => {
-            assert_eq!((stored, link_id), (&file_id, &id.to_string()))
+        crate::model::Event::FileStored(stored) => {
+            assert_eq!((&stored.file_id, &stored.link_id), (&file_id, &id.to_string()))
         }
         other => panic!("{other:?}"),
     }

@@ -86,3 +86,209 @@ impl Service {
         self.rescans.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use upgate_gateway::control_link::{ControlLink, NewFile, ScanStatus, ScanVerdict};
+
+    use super::*;
+    use crate::service::fixture::{fixture, Fixture};
+    use crate::service::InProcess;
+
+    fn verdict(status: &str, detail: Option<&str>) -> ScanVerdict {
+        serde_json::from_value(json!({
+            "status": status, "engine": "ClamAV 1.0.7/27484/Mon Dec 7 2026", "detail": detail, "scanned_at": 9
+        }))
+        .unwrap()
+    }
+
+    /// Commits a file that no clamd could scan, through the gateway's own path; its id.
+    async fn held(f: &Fixture, call: &str) -> String {
+        let input =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        f.svc.put_call(&f.actor, call, input).await.unwrap();
+        let issued = f
+            .svc
+            .issue_link(f.actor.clone(), call.into(), None)
+            .await
+            .unwrap();
+        let gw: Arc<dyn ControlLink> = Arc::new(InProcess(f.svc.clone()));
+        let claim = gw.claim(&issued.link.id.parse().unwrap()).await.unwrap().unwrap();
+        let file = NewFile {
+            verdict: ScanVerdict::unscanned("clamd is down".into(), 5),
+            ..crate::repo::links_suite::file()
+        };
+        let id = file.file_id.clone();
+        gw.commit(&claim, file).await.unwrap().unwrap();
+        id
+    }
+
+    fn as_role(f: &Fixture, role: Role) -> Actor {
+        Actor {
+            role,
+            ..f.actor.clone()
+        }
+    }
+
+    async fn kinds(f: &Fixture) -> Vec<String> {
+        let events = f
+            .svc
+            .events_after(&f.actor.account_id, None, 0, 100)
+            .await
+            .unwrap();
+        events.iter().map(|e| e.event.kind()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_held_file_is_seen_by_reviewers_only_until_its_clean_scan_releases_it() {
+        let f = fixture().await;
+        let id = held(&f, "c").await;
+        let reviewer = as_role(&f, Role::Reviewer);
+        for role in [Role::Integration, Role::Viewer, Role::Admin] {
+            let actor = as_role(&f, role);
+            assert!(
+                matches!(
+                    f.svc.visible_file(&actor, &id).await,
+                    Err(ServiceError::NotFound("file"))
+                ),
+                "{role:?}"
+            );
+            assert!(f.svc.attestation(&actor, &id).await.is_err(), "{role:?}");
+        }
+        let file = f.svc.visible_file(&reviewer, &id).await.unwrap();
+        assert_eq!(file.scan.status(), ScanStatus::Unscanned);
+        assert_eq!(file.quarantine.as_ref().unwrap().state, QuarantineState::Held);
+        assert_eq!(file.quarantine.as_ref().unwrap().reason, "clamd is down");
+        let listed = f.svc.quarantine(&f.actor.account_id).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            [id.as_str()]
+        );
+        assert_eq!(f.svc.held_files(10).await.unwrap().len(), 1);
+        assert!(kinds(&f).await.contains(&"file_quarantined".to_string()));
+        assert!(
+            !kinds(&f).await.contains(&"file_stored".to_string()),
+            "not announced as stored"
+        );
+
+        let released = f
+            .svc
+            .decide_quarantined(&file, verdict("clean", None))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!released.in_quarantine());
+        assert_eq!(
+            released.quarantine.as_ref().unwrap().state,
+            QuarantineState::Released
+        );
+        // Everyone sees it now, its statement says clean and verifies.
+        let integration = as_role(&f, Role::Integration);
+        assert_eq!(
+            f.svc.visible_file(&integration, &id).await.unwrap().scan.status(),
+            ScanStatus::Clean
+        );
+        let (_, statement) = f.svc.attestation(&integration, &id).await.unwrap();
+        let stated: serde_json::Value = serde_json::from_str(&statement).unwrap();
+        assert_eq!(stated["scan"]["status"], "clean");
+        let a = f
+            .svc
+            .visible_file(&integration, &id)
+            .await
+            .unwrap()
+            .attestation
+            .unwrap();
+        let keys = f.svc.keys.current();
+        let key = keys.attestation.iter().find(|k| k.id == a.key_id).unwrap();
+        use base64::Engine;
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(&a.signature)
+            .unwrap();
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key.public())
+            .verify(statement.as_bytes(), &sig)
+            .expect("signed again over the new verdict");
+        assert!(f.svc.quarantine(&f.actor.account_id).await.unwrap().is_empty());
+        assert!(f.svc.held_files(10).await.unwrap().is_empty());
+        assert_eq!(kinds(&f).await.last().map(String::as_str), Some("file_released"));
+        // A second verdict on the same file changes nothing.
+        assert!(f
+            .svc
+            .decide_quarantined(&file, verdict("infected", Some("Eicar")))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            f.svc.visible_file(&integration, &id).await.unwrap().scan.status(),
+            ScanStatus::Clean
+        );
+    }
+
+    #[tokio::test]
+    async fn an_infected_or_unscannable_verdict_keeps_the_file_for_reviewers() {
+        let f = fixture().await;
+        let infected = held(&f, "c1").await;
+        let unscannable = held(&f, "c2").await;
+        let reviewer = as_role(&f, Role::Reviewer);
+        let file = f.svc.visible_file(&reviewer, &infected).await.unwrap();
+        f.svc
+            .decide_quarantined(&file, verdict("infected", Some("Win.Test.EICAR_HDB-1")))
+            .await
+            .unwrap()
+            .unwrap();
+        let file = f.svc.visible_file(&reviewer, &unscannable).await.unwrap();
+        f.svc
+            .decide_quarantined(&file, verdict("not_scanned", Some("Heuristics.Limits.Exceeded")))
+            .await
+            .unwrap()
+            .unwrap();
+        let integration = as_role(&f, Role::Integration);
+        for id in [&infected, &unscannable] {
+            assert!(f.svc.visible_file(&integration, id).await.is_err());
+        }
+        let listed = f.svc.quarantine(&f.actor.account_id).await.unwrap();
+        let mut states: Vec<_> = listed
+            .iter()
+            .map(|f| (f.id.clone(), f.quarantine.as_ref().unwrap().state.as_str()))
+            .collect();
+        states.sort();
+        let mut want = vec![
+            (infected.clone(), "infected"),
+            (unscannable.clone(), "unscannable"),
+        ];
+        want.sort();
+        assert_eq!(states, want);
+        assert!(
+            f.svc.held_files(10).await.unwrap().is_empty(),
+            "decided: not scanned again"
+        );
+        let kinds = kinds(&f).await;
+        assert!(kinds.contains(&"file_infected".to_string()));
+        assert!(kinds.contains(&"file_unscannable".to_string()));
+        // Another account sees none of it.
+        let other = f.svc.create_account("B", "pro").await.unwrap();
+        assert!(f.svc.quarantine(&other.id).await.unwrap().is_empty());
+    }
+
+    /// The events keep the spelling integrations read: the file's fields inside `detail`.
+    #[test]
+    fn file_events_spell_their_fields_inside_detail() {
+        let verdict = ScanVerdict::unscanned("down".into(), 1);
+        let arrived = crate::model::FileArrived {
+            link_id: "l".into(),
+            file_id: "f".into(),
+            size: 3,
+            kind: upgate_gateway::upload::sniff::Kind::Pdf,
+            scan: verdict.clone(),
+        };
+        let value = serde_json::to_value(crate::model::Event::FileQuarantined(arrived)).unwrap();
+        assert_eq!(value["kind"], "file_quarantined");
+        assert_eq!(value["detail"]["type"], "application/pdf");
+        assert_eq!(value["detail"]["scan"]["status"], "unscanned");
+        let stored = r#"{"kind":"file_stored","detail":{"link_id":"l","file_id":"f","size":3,"type":"application/pdf","scan":{"status":"clean","engine":"ClamAV 1","detail":null,"scanned_at":1}}}"#;
+        let parsed: crate::model::Event = serde_json::from_str(stored).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), stored);
+    }
+}
