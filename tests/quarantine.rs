@@ -168,7 +168,10 @@ async fn held_while_clamd_is_down_then_released_or_kept_when_it_is_back() {
     let mut stream = stream.unwrap();
 
     clamd.stop();
-    wait_scanner(&up, "down").await;
+    let ready = wait_scanner(&up, "down").await;
+    // Still ready: uploads go on, into quarantine, so load balancers keep the gateway.
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["scanner"]["uploads"], "quarantined", "{ready}");
     let clean = upload_held(&up, &url, "letter.pdf", pdf("a letter", 2000)).await;
     let infected = upload_held(&up, &url, "virus.pdf", pdf(&eicar(), 0)).await;
     assert_eq!(metric(&up, "held").await, "2");

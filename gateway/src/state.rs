@@ -121,6 +121,12 @@ impl Gateway {
                 true,
                 serde_json::json!({"status": "up", "engine": proof.engine(), "depth": proof.depth(), "deepening": proof.deepening(), "warnings": proof.warnings()}),
             ),
+            // With quarantine chosen, uploads go on while clamd is down (kept unscanned, for
+            // reviewers only): taking the gateway out of its load balancer would refuse them.
+            ScannerStatus::Down(why) if self.quarantine => (
+                true,
+                serde_json::json!({"status": "down", "detail": why, "uploads": "quarantined"}),
+            ),
             ScannerStatus::Down(why) => (false, serde_json::json!({"status": "down", "detail": why})),
         };
         let storage_json = match &storage {
