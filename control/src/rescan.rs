@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use tokio::io::AsyncWriteExt;
 use upgate_gateway::control_link::ScanVerdict;
+use upgate_gateway::disk::DiskWatch;
 use upgate_gateway::scanner::{Scan, Scanner};
-use upgate_gateway::seal::{Header, MAX_HEADER_LEN};
+use upgate_gateway::seal::{verify_all, Header, MAX_HEADER_LEN};
 use upgate_gateway::storage::{ObjectKey, ObjectStore};
 use upgate_gateway::sys::now;
 use upgate_gateway::upload::scan_spool;
@@ -27,16 +28,30 @@ use crate::service::Service;
 const EVERY: Duration = Duration::from_secs(5);
 /// Held files taken per pass.
 const BATCH: usize = 64;
-/// A file whose rescan failed for a reason of its own (object missing, integrity) is not
-/// tried again before this; the log says why each time.
-const RETRY_FAILED_AFTER: Duration = Duration::from_secs(600);
+/// A file whose rescan failed on its own account (its object missing or failing its check,
+/// clamd losing its footing on it) rests this long before it is tried again...
+const REST_AFTER_A_STRIKE: Duration = Duration::from_secs(60);
+/// ...and after this many such failures it is decided unscannable (it stays in quarantine,
+/// for reviewers), so that one file can neither hold its call open for ever nor keep taking
+/// the scanner down.
+const STRIKES: u32 = 3;
 
 /// What one file's rescan came to.
 enum Outcome {
     /// The verdict is recorded (or the file was no longer held).
     Decided,
-    /// No trusted clamd now: the pass stops, the file stays held.
+    /// No trusted clamd when it began: the pass stops, the file stays held, no strike.
     ScannerGone,
+    /// Not now (no disk room for its copy): the next pass tries again, no strike.
+    Later,
+    /// A failure of this file's: a strike against it.
+    Strike(String),
+}
+
+/// A file's failed rescans, and until when it rests.
+struct Strikes {
+    count: u32,
+    until: Instant,
 }
 
 pub struct Rescan {
@@ -44,8 +59,12 @@ pub struct Rescan {
     scanner: Arc<Scanner>,
     store: Arc<dyn ObjectStore>,
     dir: PathBuf,
-    /// Files whose last rescan failed on their own account, until when they rest.
-    failed: HashMap<String, Instant>,
+    /// The room the sealed copies may take, above the operator's free-disk watermark.
+    disk: DiskWatch,
+    /// Files whose rescans failed on their own account.
+    strikes: HashMap<String, Strikes>,
+    /// How long a file rests after a strike (`REST_AFTER_A_STRIKE`).
+    rest: Duration,
 }
 
 /// The sealed copy a rescan reads, removed however the rescan ends.
@@ -65,6 +84,7 @@ impl Rescan {
         scanner: Arc<Scanner>,
         store: Arc<dyn ObjectStore>,
         data_dir: &Path,
+        min_free_disk: u64,
     ) -> std::io::Result<Rescan> {
         let dir = data_dir.join("rescan");
         match std::fs::remove_dir_all(&dir) {
@@ -77,8 +97,10 @@ impl Rescan {
             service,
             scanner,
             store,
+            disk: DiskWatch::new(&dir, min_free_disk),
             dir,
-            failed: HashMap::new(),
+            strikes: HashMap::new(),
+            rest: REST_AFTER_A_STRIKE,
         })
     }
 
@@ -100,34 +122,70 @@ impl Rescan {
 
     /// Scans the held files, a batch at a time, while the scanner stays trusted.
     async fn pass(&mut self) {
-        let rested = Instant::now();
-        self.failed.retain(|_, until| *until > rested);
-        let held = match self.service.held_files(BATCH + self.failed.len()).await {
+        let held = match self.service.held_files(BATCH + self.strikes.len()).await {
             Ok(held) => held,
             Err(e) => {
                 tracing::warn!(error = %e, "could not list the files held in quarantine; trying again");
                 return;
             }
         };
+        // Files decided meanwhile are forgotten.
+        self.strikes.retain(|id, _| held.iter().any(|f| &f.id == id));
         for file in &held {
-            if self.failed.contains_key(&file.id) {
+            if self
+                .strikes
+                .get(&file.id)
+                .is_some_and(|s| s.until > Instant::now())
+            {
                 continue;
             }
-            match self.rescan(file).await {
-                Ok(Outcome::Decided) => {}
-                Ok(Outcome::ScannerGone) => return,
-                Err(why) => {
-                    tracing::error!(file_id = %file.id, %why, "a quarantined file could not be scanned; it stays held");
-                    self.failed
-                        .insert(file.id.clone(), Instant::now() + RETRY_FAILED_AFTER);
+            let outcome = match self.rescan(file).await {
+                Ok(outcome) => outcome,
+                Err(why) => Outcome::Strike(why),
+            };
+            match outcome {
+                Outcome::Decided => {
+                    self.strikes.remove(&file.id);
                 }
+                Outcome::ScannerGone => return,
+                Outcome::Later => {}
+                Outcome::Strike(why) => self.strike(file, why).await,
+            }
+        }
+    }
+
+    /// Counts a failure against `file`; at the last strike it is decided unscannable.
+    async fn strike(&mut self, file: &FileRecord, why: String) {
+        let strikes = self.strikes.entry(file.id.clone()).or_insert(Strikes {
+            count: 0,
+            until: Instant::now(),
+        });
+        strikes.count += 1;
+        strikes.until = Instant::now() + self.rest;
+        tracing::error!(file_id = %file.id, %why, strike = strikes.count, "a quarantined file could not be scanned");
+        if strikes.count < STRIKES {
+            return;
+        }
+        let reason = format!("could not be scanned {STRIKES} times, the last because {why}");
+        let verdict = ScanVerdict::not_scanned(None, reason, now());
+        match self.service.decide_quarantined(file, verdict).await {
+            Ok(_) => {
+                self.strikes.remove(&file.id);
+            }
+            Err(e) => {
+                tracing::warn!(file_id = %file.id, error = %e, "could not record a quarantined file as unscannable")
             }
         }
     }
 
     async fn rescan(&self, file: &FileRecord) -> Result<Outcome, String> {
         let key = ObjectKey::parse(&file.id).ok_or("its id is not an object key")?;
-        let (copy, sealed_len) = self.fetch(&key).await?;
+        let len = self.store.len(&key).await.map_err(|e| e.to_string())?;
+        let Ok(_room) = self.disk.reserve(len) else {
+            tracing::warn!(file_id = %file.id, bytes = len, "no disk room for a quarantined file's sealed copy; it waits");
+            return Ok(Outcome::Later);
+        };
+        let (copy, sealed_len) = self.fetch(&key, len).await?;
         let head = {
             use std::io::Read;
             let mut head = Vec::with_capacity(MAX_HEADER_LEN);
@@ -142,6 +200,18 @@ impl Rescan {
         if len != file.size {
             return Err(format!("it opens to {len} bytes, its record says {}", file.size));
         }
+        // Every segment authenticated first: a damaged or tampered object is this file's
+        // failure, never clamd's (a read error mid-scan would take the scanner down).
+        let path = copy.0.clone();
+        let checked = opener.clone();
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            verify_all(std::io::BufReader::new(file), sealed_len, &checked).map_err(std::io::Error::other)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the stored object failed its check: {e}"))?;
+        let trusted_before = self.scanner.proven_depth().is_some();
         let scan = scan_spool(&self.scanner, copy.0.clone(), sealed_len, len, opener)
             .await
             .map_err(|e| e.to_string())?;
@@ -149,6 +219,11 @@ impl Rescan {
             Scan::Clean(proof) => ScanVerdict::clean(&proof, now()),
             Scan::Infected { signature, proof } => ScanVerdict::infected(&proof, signature, now()),
             Scan::NotScanned { reason, proof } => ScanVerdict::not_scanned(Some(&proof), reason, now()),
+            // clamd was trusted when this file's scan began and failed on it: a strike, so a
+            // file that makes clamd hang cannot hold the others back for ever.
+            Scan::Unavailable(why) if trusted_before => {
+                return Ok(Outcome::Strike(format!("clamd failed on it: {why}")))
+            }
             Scan::Unavailable(_) | Scan::Off => return Ok(Outcome::ScannerGone),
         };
         self.service
@@ -158,9 +233,8 @@ impl Rescan {
         Ok(Outcome::Decided)
     }
 
-    /// The stored object, copied sealed to the rescan directory; with its length.
-    async fn fetch(&self, key: &ObjectKey) -> Result<(SealedCopy, u64), String> {
-        let len = self.store.len(key).await.map_err(|e| e.to_string())?;
+    /// The stored object (`len` bytes), copied sealed to the rescan directory; with its length.
+    async fn fetch(&self, key: &ObjectKey, len: u64) -> Result<(SealedCopy, u64), String> {
         let copy = SealedCopy(self.dir.join(format!("{}.sealed", key.as_str())));
         let mut out = tokio::fs::File::create(&copy.0)
             .await
@@ -180,5 +254,70 @@ impl Rescan {
             return Err(format!("storage gave {written} of its {len} bytes"));
         }
         Ok((copy, len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use upgate_gateway::control_link::{ControlLink, NewFile, ScanStatus};
+    use upgate_gateway::storage::LocalStore;
+
+    use super::*;
+    use crate::service::InProcess;
+
+    /// A held file whose stored object is gone fails on its own account: it rests between
+    /// tries and, at the third, is kept as unscannable with the reason, and its verdict
+    /// event written, so it holds neither the other files nor its call for ever.
+    #[tokio::test]
+    async fn a_file_that_fails_on_its_own_is_kept_unscannable_after_three_strikes() {
+        let f = crate::service::fixture::fixture().await;
+        let input =
+            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
+        f.svc.put_call(&f.actor, "c", input).await.unwrap();
+        let issued = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        let gw = InProcess(f.svc.clone());
+        let claim = gw.claim(&issued.link.id.parse().unwrap()).await.unwrap().unwrap();
+        let file = NewFile {
+            verdict: ScanVerdict::unscanned("down".into(), 5),
+            ..crate::repo::links_suite::file()
+        };
+        let id = file.file_id.clone();
+        gw.commit(&claim, file).await.unwrap().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(&dir.path().join("objects")).unwrap());
+        let config = upgate_config::Config::load(None, Some(dir.path())).unwrap();
+        let scanner = Arc::new(Scanner::new(&config.scanner, 1 << 20, Default::default()));
+        let mut rescan = Rescan::new(f.svc.clone(), scanner, store, dir.path(), 0).unwrap();
+        rescan.pass().await;
+        assert_eq!(rescan.strikes[&id].count, 1);
+        rescan.pass().await;
+        assert_eq!(rescan.strikes[&id].count, 1, "resting: not tried again at once");
+        rescan.rest = Duration::ZERO;
+        rescan.strikes.get_mut(&id).unwrap().until = Instant::now();
+        rescan.pass().await;
+        rescan.pass().await;
+        assert!(rescan.strikes.is_empty(), "decided, forgotten");
+        assert!(f.svc.held_files(10).await.unwrap().is_empty());
+        let kept = f.svc.quarantine(&f.actor.account_id).await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].scan.status(), ScanStatus::NotScanned);
+        assert!(
+            kept[0].scan.detail().unwrap().contains("3 times"),
+            "{:?}",
+            kept[0].scan
+        );
+        let events = f
+            .svc
+            .events_after(&f.actor.account_id, None, 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(events.last().unwrap().event.kind(), "file_unscannable");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("rescan")).unwrap().count(),
+            0,
+            "no copy left"
+        );
     }
 }

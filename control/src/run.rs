@@ -204,8 +204,14 @@ fn spawn_rescan(
     if config.scanner.clamd.is_none() {
         return Ok(());
     }
-    let rescan =
-        crate::rescan::Rescan::new(service.clone(), scanner, store, &config.data_dir).map_err(setup)?;
+    let rescan = crate::rescan::Rescan::new(
+        service.clone(),
+        scanner,
+        store,
+        &config.data_dir,
+        config.gateway.min_free_disk,
+    )
+    .map_err(setup)?;
     let stop = stop.stopped();
     tasks.spawn(async move {
         tokio::select! {
@@ -396,7 +402,13 @@ pub async fn control(
             config.uploads.max_file_bytes,
             metrics.clone(),
         ));
-        scanner.start(config.scanner.timeout).await;
+        // Proved in the background: a clamd that hangs must not hold up the APIs.
+        tokio::spawn({
+            let (scanner, wait) = (scanner.clone(), config.scanner.timeout);
+            async move {
+                scanner.start(wait).await;
+            }
+        });
         spawn_rescan(&config, &service, scanner, store.clone(), &mut tasks, &stop)?;
     }
     spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;

@@ -12,7 +12,8 @@ use crate::model::FileRecord;
 
 #[async_trait]
 pub trait QuarantineRepo: Send + Sync + 'static {
-    /// Files waiting for their scan, in every account, oldest entry first, at most `limit`.
+    /// Files waiting for their scan, in every account, at most `limit`, the oldest of those
+    /// first.
     async fn held(&self, limit: usize) -> Result<Vec<FileRecord>, RepoError>;
 
     /// Every file of the account in quarantine (waiting, or kept there by its verdict),

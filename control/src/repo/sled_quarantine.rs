@@ -94,9 +94,9 @@ impl QuarantineRepo for SledStore {
             q.state = state;
             q.decided_at = Some(t);
             file.scan = verdict.clone();
-            if attestation.is_some() {
-                file.attestation = attestation;
-            }
+            // A statement over the old verdict would no longer verify: without a new one
+            // there is none.
+            file.attestation = attestation;
             let decided = FileDecided {
                 link_id: file.link_id.clone(),
                 file_id: file.id.clone(),

@@ -114,12 +114,18 @@ impl Service {
         file: &FileRecord,
         range: Option<(u64, u64)>,
     ) -> Result<(), ServiceError> {
-        let detail = json!({
+        let mut detail = json!({
             "call_id": file.call_id,
             "name": file.name,
             "range": range.map(|(a, b)| format!("{a}-{b}")),
             "role": actor.role.as_str(),
         });
+        if let Some(q) = file.quarantine.as_ref().filter(|_| file.in_quarantine()) {
+            // Admins read the audit log too, and a file in quarantine is the reviewers' alone:
+            // its name stays out.
+            detail["name"] = serde_json::Value::Null;
+            detail["quarantine"] = q.state.as_str().into();
+        }
         self.repos
             .audit
             .append(actor.note("file.download", &file.id, detail))

@@ -89,8 +89,10 @@ pub async fn settle(
             return Err((UploadError::Unscannable(reason), Some(refusal)));
         }
         Scan::Unavailable(reason) if sinks.quarantine => {
+            // The scanner's own words (its address, what to fix) stay in the log: the verdict
+            // goes back to the caller and out in events.
             tracing::warn!(%reason, "scanner unavailable: the file is kept in quarantine, unscanned");
-            ScanVerdict::unscanned(reason, now())
+            ScanVerdict::unscanned("no trusted scanner was available".into(), now())
         }
         Scan::Unavailable(reason) => return Err((UploadError::ScannerUnavailable(reason), None)),
     };
