@@ -7,7 +7,7 @@ pub mod events;
 mod observe;
 mod problems;
 mod range;
-mod route;
+pub mod route;
 mod tokens;
 pub mod views;
 mod webhooks;

@@ -138,6 +138,9 @@ async fn spawn_control_api(
     streams: usize,
 ) -> Result<(), RunError> {
     let control = bind(config.control.listen).await?;
+    service
+        .metrics
+        .control_routes(&crate::api::route::Route::TEMPLATES);
     let ops_socket = crate::ops::bind(&config.data_dir).map_err(setup)?;
     let api = Api {
         service: service.clone(),
@@ -161,6 +164,16 @@ async fn spawn_control_api(
             tracing::error!(error = %e, "the webhook client could not be built; webhooks are not delivered")
         }
     }
+    tasks.spawn({
+        let svc = service.clone();
+        let stop = stop.stopped();
+        async move {
+            tokio::select! {
+                _ = svc.count_held(std::time::Duration::from_secs(30)) => {}
+                _ = stop => {}
+            }
+        }
+    });
     // Links expire by the clock; this writes their events (and ends their calls' streams).
     tasks.spawn({
         let svc = service.clone();

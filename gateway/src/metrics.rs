@@ -1,29 +1,55 @@
-//! Prometheus metrics of the data plane. Labels are fixed small sets (outcomes, verdicts):
-//! never a token, a link id, a name or a number.
+//! Prometheus metrics of both planes. Labels are fixed small sets (outcomes, verdicts, route
+//! templates): never a token, a link id, a name or a number. Every labelled series is made
+//! at start, at zero, so that rates and alerts work from the first scrape. The `process_*`
+//! metrics come from the prometheus crate's collector, in a registry of their own because
+//! they carry no `upgate_` prefix.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::process_collector::ProcessCollector;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
+    /// `process_*`: CPU, memory, open files, start time.
+    process: Registry,
     /// Upload answers by outcome code (`stored`, `file_too_large`, `infected`, ...).
     pub uploads: IntCounterVec,
+    /// Stored uploads: from the request's start to the answer (mostly the caller's network).
+    pub upload_seconds: Histogram,
+    /// Stored uploads: their plaintext size.
+    pub upload_bytes: Histogram,
     /// Plaintext bytes of stored files.
     pub stored_bytes: IntCounter,
     /// Scans by verdict (`clean`, `infected`, `not_scanned`).
     pub scans: IntCounterVec,
     pub scan_seconds: Histogram,
-    /// Link checks by result (`ok`, `invalid`, `expired`): a rise in `invalid` is someone guessing.
+    /// Scans waiting for one of the scanner's slots (`scanner.concurrency`) now.
+    pub scanner_queue: IntGauge,
+    /// Checks of a clamd that answered but did not detect a canary (EICAR, upgate's own
+    /// signature): a database update gone wrong.
+    pub scanner_canary_failures: IntCounter,
+    /// Link checks by result (`ok`, `invalid`, `expired`, `rate_limited`): a rise in
+    /// `invalid` is someone guessing.
     pub link_checks: IntCounterVec,
     pub connections: IntGauge,
     /// Connections refused by a cap (`global`, `per_ip`) or cut by a timeout (`handshake`).
     pub connections_refused: IntCounterVec,
     /// 1 when uploads are scanned, 0 when scanning is off or the scanner is down.
     pub scanner_up: IntGauge,
+    /// Free bytes where uploads are spooled, as of the last scrape.
+    pub disk_free: IntGauge,
+    /// When the public TLS certificate expires (Unix seconds).
+    pub tls_expiry: IntGauge,
     /// Link SMS by result (`sent`, `failed`): failures mean callers are waiting for a text.
     pub sms: IntCounterVec,
     /// File downloads by staff.
     pub downloads: IntCounter,
+    /// Control-API requests by route template and status, and their durations by route.
+    pub control_requests: IntCounterVec,
+    pub control_request_seconds: HistogramVec,
     /// Control-API requests refused with 401, 403 or 404 under `/v1`, by route template and
     /// status: a rise is a lost or stolen token being tried, or someone walking ids.
     pub control_denied: IntCounterVec,
@@ -42,109 +68,197 @@ pub struct Metrics {
     /// Files by what quarantine did with them: `held` (came in while no trusted clamd could
     /// scan), then `released`, `infected` or `unscannable` when the rescan decided.
     pub quarantine: IntCounterVec,
+    /// Files waiting in quarantine now (on the control plane that records them).
+    pub quarantine_held: IntGauge,
 }
+
+/// Statuses the control API's request counts start with, per route.
+const CONTROL_STATUSES: [&str; 8] = ["200", "400", "401", "403", "404", "429", "500", "503"];
 
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new_custom(Some("upgate".into()), None).expect("valid prefix");
-        let counter_vec = |name: &str, help: &str, label: &str| {
+        let register = |m: Box<dyn prometheus::core::Collector>| registry.register(m).expect("unique metric");
+        // A labelled counter with each of `values` made at zero.
+        let counter_vec = |name: &str, help: &str, label: &str, values: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            for v in values {
+                c.with_label_values(&[v]);
+            }
+            register(Box::new(c.clone()));
             c
         };
-        let uploads = counter_vec("uploads_total", "Upload requests by outcome", "outcome");
-        let scans = counter_vec("scans_total", "Scans by verdict", "verdict");
-        let link_checks = counter_vec("link_checks_total", "Link token checks by result", "result");
-        let sms = counter_vec("sms_total", "Link SMS by result", "status");
-        let webhooks = counter_vec("webhook_attempts_total", "Webhook attempts by outcome", "outcome");
-        let sms_reports = counter_vec("sms_reports_total", "SMS delivery reports by result", "result");
-        let link_funnel = counter_vec(
-            "link_funnel_total",
-            "Links texted, opened, and given a file",
-            "stage",
-        );
-        for stage in ["sent", "opened", "file_stored"] {
-            link_funnel.with_label_values(&[stage]);
-        }
-        let quarantine = counter_vec(
-            "quarantine_total",
-            "Files held in quarantine, and the rescan's verdicts on them",
-            "outcome",
-        );
-        for outcome in ["held", "released", "infected", "unscannable"] {
-            quarantine.with_label_values(&[outcome]);
-        }
-        let connections_refused = counter_vec(
-            "connections_refused_total",
-            "Connections refused or cut, by reason",
-            "reason",
-        );
-        let control_denied = IntCounterVec::new(
-            Opts::new(
-                "control_denied_total",
-                "Control API requests refused (401, 403, 404) by route template and status",
-            ),
-            &["route", "status"],
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            register(Box::new(c.clone()));
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            register(Box::new(g.clone()));
+            g
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid");
+            register(Box::new(h.clone()));
+            h
+        };
+        let two_labels = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            register(Box::new(c.clone()));
+            c
+        };
+
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "The running upgate's version (always 1)"),
+            &["version"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(control_denied.clone()))
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        register(Box::new(build_info));
+
+        let process = Registry::new();
+        process
+            .register(Box::new(ProcessCollector::for_self()))
             .expect("unique metric");
-        let stored_bytes =
-            IntCounter::new("stored_bytes_total", "Plaintext bytes of stored files").expect("valid");
-        let scan_seconds = Histogram::with_opts(
-            HistogramOpts::new("scan_seconds", "Time clamd took per file")
-                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+
+        let control_request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "control_request_seconds",
+                "Control-API request time to the answer's head, by route template",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route"],
         )
-        .expect("valid");
-        let connections = IntGauge::new("gateway_connections", "Open gateway connections").expect("valid");
-        let scanner_up = IntGauge::new("scanner_up", "1 when uploads are being scanned").expect("valid");
-        let downloads = IntCounter::new("downloads_total", "File downloads by staff").expect("valid");
-        let internal_api_refused = IntCounter::new(
-            "internal_api_refused_total",
-            "Internal API calls refused for their gateway credential",
-        )
-        .expect("valid");
-        let event_streams =
-            IntGauge::new("event_streams", "Event streams open on the control API").expect("valid");
-        for m in [
-            Box::new(stored_bytes.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(event_streams.clone()),
-            Box::new(scan_seconds.clone()),
-            Box::new(connections.clone()),
-            Box::new(scanner_up.clone()),
-            Box::new(downloads.clone()),
-            Box::new(internal_api_refused.clone()),
-        ] {
-            registry.register(m).expect("unique metric");
-        }
+        .expect("valid metric");
+        register(Box::new(control_request_seconds.clone()));
+
         Metrics {
+            uploads: counter_vec(
+                "uploads_total",
+                "Upload requests by outcome",
+                "outcome",
+                crate::upload::OUTCOMES,
+            ),
+            upload_seconds: histogram(
+                "upload_seconds",
+                "Stored uploads, from the request's start to the answer",
+                vec![
+                    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+                ],
+            ),
+            upload_bytes: histogram(
+                "upload_bytes",
+                "Stored uploads by plaintext size",
+                prometheus::exponential_buckets(16.0 * 1024.0, 4.0, 10).expect("valid buckets"),
+            ),
+            stored_bytes: counter("stored_bytes_total", "Plaintext bytes of stored files"),
+            scans: counter_vec(
+                "scans_total",
+                "Scans by verdict",
+                "verdict",
+                &["clean", "infected", "not_scanned"],
+            ),
+            scan_seconds: histogram(
+                "scan_seconds",
+                "Time clamd took per file",
+                vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+            ),
+            scanner_queue: gauge("scanner_queue", "Scans waiting for a scanner slot"),
+            scanner_canary_failures: counter(
+                "scanner_canary_failures_total",
+                "Checks of an answering clamd that did not detect a canary",
+            ),
+            link_checks: counter_vec(
+                "link_checks_total",
+                "Link token checks by result",
+                "result",
+                &["ok", "invalid", "expired", "rate_limited"],
+            ),
+            connections: gauge("gateway_connections", "Open gateway connections"),
+            connections_refused: counter_vec(
+                "connections_refused_total",
+                "Connections refused or cut, by reason",
+                "reason",
+                &["global", "per_ip", "handshake"],
+            ),
+            scanner_up: gauge("scanner_up", "1 when uploads are being scanned"),
+            disk_free: gauge("disk_free_bytes", "Free bytes where uploads are spooled"),
+            tls_expiry: gauge(
+                "tls_certificate_expiry_timestamp_seconds",
+                "When the public TLS certificate expires",
+            ),
+            sms: counter_vec("sms_total", "Link SMS by result", "status", &["sent", "failed"]),
+            downloads: counter("downloads_total", "File downloads by staff"),
+            control_requests: two_labels(
+                "control_requests_total",
+                "Control-API requests by route template and status",
+                &["route", "status"],
+            ),
+            control_request_seconds,
+            control_denied: two_labels(
+                "control_denied_total",
+                "Control API requests refused (401, 403, 404) by route template and status",
+                &["route", "status"],
+            ),
+            internal_api_refused: counter(
+                "internal_api_refused_total",
+                "Internal API calls refused for their gateway credential",
+            ),
+            event_streams: gauge("event_streams", "Event streams open on the control API"),
+            webhooks: counter_vec(
+                "webhook_attempts_total",
+                "Webhook attempts by outcome",
+                "outcome",
+                &["delivered", "failed", "dead"],
+            ),
+            sms_reports: counter_vec(
+                "sms_reports_total",
+                "SMS delivery reports by result",
+                "result",
+                &["applied", "stale", "forged", "unknown"],
+            ),
+            link_funnel: counter_vec(
+                "link_funnel_total",
+                "Links texted, opened, and given a file",
+                "stage",
+                &["sent", "opened", "file_stored"],
+            ),
+            quarantine: counter_vec(
+                "quarantine_total",
+                "Files held in quarantine, and the rescan's verdicts on them",
+                "outcome",
+                &["held", "released", "infected", "unscannable"],
+            ),
+            quarantine_held: gauge("quarantine_held", "Files waiting in quarantine"),
             registry,
-            uploads,
-            stored_bytes,
-            scans,
-            scan_seconds,
-            link_checks,
-            connections,
-            connections_refused,
-            scanner_up,
-            sms,
-            downloads,
-            control_denied,
-            internal_api_refused,
-            event_streams,
-            webhooks,
-            sms_reports,
-            link_funnel,
-            quarantine,
+            process,
+        }
+    }
+
+    /// Makes the control API's series for each route template at zero: every status it
+    /// starts with, and the denials.
+    pub fn control_routes(&self, templates: &[&str]) {
+        for route in templates {
+            self.control_request_seconds.with_label_values(&[route]);
+            for status in CONTROL_STATUSES {
+                self.control_requests.with_label_values(&[route, status]);
+            }
+            for status in ["401", "403", "404"] {
+                self.control_denied.with_label_values(&[route, status]);
+            }
         }
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
         let mut out = Vec::new();
         prometheus::TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
+            .encode(&families, &mut out)
             .expect("text encoding cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }

@@ -120,6 +120,9 @@ pub async fn prepare(
         None => tls::ensure_self_signed(&parts.dir).map_err(setup)?,
     };
     let tls_config = tls::server_config(&tls_files).map_err(setup)?;
+    if let Some(at) = tls::expires_at(&tls_files.cert_file) {
+        parts.metrics.tls_expiry.set(at);
+    }
     let gateway = Arc::new(Gateway {
         keys: KeyHolder::new(parts.keys),
         draining: Default::default(),
@@ -188,6 +191,10 @@ pub async fn monitor(listener: TcpListener, gw: Arc<Gateway>, stop: impl Future<
         move |req| {
             let gw = gw.clone();
             async move {
+                // Free disk as of this request (a scrape): one statvfs.
+                if let Ok(free) = gw.disk.free() {
+                    gw.metrics.disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+                }
                 let readiness = || gw.readiness();
                 crate::monitor::handle(&gw.metrics, readiness, req).await
             }

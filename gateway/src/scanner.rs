@@ -50,6 +50,23 @@ pub enum Scan {
     Unavailable(String),
 }
 
+/// One scan in the queue for a slot, counted while it waits (and not after, however its
+/// wait ends: the future can be dropped mid-wait).
+struct Waiting<'a>(&'a prometheus::IntGauge);
+
+impl<'a> Waiting<'a> {
+    fn new(gauge: &'a prometheus::IntGauge) -> Waiting<'a> {
+        gauge.inc();
+        Waiting(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The scan could not read the file it was given (our own spool): our fault, not clamd's.
 #[derive(Debug, thiserror::Error)]
 #[error("spool unreadable: {0}")]
@@ -161,9 +178,11 @@ impl Scanner {
             let reason = format!("larger than the {} bytes clamd proved it scans", proof.depth());
             return Ok(Scan::NotScanned { reason, proof });
         }
+        let waiting = Waiting::new(&self.metrics.scanner_queue);
         let Ok(_permit) = self.permits.clone().acquire_owned().await else {
             return Ok(Scan::Unavailable("scanner shut down".into()));
         };
+        drop(waiting);
         let started = Instant::now();
         let verdict = tokio::task::spawn_blocking(move || Ok::<_, SpoolUnreadable>(clamd.scan(open()?, len)))
             .await

@@ -90,6 +90,15 @@ impl Gateway {
         Ok(view)
     }
 
+    /// Counts a stored upload: its outcome, its size, and how long it took since `started`.
+    pub fn count_stored(&self, size: u64, started: std::time::Instant) {
+        let m = &self.metrics;
+        m.uploads.with_label_values(&["stored"]).inc();
+        m.stored_bytes.inc_by(size);
+        m.upload_bytes.observe(size as f64);
+        m.upload_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
     /// Where a received file goes: the scanner, storage, and its record.
     pub fn sinks(&self) -> crate::upload::Sinks<'_> {
         crate::upload::Sinks {

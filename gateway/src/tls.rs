@@ -95,6 +95,15 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// When the first certificate in `cert_file` (the one served) expires, in Unix seconds;
+/// `None` when it cannot be read (the server config's own load says why).
+pub fn expires_at(cert_file: &Path) -> Option<i64> {
+    let pem = std::fs::read(cert_file).ok()?;
+    let first = CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&first).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// A rustls server config offering TLS 1.3 and 1.2, HTTP/1.1 only (see docs/decisions.md).
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let err = |path: &Path, problem: String| TlsError::File {

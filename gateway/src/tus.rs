@@ -34,6 +34,8 @@ pub struct TusUpload {
     pub claim: Claim,
     /// Renews the claim's lease while the upload lives; dropped with it.
     _lease: LeaseKeeper,
+    /// When it was created: a stored upload's duration counts from here.
+    pub started: std::time::Instant,
 }
 
 impl TusUpload {
@@ -55,6 +57,7 @@ impl TusUpload {
             session: Some(session),
             _lease: LeaseKeeper::start(control, claim.clone()),
             claim,
+            started: std::time::Instant::now(),
         }
     }
 }

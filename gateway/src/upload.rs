@@ -69,6 +69,24 @@ pub enum UploadError {
     Internal(String),
 }
 
+/// Every outcome an upload is counted under: stored, or the code of its failure.
+pub const OUTCOMES: &[&str] = &[
+    "stored",
+    "malformed_upload",
+    "file_too_large",
+    "type_not_allowed",
+    "empty_file",
+    "content_invalid",
+    "infected",
+    "unscannable",
+    "scanner_unavailable",
+    "link_gone",
+    "upload_interrupted",
+    "upload_too_slow",
+    "temporarily_unavailable",
+    "insufficient_storage",
+];
+
 impl UploadError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -112,7 +130,7 @@ impl UploadError {
         })
     }
 
-    /// The stable code clients and metrics use.
+    /// The stable code clients and metrics use (each is in [`OUTCOMES`]).
     pub fn code(&self) -> &'static str {
         match self {
             UploadError::Malformed(_) => "malformed_upload",
@@ -199,5 +217,31 @@ pub fn label(kind: Kind) -> &'static str {
         Kind::Png => "PNG",
         Kind::Gif => "GIF",
         Kind::Webp => "WebP",
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+
+    /// Every failure's code is a counted outcome, so its series exists from the start.
+    #[test]
+    fn every_code_is_an_outcome() {
+        use crate::control_link::LinkState;
+        let errors = [
+            UploadError::Malformed("x"),
+            UploadError::TooLarge { limit: 1 },
+            UploadError::TypeNotAllowed { allowed: vec![] },
+            UploadError::Content(ContentError::Empty),
+            UploadError::Infected("x".into()),
+            UploadError::Unscannable("x".into()),
+            UploadError::ScannerUnavailable("x".into()),
+            UploadError::LinkGone(LinkState::Used),
+            UploadError::TooSlow,
+            UploadError::Internal("x".into()),
+        ];
+        for e in errors {
+            assert!(OUTCOMES.contains(&e.code()), "{}", e.code());
+        }
     }
 }

@@ -45,6 +45,18 @@ fn is_denial(status: StatusCode) -> bool {
 pub async fn finish(api: &Api, f: Finished<'_>) {
     log_line(&f);
     let route = f.route.template();
+    let metrics = &api.service.metrics;
+    if !matches!(f.route, Route::Unmatched { .. }) {
+        // Paths that are no endpoint are counted as denials only: their number is unbounded.
+        metrics
+            .control_requests
+            .with_label_values(&[route, f.status.as_str()])
+            .inc();
+        metrics
+            .control_request_seconds
+            .with_label_values(&[route])
+            .observe(f.elapsed.as_secs_f64());
+    }
     if f.route.protected() && is_denial(f.status) {
         api.service
             .metrics

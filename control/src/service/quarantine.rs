@@ -34,6 +34,21 @@ impl Service {
         Ok(self.repos.quarantine.held(limit).await?)
     }
 
+    /// Keeps `upgate_quarantine_held` at the number of files waiting in quarantine,
+    /// counted every `every` (whether or not anything here rescans them: that is when the
+    /// count matters most).
+    pub async fn count_held(&self, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.held_files(usize::MAX).await {
+                Ok(held) => self.metrics.quarantine_held.set(held.len() as i64),
+                Err(e) => tracing::warn!(error = %e, "could not count the files held in quarantine"),
+            }
+        }
+    }
+
     /// Records the verdict of a held file's scan, with a statement signed over it; `None`
     /// if the file is no longer held.
     pub async fn decide_quarantined(

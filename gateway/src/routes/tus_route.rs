@@ -523,8 +523,7 @@ async fn settle_if_whole(
     };
     match outcome {
         Ok((file, _state)) => {
-            gw.metrics.uploads.with_label_values(&["stored"]).inc();
-            gw.metrics.stored_bytes.inc_by(file.size);
+            gw.count_stored(file.size, upload.started);
             tracing::info!(file_id = %file.file_id, kind = file.kind.mime(), size = file.size, "file stored (resumable)");
             Ok(upload.offset)
         }

@@ -104,6 +104,7 @@ fn joined(answer: Result<Resp, tokio::task::JoinError>) -> Resp {
 /// Everything about one upload but reading its bytes. Refusals before the body was wanted
 /// return at once (the caller's task drains or leaves the body).
 async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBody, how: &Answer) -> Resp {
+    let started = std::time::Instant::now();
     // The link first: a caller on an ended link learns that, whatever else is wrong.
     let view = match gw.link(&claims.link_id).await {
         Ok(view) => view,
@@ -177,8 +178,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
     drop(lease);
     match outcome {
         Ok((file, state)) => {
-            gw.metrics.uploads.with_label_values(&["stored"]).inc();
-            gw.metrics.stored_bytes.inc_by(file.size);
+            gw.count_stored(file.size, started);
             tracing::info!(file_id = %file.file_id, kind = file.kind.mime(), size = file.size, "file stored");
             let t = how.text();
             let message = fill(t.received, &[("name", &file.display_name)]);

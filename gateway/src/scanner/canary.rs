@@ -91,9 +91,9 @@ pub struct Proven {
 
 /// Runs the canaries against `clamd` (blocking). `Err` says, for the operator, why this
 /// clamd cannot be trusted and which setting to fix.
-pub fn prove(clamd: &Clamd, cap: u64) -> Result<Proven, String> {
+pub fn prove(clamd: &Clamd, cap: u64, missed: &dyn Fn()) -> Result<Proven, String> {
     let engine = clamd.version().map_err(|e| e.to_string())?;
-    detects(clamd)?;
+    detects(clamd, missed)?;
     let (depth, refused) = depth(clamd, cap.min(FIRST_DEPTH), cap)?;
     let mut proven = Proven {
         engine,
@@ -179,24 +179,29 @@ fn silent_skip(size: u64, cap: u64) -> String {
 
 /// The database detects: the EICAR test file is FOUND, and so is upgate's depth marker in
 /// a small stream (told apart, so the operator learns which of the two is missing).
-pub fn detects(clamd: &Clamd) -> Result<(), String> {
+/// `missed` is called when clamd answered and did not detect one (counted for alerts).
+pub fn detects(clamd: &Clamd, missed: &dyn Fn()) -> Result<(), String> {
     match clamd.scan(eicar().as_slice(), eicar().len() as u64) {
         Verdict::Infected(_) => {}
         Verdict::Unavailable(e) => return Err(format!("clamd did not answer the canary: {e}")),
         other => {
+            missed();
             return Err(format!(
                 "canary not detected (clamd answered {other:?} for the EICAR test file): check clamd's signature database"
-            ))
+            ));
         }
     }
     match clamd.scan(DepthCanary::new(SMALL_DEPTH), SMALL_DEPTH) {
         Verdict::Infected(_) => Ok(()),
         Verdict::Unavailable(e) => Err(format!("clamd did not answer the canary: {e}")),
-        _ => Err(
-            "upgate's canary signature is not loaded: copy config/clamav/upgate-canary.ndb \
-            into clamd's DatabaseDirectory and reload clamd (see docs/operations.md)"
-                .into(),
-        ),
+        _ => {
+            missed();
+            Err(
+                "upgate's canary signature is not loaded: copy config/clamav/upgate-canary.ndb \
+                into clamd's DatabaseDirectory and reload clamd (see docs/operations.md)"
+                    .into(),
+            )
+        }
     }
 }
 

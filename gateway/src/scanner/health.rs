@@ -84,6 +84,11 @@ impl Health {
     }
 
     /// Trust is withdrawn; returns the new generation.
+    /// clamd answered a canary without detecting it (counted: its database is wrong).
+    pub fn canary_missed(&self) {
+        self.metrics.scanner_canary_failures.inc();
+    }
+
     pub fn down(&self, why: impl Into<String>) -> u64 {
         let why = why.into();
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;

@@ -32,7 +32,7 @@ pub fn run(clamd: Clamd, health: Weak<Health>, cap: u64) {
     let mut retry = RETRY_MIN;
     loop {
         let Some(h) = health.upgrade() else { return };
-        match prove_tethered(&clamd, cap) {
+        match prove_tethered(&clamd, cap, &|| h.canary_missed()) {
             Ok((session, proven)) => {
                 let generation = h.up(proven.clone());
                 drop(h);
@@ -59,10 +59,14 @@ pub fn run(clamd: Clamd, health: Weak<Health>, cap: u64) {
 
 /// Opens the tether first and checks it is still open after the canaries, so that the
 /// canaries and every later scan speak to one and the same clamd process.
-fn prove_tethered(clamd: &Clamd, cap: u64) -> Result<(crate::clamd::Session, Proven), String> {
+fn prove_tethered(
+    clamd: &Clamd,
+    cap: u64,
+    missed: &dyn Fn(),
+) -> Result<(crate::clamd::Session, Proven), String> {
     let mut session = clamd.session().map_err(|e| e.to_string())?;
     session.ping().map_err(|e| e.to_string())?;
-    let proven = canary::prove(clamd, cap)?;
+    let proven = canary::prove(clamd, cap, missed)?;
     session
         .ping()
         .map_err(|_| "clamd restarted while proving itself".to_string())?;
@@ -114,7 +118,7 @@ fn hold(
                 Ok(engine) => engine,
                 Err(e) => return Some(format!("clamd stopped answering: {e}")),
             };
-            if let Err(why) = canary::detects(clamd) {
+            if let Err(why) = canary::detects(clamd, &|| h.canary_missed()) {
                 return Some(why);
             }
             if engine != proven.engine {
