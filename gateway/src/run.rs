@@ -58,6 +58,9 @@ pub struct Prepared {
     pub scanner: Arc<Scanner>,
     server: PublicServer,
     listener: TcpListener,
+    /// The public certificate, renewed in place on SIGHUP.
+    certificate: Arc<tls::Certificate>,
+    hangups: tokio::signal::unix::Signal,
 }
 
 /// Raises the open-file limit and fits the connection cap under it (see `fd_budget`).
@@ -119,10 +122,14 @@ pub async fn prepare(
         Some(files) => files.clone(),
         None => tls::ensure_self_signed(&parts.dir).map_err(setup)?,
     };
-    let tls_config = tls::server_config(&tls_files).map_err(setup)?;
+    let (tls_config, certificate) = tls::reloadable_config(&tls_files).map_err(setup)?;
     if let Some(at) = tls::expires_at(&tls_files.cert_file) {
         parts.metrics.tls_expiry.set(at);
     }
+    // Installed now, before anyone can know our pid from a running service: SIGHUP's
+    // default action would end the process.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| setup(format!("cannot handle SIGHUP: {e}")))?;
     let gateway = Arc::new(Gateway {
         keys: KeyHolder::new(parts.keys),
         draining: Default::default(),
@@ -162,6 +169,8 @@ pub async fn prepare(
         scanner,
         server,
         listener,
+        certificate,
+        hangups,
     })
 }
 
@@ -179,8 +188,41 @@ impl Prepared {
                 }
             }
         });
+        let reloader = tokio::spawn(reload_on_hangup(
+            self.hangups,
+            self.certificate,
+            self.gateway.metrics.clone(),
+        ));
         self.server.run(self.listener, self.gateway, shutdown).await;
         sweeper.abort();
+        reloader.abort();
+    }
+}
+
+/// Reloads the public certificate at every SIGHUP (`systemctl reload`, after a renewal):
+/// new handshakes get the new pair, uploads in flight keep their connections.
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    cert: Arc<tls::Certificate>,
+    metrics: Metrics,
+) {
+    while hangups.recv().await.is_some() {
+        match cert.reload() {
+            Ok(expires_at) => {
+                if let Some(at) = expires_at {
+                    metrics.tls_expiry.set(at);
+                }
+                tracing::info!(
+                    cert_file = %cert.files().cert_file.display(),
+                    expires_at,
+                    "SIGHUP: reloaded the TLS certificate"
+                );
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "SIGHUP: could not reload the TLS certificate; the one loaded before is still served"
+            ),
+        }
     }
 }
 

@@ -2,10 +2,11 @@
 //! certificate for localhost kept in the data directory so it survives restarts.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use upgate_config::TlsFiles;
 
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +105,44 @@ pub fn expires_at(cert_file: &Path) -> Option<i64> {
     Some(cert.validity().not_after.timestamp())
 }
 
-/// A rustls server config offering TLS 1.3 and 1.2, HTTP/1.1 only (see docs/decisions.md).
-pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// The certificate a listener serves, replaceable while it runs (`reload`, on SIGHUP): each
+/// new handshake takes the pair loaded last, connections already open keep the one they
+/// began with, so a renewal drops nothing in flight.
+#[derive(Debug)]
+pub struct Certificate {
+    files: TlsFiles,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certificate {
+    pub fn load(files: &TlsFiles) -> Result<Arc<Certificate>, TlsError> {
+        Ok(Arc::new(Certificate {
+            current: RwLock::new(Arc::new(certified_key(files)?)),
+            files: files.clone(),
+        }))
+    }
+
+    /// Reads the files again; on any error the pair served so far stays. Returns when the
+    /// new certificate expires (Unix seconds), when that can be read.
+    pub fn reload(&self) -> Result<Option<i64>, TlsError> {
+        let fresh = Arc::new(certified_key(&self.files)?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(expires_at(&self.files.cert_file))
+    }
+
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Certificate {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// The pair in `files`, its key checked against the certificate.
+fn certified_key(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
     let err = |path: &Path, problem: String| TlsError::File {
         path: path.to_path_buf(),
         problem,
@@ -122,13 +159,28 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
         pem::Error::NoItemsFound => err(&files.key_file, "no private key in the file".into()),
         other => err(&files.key_file, other.to_string()),
     })?;
+    CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
+        .map_err(|e| err(&files.key_file, format!("does not go with the certificate: {e}")))
+}
+
+/// A rustls server config offering TLS 1.3 and 1.2, HTTP/1.1 only (see docs/decisions.md),
+/// serving the pair in `files` (see `reloadable_config` for one that can be renewed).
+pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    Ok(reloadable_config(files)?.0)
+}
+
+/// Like `server_config`, with the certificate it serves, to `reload`.
+pub fn reloadable_config(
+    files: &TlsFiles,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<Certificate>), TlsError> {
+    let cert = Certificate::load(files)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(cert.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), cert))
 }
 
 #[cfg(test)]
