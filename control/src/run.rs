@@ -320,6 +320,7 @@ pub async fn serve(
         },
     ));
     banner(&config, None);
+    upgate_gateway::service_manager::ready();
     if config.log.format == upgate_config::LogFormat::Text && matches!(scanner.status(), ScannerStatus::Off) {
         eprintln!(
             "  WARNING: scanning is OFF (no clamd configured): uploads are stored without a virus scan"
@@ -328,6 +329,7 @@ pub async fn serve(
     shutdown.await;
     // Readiness turns false before the listeners begin to drain, so load balancers move on.
     gateway.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    upgate_gateway::service_manager::stopping();
     let _ = stop_tx.send(true);
     tracing::info!("shutting down");
     while tasks.join_next().await.is_some() {}
@@ -454,7 +456,9 @@ pub async fn control(
         "internal API for gateways is listening"
     );
     banner(&config, Some(&internal_cert));
+    upgate_gateway::service_manager::ready();
     shutdown.await;
+    upgate_gateway::service_manager::stopping();
     let _ = stop_tx.send(true);
     tracing::info!("shutting down");
     while tasks.join_next().await.is_some() {}

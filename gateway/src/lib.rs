@@ -22,6 +22,7 @@ pub mod run;
 pub mod scanner;
 pub mod seal;
 pub mod server;
+pub mod service_manager;
 pub mod state;
 pub mod storage;
 pub mod sys;

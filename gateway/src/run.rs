@@ -207,7 +207,10 @@ async fn reload_on_hangup(
     metrics: Metrics,
 ) {
     while hangups.recv().await.is_some() {
-        match cert.reload() {
+        crate::service_manager::reloading();
+        let reloaded = cert.reload();
+        crate::service_manager::reloaded();
+        match reloaded {
             Ok(expires_at) => {
                 if let Some(at) = expires_at {
                     metrics.tls_expiry.set(at);
@@ -359,6 +362,7 @@ pub async fn run(
         metrics = %format!("http://{}/metrics", config.metrics.listen),
         "upgate gateway is running"
     );
+    crate::service_manager::ready();
     let (serve_stop, serve_stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(prepared.serve(async move {
         let _ = serve_stopped.await;
@@ -366,6 +370,7 @@ pub async fn run(
     let _ = stop_rx.wait_for(|s| *s).await;
     // Readiness turns false before the listener drains, so load balancers move on.
     gateway.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    crate::service_manager::stopping();
     tracing::info!("shutting down");
     let _ = serve_stop.send(());
     let _ = serving.await;
