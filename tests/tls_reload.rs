@@ -4,36 +4,18 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 use common::files::pdf;
-use common::raw::{connect, send};
+use common::raw::{connect, connect_trusting, send};
 use common::scene::{scene, settings};
 use common::upgate::{link_path, Upgate};
 
 /// A TLS handshake with the gateway trusting only the certificate in `pem`.
 async fn handshake(up: &Upgate, pem: &[u8]) -> Result<(), std::io::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let tcp = TcpStream::connect(("127.0.0.1", up.gateway_port)).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map(drop)
+    connect_trusting(up, pem).await.map(drop)
 }
 
 fn hangup(up: &Upgate) {

@@ -259,12 +259,10 @@ impl Rescan {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-    use upgate_gateway::control_link::{ControlLink, NewFile, ScanStatus};
+    use upgate_gateway::control_link::ScanStatus;
     use upgate_gateway::storage::LocalStore;
 
     use super::*;
-    use crate::service::InProcess;
 
     /// A held file whose stored object is gone fails on its own account: it rests between
     /// tries and, at the third, is kept as unscannable with the reason, and its verdict
@@ -272,18 +270,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_that_fails_on_its_own_is_kept_unscannable_after_three_strikes() {
         let f = crate::service::fixture::fixture().await;
-        let input =
-            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
-        f.svc.put_call(&f.actor, "c", input).await.unwrap();
-        let issued = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
-        let gw = InProcess(f.svc.clone());
-        let claim = gw.claim(&issued.link.id.parse().unwrap()).await.unwrap().unwrap();
-        let file = NewFile {
-            verdict: ScanVerdict::unscanned("down".into(), 5),
-            ..crate::repo::links_suite::file()
-        };
-        let id = file.file_id.clone();
-        gw.commit(&claim, file).await.unwrap().unwrap();
+        let id = crate::service::quarantine_tests::held(&f, "c").await;
 
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(&dir.path().join("objects")).unwrap());

@@ -15,6 +15,8 @@ mod idempotency;
 mod key_admin;
 mod links;
 mod quarantine;
+#[cfg(test)]
+pub(crate) use quarantine::tests as quarantine_tests;
 mod reports;
 #[cfg(test)]
 mod resumable_expiry;

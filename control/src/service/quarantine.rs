@@ -103,7 +103,7 @@ impl Service {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use serde_json::json;
@@ -121,7 +121,7 @@ mod tests {
     }
 
     /// Commits a file that no clamd could scan, through the gateway's own path; its id.
-    async fn held(f: &Fixture, call: &str) -> String {
+    pub(crate) async fn held(f: &Fixture, call: &str) -> String {
         let input =
             serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
         f.svc.put_call(&f.actor, call, input).await.unwrap();
