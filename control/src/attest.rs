@@ -156,12 +156,8 @@ mod tests {
         use std::sync::Arc;
         use upgate_gateway::control_link::ControlLink;
         let f = crate::service::fixture::fixture().await;
-        let input =
-            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
-        f.svc.put_call(&f.actor, "c", input).await.unwrap();
-        let issued = f.svc.issue_link(f.actor.clone(), "c".into(), None).await.unwrap();
+        let id = f.link_on_call("c", "+14155550123").await;
         let gw: Arc<dyn ControlLink> = Arc::new(crate::service::InProcess(f.svc.clone()));
-        let id = issued.link.id.parse().unwrap();
         let claim = gw.claim(&id).await.unwrap().unwrap();
         let file = crate::repo::links_suite::file();
         let file_id = file.file_id.clone();

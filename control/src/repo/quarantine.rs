@@ -16,6 +16,9 @@ pub trait QuarantineRepo: Send + Sync + 'static {
     /// first.
     async fn held(&self, limit: usize) -> Result<Vec<FileRecord>, RepoError>;
 
+    /// How many files wait for their scan, in every account (from the index alone).
+    async fn held_count(&self) -> Result<usize, RepoError>;
+
     /// Every file of the account in quarantine (waiting, or kept there by its verdict),
     /// oldest first.
     async fn quarantined(&self, account_id: &str) -> Result<Vec<FileRecord>, RepoError>;

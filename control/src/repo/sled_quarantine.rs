@@ -61,6 +61,16 @@ impl QuarantineRepo for SledStore {
         self.quarantined_records(b"", true, limit)
     }
 
+    async fn held_count(&self) -> Result<usize, RepoError> {
+        let held = QuarantineState::Held.as_str().as_bytes();
+        Ok(self
+            .db
+            .scan_prefix(Tree::Quarantine, b"")?
+            .iter()
+            .filter(|(_, state)| state == held)
+            .count())
+    }
+
     async fn quarantined(&self, account_id: &str) -> Result<Vec<FileRecord>, RepoError> {
         self.quarantined_records(&scoped(account_id, ""), false, usize::MAX)
     }

@@ -94,6 +94,20 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+impl Fixture {
+    /// A call from `number` on the fixture's assistant, and a link issued for it.
+    pub async fn link_on_call(&self, call: &str, number: &str) -> upgate_gateway::token::LinkId {
+        let input = serde_json::from_value(json!({"assistant_id": "asst", "caller_number": number})).unwrap();
+        self.svc.put_call(&self.actor, call, input).await.unwrap();
+        let issued = self
+            .svc
+            .issue_link(self.actor.clone(), call.into(), None)
+            .await
+            .unwrap();
+        issued.link.id.parse().unwrap()
+    }
+}
+
 pub async fn fixture() -> Fixture {
     let Store { svc, db, dir } = store();
     let account = svc.create_account("A", "pro").await.unwrap();

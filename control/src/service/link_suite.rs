@@ -22,15 +22,7 @@ fn file() -> NewFile {
 }
 
 async fn issue(f: &Fixture, call: &str) -> LinkId {
-    let input =
-        serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
-    f.svc.put_call(&f.actor, call, input).await.unwrap();
-    let v = f
-        .svc
-        .issue_link(f.actor.clone(), call.into(), None)
-        .await
-        .unwrap();
-    v.link.id.parse().unwrap()
+    f.link_on_call(call, "+14155550123").await
 }
 
 async fn files_on_call(f: &Fixture, call: &str) -> usize {

@@ -42,8 +42,11 @@ impl Service {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.held_files(usize::MAX).await {
-                Ok(held) => self.metrics.quarantine_held.set(held.len() as i64),
+            match self.repos.quarantine.held_count().await {
+                Ok(held) => self
+                    .metrics
+                    .quarantine_held
+                    .set(i64::try_from(held).unwrap_or(i64::MAX)),
                 Err(e) => tracing::warn!(error = %e, "could not count the files held in quarantine"),
             }
         }
@@ -122,16 +125,9 @@ pub(crate) mod tests {
 
     /// Commits a file that no clamd could scan, through the gateway's own path; its id.
     pub(crate) async fn held(f: &Fixture, call: &str) -> String {
-        let input =
-            serde_json::from_value(json!({"assistant_id": "asst", "caller_number": "+14155550123"})).unwrap();
-        f.svc.put_call(&f.actor, call, input).await.unwrap();
-        let issued = f
-            .svc
-            .issue_link(f.actor.clone(), call.into(), None)
-            .await
-            .unwrap();
+        let link = f.link_on_call(call, "+14155550123").await;
         let gw: Arc<dyn ControlLink> = Arc::new(InProcess(f.svc.clone()));
-        let claim = gw.claim(&issued.link.id.parse().unwrap()).await.unwrap().unwrap();
+        let claim = gw.claim(&link).await.unwrap().unwrap();
         let file = NewFile {
             verdict: ScanVerdict::unscanned("clamd is down".into(), 5),
             ..crate::repo::links_suite::file()
@@ -183,6 +179,7 @@ pub(crate) mod tests {
             [id.as_str()]
         );
         assert_eq!(f.svc.held_files(10).await.unwrap().len(), 1);
+        assert_eq!(f.svc.repos.quarantine.held_count().await.unwrap(), 1);
         assert!(kinds(&f).await.contains(&"file_quarantined".to_string()));
         assert!(
             !kinds(&f).await.contains(&"file_stored".to_string()),
@@ -227,6 +224,7 @@ pub(crate) mod tests {
             .expect("signed again over the new verdict");
         assert!(f.svc.quarantine(&f.actor.account_id).await.unwrap().is_empty());
         assert!(f.svc.held_files(10).await.unwrap().is_empty());
+        assert_eq!(f.svc.repos.quarantine.held_count().await.unwrap(), 0);
         assert_eq!(kinds(&f).await.last().map(String::as_str), Some("file_released"));
         // A second verdict on the same file changes nothing.
         assert!(f

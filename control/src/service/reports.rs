@@ -132,7 +132,6 @@ impl Service {
 mod tests {
     use std::sync::Arc;
 
-    use serde_json::json;
     use upgate_gateway::control_link::ControlLink;
 
     use super::*;
@@ -152,15 +151,7 @@ mod tests {
             ("opened", "+14155550102"),
             ("silent", "+14155550103"),
         ] {
-            let input =
-                serde_json::from_value(json!({"assistant_id": "asst", "caller_number": number})).unwrap();
-            f.svc.put_call(&f.actor, call, input).await.unwrap();
-            let issued = f
-                .svc
-                .issue_link(f.actor.clone(), call.into(), None)
-                .await
-                .unwrap();
-            links.push(issued.link.id.parse().unwrap());
+            links.push(f.link_on_call(call, number).await);
         }
         gw.opened(&links[0]).await;
         gw.opened(&links[1]).await;
