@@ -76,6 +76,34 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Write an encrypted backup of the store, the instance keys and (with local storage)
+    /// the sealed files, while the server runs or not. Account keys are left out on purpose
+    /// (see docs/backup.md). The passphrase comes from --passphrase-file or
+    /// UPGATE_BACKUP_PASSPHRASE, at least 12 characters.
+    Backup {
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Rebuild a data directory (--data-dir, new or empty) from a backup; with local
+    /// storage the files go to the configured objects directory.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// A copy of the live data directory's keys/accounts: the account keys, which
+        /// backups never hold. Without it no file sealed for an account key can be opened.
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -86,6 +114,17 @@ enum AccountCommand {
         name: String,
         #[arg(long)]
         plan: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete an account and everything it holds. Its keys are destroyed first, so its
+    /// files can never be read again, from backups or bucket replicas either.
+    Delete {
+        /// The account's id (acc_...).
+        account_id: String,
+        /// Confirms the deletion: it cannot be undone.
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -207,6 +246,19 @@ enum ConfigCommand {
 
 const EX_USAGE: u8 = 64;
 
+/// The service on a stopped server's data directory, with its object store when `op` needs it.
+async fn open_offline(
+    config: &Config,
+    op: &OpRequest,
+) -> Result<std::sync::Arc<upgate_control::service::Service>, upgate_control::run::RunError> {
+    let svc = upgate_control::run::open_service(config, Default::default())?;
+    if op.needs_objects() {
+        let store = upgate_control::run::open_store(config).await?;
+        svc.set_objects(store, upgate_control::run::is_local(config));
+    }
+    Ok(svc)
+}
+
 fn load(common: &Common) -> Result<Config, ExitCode> {
     Config::load(common.config.as_deref(), common.data_dir.as_deref()).map_err(|e| {
         eprintln!("upgate: {e}");
@@ -258,6 +310,95 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
+/// The backup passphrase: the file's first line, else UPGATE_BACKUP_PASSPHRASE.
+fn passphrase(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<String>, ExitCode> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            eprintln!("upgate: --passphrase-file {}: {e}", path.display());
+            ExitCode::from(EX_USAGE)
+        })?,
+        None => std::env::var("UPGATE_BACKUP_PASSPHRASE").map_err(|_| {
+            eprintln!(
+                "upgate: give the backup passphrase with --passphrase-file or UPGATE_BACKUP_PASSPHRASE"
+            );
+            ExitCode::from(EX_USAGE)
+        })?,
+    };
+    let text = zeroize::Zeroizing::new(text);
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() < upgate_control::backup::MIN_PASSPHRASE {
+        eprintln!(
+            "upgate: the backup passphrase must be at least {} characters",
+            upgate_control::backup::MIN_PASSPHRASE
+        );
+        return Err(ExitCode::from(EX_USAGE));
+    }
+    Ok(zeroize::Zeroizing::new(line.to_string()))
+}
+
+fn absolute(path: &std::path::Path) -> Result<PathBuf, ExitCode> {
+    std::path::absolute(path).map_err(|e| {
+        eprintln!("upgate: {}: {e}", path.display());
+        ExitCode::from(EX_USAGE)
+    })
+}
+
+/// `upgate restore`: offline, into a new data directory.
+async fn restore(
+    common: &Common,
+    from: &std::path::Path,
+    passphrase_file: Option<&std::path::Path>,
+    keyring: Option<&std::path::Path>,
+) -> ExitCode {
+    let Some(data_dir) = common.data_dir.clone() else {
+        eprintln!("upgate: name the directory to rebuild with --data-dir");
+        return ExitCode::from(EX_USAGE);
+    };
+    let config = match load(common) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let passphrase = match passphrase(passphrase_file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let objects = if upgate_control::run::is_local(&config) {
+        match upgate_control::run::open_store(&config).await {
+            Ok(store) => Some(store),
+            Err(e) => {
+                eprintln!("upgate: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    match upgate_control::backup::restore(from, &passphrase, &data_dir, objects, keyring).await {
+        Ok(r) => {
+            println!("{}", serde_json::to_string(&r).expect("serializes"));
+            if keyring.is_none() {
+                eprintln!(
+                    "upgate: no --keyring: files sealed for account keys cannot be opened until keys/accounts is copied in"
+                );
+            } else if r.unreadable > 0 {
+                eprintln!(
+                    "upgate: {} file(s) have no key in the keyring: their accounts were deleted (shredded) after this backup, or the keyring is not this installation's",
+                    r.unreadable
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ upgate_control::backup::BackupError::Failed(_)) => {
+            eprintln!("upgate: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("upgate: {e}");
+            ExitCode::from(EX_USAGE)
+        }
+    }
+}
+
 /// Runs an operator request on the running server, or on the store directly when none runs.
 async fn operate(common: &Common, op: OpRequest) -> ExitCode {
     let config = match load(common) {
@@ -275,12 +416,10 @@ async fn operate(common: &Common, op: OpRequest) -> ExitCode {
         return ExitCode::from(EX_USAGE);
     }
     let answer = match ops::call_running(&config.data_dir, &op).await {
-        Err(ClientError::NotRunning(_)) => {
-            match upgate_control::run::open_service(&config, Default::default()) {
-                Ok(svc) => ops::execute(&svc, op).await.map_err(|p| p.detail),
-                Err(e) => Err(e.to_string()),
-            }
-        }
+        Err(ClientError::NotRunning(_)) => match open_offline(&config, &op).await {
+            Ok(svc) => ops::execute(&svc, op).await.map_err(|p| p.detail),
+            Err(e) => Err(e.to_string()),
+        },
         other => other.map_err(|e| e.to_string()),
     };
     match answer {
@@ -407,6 +546,49 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Account {
             command: AccountCommand::Create { name, plan, common },
         } => operate(&common, OpRequest::CreateAccount { name, plan }).await,
+        Command::Account {
+            command:
+                AccountCommand::Delete {
+                    account_id,
+                    yes,
+                    common,
+                },
+        } => {
+            if !yes {
+                eprintln!("upgate: deleting an account destroys its files for good; add --yes to confirm");
+                return ExitCode::from(EX_USAGE);
+            }
+            operate(&common, OpRequest::DeleteAccount { account: account_id }).await
+        }
+        Command::Backup {
+            to,
+            passphrase_file,
+            common,
+        } => {
+            let passphrase = match passphrase(passphrase_file.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            // The server writes the file: it needs the whole path, not ours relative to here.
+            let to = match absolute(&to) {
+                Ok(to) => to,
+                Err(code) => return code,
+            };
+            operate(
+                &common,
+                OpRequest::Backup {
+                    to,
+                    passphrase: passphrase.to_string(),
+                },
+            )
+            .await
+        }
+        Command::Restore {
+            from,
+            passphrase_file,
+            keyring,
+            common,
+        } => restore(&common, &from, passphrase_file.as_deref(), keyring.as_deref()).await,
         Command::Token {
             command:
                 TokenCommand::Create {

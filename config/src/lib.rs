@@ -142,6 +142,9 @@ pub struct ControlConfig {
     pub event_heartbeat: Duration,
     /// Event streams open at once; each holds a connection (and a file descriptor).
     pub max_event_streams: usize,
+    /// How often the retention worker looks for files past their assistant's
+    /// `retention_days`: no file outlives its date by more than this.
+    pub retention_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -441,6 +444,21 @@ impl Validator<'_> {
         every
     }
 
+    /// 1 s to 1 day: retention is counted in days, and a run is a scan of the calls.
+    fn retention_interval(&mut self, value: Option<String>) -> Duration {
+        const DEFAULT: Duration = Duration::from_secs(600);
+        let every = self.duration("control.retention_interval", value, DEFAULT);
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&every) {
+            self.err(
+                "control.retention_interval",
+                format!("{} is out of range", humantime::format_duration(every)),
+                "set from \"1s\" to \"1d\" (the default is \"10m\")",
+            );
+            return DEFAULT;
+        }
+        every
+    }
+
     fn duration(&mut self, key: &str, value: Option<String>, default: Duration) -> Duration {
         let Some(text) = value else { return default };
         match humantime::parse_duration(&text) {
@@ -499,6 +517,7 @@ impl Validator<'_> {
             internal: self.internal_api(&raw.control),
             event_heartbeat: self.event_heartbeat(raw.control.event_heartbeat.clone()),
             max_event_streams: self.max_event_streams(raw.control.max_event_streams),
+            retention_interval: self.retention_interval(raw.control.retention_interval.clone()),
         };
         let storage = self.storage(raw.storage);
         let metrics = MetricsConfig {

@@ -61,6 +61,7 @@ pub struct RawControl {
     pub lease_ttl: Option<String>,
     pub event_heartbeat: Option<String>,
     pub max_event_streams: Option<usize>,
+    pub retention_interval: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -237,6 +238,7 @@ fn control(r: &mut Reader, root: &mut Section) -> RawControl {
         lease_ttl: s.string(r, "lease_ttl"),
         event_heartbeat: s.string(r, "event_heartbeat"),
         max_event_streams: s.count(r, "max_event_streams"),
+        retention_interval: s.string(r, "retention_interval"),
     };
     s.finish(r);
     raw

@@ -566,3 +566,18 @@ fn the_file_ceiling_is_the_operators_up_to_64_gib() {
         assert_eq!(errs[0].line, Some(3), "{bad}");
     }
 }
+
+#[test]
+fn the_retention_interval_is_a_second_to_a_day() {
+    let default = Config::parse("").unwrap();
+    assert_eq!(
+        default.control.retention_interval,
+        std::time::Duration::from_secs(600)
+    );
+    let set = Config::parse("[control]\nretention_interval = \"1s\"\n").unwrap();
+    assert_eq!(set.control.retention_interval, std::time::Duration::from_secs(1));
+    for bad in ["500ms", "2d", "often"] {
+        let e = Config::parse(&format!("[control]\nretention_interval = \"{bad}\"\n")).unwrap_err();
+        assert!(e.to_string().contains("control.retention_interval"), "{bad}: {e}");
+    }
+}

@@ -353,6 +353,9 @@ pub fn retire_link(data_dir: &Path, id: u32) -> Result<(), String> {
 pub struct KeyRing {
     data_dir: std::path::PathBuf,
     current: std::sync::RwLock<std::sync::Arc<ControlKeys>>,
+    /// Each account's own storage key (crypto-shredding); changed by uploads and deletions,
+    /// never by a reload.
+    accounts: crate::account_keys::AccountKeys,
 }
 
 impl KeyRing {
@@ -360,7 +363,12 @@ impl KeyRing {
         Ok(KeyRing {
             data_dir: data_dir.to_path_buf(),
             current: std::sync::RwLock::new(std::sync::Arc::new(load_control_keys(data_dir)?)),
+            accounts: crate::account_keys::AccountKeys::open(data_dir)?,
         })
+    }
+
+    pub fn accounts(&self) -> &crate::account_keys::AccountKeys {
+        &self.accounts
     }
 
     pub fn current(&self) -> std::sync::Arc<ControlKeys> {

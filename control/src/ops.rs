@@ -65,6 +65,23 @@ pub enum OpRequest {
     RevokeGatewayCredential {
         id: String,
     },
+    /// Deletes an account with everything it holds, its keys first (crypto-shredding).
+    DeleteAccount {
+        account: String,
+    },
+    /// Writes an encrypted backup to `to` (an absolute path, written by the server).
+    Backup {
+        to: std::path::PathBuf,
+        passphrase: String,
+    },
+}
+
+impl OpRequest {
+    /// Whether the request deletes or reads stored objects: run offline, it needs the
+    /// object store opened beside the metadata store.
+    pub fn needs_objects(&self) -> bool {
+        matches!(self, OpRequest::DeleteAccount { .. } | OpRequest::Backup { .. })
+    }
 }
 
 fn key_kind(text: &str) -> Result<crate::keys::KeyKind, Problem> {
@@ -162,6 +179,28 @@ pub async fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value,
         OpRequest::RevokeGatewayCredential { id } => {
             let record = svc.revoke_gateway_credential(&id).await?;
             Ok(json!({"result": gateway_credential_json(&record).to_string()}))
+        }
+        OpRequest::DeleteAccount { account } => {
+            let done = svc.delete_account(&account).await?;
+            Ok(json!({"result": serde_json::to_string(&done).expect("serializes")}))
+        }
+        OpRequest::Backup { to, passphrase } => {
+            if !to.is_absolute() {
+                return Err(Problem::bad_request(
+                    "invalid_path",
+                    "--to must be an absolute path",
+                ));
+            }
+            let written = crate::backup::backup(svc, &to, &passphrase)
+                .await
+                .map_err(|e| match e {
+                    crate::backup::BackupError::Failed(detail) => {
+                        tracing::error!(%detail, "backup failed");
+                        Problem::unavailable("backup_failed", format!("the backup failed: {detail}"))
+                    }
+                    refused => Problem::bad_request("backup_refused", refused.to_string()),
+                })?;
+            Ok(json!({"result": serde_json::to_string(&written).expect("serializes")}))
         }
     }
 }

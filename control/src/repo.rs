@@ -13,6 +13,7 @@ pub mod events;
 pub mod files;
 pub mod idempotency;
 pub mod issuance;
+pub mod lifecycle;
 pub mod links;
 pub mod quarantine;
 pub mod tokens;
@@ -30,6 +31,7 @@ pub mod sled_files;
 mod sled_idempotency;
 mod sled_issuance;
 pub(crate) mod sled_keys;
+mod sled_lifecycle;
 pub mod sled_links;
 mod sled_quarantine;
 mod sled_store;
@@ -98,6 +100,7 @@ pub struct Repos {
     pub events: Arc<dyn EventRepo>,
     pub webhooks: Arc<dyn WebhookRepo>,
     pub quarantine: Arc<dyn QuarantineRepo>,
+    pub lifecycle: Arc<dyn lifecycle::LifecycleRepo>,
 }
 
 impl Repos {
@@ -119,6 +122,7 @@ impl Repos {
             events: store.clone(),
             webhooks: store.clone(),
             quarantine: store.clone(),
+            lifecycle: store.clone(),
             links: Arc::new(SledLinks::new(store.db(), write)),
             files: Arc::new(SledFiles::new(store.db())),
             credentials: store,

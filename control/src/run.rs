@@ -235,6 +235,30 @@ fn spawn_rescan(
     Ok(())
 }
 
+/// Whether objects are on this machine's disk (backups carry them then).
+pub fn is_local(config: &Config) -> bool {
+    matches!(config.storage, upgate_config::StorageConfig::Local { .. })
+}
+
+/// The retention worker, until `stop`.
+fn spawn_retention(
+    config: &Config,
+    service: &Arc<Service>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &Stop,
+) {
+    let (worker, stop) = (
+        crate::retention::run(service.clone(), config.control.retention_interval),
+        stop.stopped(),
+    );
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = worker => {}
+            _ = stop => {}
+        }
+    });
+}
+
 /// The event streams the open-file limit leaves room for, up to the configured cap.
 fn event_streams(config: &Config, limit: u64, needs: u64) -> usize {
     let wanted = config.control.max_event_streams;
@@ -263,6 +287,7 @@ pub async fn serve(
     let metrics = Metrics::new();
     let service = open_service(&config, metrics.clone())?;
     let store = open_store(&config).await?;
+    service.set_objects(store.clone(), is_local(&config));
     // No gateway runs but ours, and it has not started: every unrecorded object is an orphan.
     sweep_orphans(&service, &*store, std::time::Duration::ZERO).await?;
     let control: Arc<dyn ControlLink> = Arc::new(InProcess(service.clone()));
@@ -308,6 +333,7 @@ pub async fn serve(
         &mut tasks,
         &stop,
     )?;
+    spawn_retention(&config, &service, &mut tasks, &stop);
     spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;
     // The monitoring listener outlives the others' drain: readiness must say "draining"
     // until the last upload in flight is done, not go silent.
@@ -394,6 +420,7 @@ pub async fn control(
     let metrics = Metrics::new();
     let service = open_service(&config, metrics.clone())?;
     let store = open_store(&config).await?;
+    service.set_objects(store.clone(), is_local(&config));
     // A storage failure at start must not keep the control plane down: sweep in the background.
     tokio::spawn({
         let (service, store) = (service.clone(), store.clone());
@@ -426,6 +453,7 @@ pub async fn control(
         });
         spawn_rescan(&config, &service, scanner, store.clone(), &mut tasks, &stop)?;
     }
+    spawn_retention(&config, &service, &mut tasks, &stop);
     spawn_control_api(&config, &service, store, &mut tasks, &stop, streams).await?;
     tasks.spawn({
         let svc = service.clone();

@@ -13,6 +13,7 @@ mod gateway_credentials;
 mod gateway_link;
 mod idempotency;
 mod key_admin;
+mod lifecycle;
 mod links;
 mod quarantine;
 #[cfg(test)]
@@ -112,6 +113,8 @@ pub struct Service {
     max_file_bytes: AtomicU64,
     /// Whether a rescan runs beside this control plane (see `quarantine`).
     rescans: std::sync::atomic::AtomicBool,
+    /// Where files are stored, for deleting them (retention, account deletion).
+    objects: std::sync::OnceLock<(Arc<dyn upgate_gateway::storage::ObjectStore>, bool)>,
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -142,6 +145,7 @@ impl Service {
             scan_depth: std::sync::OnceLock::new(),
             max_file_bytes: AtomicU64::new(upgate_config::DEFAULT_MAX_FILE_BYTES),
             rescans: Default::default(),
+            objects: std::sync::OnceLock::new(),
         }
     }
 

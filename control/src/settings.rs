@@ -15,6 +15,8 @@ pub const TRIGGER_MAX_CHARS: usize = 500;
 pub const MAX_FILES_LIMIT: u32 = 20;
 pub const TTL_MIN_SECONDS: u64 = 60;
 pub const TTL_MAX_SECONDS: u64 = 7 * 24 * 3600;
+/// The longest retention an assistant may set: ten years.
+pub const RETENTION_MAX_DAYS: u32 = 3650;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +37,10 @@ pub struct FileUploadSettings {
     pub max_files: u32,
     #[serde(default = "default_ttl")]
     pub link_ttl_seconds: u64,
+    /// Files of this assistant's calls are deleted this many days after they arrived
+    /// (the retention worker, `service::lifecycle`); `None` keeps them until deleted.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 fn default_message() -> String {
@@ -63,6 +69,7 @@ impl Default for FileUploadSettings {
             max_file_bytes: default_max_file_bytes(),
             max_files: default_max_files(),
             link_ttl_seconds: default_ttl(),
+            retention_days: None,
         }
     }
 }
@@ -205,6 +212,15 @@ pub fn validate(s: &FileUploadSettings, plan_has_sms: bool, ceiling: u64) -> Vec
             "link_ttl_out_of_range",
             "link_ttl_seconds",
             format!("Choose between {TTL_MIN_SECONDS} seconds and {TTL_MAX_SECONDS} seconds (7 days)."),
+        ));
+    }
+    if s.retention_days
+        .is_some_and(|d| !(1..=RETENTION_MAX_DAYS).contains(&d))
+    {
+        errors.push(rule(
+            "retention_days_out_of_range",
+            "retention_days",
+            format!("Choose between 1 and {RETENTION_MAX_DAYS} days, or null to keep files until they are deleted."),
         ));
     }
     errors

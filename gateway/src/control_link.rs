@@ -60,6 +60,23 @@ pub struct Claim {
     pub lease: u64,
     /// How long the lease lasts from its last renewal, in seconds.
     pub ttl_secs: u64,
+    /// The key this upload is sealed for: its account's own (see the control plane's
+    /// `account_keys`), so destroying that key shreds the account's files. Absent from a
+    /// control plane of before account keys: the instance storage key is used then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<crate::keys::StoragePublic>,
+}
+
+impl Claim {
+    /// The key to seal this upload for: the account's, else the instance's current one.
+    pub fn seal_for(&self, instance: crate::seal::RecipientPublicKey) -> crate::seal::RecipientPublicKey {
+        self.recipient
+            .as_ref()
+            .map_or(instance, |k| crate::seal::RecipientPublicKey {
+                key_id: k.key_id,
+                bytes: k.public,
+            })
+    }
 }
 
 /// What the scanner said of a file.

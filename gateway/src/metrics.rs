@@ -70,6 +70,8 @@ pub struct Metrics {
     pub quarantine: IntCounterVec,
     /// Files waiting in quarantine now (on the control plane that records them).
     pub quarantine_held: IntGauge,
+    /// Files the retention worker deleted because their assistant's retention passed.
+    pub retention_deleted: IntCounter,
 }
 
 /// Statuses the control API's request counts start with, per route.
@@ -233,6 +235,10 @@ impl Metrics {
                 &["held", "released", "infected", "unscannable"],
             ),
             quarantine_held: gauge("quarantine_held", "Files waiting in quarantine"),
+            retention_deleted: counter(
+                "retention_deleted_total",
+                "Files deleted because their retention passed",
+            ),
             registry,
             process,
         }

@@ -164,6 +164,11 @@ fn file(e: FileError) -> Problem {
             "file_integrity_failed",
             "The stored file failed its integrity check.",
         ),
+        FileError::Shredded => Problem::new(
+            StatusCode::GONE,
+            "file_shredded",
+            "The file's key was destroyed when its account's data was deleted; it can never be read again.",
+        ),
     }
 }
 

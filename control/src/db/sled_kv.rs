@@ -75,6 +75,13 @@ impl SledKv {
         &self.trees[tree.index()]
     }
 
+    /// Makes every later `next_id` larger than `n`: a restored store goes on from where
+    /// the copy it came from stood, so no sequence (audit, events) repeats a number.
+    pub fn advance_ids_past(&self, n: u64) -> Result<(), DbError> {
+        while self.db.generate_id().map_err(engine)? < n {}
+        Ok(())
+    }
+
     /// Flushes run since open (tests check that concurrent writers share them).
     pub fn flushes(&self) -> u64 {
         self.group.flushes()

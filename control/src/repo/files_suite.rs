@@ -21,6 +21,7 @@ pub async fn run(files: Arc<dyn FileRepo>, links: Arc<dyn LinkRepo>, seed: &dyn 
             link_id: id,
             lease: i,
             ttl_secs: 60,
+            recipient: None,
         };
         links.claim(&claim, 1_000_000).await.unwrap().unwrap().unwrap();
         let file = NewFile {

@@ -58,6 +58,7 @@ fn claim(id: LinkId, lease: u64, ttl: u64) -> Claim {
         link_id: id,
         lease,
         ttl_secs: ttl,
+        recipient: None,
     }
 }
 

@@ -124,6 +124,9 @@ pub enum FileError {
     /// A stored file failed its integrity check (tampered, or another file's bytes).
     #[error("stored file failed its integrity check")]
     Integrity,
+    /// The file's account key was destroyed (crypto-shredded): it can never be opened.
+    #[error("the file's key was destroyed")]
+    Shredded,
 }
 
 /// The operator's commands on gateways and keys.

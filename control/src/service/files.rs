@@ -5,6 +5,7 @@ use serde_json::json;
 use upgate_gateway::seal::{unwrap_key, Header, Opener};
 
 use super::{Actor, FileError, Service, ServiceError};
+use crate::account_keys::is_account_key;
 use crate::ids::is_e164;
 use crate::model::FileRecord;
 use upgate_gateway::storage::ObjectKey;
@@ -98,12 +99,24 @@ impl Service {
         header
             .check_file_id(&file.id)
             .map_err(|e| integrity(e.to_string()))?;
-        let keys = self.keys.current();
-        let secret = keys
-            .storage
-            .get(&header.key_id())
-            .ok_or_else(|| integrity(format!("no storage key {}", header.key_id())))?;
-        let key = unwrap_key(&header, secret).map_err(|e| integrity(e.to_string()))?;
+        let key_id = header.key_id();
+        let secret = if is_account_key(key_id) {
+            // Only the file's own account's key may open it, whatever a header says.
+            match self.keys.accounts().secret(key_id) {
+                Some(secret) if self.keys.accounts().owner(key_id).as_deref() == Some(&file.account_id) => {
+                    secret
+                }
+                Some(_) => return Err(integrity(format!("key {key_id} is another account's"))),
+                None => return Err(FileError::Shredded.into()),
+            }
+        } else {
+            let keys = self.keys.current();
+            keys.storage
+                .get(&key_id)
+                .cloned()
+                .ok_or_else(|| integrity(format!("no storage key {key_id}")))?
+        };
+        let key = unwrap_key(&header, &secret).map_err(|e| integrity(e.to_string()))?;
         Ok(Opener::new(header, key))
     }
 

@@ -66,11 +66,28 @@ impl ControlLink for InProcess {
     }
 
     async fn claim(&self, id: &LinkId) -> Result<Result<Claim, LinkState>, ControlError> {
+        // The file is sealed for its account's own key, so that deleting the account can
+        // shred it. A link that is gone has no account to ask for: its state answers below.
+        let recipient = match self.0.repos.links.link(id).await.map_err(unavailable)? {
+            Some(link) => Some(
+                self.0
+                    .keys
+                    .accounts()
+                    .recipient(&link.account_id)
+                    .map(|k| upgate_gateway::keys::StoragePublic {
+                        key_id: k.key_id,
+                        public: k.bytes,
+                    })
+                    .map_err(unavailable)?,
+            ),
+            None => None,
+        };
         let claim = Claim {
             link_id: *id,
             // Random, so leases from before a restart never collide with new ones.
             lease: random::<8>().map(u64::from_be_bytes).map_err(unavailable)?,
             ttl_secs: self.0.ttl(),
+            recipient,
         };
         Ok(known(self.0.repos.links.claim(&claim, now()).await)?.map(|()| claim))
     }
@@ -100,6 +117,16 @@ impl ControlLink for InProcess {
         if upgate_gateway::storage::ObjectKey::parse(&file.file_id).is_none() {
             return Err(ControlError::Unavailable(
                 "a file id that is not an object key".into(),
+            ));
+        }
+        // Sealed for an account key that was destroyed while it came in (the account's last
+        // file reached its retention): recorded, it could never be opened. Refused instead,
+        // so the caller sends it again, sealed for the account's new key.
+        if crate::account_keys::is_account_key(file.key_id)
+            && self.0.keys.accounts().secret(file.key_id).is_none()
+        {
+            return Err(ControlError::Unavailable(
+                "the file was sealed for an account key destroyed meanwhile".into(),
             ));
         }
         // Never record "clean" without the engine that said so, whoever sent the file.

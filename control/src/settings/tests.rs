@@ -303,3 +303,27 @@ fn the_largest_file_is_the_deployments_ceiling() {
         assert_eq!(codes, ["max_file_bytes_out_of_range"], "{ceiling}");
     }
 }
+
+#[test]
+fn retention_is_one_day_to_ten_years_or_none() {
+    let mut s = enabled();
+    for (days, ok) in [
+        (None, true),
+        (Some(1), true),
+        (Some(3650), true),
+        (Some(0), false),
+        (Some(3651), false),
+    ] {
+        s.retention_days = days;
+        let want: Vec<&str> = if ok {
+            vec![]
+        } else {
+            vec!["retention_days_out_of_range"]
+        };
+        assert_eq!(codes(&s, true), want, "{days:?}");
+    }
+    let parsed: FileUploadSettings = serde_json::from_str(r#"{"retention_days": 30}"#).unwrap();
+    assert_eq!(parsed.retention_days, Some(30));
+    let absent: FileUploadSettings = serde_json::from_str("{}").unwrap();
+    assert_eq!(absent.retention_days, None);
+}

@@ -154,6 +154,7 @@ mod tests {
                 link_id: id,
                 lease: 7,
                 ttl_secs: 60,
+                recipient: None,
             },
         });
         assert_eq!(

@@ -210,14 +210,14 @@ pub(super) async fn create(gw: Arc<Gateway>, claims: Claims, req: Request<Incomi
         limits,
         &gw.spool_dir,
         room,
-        keys.storage,
+        claim.seal_for(keys.storage),
     );
     let expires_at = (now() + IDLE_SECS).min(claims.expires_at);
     let upload = TusUpload::new(
         claims.link_id,
         length,
         session,
-        keys.storage.key_id,
+        claim.seal_for(keys.storage).key_id,
         claim.clone(),
         gw.control.clone(),
         expires_at,

@@ -155,6 +155,7 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
             how,
         );
     }
+    let recipient = claim.seal_for(keys.storage);
     let lease = LeaseKeeper::start(gw.control.clone(), claim.clone());
     let mut seen = upload::Seen::default();
     let received = upload::receive(
@@ -163,13 +164,13 @@ async fn settle(gw: &Gateway, claims: &Claims, headers: &HeaderMap, want: WantBo
         &limits,
         &gw.spool_dir,
         room,
-        &keys.storage,
+        &recipient,
         &mut seen,
     )
     .await;
     let sinks = gw.sinks();
     let outcome = match received {
-        Ok(received) => upload::settle(&sinks, &claim, keys.storage.key_id, received).await,
+        Ok(received) => upload::settle(&sinks, &claim, recipient.key_id, received).await,
         Err(e) => {
             let refusal = upload::refusal_of(&e, seen);
             Err((e, refusal))
