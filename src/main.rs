@@ -362,18 +362,8 @@ async fn restore(
         Ok(p) => p,
         Err(code) => return code,
     };
-    let objects = if upgate_control::run::is_local(&config) {
-        match upgate_control::run::open_store(&config).await {
-            Ok(store) => Some(store),
-            Err(e) => {
-                eprintln!("upgate: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
-    };
-    match upgate_control::backup::restore(from, &passphrase, &data_dir, objects, keyring).await {
+    let objects = upgate_control::run::is_local(&config).then(|| config.objects_dir());
+    match upgate_control::backup::restore(from, &passphrase, &data_dir, objects.as_deref(), keyring).await {
         Ok(r) => {
             println!("{}", serde_json::to_string(&r).expect("serializes"));
             if keyring.is_none() {

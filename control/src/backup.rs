@@ -276,13 +276,13 @@ pub struct Restored {
 }
 
 /// Rebuilds a data directory from a backup. `data_dir` must not exist or be empty;
-/// `objects` is where local storage keeps objects (`None` with S3: they are in the
+/// `objects_dir` is where local storage keeps objects (`None` with S3: they are in the
 /// bucket); `keyring` is a copy of the live `keys/accounts` directory.
 pub async fn restore(
     from: &Path,
     passphrase: &str,
     data_dir: &Path,
-    objects: Option<Arc<dyn ObjectStore>>,
+    objects_dir: Option<&Path>,
     keyring: Option<&Path>,
 ) -> Result<Restored, BackupError> {
     if std::fs::read_dir(data_dir).is_ok_and(|mut d| d.next().is_some()) {
@@ -294,6 +294,10 @@ pub async fn restore(
     let file =
         std::fs::File::open(from).map_err(|e| BackupError::Refused(format!("{}: {e}", from.display())))?;
     let reader = crypt::open(file, passphrase)?;
+    let objects: Option<Arc<dyn ObjectStore>> = match objects_dir {
+        Some(dir) => Some(Arc::new(upgate_gateway::storage::LocalStore::open(dir)?)),
+        None => None,
+    };
     let (data_dir, keyring) = (data_dir.to_path_buf(), keyring.map(Path::to_path_buf));
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || restore_from(reader, &data_dir, objects, keyring.as_deref(), &handle))
