@@ -85,6 +85,9 @@ pub fn problem_response(p: &Problem) -> ApiResponse {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    if let Some(allow) = p.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+        resp.headers_mut().insert(header::ALLOW, allow);
+    }
     resp
 }
 
@@ -102,8 +105,30 @@ async fn read_optional_json<T: DeserializeOwned + Default>(body: Incoming) -> Re
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Problem::bad_request("invalid_json", format!("The body is not the expected JSON: {e}")))
+    let invalid = |e: serde_json::Error| {
+        Problem::bad_request("invalid_json", format!("The body is not the expected JSON: {e}"))
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    integral_floats_as_integers(&mut value);
+    serde_json::from_value(value).map_err(invalid)
+}
+
+/// `3.0` is the integer 3 to JSON (and to JSON Schema's `integer`), and clients that keep
+/// every number as a double send it so: such numbers are made integers before our typed
+/// fields see them. `3.5` stays a float and is refused where an integer is expected.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Exactly representable and in range of the integer types we take.
+            if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(members) => members.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// The body, up to `MAX_JSON_BYTES`.
@@ -251,12 +276,19 @@ impl Api {
         if *route == Route::Healthz {
             return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})));
         }
+        let wrong_method = |allow: &[&str]| Err(Problem::method_not_allowed(allow));
         if !route.protected() {
-            return Err(Problem::not_found("resource"));
+            return match route {
+                Route::WrongMethod { allow, .. } => wrong_method(allow),
+                _ => Err(Problem::not_found("resource")),
+            };
         }
         let actor = self.authenticate(&req, who).await?;
         let Some(perm) = route.perm() else {
-            return Err(Problem::not_found("resource"));
+            return match route {
+                Route::WrongMethod { allow, .. } => wrong_method(allow),
+                _ => Err(Problem::not_found("resource")),
+            };
         };
         if !allows(actor.role, perm) {
             return Err(Problem::new(
@@ -444,10 +476,15 @@ impl Api {
             Route::TokenList => tokens::list(self, actor).await,
             Route::TokenGet(id) => tokens::get(self, actor, id.clone()).await,
             Route::TokenRevoke(id) => tokens::revoke(self, actor, id.clone()).await,
-            Route::Healthz | Route::Unmatched { .. } => Err(Problem::not_found("resource")),
+            Route::Healthz | Route::Unmatched { .. } | Route::WrongMethod { .. } => {
+                Err(Problem::not_found("resource"))
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod contract;

@@ -16,6 +16,8 @@ pub struct Problem {
     /// Seconds for the `Retry-After` header. Every 503 and 429 carries one (see
     /// [`Problem::retry_after`]): a client told "try again" should be told when.
     pub retry_after: Option<u64>,
+    /// The methods the path takes, for the `Allow` header of a 405.
+    pub allow: Option<String>,
 }
 
 /// `Retry-After` of a 503 that does not say otherwise: store and storage failures are
@@ -32,7 +34,19 @@ impl Problem {
             detail: detail.into(),
             extra: None,
             retry_after: None,
+            allow: None,
         }
+    }
+
+    /// 405: the path is an endpoint, the method is not one it takes.
+    pub fn method_not_allowed(allow: &[&str]) -> Problem {
+        let mut p = Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("This endpoint takes {}.", allow.join(", ")),
+        );
+        p.allow = Some(allow.join(", "));
+        p
     }
 
     /// 503: our side failed, the request may succeed if repeated.

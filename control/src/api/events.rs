@@ -65,12 +65,10 @@ pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<u64, Pro
     };
     if let Some(v) = headers.get("last-event-id") {
         let text = v.to_str().map_err(|_| bad())?.trim();
-        // An EventSource that saw no id yet sends it empty.
-        return if text.is_empty() {
-            Ok(0)
-        } else {
-            text.parse().map_err(|_| bad())
-        };
+        // An EventSource that saw no id yet sends it empty: no id, so `after` may say.
+        if !text.is_empty() {
+            return text.parse().map_err(|_| bad());
+        }
     }
     let after = query
         .unwrap_or("")
@@ -272,6 +270,9 @@ mod tests {
         assert_eq!(resume_after(&headers(None), None).unwrap(), 0);
         assert_eq!(resume_after(&headers(Some("42")), Some("after=7")).unwrap(), 42);
         assert_eq!(resume_after(&headers(Some("")), None).unwrap(), 0);
+        // An empty header is no id: `after` still counts, and is checked.
+        assert_eq!(resume_after(&headers(Some("")), Some("after=7")).unwrap(), 7);
+        assert!(resume_after(&headers(Some("")), Some("after=18446744073709551616")).is_err());
         assert_eq!(resume_after(&headers(None), Some("x=1&after=7")).unwrap(), 7);
         for bad in ["-1", "abc", "1.5", "99999999999999999999999"] {
             let p = resume_after(&headers(Some(bad)), None).unwrap_err();

@@ -46,7 +46,7 @@ pub async fn finish(api: &Api, f: Finished<'_>) {
     log_line(&f);
     let route = f.route.template();
     let metrics = &api.service.metrics;
-    if !matches!(f.route, Route::Unmatched { .. }) {
+    if !matches!(f.route, Route::Unmatched { .. } | Route::WrongMethod { .. }) {
         // Paths that are no endpoint are counted as denials only: their number is unbounded.
         metrics
             .control_requests

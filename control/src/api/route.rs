@@ -76,7 +76,21 @@ pub enum Route {
     Unmatched {
         protected: bool,
     },
+    /// An endpoint's path with a method it does not take: 405 with the ones it does.
+    WrongMethod {
+        allow: Vec<&'static str>,
+        protected: bool,
+    },
 }
+
+/// The methods any endpoint takes, in the order an `Allow` header lists them.
+const METHODS: [(&str, Method); 5] = [
+    ("GET", Method::GET),
+    ("PUT", Method::PUT),
+    ("POST", Method::POST),
+    ("PATCH", Method::PATCH),
+    ("DELETE", Method::DELETE),
+];
 
 impl Route {
     pub fn parse(method: &Method, path: &str) -> Route {
@@ -97,8 +111,26 @@ impl Route {
             };
         }
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+        if let Some(route) = Route::endpoint(method, &segs) {
+            return route;
+        }
+        let protected = segs.first() == Some(&"v1");
+        let allow: Vec<&'static str> = METHODS
+            .iter()
+            .filter(|(_, m)| Route::endpoint(m, &segs).is_some())
+            .map(|(name, _)| *name)
+            .collect();
+        if allow.is_empty() {
+            Route::Unmatched { protected }
+        } else {
+            Route::WrongMethod { allow, protected }
+        }
+    }
+
+    /// The endpoint `method` and the path's segments name, if any.
+    fn endpoint(method: &Method, segs: &[&str]) -> Option<Route> {
         let id = |s: &str| s.to_string();
-        match (method, segs.as_slice()) {
+        Some(match (method, segs) {
             (&Method::GET, ["healthz"]) => Route::Healthz,
             (_, ["v1", rest @ ..]) => match (method, rest) {
                 (&Method::GET, ["assistants", a]) => Route::AssistantGet(id(a)),
@@ -131,10 +163,10 @@ impl Route {
                 (&Method::POST, ["webhooks", w, "rotate-secret"]) => Route::WebhookRotate(id(w)),
                 (&Method::GET, ["webhooks", w, "deliveries"]) => Route::WebhookDeliveries(id(w)),
                 (&Method::POST, ["webhooks", w, "replay"]) => Route::WebhookReplay(id(w)),
-                _ => Route::Unmatched { protected: true },
+                _ => return None,
             },
-            _ => Route::Unmatched { protected: false },
-        }
+            _ => return None,
+        })
     }
 
     /// Every template an endpoint has (a test holds it equal to what `template` says), for
@@ -193,19 +225,24 @@ impl Route {
             Route::WebhookRotate(_) => "/v1/webhooks/{webhook_id}/rotate-secret",
             Route::WebhookDeliveries(_) => "/v1/webhooks/{webhook_id}/deliveries",
             Route::WebhookReplay(_) => "/v1/webhooks/{webhook_id}/replay",
-            Route::Unmatched { .. } => "unmatched",
+            Route::Unmatched { .. } | Route::WrongMethod { .. } => "unmatched",
         }
     }
 
     /// Whether the request needs a token (everything under `/v1`).
     pub fn protected(&self) -> bool {
-        !matches!(self, Route::Healthz | Route::Unmatched { protected: false })
+        !matches!(
+            self,
+            Route::Healthz
+                | Route::Unmatched { protected: false }
+                | Route::WrongMethod { protected: false, .. }
+        )
     }
 
     /// The permission the endpoint needs; `None` for the open ones and for no endpoint.
     pub fn perm(&self) -> Option<Perm> {
         Some(match self {
-            Route::Healthz | Route::Unmatched { .. } => return None,
+            Route::Healthz | Route::Unmatched { .. } | Route::WrongMethod { .. } => return None,
             Route::AssistantGet(_) => Perm::SettingsRead,
             Route::AssistantPut(_) => Perm::SettingsWrite,
             Route::CallPut(_) | Route::LinkIssue(_) | Route::LinkResend(_) | Route::LinkRevoke(_) => {

@@ -736,3 +736,56 @@ async fn a_provider_error_quoting_the_text_keeps_no_link_token_on_the_call() {
     let (_, _, view) = h.send(Method::GET, "/v1/calls/c1", &admin, None).await;
     assert!(!view.to_string().contains(token), "{view}");
 }
+
+#[test]
+fn integral_floats_are_integers_and_fractions_are_refused() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Body {
+        n: u32,
+        ids: Vec<u64>,
+    }
+    let body: Body = super::parse_json(br#"{"n": 16.0, "ids": [1.0, 2, 3e2]}"#).unwrap();
+    assert_eq!(
+        body,
+        Body {
+            n: 16,
+            ids: vec![1, 2, 300]
+        }
+    );
+    for bad in [
+        r#"{"n": 16.5, "ids": []}"#,
+        r#"{"n": -1.0, "ids": []}"#,
+        r#"{"n": 1e30, "ids": []}"#,
+    ] {
+        let p = super::parse_json::<Body>(bad.as_bytes()).unwrap_err();
+        assert_eq!(p.code, "invalid_json", "{bad}");
+    }
+}
+
+#[test]
+fn a_known_path_with_another_method_is_405_with_allow() {
+    use super::route::Route;
+    use http::Method;
+    assert_eq!(
+        Route::parse(&Method::TRACE, "/v1/tokens"),
+        Route::WrongMethod {
+            allow: vec!["GET", "POST"],
+            protected: true
+        }
+    );
+    assert_eq!(
+        Route::parse(&Method::POST, "/healthz"),
+        Route::WrongMethod {
+            allow: vec!["GET"],
+            protected: false
+        }
+    );
+    assert!(matches!(
+        Route::parse(&Method::TRACE, "/v1/nothing"),
+        Route::Unmatched { protected: true }
+    ));
+    let p = crate::problem::Problem::method_not_allowed(&["GET", "PUT"]);
+    let resp = super::problem_response(&p);
+    assert_eq!(resp.status(), http::StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "GET, PUT");
+}
