@@ -4,6 +4,7 @@
 
 mod download;
 pub mod events;
+mod lists;
 mod observe;
 mod problems;
 mod range;
@@ -461,8 +462,25 @@ impl Api {
                 events::open(svc, &self.streams, token, actor.account_id, None, after).await
             }
             Route::AuditList => {
-                let entries = svc.audit(&actor.account_id, 500).await?;
-                Ok(json_response(StatusCode::OK, &json!({ "entries": entries })))
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::audit(&svc, &actor, q).await?,
+                ))
+            }
+            Route::CallList => {
+                let q = lists::parse(req.uri().query(), true)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::calls(&svc, &actor, q).await?,
+                ))
+            }
+            Route::FileList => {
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::files(&svc, &actor, q).await?,
+                ))
             }
             Route::WebhookCreate => webhooks::create(self, actor, req.into_body()).await,
             Route::WebhookList => webhooks::list(self, actor).await,

@@ -70,10 +70,16 @@ pub enum Tree {
     /// account id / file id -> the quarantine state ("held", "infected", "unscannable"):
     /// files in quarantine, for reviewers and, while held, for the rescan
     Quarantine,
+    /// account id / created_at (big-endian seconds) / call id -> (empty): the account's
+    /// calls in the order they came, for the paginated list
+    CallsByTime,
+    /// account id / sequence (big-endian, the file's `CallFiles` sequence) -> file id: the
+    /// account's files in the order they came, for the paginated list
+    AccountFiles,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 25] = [
+    pub const ALL: [Tree; 27] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -99,6 +105,8 @@ impl Tree {
         Tree::WebhookDue,
         Tree::SmsByProvider,
         Tree::Quarantine,
+        Tree::CallsByTime,
+        Tree::AccountFiles,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -133,6 +141,8 @@ impl Tree {
             Tree::WebhookDue => "webhook_due",
             Tree::SmsByProvider => "sms_by_provider",
             Tree::Quarantine => "quarantine",
+            Tree::CallsByTime => "calls_by_time",
+            Tree::AccountFiles => "account_files",
         }
     }
 }
@@ -162,7 +172,19 @@ pub trait Kv: Send + Sync + 'static {
     /// Every entry whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError>;
     /// The last `limit` entries whose key starts with `prefix`, newest (highest key) first.
-    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError>;
+    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
+        self.scan_rev_before(tree, prefix, None, limit)
+    }
+    /// At most `limit` entries whose key starts with `prefix` and sorts below `before`
+    /// (all of them when `None`), highest first: a page of a list read newest first,
+    /// resumed below the last key the previous page ended on.
+    fn scan_rev_before(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, DbError>;
     /// The first `limit` entries whose key starts with `prefix` and is `start` or above, in
     /// key order: a page of a log, resumed after the last key seen.
     fn scan_from(&self, tree: Tree, prefix: &[u8], start: &[u8], limit: usize)

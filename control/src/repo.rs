@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod issuance;
 pub mod lifecycle;
 pub mod links;
+pub mod lists;
 pub mod quarantine;
 pub mod tokens;
 pub mod webhooks;
@@ -33,6 +34,7 @@ mod sled_issuance;
 pub(crate) mod sled_keys;
 mod sled_lifecycle;
 pub mod sled_links;
+mod sled_lists;
 mod sled_quarantine;
 mod sled_store;
 mod sled_tokens;
@@ -101,6 +103,7 @@ pub struct Repos {
     pub webhooks: Arc<dyn WebhookRepo>,
     pub quarantine: Arc<dyn QuarantineRepo>,
     pub lifecycle: Arc<dyn lifecycle::LifecycleRepo>,
+    pub lists: Arc<dyn lists::ListRepo>,
 }
 
 impl Repos {
@@ -112,6 +115,7 @@ impl Repos {
         store.index_tokens()?;
         store.migrate_calls()?;
         store.index_link_expiry()?;
+        store.index_lists()?;
         Ok(Repos {
             accounts: store.clone(),
             tokens: store.clone(),
@@ -123,6 +127,7 @@ impl Repos {
             webhooks: store.clone(),
             quarantine: store.clone(),
             lifecycle: store.clone(),
+            lists: store.clone(),
             links: Arc::new(SledLinks::new(store.db(), write)),
             files: Arc::new(SledFiles::new(store.db())),
             credentials: store,

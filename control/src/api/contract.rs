@@ -5,7 +5,8 @@
 use std::path::Path;
 
 /// The calls that make a problem with a literal code as their first string argument.
-const MAKERS: [&str; 7] = [
+const MAKERS: [&str; 8] = [
+    "bad(",
     "Problem::new(",
     "Problem::bad_request(",
     "Problem::conflict(",

@@ -60,6 +60,8 @@ pub enum Route {
     CallEvents(String),
     Events,
     AuditList,
+    CallList,
+    FileList,
     TokenCreate,
     TokenList,
     TokenGet(String),
@@ -151,6 +153,8 @@ impl Route {
                 (&Method::GET, ["reports", "follow-up"]) => Route::FollowUpReport,
                 (&Method::GET, ["quarantine"]) => Route::QuarantineList,
                 (&Method::GET, ["audit"]) => Route::AuditList,
+                (&Method::GET, ["calls"]) => Route::CallList,
+                (&Method::GET, ["files"]) => Route::FileList,
                 (&Method::POST, ["tokens"]) => Route::TokenCreate,
                 (&Method::GET, ["tokens"]) => Route::TokenList,
                 (&Method::GET, ["tokens", t]) => Route::TokenGet(id(t)),
@@ -171,7 +175,7 @@ impl Route {
 
     /// Every template an endpoint has (a test holds it equal to what `template` says), for
     /// the metrics made at start.
-    pub const TEMPLATES: [&'static str; 23] = [
+    pub const TEMPLATES: [&'static str; 25] = [
         "/healthz",
         "/v1/assistants/{assistant_id}",
         "/v1/calls/{call_id}",
@@ -188,6 +192,8 @@ impl Route {
         "/v1/reports/follow-up",
         "/v1/quarantine",
         "/v1/audit",
+        "/v1/calls",
+        "/v1/files",
         "/v1/tokens",
         "/v1/tokens/{token_id}",
         "/v1/webhooks",
@@ -216,6 +222,8 @@ impl Route {
             Route::FollowUpReport => "/v1/reports/follow-up",
             Route::QuarantineList => "/v1/quarantine",
             Route::AuditList => "/v1/audit",
+            Route::CallList => "/v1/calls",
+            Route::FileList => "/v1/files",
             Route::TokenCreate | Route::TokenList => "/v1/tokens",
             Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
             Route::WebhookCreate | Route::WebhookList => "/v1/webhooks",
@@ -256,6 +264,8 @@ impl Route {
             | Route::FileGet(_)
             | Route::FileAttestation(_)
             | Route::AttestationKeys
+            | Route::CallList
+            | Route::FileList
             | Route::FollowUpReport => Perm::Read,
             Route::FileContent(_) => Perm::Download,
             Route::QuarantineList => Perm::Quarantine,

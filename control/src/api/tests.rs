@@ -38,9 +38,15 @@ impl Kv for Flaky {
         self.check()?;
         self.inner.scan_prefix(tree, prefix)
     }
-    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
+    fn scan_rev_before(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, DbError> {
         self.check()?;
-        self.inner.scan_prefix_rev(tree, prefix, limit)
+        self.inner.scan_rev_before(tree, prefix, before, limit)
     }
     fn scan_from(
         &self,
@@ -788,4 +794,159 @@ fn a_known_path_with_another_method_is_405_with_allow() {
     let resp = super::problem_response(&p);
     assert_eq!(resp.status(), http::StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.headers()["allow"], "GET, PUT");
+}
+
+/// Every page of a list, following `next_cursor`: the records' ids in order.
+async fn all_pages(h: &Harness, token: &str, path: &str, key: &str, id: &str) -> (Vec<String>, usize) {
+    let (mut ids, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}cursor={c}"),
+            None => path.to_string(),
+        };
+        let (status, _, body) = h.send(Method::GET, &url, token, None).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {body}");
+        pages += 1;
+        ids.extend(body[key].as_array().unwrap().iter().map(|r| r[id].to_string()));
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return (ids, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn calls_files_and_audit_are_listed_newest_first_a_page_at_a_time() {
+    use upgate_gateway::control_link::{ControlLink, NewFile, ScanVerdict};
+    let h = harness("");
+    let svc = &h.api.service;
+    let acc = svc.create_account("A", "pro").await.unwrap().id;
+    let other = svc.create_account("B", "pro").await.unwrap().id;
+    let (admin, viewer, reviewer) = (
+        h.token(&acc, Role::Admin).await,
+        h.token(&acc, Role::Viewer).await,
+        h.token(&acc, Role::Reviewer).await,
+    );
+    let other_admin = h.token(&other, Role::Admin).await;
+    let settings = json!({"file_upload": {"enabled": true, "trigger": "When asked"}});
+    for (token, assistant) in [(&admin, "desk"), (&admin, "claims"), (&other_admin, "desk")] {
+        let path = format!("/v1/assistants/{assistant}");
+        h.send(Method::PUT, &path, token, Some(settings.clone())).await;
+    }
+    for n in 0..7 {
+        let assistant = if n < 5 { "desk" } else { "claims" };
+        let call = json!({"assistant_id": assistant, "caller_number": "+14155550100"});
+        h.send(Method::PUT, &format!("/v1/calls/c{n}"), &admin, Some(call))
+            .await;
+    }
+    let call = json!({"assistant_id": "desk", "caller_number": "+14155550100"});
+    h.send(Method::PUT, "/v1/calls/theirs", &other_admin, Some(call))
+        .await;
+
+    // Calls: three pages of three, each call once, newest first (same second: by id).
+    let (ids, pages) = all_pages(&h, &viewer, "/v1/calls?limit=3", "calls", "id").await;
+    assert_eq!(pages, 3);
+    let want: Vec<String> = (0..7).rev().map(|n| format!("\"c{n}\"")).collect();
+    assert_eq!(ids, want, "every call of the account once, none of another's");
+    let (ids, _) = all_pages(
+        &h,
+        &viewer,
+        "/v1/calls?assistant_id=claims&limit=1",
+        "calls",
+        "id",
+    )
+    .await;
+    assert_eq!(ids, ["\"c6\"", "\"c5\""]);
+    let later = upgate_gateway::sys::now() + 100;
+    let (ids, _) = all_pages(&h, &viewer, &format!("/v1/calls?from={later}"), "calls", "id").await;
+    assert!(ids.is_empty());
+    let (ids, _) = all_pages(&h, &viewer, "/v1/calls?to=1", "calls", "id").await;
+    assert!(ids.is_empty());
+    // A cursor is a place in the caller's own list only: another account's cursor, or one
+    // made up, never shows a record of another account.
+    let (_, _, theirs) = h.send(Method::GET, "/v1/calls?limit=1", &other_admin, None).await;
+    assert_eq!(theirs["calls"][0]["id"], "theirs");
+    for forged in ["_____w", "AAAA", "zzzzzzzzzzzz"] {
+        let (status, _, body) = h
+            .send(Method::GET, &format!("/v1/calls?cursor={forged}"), &viewer, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != "theirs"));
+    }
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=501", "invalid_limit"),
+        ("cursor=a", "invalid_cursor"),
+        ("cursor=%21", "invalid_cursor"),
+        ("sort=asc", "invalid_query"),
+        ("from=yesterday", "invalid_query"),
+    ] {
+        let (status, _, body) = h
+            .send(Method::GET, &format!("/v1/calls?{query}"), &viewer, None)
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{query}"
+        );
+    }
+
+    // Files: two on c1, one held in quarantine on c2; the held one for reviewers only.
+    let gw = crate::service::InProcess(svc.clone());
+    let mut stored = Vec::new();
+    for (call, held) in [("c1", false), ("c1", false), ("c2", true)] {
+        let (_, _, link) = h
+            .send(
+                Method::POST,
+                &format!("/v1/calls/{call}/upload-links"),
+                &admin,
+                None,
+            )
+            .await;
+        let id = link["id"].as_str().unwrap().parse().unwrap();
+        let claim = gw.claim(&id).await.unwrap().unwrap();
+        let mut file = crate::repo::links_suite::file();
+        if held {
+            file = NewFile {
+                verdict: ScanVerdict::unscanned("clamd is down".into(), 5),
+                ..file
+            };
+        }
+        stored.push(format!("\"{}\"", file.file_id));
+        gw.commit(&claim, file).await.unwrap().unwrap();
+    }
+    let (ids, pages) = all_pages(&h, &reviewer, "/v1/files?limit=2", "files", "id").await;
+    assert_eq!(pages, 2);
+    assert_eq!(
+        ids,
+        stored.iter().rev().cloned().collect::<Vec<_>>(),
+        "newest first"
+    );
+    let (ids, _) = all_pages(&h, &viewer, "/v1/files?limit=2", "files", "id").await;
+    assert_eq!(
+        ids,
+        [stored[1].clone(), stored[0].clone()],
+        "the held file is the reviewers'"
+    );
+    let (_, _, theirs) = h.send(Method::GET, "/v1/files", &other_admin, None).await;
+    assert_eq!(theirs["files"], json!([]));
+
+    // Audit: pages of two cover the whole log once, highest seq first.
+    let (seqs, _) = all_pages(&h, &admin, "/v1/audit?limit=2", "entries", "seq").await;
+    let (_, _, whole) = h.send(Method::GET, "/v1/audit", &admin, None).await;
+    let all: Vec<String> = whole["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].to_string())
+        .collect();
+    assert!(all.len() > 4 && whole["next_cursor"].is_null());
+    assert_eq!(seqs, all);
+    let numbers: Vec<u64> = seqs.iter().map(|s| s.parse().unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[0] > w[1]));
 }

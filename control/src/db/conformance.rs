@@ -25,6 +25,16 @@ pub fn run<K: Kv>(open: impl Fn() -> K) {
         assert_eq!(newest.len(), 1);
         assert_eq!(newest[0].0, b"a/2");
         assert_eq!(kv.scan_prefix_rev(Tree::Calls, b"a/", 10).unwrap().len(), 2);
+        // Below a key, within the prefix only, highest first: the next page of a list.
+        let below = kv.scan_rev_before(Tree::Calls, b"a/", Some(b"a/2"), 10).unwrap();
+        assert_eq!(below.iter().map(|e| e.0.as_slice()).collect::<Vec<_>>(), [b"a/1"]);
+        assert!(kv
+            .scan_rev_before(Tree::Calls, b"a/", Some(b"a/1"), 10)
+            .unwrap()
+            .is_empty());
+        // A `before` past the prefix (a forged cursor) still yields the prefix's keys only.
+        let forged = kv.scan_rev_before(Tree::Calls, b"a/", Some(b"z"), 10).unwrap();
+        assert_eq!(forged.len(), 2);
         // From a key on, within the prefix only, at most `limit`.
         let from = kv.scan_from(Tree::Calls, b"a/", b"a/2", 10).unwrap();
         assert_eq!(from.len(), 1);

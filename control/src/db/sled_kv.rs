@@ -165,10 +165,20 @@ impl Kv for SledKv {
             .collect()
     }
 
-    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
-        self.tree(tree)
-            .scan_prefix(prefix)
-            .rev()
+    fn scan_rev_before(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, DbError> {
+        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match before {
+            None => Box::new(self.tree(tree).scan_prefix(prefix).rev()),
+            Some(before) => Box::new(self.tree(tree).range(prefix.to_vec()..before.to_vec()).rev()),
+        };
+        entries
+            // `before` comes from a client's cursor: never past the prefix, whatever it says.
+            .filter(|kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
             .take(limit)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
             .collect()

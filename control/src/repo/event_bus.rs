@@ -104,8 +104,14 @@ impl Kv for Announcing {
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Entry>, DbError> {
         self.inner.scan_prefix(tree, prefix)
     }
-    fn scan_prefix_rev(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, DbError> {
-        self.inner.scan_prefix_rev(tree, prefix, limit)
+    fn scan_rev_before(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, DbError> {
+        self.inner.scan_rev_before(tree, prefix, before, limit)
     }
     fn scan_from(
         &self,

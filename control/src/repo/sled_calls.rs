@@ -6,8 +6,9 @@
 use async_trait::async_trait;
 
 use super::sled_keys::{call_prefix, decode, get, put, scoped};
+use super::sled_lists::call_time_key;
 use super::{CallRepo, Gathered, RepoError, SledStore};
-use crate::db::Tree;
+use crate::db::{Op, Tree};
 use crate::model::{Call, CallEvent, FileRecord, Link, SmsMessage};
 
 #[async_trait]
@@ -24,7 +25,11 @@ impl CallRepo for SledStore {
                 }
                 None => (call, true),
             };
-            (self.write(vec![put(Tree::Calls, key, &stored)])?, stored, created)
+            let mut ops = vec![put(Tree::Calls, key, &stored)];
+            if created {
+                ops.push(Op::Put(Tree::CallsByTime, call_time_key(&stored), vec![]));
+            }
+            (self.write(ops)?, stored, created)
         };
         durable.await?;
         Ok((stored, created))

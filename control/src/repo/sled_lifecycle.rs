@@ -12,7 +12,7 @@ use crate::db::{Op, Tree};
 use crate::model::{Assistant, Call, FileRecord, Link};
 
 /// Trees whose keys all start with `account/`.
-const SCOPED: [Tree; 15] = [
+const SCOPED: [Tree; 17] = [
     Tree::TokenIds,
     Tree::Assistants,
     Tree::Calls,
@@ -28,6 +28,8 @@ const SCOPED: [Tree; 15] = [
     Tree::WebhookEndpoints,
     Tree::WebhookDeliveries,
     Tree::Quarantine,
+    Tree::CallsByTime,
+    Tree::AccountFiles,
 ];
 
 /// Deletes go in batches of this many ops, each under the lock on its own, so a large
@@ -120,6 +122,10 @@ impl LifecycleRepo for SledStore {
                 .scan_prefix(Tree::CallFiles, &call_prefix(&file.account_id, &file.call_id))?
             {
                 if value == file.id.as_bytes() {
+                    if let Some(seq) = super::sled_lists::seq_of(&key) {
+                        let listed = super::sled_lists::account_file_key(&file.account_id, seq);
+                        ops.push(Op::Delete(Tree::AccountFiles, listed));
+                    }
                     ops.push(Op::Delete(Tree::CallFiles, key));
                 }
             }

@@ -169,6 +169,11 @@ impl SledLinks {
                 numbered(&call_prefix(&call.account_id, &call.id), seq),
                 record.id.as_bytes().to_vec(),
             ),
+            Op::Put(
+                Tree::AccountFiles,
+                super::sled_lists::account_file_key(&call.account_id, seq),
+                record.id.as_bytes().to_vec(),
+            ),
             save(&link),
             Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
             audit,

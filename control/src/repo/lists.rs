@@ -1,0 +1,52 @@
+//! The account's lists, newest first, a page at a time (cursor pagination): calls, files
+//! and the audit log.
+
+use async_trait::async_trait;
+
+use super::RepoError;
+use crate::model::{AuditEntry, Call, FileRecord};
+
+/// One page: its records, and where the next one starts (`None`: this was the last).
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque to callers: the position in the list the next page continues below.
+    pub next: Option<Vec<u8>>,
+}
+
+/// Which calls a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub assistant_id: Option<String>,
+    /// Created at or after (Unix seconds).
+    pub from: Option<u64>,
+    /// Created before.
+    pub to: Option<u64>,
+}
+
+#[async_trait]
+pub trait ListRepo: Send + Sync {
+    /// The account's calls, newest first, below `before` (a previous page's `next`).
+    async fn calls_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+        filter: CallFilter,
+    ) -> Result<Page<Call>, RepoError>;
+    /// The account's files, newest first; those in quarantine only when `quarantined`.
+    async fn files_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+        quarantined: bool,
+    ) -> Result<Page<FileRecord>, RepoError>;
+    /// The account's audit log, newest first.
+    async fn audit_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<AuditEntry>, RepoError>;
+}
