@@ -366,6 +366,8 @@ mod tests {
             (Method::GET, "/v1/reports/follow-up"),
             (Method::GET, "/v1/quarantine"),
             (Method::GET, "/v1/audit"),
+            (Method::GET, "/v1/calls"),
+            (Method::GET, "/v1/files"),
             (Method::POST, "/v1/tokens"),
             (Method::GET, "/v1/tokens"),
             (Method::GET, "/v1/tokens/t"),
