@@ -58,6 +58,9 @@ pub struct Prepared {
     pub scanner: Arc<Scanner>,
     server: PublicServer,
     listener: TcpListener,
+    /// The listener came from the service manager, which keeps it across restarts: on
+    /// shutdown, stop accepting, so new connections wait in its queue for the successor.
+    handed_over: bool,
     /// The public certificate, renewed in place on SIGHUP.
     certificate: Arc<tls::Certificate>,
     hangups: tokio::signal::unix::Signal,
@@ -157,7 +160,23 @@ pub async fn prepare(
         opened: Default::default(),
         quarantine: config.scanner.on_unavailable == upgate_config::OnScannerUnavailable::Quarantine,
     });
-    let listener = bind(config.gateway.listen).await?;
+    let (listener, handed_over) = match crate::service_manager::inherited_listener().map_err(RunError::Config)? {
+        Some(listener) => {
+            let addr = listener.local_addr().ok();
+            if addr != Some(config.gateway.listen) {
+                tracing::info!(
+                    configured = %config.gateway.listen,
+                    "gateway.listen is not used: the service manager's socket decides where callers connect"
+                );
+            }
+            let listener = TcpListener::from_std(listener).map_err(|source| RunError::Bind {
+                addr: format!("{addr:?}"),
+                source,
+            })?;
+            (listener, true)
+        }
+        None => (bind(config.gateway.listen).await?, false),
+    };
     let server = PublicServer {
         tls: tls_config,
         limiter: ConnLimiter::new(budget.max_connections, config.gateway.max_connections_per_ip),
@@ -169,6 +188,7 @@ pub async fn prepare(
         scanner,
         server,
         listener,
+        handed_over,
         certificate,
         hangups,
     })
@@ -193,7 +213,9 @@ impl Prepared {
             self.certificate,
             self.gateway.metrics.clone(),
         ));
-        self.server.run(self.listener, self.gateway, shutdown).await;
+        self.server
+            .run(self.listener, self.handed_over, self.gateway, shutdown)
+            .await;
         sweeper.abort();
         reloader.abort();
     }

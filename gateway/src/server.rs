@@ -106,9 +106,12 @@ async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 /// The one accept loop: accepts until `shutdown`, then goes on accepting while the
 /// connections already open drain (at most `SHUTDOWN_GRACE`), so that a health check during
 /// a drain gets a prompt "not ready" rather than a hang. Connections accepted while draining
-/// are not waited for.
+/// are not waited for. A listener `handed_over` by the service manager outlives us: then
+/// nothing more is accepted after `shutdown`, and new connections wait in its queue for the
+/// process that comes next.
 async fn accept_loop(
     listener: TcpListener,
+    handed_over: bool,
     shutdown: impl Future<Output = ()>,
     mut serve: impl FnMut(TcpStream, SocketAddr, Option<Watcher>),
 ) {
@@ -121,6 +124,10 @@ async fn accept_loop(
         }
     }
     let drained = drain(graceful);
+    if handed_over {
+        drop(listener);
+        return drained.await;
+    }
     tokio::pin!(drained);
     loop {
         tokio::select! {
@@ -147,10 +154,16 @@ pub struct PublicServer {
 
 impl PublicServer {
     /// Serves until `shutdown` resolves, then drains.
-    pub async fn run(self, listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        handed_over: bool,
+        gw: Arc<Gateway>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         let this = Arc::new(self);
-        accept_loop(listener, shutdown, |tcp, peer, watcher| {
+        accept_loop(listener, handed_over, shutdown, |tcp, peer, watcher| {
             let client = crate::ratelimit::client_key(peer.ip());
             let guard = match this.limiter.admit(client) {
                 Ok(guard) => guard,
@@ -262,7 +275,7 @@ async fn serve_capped<F, Fut>(
         + 'static,
 {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    accept_loop(listener, shutdown, |tcp, peer, watcher| {
+    accept_loop(listener, false, shutdown, |tcp, peer, watcher| {
         let Ok(place) = limiter.admit(peer.ip()) else {
             return;
         };

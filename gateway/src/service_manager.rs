@@ -45,3 +45,32 @@ pub fn reloaded() {
 pub fn stopping() {
     tell(&[NotifyState::Stopping, NotifyState::Status("draining")]);
 }
+
+/// The public listener the service manager handed over (socket activation: `upgate.socket`
+/// holds it across restarts), if it did. Read once per process: the descriptor is ours
+/// from then on.
+///
+/// A listener held by the service manager outlives each upgate process: during an upgrade
+/// connections wait in its queue while the old process drains and until the new one
+/// accepts them, so none is refused (docs/operations.md, "Upgrading").
+pub fn inherited_listener() -> Result<Option<std::net::TcpListener>, String> {
+    let mut passed = listenfd::ListenFd::from_env();
+    if passed.len() > 1 {
+        return Err(format!(
+            "the service manager passed {} sockets; upgate takes one, the public listener (one ListenStream= in upgate.socket)",
+            passed.len()
+        ));
+    }
+    let listener = passed
+        .take_tcp_listener(0)
+        .map_err(|e| format!("the socket the service manager passed is not a TCP listener: {e}"))?;
+    if let Some(listener) = &listener {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("the socket the service manager passed: {e}"))?;
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "public listener handed over by the service manager");
+        }
+    }
+    Ok(listener)
+}

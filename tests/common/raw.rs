@@ -19,6 +19,17 @@ pub async fn connect(up: &Upgate) -> TlsStream<TcpStream> {
 /// A TLS connection to the gateway trusting only the certificates in `pem`; the handshake's
 /// error if the gateway serves another.
 pub async fn connect_trusting(up: &Upgate, pem: &[u8]) -> std::io::Result<TlsStream<TcpStream>> {
+    try_connect_to(up.gateway_port, pem).await
+}
+
+/// A TLS connection to a gateway on `port` trusting the certificates in `pem`, without the
+/// `Upgate` (from a task of its own).
+#[allow(dead_code)]
+pub async fn connect_to(port: u16, pem: &[u8]) -> TlsStream<TcpStream> {
+    try_connect_to(port, pem).await.unwrap()
+}
+
+async fn try_connect_to(port: u16, pem: &[u8]) -> std::io::Result<TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
         roots.add(cert.unwrap()).unwrap();
@@ -29,7 +40,7 @@ pub async fn connect_trusting(up: &Upgate, pem: &[u8]) -> std::io::Result<TlsStr
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let tcp = TcpStream::connect(("127.0.0.1", up.gateway_port)).await.unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
