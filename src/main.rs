@@ -89,6 +89,13 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Write the manual pages (roff: upgate.1 and one per subcommand) into a directory, as
+    /// the package installs them.
+    #[command(hide = true)]
+    Man {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Rebuild a data directory (--data-dir, new or empty) from a backup; with local
     /// storage the files go to the configured objects directory.
     Restore {
@@ -308,6 +315,31 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
             _ = term.recv() => {}
         }
     }
+}
+
+/// `upgate.1`, and `upgate-<sub>.1` for every visible subcommand, as `--help` says them.
+fn man_pages(command: clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let name = command
+        .get_display_name()
+        .unwrap_or(command.get_name())
+        .to_string();
+    let bin = command.get_bin_name().unwrap_or(command.get_name()).to_string();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut page)?;
+    std::fs::write(dir.join(format!("{name}.1")), page)?;
+    for sub in command
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let sub = sub
+            .clone()
+            .bin_name(format!("{bin} {}", sub.get_name()))
+            .display_name(format!("{name}-{}", sub.get_name()))
+            .version(env!("CARGO_PKG_VERSION"));
+        man_pages(sub, dir)?;
+    }
+    Ok(())
 }
 
 /// The backup passphrase: the file's first line, else UPGATE_BACKUP_PASSPHRASE.
@@ -573,6 +605,13 @@ async fn run(cli: Cli) -> ExitCode {
             )
             .await
         }
+        Command::Man { dir } => match man_pages(<Cli as clap::CommandFactory>::command(), &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("upgate: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
         Command::Restore {
             from,
             passphrase_file,

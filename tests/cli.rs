@@ -367,3 +367,38 @@ fn key_and_credential_commands_refuse_bad_input_with_a_reason() {
     let (ok, _, err) = up.cli(&["store", "migrate", "--from", "s3", "--to", "local"]);
     assert!(!ok && err.contains("--from local --to s3"), "{err}");
 }
+
+/// The manual pages the package installs are what `--help` says today: regenerate them
+/// with `upgate man --dir packaging/man` after changing a command.
+#[test]
+fn the_shipped_man_pages_match_the_commands() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(BIN)
+        .args(["man", "--dir"])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/man");
+    let names = |dir: &std::path::Path| {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(out.path()),
+        names(&shipped),
+        "run `upgate man --dir packaging/man`"
+    );
+    assert!(names(&shipped).contains(&"upgate-backup.1".to_string()));
+    for name in names(&shipped) {
+        assert_eq!(
+            std::fs::read(out.path().join(&name)).unwrap(),
+            std::fs::read(shipped.join(&name)).unwrap(),
+            "{name} is stale: run `upgate man --dir packaging/man`"
+        );
+    }
+}

@@ -109,7 +109,9 @@ async fn a_restart_on_a_held_socket_drops_no_upload() {
     let up = Upgate::configure("");
     let mut systemd = Supervisor::start(&up);
     up.wait_until_up("serve").await;
-    assert!(up.logs().contains("public listener handed over by the service manager"));
+    assert!(up
+        .logs()
+        .contains("public listener handed over by the service manager"));
     let scene = scene(&up, settings(5, 1_000_000)).await;
     let (url, _) = scene.link("call-upgrade").await;
 
@@ -140,7 +142,10 @@ async fn a_restart_on_a_held_socket_drops_no_upload() {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!waiting.is_finished(), "the draining process took a new connection");
+    assert!(
+        !waiting.is_finished(),
+        "the draining process took a new connection"
+    );
 
     // The upload in flight finishes on the old process.
     send(&mut in_flight, &body[half..]).await;

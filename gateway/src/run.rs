@@ -160,7 +160,9 @@ pub async fn prepare(
         opened: Default::default(),
         quarantine: config.scanner.on_unavailable == upgate_config::OnScannerUnavailable::Quarantine,
     });
-    let (listener, handed_over) = match crate::service_manager::inherited_listener().map_err(RunError::Config)? {
+    let (listener, handed_over) = match crate::service_manager::inherited_listener()
+        .map_err(RunError::Config)?
+    {
         Some(listener) => {
             let addr = listener.local_addr().ok();
             if addr != Some(config.gateway.listen) {
