@@ -5,8 +5,11 @@
 //! destroying them ([`AccountKeys::shred`]) makes every copy of those files unreadable:
 //! objects left in a bucket's versions or replicas, and the objects in old backups.
 //!
-//! The secrets live in `data_dir/keys/accounts/<account>.<key id>.secret`, one 0600 file
-//! each, and nowhere else: backups leave this directory out on purpose (docs/backup.md).
+//! The secrets live in `data_dir/keys/accounts/<account>.<generation>.<key id>.secret`, one
+//! 0600 file each, and nowhere else: backups leave this directory out on purpose
+//! (docs/backup.md). The account's highest generation is its current key; older ones stay
+//! to open older files until the account's data ends. `upgate keys rotate storage` starts a
+//! new generation for every account.
 //! Files rather than store records, because a deleted file is gone from the file system,
 //! while a deleted sled value lingers in its log until compaction.
 //!
@@ -37,13 +40,14 @@ pub fn account_key_dir(data_dir: &Path) -> PathBuf {
 
 struct Held {
     account: String,
+    generation: u32,
     secret: RecipientSecretKey,
 }
 
 #[derive(Default)]
 struct Ring {
     by_id: HashMap<u32, Held>,
-    /// The key new files of each account are sealed for.
+    /// The key new files of each account are sealed for: its highest generation.
     current: HashMap<String, u32>,
 }
 
@@ -59,12 +63,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
-/// `<account>.<id>.secret` -> (account, id).
-fn parse_name(name: &str) -> Option<(&str, u32)> {
+/// `<account>.<generation>.<id>.secret` -> (account, generation, id).
+fn parse_name(name: &str) -> Option<(&str, u32, u32)> {
     let stem = name.strip_suffix(".secret")?;
-    let (account, id) = stem.rsplit_once('.')?;
-    let id: u32 = id.parse().ok()?;
-    (is_account_key(id) && crate::ids::is_own_id(account, "acc")).then_some((account, id))
+    let mut parts = stem.split('.');
+    let (account, generation, id) = (parts.next()?, parts.next()?, parts.next()?);
+    let (generation, id): (u32, u32) = (generation.parse().ok()?, id.parse().ok()?);
+    (parts.next().is_none() && is_account_key(id) && crate::ids::is_own_id(account, "acc"))
+        .then_some((account, generation, id))
+}
+
+fn file_name(account: &str, generation: u32, id: u32) -> String {
+    format!("{account}.{generation}.{id}.secret")
 }
 
 impl AccountKeys {
@@ -78,7 +88,7 @@ impl AccountKeys {
             .create(&dir)
             .map_err(io(&dir))?;
         let mut ring = Ring::default();
-        let mut found: Vec<(String, u32, PathBuf)> = Vec::new();
+        let mut found: Vec<(String, u32, u32, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let entry = entry.map_err(io(&dir))?;
             let name = entry.file_name();
@@ -86,15 +96,23 @@ impl AccountKeys {
             if name.starts_with('.') {
                 continue; // a temporary left by a crash mid-write: never a whole key
             }
-            let (account, id) = parse_name(name).ok_or_else(|| KeyError::Malformed(entry.path()))?;
-            found.push((account.to_string(), id, entry.path()));
+            let (account, generation, id) =
+                parse_name(name).ok_or_else(|| KeyError::Malformed(entry.path()))?;
+            found.push((account.to_string(), generation, id, entry.path()));
         }
-        // Oldest first by modification time, so the newest key of an account is current.
-        found.sort_by_key(|(_, id, path)| (modified(path), *id));
-        for (account, id, path) in found {
+        // Lowest generation first, so each account's last one inserted is its current key.
+        found.sort_by_key(|(account, generation, _, _)| (account.clone(), *generation));
+        for (account, generation, id, path) in found {
             let secret = RecipientSecretKey::from_bytes(id, read_key32(&path)?);
             ring.current.insert(account.clone(), id);
-            ring.by_id.insert(id, Held { account, secret });
+            ring.by_id.insert(
+                id,
+                Held {
+                    account,
+                    generation,
+                    secret,
+                },
+            );
         }
         Ok(AccountKeys {
             dir,
@@ -111,6 +129,31 @@ impl AccountKeys {
         if let Some(id) = ring.current.get(account) {
             return Ok(ring.by_id[id].secret.public());
         }
+        self.create(&mut ring, account, 1)
+    }
+
+    /// A new current key for every account that has one; older ones stay to open older
+    /// files. Returns how many accounts got one.
+    pub fn rotate_all(&self) -> Result<usize, KeyError> {
+        let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+        let current: Vec<(String, u32)> = ring
+            .current
+            .iter()
+            .map(|(account, id)| (account.clone(), ring.by_id[id].generation))
+            .collect();
+        for (account, generation) in &current {
+            self.create(&mut ring, account, generation + 1)?;
+        }
+        Ok(current.len())
+    }
+
+    /// Makes, writes and holds a new current key of `account`.
+    fn create(
+        &self,
+        ring: &mut Ring,
+        account: &str,
+        generation: u32,
+    ) -> Result<RecipientPublicKey, KeyError> {
         let id = loop {
             let bytes: [u8; 4] = upgate_gateway::sys::random().map_err(|_| KeyError::Missing("random"))?;
             let id = u32::from_be_bytes(bytes) | FIRST_ACCOUNT_KEY_ID;
@@ -119,7 +162,7 @@ impl AccountKeys {
             }
         };
         let secret = RecipientSecretKey::try_generate(id).map_err(|_| KeyError::Missing("random"))?;
-        let path = self.dir.join(format!("{account}.{id}.secret"));
+        let path = self.dir.join(file_name(account, generation, id));
         let bytes = zeroize::Zeroizing::new(secret.to_bytes());
         write_private(&path, &*bytes).map_err(io(&path))?;
         let public = secret.public();
@@ -128,6 +171,7 @@ impl AccountKeys {
             id,
             Held {
                 account: account.to_string(),
+                generation,
                 secret,
             },
         );
@@ -163,15 +207,14 @@ impl AccountKeys {
     /// never be opened again, wherever a copy of them is. Returns how many keys went.
     pub fn shred(&self, account: &str) -> Result<usize, KeyError> {
         let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
-        let ids: Vec<u32> = ring
+        let ids: Vec<(u32, u32)> = ring
             .by_id
             .iter()
             .filter(|(_, h)| h.account == account)
-            .map(|(id, _)| *id)
+            .map(|(id, h)| (*id, h.generation))
             .collect();
-        for id in &ids {
-            let path = self.dir.join(format!("{account}.{id}.secret"));
-            destroy(&path)?;
+        for (id, generation) in &ids {
+            destroy(&self.dir.join(file_name(account, *generation, *id)))?;
             ring.by_id.remove(id);
         }
         ring.current.remove(account);
@@ -182,12 +225,6 @@ impl AccountKeys {
         }
         Ok(ids.len())
     }
-}
-
-fn modified(path: &Path) -> std::time::SystemTime {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or(std::time::UNIX_EPOCH)
 }
 
 /// Overwrites a key file in place and removes it. The overwrite is for file systems that
@@ -253,7 +290,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names, vec![format!("{B}.{}.secret", b.key_id)]);
+        assert_eq!(names, vec![format!("{B}.1.{}.secret", b.key_id)]);
         // The next upload of the account gets a new key, not the old one back.
         let again = keys.recipient(A).unwrap();
         assert_ne!(again.key_id, a.key_id);
@@ -261,13 +298,39 @@ mod tests {
     }
 
     #[test]
+    fn rotation_gives_every_account_a_new_current_key_and_keeps_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = AccountKeys::open(dir.path()).unwrap();
+        let a1 = keys.recipient(A).unwrap();
+        let b1 = keys.recipient(B).unwrap();
+        assert_eq!(keys.rotate_all().unwrap(), 2);
+        let a2 = keys.recipient(A).unwrap();
+        assert_ne!(a2, a1);
+        assert_ne!(keys.recipient(B).unwrap(), b1);
+        assert!(
+            keys.secret(a1.key_id).is_some(),
+            "the old key still opens old files"
+        );
+        // The current key survives a restart: the generation decides, not the file's age.
+        keys.rotate_all().unwrap();
+        let a3 = keys.recipient(A).unwrap();
+        let reopened = AccountKeys::open(dir.path()).unwrap();
+        assert_eq!(reopened.recipient(A).unwrap(), a3);
+        assert_eq!(reopened.shred(A).unwrap(), 3, "every generation goes");
+    }
+
+    #[test]
     fn stray_files_are_refused_and_crash_temporaries_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let keys_dir = account_key_dir(dir.path());
         std::fs::create_dir_all(&keys_dir).unwrap();
-        std::fs::write(keys_dir.join(".acc_00112233445566aa.1.secret.tmp"), b"x").unwrap();
+        std::fs::write(
+            keys_dir.join(".acc_00112233445566aa.1.2147483649.secret.tmp"),
+            b"x",
+        )
+        .unwrap();
         assert!(AccountKeys::open(dir.path()).is_ok());
-        std::fs::write(keys_dir.join("acc_00112233445566aa.5.secret"), [0u8; 32]).unwrap();
+        std::fs::write(keys_dir.join("acc_00112233445566aa.1.5.secret"), [0u8; 32]).unwrap();
         assert!(matches!(
             AccountKeys::open(dir.path()),
             Err(KeyError::Malformed(_))

@@ -23,6 +23,11 @@ impl Service {
         let _changing = self.key_change.lock().await;
         let id = keys::rotate(self.keys.data_dir(), kind).map_err(key_problem)?;
         self.keys.reload().map_err(key_problem)?;
+        if kind == KeyKind::Storage {
+            // New files are sealed for their account's key: each account starts a new one.
+            let accounts = self.keys.accounts().rotate_all().map_err(key_problem)?;
+            tracing::info!(accounts, "account storage keys rotated");
+        }
         tracing::info!(kind = ?kind, id, "key rotated");
         Ok(id)
     }
