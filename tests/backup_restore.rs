@@ -210,3 +210,51 @@ async fn a_backup_restores_byte_exact_and_a_deleted_account_stays_shredded_in_it
         }
     }
 }
+
+/// With S3 storage a backup holds the metadata and the keys; the sealed objects stay in the
+/// bucket, and a restored server reads them there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_s3_the_backup_leaves_the_objects_in_the_bucket() {
+    let garage = common::garage::Garage::start();
+    let mut up = Upgate::configure(&garage.storage_config());
+    up.start().await;
+    let pass = up.secret("backup-passphrase", PASSPHRASE);
+    let account = up.create_account("Bucket", "pro");
+    let scene = Scene {
+        admin: Api::new(&up.control, &up.create_token(&account, "admin")),
+        integration: Api::new(&up.control, &up.create_token(&account, "integration")),
+        reviewer: Api::new(&up.control, &up.create_token(&account, "reviewer")),
+    };
+    let (status, body) = scene.admin.put("/v1/assistants/desk", settings(5, 2_000_000)).await;
+    assert!(status.is_success(), "{body}");
+    let bytes = pdf("kept in the bucket", 100_000);
+    let id = store(&scene, &up, "call-s3", &bytes).await;
+
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("s3.backup");
+    let (ok, out, err) = up.cli(&[
+        "backup",
+        "--to",
+        backup.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert!(ok, "backup failed: {err}");
+    let written: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((written["files"].as_u64(), written["objects"].as_u64()), (Some(1), Some(0)));
+    assert!(
+        std::fs::metadata(&backup).unwrap().len() < bytes.len() as u64,
+        "the object is not in the backup"
+    );
+    up.stop();
+
+    let mut restored = Upgate::configure(&garage.storage_config());
+    let report = restore(&restored, &backup, &pass, &up.data_dir().join("keys/accounts"));
+    assert_eq!((report["files"].as_u64(), report["objects"].as_u64()), (Some(1), Some(0)));
+    assert!(!restored.data_dir().join("objects").exists(), "no local objects with S3");
+    restored.start().await;
+    let api = Api::new(&restored.control, &scene.reviewer.token);
+    let (status, body) = download(&api, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == bytes, "not byte-exact from the bucket");
+}
