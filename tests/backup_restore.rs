@@ -225,7 +225,10 @@ async fn with_s3_the_backup_leaves_the_objects_in_the_bucket() {
         integration: Api::new(&up.control, &up.create_token(&account, "integration")),
         reviewer: Api::new(&up.control, &up.create_token(&account, "reviewer")),
     };
-    let (status, body) = scene.admin.put("/v1/assistants/desk", settings(5, 2_000_000)).await;
+    let (status, body) = scene
+        .admin
+        .put("/v1/assistants/desk", settings(5, 2_000_000))
+        .await;
     assert!(status.is_success(), "{body}");
     let bytes = pdf("kept in the bucket", 100_000);
     let id = store(&scene, &up, "call-s3", &bytes).await;
@@ -241,7 +244,10 @@ async fn with_s3_the_backup_leaves_the_objects_in_the_bucket() {
     ]);
     assert!(ok, "backup failed: {err}");
     let written: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!((written["files"].as_u64(), written["objects"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (written["files"].as_u64(), written["objects"].as_u64()),
+        (Some(1), Some(0))
+    );
     assert!(
         std::fs::metadata(&backup).unwrap().len() < bytes.len() as u64,
         "the object is not in the backup"
@@ -250,8 +256,14 @@ async fn with_s3_the_backup_leaves_the_objects_in_the_bucket() {
 
     let mut restored = Upgate::configure(&garage.storage_config());
     let report = restore(&restored, &backup, &pass, &up.data_dir().join("keys/accounts"));
-    assert_eq!((report["files"].as_u64(), report["objects"].as_u64()), (Some(1), Some(0)));
-    assert!(!restored.data_dir().join("objects").exists(), "no local objects with S3");
+    assert_eq!(
+        (report["files"].as_u64(), report["objects"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(
+        !restored.data_dir().join("objects").exists(),
+        "no local objects with S3"
+    );
     restored.start().await;
     let api = Api::new(&restored.control, &scene.reviewer.token);
     let (status, body) = download(&api, &id).await;
