@@ -35,20 +35,59 @@ async fn download(api: &Api, file_id: &str) -> (StatusCode, Vec<u8>) {
     (resp.status(), resp.bytes().await.unwrap().to_vec())
 }
 
-/// `upgate restore` into `into`'s (empty) data directory; the JSON it prints.
-fn restore(into: &Upgate, backup: &Path, passphrase: &Path, keyring: &Path) -> serde_json::Value {
+/// Tokens of each role for `account`, and its assistant `desk` taking uploads.
+async fn scene_of(up: &Upgate, account: &str) -> Scene {
+    let api = |role| Api::new(&up.control, &up.create_token(account, role));
+    let scene = Scene {
+        admin: api("admin"),
+        integration: api("integration"),
+        reviewer: api("reviewer"),
+    };
+    let (status, body) = scene
+        .admin
+        .put("/v1/assistants/desk", settings(5, 2_000_000))
+        .await;
+    assert!(status.is_success(), "{body}");
+    scene
+}
+
+/// `upgate backup --to FILE` on `up`: (exit ok, stdout, stderr).
+fn backup_cli(up: &Upgate, to: &Path, passphrase: &Path) -> (bool, String, String) {
+    up.cli(&[
+        "backup",
+        "--to",
+        to.to_str().unwrap(),
+        "--passphrase-file",
+        passphrase.to_str().unwrap(),
+    ])
+}
+
+/// `upgate restore` into `into`'s data directory: (exit ok, stdout, stderr).
+fn restore_cli(
+    into: &Upgate,
+    backup: &Path,
+    passphrase: &Path,
+    keyring: Option<&Path>,
+) -> (bool, String, String) {
     let data = into.data_dir();
-    let (ok, out, err) = into.cli(&[
+    let mut args = vec![
         "restore",
         "--from",
         backup.to_str().unwrap(),
         "--passphrase-file",
         passphrase.to_str().unwrap(),
-        "--keyring",
-        keyring.to_str().unwrap(),
         "--data-dir",
         data.to_str().unwrap(),
-    ]);
+    ];
+    if let Some(keyring) = keyring {
+        args.extend(["--keyring", keyring.to_str().unwrap()]);
+    }
+    into.cli(&args)
+}
+
+/// A restore that must work; the JSON it prints.
+fn restore(into: &Upgate, backup: &Path, passphrase: &Path, keyring: &Path) -> serde_json::Value {
+    let (ok, out, err) = restore_cli(into, backup, passphrase, Some(keyring));
     assert!(ok, "restore failed: {err}");
     serde_json::from_str(out.trim()).unwrap()
 }
@@ -65,16 +104,7 @@ async fn a_backup_restores_byte_exact_and_a_deleted_account_stays_shredded_in_it
     let gone_account = up.create_account("Gone", "pro");
     let mut scenes = Vec::new();
     for account in [&kept_account, &gone_account] {
-        let admin = Api::new(&up.control, &up.create_token(account, "admin"));
-        let integration = Api::new(&up.control, &up.create_token(account, "integration"));
-        let reviewer = Api::new(&up.control, &up.create_token(account, "reviewer"));
-        let (status, body) = admin.put("/v1/assistants/desk", settings(5, 2_000_000)).await;
-        assert!(status.is_success(), "{body}");
-        scenes.push(Scene {
-            admin,
-            integration,
-            reviewer,
-        });
+        scenes.push(scene_of(&up, account).await);
     }
     let mut files = Vec::new(); // (scene index, file id, bytes)
     for (i, scene) in scenes.iter().enumerate() {
@@ -88,13 +118,7 @@ async fn a_backup_restores_byte_exact_and_a_deleted_account_stays_shredded_in_it
 
     // The backup, taken while the server runs.
     let backup = work.path().join("upgate.backup");
-    let (ok, out, err) = up.cli(&[
-        "backup",
-        "--to",
-        backup.to_str().unwrap(),
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = backup_cli(&up, &backup, &pass);
     assert!(ok, "backup failed: {err}");
     let written: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(written["files"], 4, "{written}");
@@ -115,42 +139,19 @@ async fn a_backup_restores_byte_exact_and_a_deleted_account_stays_shredded_in_it
         0o600
     );
     // A second backup to the same name is refused: nothing is overwritten.
-    let (ok, _, err) = up.cli(&[
-        "backup",
-        "--to",
-        backup.to_str().unwrap(),
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = backup_cli(&up, &backup, &pass);
     assert!(!ok && err.contains("exists"), "{err}");
 
     // Restore onto a fresh directory; the wrong passphrase and a used directory are refused.
     let mut restored = Upgate::configure("");
     let wrong = restored.secret("wrong", "not the passphrase at all");
     let keyring = up.data_dir().join("keys/accounts");
-    let data = restored.data_dir();
-    let (ok, _, err) = restored.cli(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--passphrase-file",
-        wrong.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = restore_cli(&restored, &backup, &wrong, None);
     assert!(!ok && err.contains("passphrase is wrong"), "{err}");
     let report = restore(&restored, &backup, &pass, &keyring);
     assert_eq!(report["files"], 4, "{report}");
     assert_eq!(report["unreadable"], 0, "{report}");
-    let (ok, _, err) = restored.cli(&[
-        "restore",
-        "--from",
-        backup.to_str().unwrap(),
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = restore_cli(&restored, &backup, &pass, None);
     assert!(!ok && err.contains("not empty"), "{err}");
 
     restored.start().await;
@@ -220,28 +221,13 @@ async fn with_s3_the_backup_leaves_the_objects_in_the_bucket() {
     up.start().await;
     let pass = up.secret("backup-passphrase", PASSPHRASE);
     let account = up.create_account("Bucket", "pro");
-    let scene = Scene {
-        admin: Api::new(&up.control, &up.create_token(&account, "admin")),
-        integration: Api::new(&up.control, &up.create_token(&account, "integration")),
-        reviewer: Api::new(&up.control, &up.create_token(&account, "reviewer")),
-    };
-    let (status, body) = scene
-        .admin
-        .put("/v1/assistants/desk", settings(5, 2_000_000))
-        .await;
-    assert!(status.is_success(), "{body}");
+    let scene = scene_of(&up, &account).await;
     let bytes = pdf("kept in the bucket", 100_000);
     let id = store(&scene, &up, "call-s3", &bytes).await;
 
     let work = tempfile::tempdir().unwrap();
     let backup = work.path().join("s3.backup");
-    let (ok, out, err) = up.cli(&[
-        "backup",
-        "--to",
-        backup.to_str().unwrap(),
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = backup_cli(&up, &backup, &pass);
     assert!(ok, "backup failed: {err}");
     let written: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(

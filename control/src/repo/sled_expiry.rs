@@ -44,14 +44,7 @@ impl SledStore {
                 entries.push(expiry_entry(&link));
             }
         }
-        let n = entries.len();
-        // In batches of a bounded size; the marker last, so a crash part way indexes again.
-        for chunk in entries.chunks(1024) {
-            self.write(chunk.to_vec())?.wait()?;
-        }
-        self.write(vec![Op::Put(Tree::Meta, INDEXED_KEY.to_vec(), vec![1])])?
-            .wait()?;
-        Ok(n)
+        self.write_index(entries, INDEXED_KEY)
     }
 
     /// Announces up to `limit` links whose expiry is at or before `t`: each one still active

@@ -61,13 +61,7 @@ impl SledStore {
                 file_id,
             ));
         }
-        let n = entries.len();
-        for chunk in entries.chunks(1024) {
-            self.write(chunk.to_vec())?.wait()?;
-        }
-        self.write(vec![Op::Put(Tree::Meta, INDEXED_KEY.to_vec(), vec![1])])?
-            .wait()?;
-        Ok(n)
+        self.write_index(entries, INDEXED_KEY)
     }
 
     /// One page of an index read newest first. `keep` turns an index entry into a record,

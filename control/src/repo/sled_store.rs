@@ -47,6 +47,18 @@ impl SledStore {
         Ok(self.db.durable())
     }
 
+    /// Writes the entries of a new index built from older records, in batches of a bounded
+    /// size, then `marker` in `Meta`: a crash part way builds it again at the next open.
+    /// Returns how many entries it wrote.
+    pub(super) fn write_index(&self, entries: Vec<Op>, marker: &[u8]) -> Result<usize, RepoError> {
+        for chunk in entries.chunks(1024) {
+            self.write(chunk.to_vec())?.wait()?;
+        }
+        self.write(vec![Op::Put(crate::db::Tree::Meta, marker.to_vec(), vec![1])])?
+            .wait()?;
+        Ok(entries.len())
+    }
+
     /// The audit entry for `note`, as one op of the batch it describes.
     pub(super) fn audit(&self, note: AuditNote) -> Result<Op, RepoError> {
         Ok(audit_op(
