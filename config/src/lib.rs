@@ -145,6 +145,10 @@ pub struct ControlConfig {
     /// How often the retention worker looks for files past their assistant's
     /// `retention_days`: no file outlives its date by more than this.
     pub retention_interval: Duration,
+    /// Where staff open the console (the control API's own address, or the TLS proxy in
+    /// front of it): sign-in links point here, and an `https://` address makes the session
+    /// cookie `Secure`.
+    pub console_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -459,6 +463,29 @@ impl Validator<'_> {
         every
     }
 
+    /// An `http://` or `https://` origin, with no path: sign-in links are made from it.
+    fn console_url(&mut self, value: Option<String>, listen: SocketAddr) -> String {
+        let default = format!("http://{listen}");
+        let Some(text) = value else { return default };
+        let trimmed = text.trim_end_matches('/');
+        let rest = trimmed
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ', '@']) => {
+                trimmed.to_string()
+            }
+            _ => {
+                self.err(
+                    "control.console_url",
+                    format!("{text:?} is not an http:// or https:// origin"),
+                    "write the address staff open, with no path, e.g. \"https://upgate-admin.example.com\"",
+                );
+                default
+            }
+        }
+    }
+
     fn duration(&mut self, key: &str, value: Option<String>, default: Duration) -> Duration {
         let Some(text) = value else { return default };
         match humantime::parse_duration(&text) {
@@ -518,6 +545,11 @@ impl Validator<'_> {
             event_heartbeat: self.event_heartbeat(raw.control.event_heartbeat.clone()),
             max_event_streams: self.max_event_streams(raw.control.max_event_streams),
             retention_interval: self.retention_interval(raw.control.retention_interval.clone()),
+            console_url: String::new(),
+        };
+        let control = ControlConfig {
+            console_url: self.console_url(raw.control.console_url.clone(), control.listen),
+            ..control
         };
         let storage = self.storage(raw.storage);
         let metrics = MetricsConfig {

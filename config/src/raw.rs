@@ -62,6 +62,7 @@ pub struct RawControl {
     pub event_heartbeat: Option<String>,
     pub max_event_streams: Option<usize>,
     pub retention_interval: Option<String>,
+    pub console_url: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -239,6 +240,7 @@ fn control(r: &mut Reader, root: &mut Section) -> RawControl {
         event_heartbeat: s.string(r, "event_heartbeat"),
         max_event_streams: s.count(r, "max_event_streams"),
         retention_interval: s.string(r, "retention_interval"),
+        console_url: s.string(r, "console_url"),
     };
     s.finish(r);
     raw

@@ -581,3 +581,23 @@ fn the_retention_interval_is_a_second_to_a_day() {
         assert!(e.to_string().contains("control.retention_interval"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn the_console_url_is_an_origin_and_defaults_to_the_control_listener() {
+    let default = Config::parse("").unwrap();
+    assert_eq!(
+        default.control.console_url,
+        format!("http://{}", default.control.listen)
+    );
+    let set = Config::parse("[control]\nconsole_url = \"https://admin.example.com/\"\n").unwrap();
+    assert_eq!(set.control.console_url, "https://admin.example.com");
+    for bad in [
+        "admin.example.com",
+        "https://",
+        "https://a.example/console",
+        "ftp://a.example",
+    ] {
+        let err = Config::parse(&format!("[control]\nconsole_url = {bad:?}\n")).unwrap_err();
+        assert!(err.to_string().contains("control.console_url"), "{bad}: {err}");
+    }
+}

@@ -76,10 +76,20 @@ pub enum Tree {
     /// account id / sequence (big-endian, the file's `CallFiles` sequence) -> file id: the
     /// account's files in the order they came, for the paginated list
     AccountFiles,
+    /// account id / user id -> User: the console's staff
+    Users,
+    /// lowercased email -> account id / user id: who signs in with which address
+    UserEmails,
+    /// SHA-256 of the session secret -> Session: signed-in browsers
+    Sessions,
+    /// account id / user id / session id -> SHA-256 of its secret: a user's sessions, by id
+    UserSessions,
+    /// SHA-256 of the link token -> SigninLink: one-time links to choose a password
+    SigninLinks,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 27] = [
+    pub const ALL: [Tree; 32] = [
         Tree::Accounts,
         Tree::Tokens,
         Tree::TokenIds,
@@ -107,6 +117,11 @@ impl Tree {
         Tree::Quarantine,
         Tree::CallsByTime,
         Tree::AccountFiles,
+        Tree::Users,
+        Tree::UserEmails,
+        Tree::Sessions,
+        Tree::UserSessions,
+        Tree::SigninLinks,
     ];
 
     /// The tree's place in [`Tree::ALL`] (the declaration order; a test holds them equal).
@@ -143,6 +158,11 @@ impl Tree {
             Tree::Quarantine => "quarantine",
             Tree::CallsByTime => "calls_by_time",
             Tree::AccountFiles => "account_files",
+            Tree::Users => "users",
+            Tree::UserEmails => "user_emails",
+            Tree::Sessions => "sessions",
+            Tree::UserSessions => "user_sessions",
+            Tree::SigninLinks => "signin_links",
         }
     }
 }

@@ -23,4 +23,5 @@ pub mod run;
 pub mod service;
 pub mod settings;
 pub mod sms;
+pub mod users;
 pub mod webhooks;

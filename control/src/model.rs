@@ -1,10 +1,13 @@
 //! The records the control plane keeps, as stored (JSON in the store) and as the API shows
 //! them. Link tokens and API tokens are never stored: a copy of the database opens nothing.
 
+mod users;
+
 use serde::{Deserialize, Serialize};
 use upgate_gateway::control_link::{LinkState, ScanVerdict};
 
 use crate::settings::FileUploadSettings;
+pub use users::{Session, SigninLink, User};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {

@@ -18,6 +18,7 @@ pub mod links;
 pub mod lists;
 pub mod quarantine;
 pub mod tokens;
+pub mod users;
 pub mod webhooks;
 
 pub mod event_bus;
@@ -38,6 +39,7 @@ mod sled_lists;
 mod sled_quarantine;
 mod sled_store;
 mod sled_tokens;
+mod sled_users;
 mod sled_webhooks;
 
 #[cfg(test)]
@@ -63,6 +65,7 @@ pub use sled_files::SledFiles;
 pub use sled_links::SledLinks;
 pub use sled_store::SledStore;
 pub use tokens::TokenRepo;
+pub use users::UserRepo;
 pub use webhooks::WebhookRepo;
 
 /// The store failed; never the caller's fault. The detail is for logs.
@@ -104,6 +107,7 @@ pub struct Repos {
     pub quarantine: Arc<dyn QuarantineRepo>,
     pub lifecycle: Arc<dyn lifecycle::LifecycleRepo>,
     pub lists: Arc<dyn lists::ListRepo>,
+    pub users: Arc<dyn UserRepo>,
 }
 
 impl Repos {
@@ -128,6 +132,7 @@ impl Repos {
             quarantine: store.clone(),
             lifecycle: store.clone(),
             lists: store.clone(),
+            users: store.clone(),
             links: Arc::new(SledLinks::new(store.db(), write)),
             files: Arc::new(SledFiles::new(store.db())),
             credentials: store,

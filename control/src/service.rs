@@ -24,6 +24,7 @@ mod resumable_expiry;
 mod sms_reports;
 mod sms_window;
 mod tokens;
+mod users;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -46,13 +47,14 @@ use upgate_gateway::sys::now;
 pub use calls::{CallDetails, CallInput};
 pub use error::{
     AccountError, AssistantError, CallError, FileError, IdempotencyError, LinkError, OperatorError,
-    ServiceError, TokenError, WebhookError,
+    ServiceError, TokenError, UserError, WebhookError,
 };
 pub use gateway_credentials::GatewayCredential;
 pub use gateway_link::InProcess;
 pub use links::IssuedLink;
 pub use reports::{FollowUpReport, MAX_WINDOW_SECONDS as MAX_REPORT_WINDOW_SECONDS};
 pub use tokens::{last_used_due, NewToken, Refused, LAST_USED_EVERY};
+pub use users::{actor_for, NewUser, SignInAttempt, SignedIn};
 pub use webhooks::{WebhookInput, WebhookPatch};
 
 /// An assistant with what its account's plan allows.
@@ -115,6 +117,10 @@ pub struct Service {
     rescans: std::sync::atomic::AtomicBool,
     /// Where files are stored, for deleting them (retention, account deletion).
     objects: std::sync::OnceLock<(Arc<dyn upgate_gateway::storage::ObjectStore>, bool)>,
+    /// Where staff open the console (`set_console_url`).
+    console_url: std::sync::OnceLock<String>,
+    /// Failed console sign-ins, by user and by address.
+    signin_limits: users::SigninLimits,
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -146,6 +152,8 @@ impl Service {
             max_file_bytes: AtomicU64::new(upgate_config::DEFAULT_MAX_FILE_BYTES),
             rescans: Default::default(),
             objects: std::sync::OnceLock::new(),
+            console_url: std::sync::OnceLock::new(),
+            signin_limits: Default::default(),
         }
     }
 

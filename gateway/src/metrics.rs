@@ -72,6 +72,9 @@ pub struct Metrics {
     pub quarantine_held: IntGauge,
     /// Files the retention worker deleted because their assistant's retention passed.
     pub retention_deleted: IntCounter,
+    /// Console sign-ins refused for a wrong password or code (rate-limited tries are not
+    /// counted: they were never checked).
+    pub console_sign_in_failures: IntCounter,
 }
 
 /// Statuses the control API's request counts start with, per route.
@@ -238,6 +241,10 @@ impl Metrics {
             retention_deleted: counter(
                 "retention_deleted_total",
                 "Files deleted because their retention passed",
+            ),
+            console_sign_in_failures: counter(
+                "console_sign_in_failures_total",
+                "Console sign-ins refused for a wrong password or code",
             ),
             registry,
             process,

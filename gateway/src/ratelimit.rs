@@ -4,6 +4,7 @@
 //! everyone would hurt real callers more than it hurts a distributed guesser).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -29,24 +30,39 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-pub struct FailureLimiter {
+/// Failures counted per key (a client address for links; an address or a user for the
+/// console's sign-in) in fixed windows.
+pub struct FailureLimiter<K = IpAddr> {
     window: Duration,
     per_ip: u32,
     global_alert: u32,
-    state: Mutex<State>,
+    alert: &'static str,
+    state: Mutex<State<K>>,
 }
 
-struct State {
-    by_ip: HashMap<IpAddr, (Instant, u32)>,
+struct State<K> {
+    by_ip: HashMap<K, (Instant, u32)>,
     global: (Instant, u32),
 }
 
-impl FailureLimiter {
-    pub fn new(per_ip: u32, window: Duration) -> FailureLimiter {
+impl FailureLimiter<IpAddr> {
+    pub fn new(per_ip: u32, window: Duration) -> FailureLimiter<IpAddr> {
+        FailureLimiter::with_alert(
+            per_ip,
+            window,
+            "ALERT: many invalid link tokens from many addresses: someone may be guessing links",
+        )
+    }
+}
+
+impl<K: Hash + Eq + Clone> FailureLimiter<K> {
+    /// `alert` is logged when failures across all keys reach 50 keys' budgets in a window.
+    pub fn with_alert(per_key: u32, window: Duration, alert: &'static str) -> FailureLimiter<K> {
         FailureLimiter {
             window,
-            per_ip,
-            global_alert: per_ip.saturating_mul(50),
+            per_ip: per_key,
+            global_alert: per_key.saturating_mul(50),
+            alert,
             state: Mutex::new(State {
                 by_ip: HashMap::new(),
                 global: (Instant::now(), 0),
@@ -54,17 +70,28 @@ impl FailureLimiter {
         }
     }
 
-    /// Has this address used up its failures for the current window?
-    pub fn blocked(&self, ip: IpAddr) -> bool {
+    /// Has this key used up its failures for the current window?
+    pub fn blocked(&self, ip: &K) -> bool {
+        self.retry_after(ip).is_some()
+    }
+
+    /// How long until this key may try again, when it has used up its failures.
+    pub fn retry_after(&self, ip: &K) -> Option<Duration> {
         let state = self.state.lock().expect("limiter lock");
         state
             .by_ip
-            .get(&ip)
-            .is_some_and(|(start, n)| start.elapsed() < self.window && *n >= self.per_ip)
+            .get(ip)
+            .filter(|(start, n)| start.elapsed() < self.window && *n >= self.per_ip)
+            .map(|(start, _)| self.window.saturating_sub(start.elapsed()))
     }
 
-    /// Records one failed token check from `ip`.
-    pub fn failed(&self, ip: IpAddr) {
+    /// Forgets the key's failures (a success: the person behind it is who they said).
+    pub fn forget(&self, ip: &K) {
+        self.state.lock().expect("limiter lock").by_ip.remove(ip);
+    }
+
+    /// Records one failure for `ip`.
+    pub fn failed(&self, ip: K) {
         let now = Instant::now();
         let mut state = self.state.lock().expect("limiter lock");
         if state.by_ip.len() >= MAX_TRACKED {
@@ -86,10 +113,7 @@ impl FailureLimiter {
         }
         state.global.1 += 1;
         if state.global.1 == self.global_alert {
-            tracing::warn!(
-                failures = state.global.1,
-                "ALERT: many invalid link tokens from many addresses: someone may be guessing links"
-            );
+            tracing::warn!(failures = state.global.1, "{}", self.alert);
         }
     }
 }
@@ -103,11 +127,11 @@ mod tests {
         let limiter = FailureLimiter::new(3, Duration::from_secs(60));
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         for _ in 0..3 {
-            assert!(!limiter.blocked(a));
+            assert!(!limiter.blocked(&a));
             limiter.failed(a);
         }
-        assert!(limiter.blocked(a));
-        assert!(!limiter.blocked(b));
+        assert!(limiter.blocked(&a));
+        assert!(!limiter.blocked(&b));
     }
 
     #[test]
@@ -126,8 +150,8 @@ mod tests {
         let limiter = FailureLimiter::new(1, Duration::from_millis(30));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         limiter.failed(a);
-        assert!(limiter.blocked(a));
+        assert!(limiter.blocked(&a));
         std::thread::sleep(Duration::from_millis(40));
-        assert!(!limiter.blocked(a));
+        assert!(!limiter.blocked(&a));
     }
 }

@@ -241,7 +241,7 @@ async fn hand_over(gw: &Gateway, claims: &Claims, token: &str, how: &Answer) -> 
 /// Verifies the token: every forgery gets the same answer after the same work. An address
 /// that keeps failing is refused before any work at all.
 fn check(gw: &Gateway, tok: &str, peer: IpAddr) -> Result<Claims, LinkRefusal> {
-    if gw.link_failures.blocked(peer) {
+    if gw.link_failures.blocked(&peer) {
         gw.metrics.link_checks.with_label_values(&["rate_limited"]).inc();
         return Err(LinkRefusal::TooManyFailures);
     }

@@ -36,6 +36,7 @@ impl From<ServiceError> for Problem {
             E::File(e) => file(e),
             E::Operator(e) => operator(e),
             E::Webhook(e) => webhook(e),
+            E::User(e) => user(e),
         }
     }
 }
@@ -184,4 +185,37 @@ fn operator(e: OperatorError) -> Problem {
 
 fn unprocessable(code: &'static str, detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+}
+
+fn user(e: crate::service::UserError) -> Problem {
+    use crate::service::UserError as U;
+    let detail = e.to_string();
+    match e {
+        U::InvalidEmail => {
+            Problem::bad_request("invalid_email", "The email address is not one we can send to.")
+        }
+        U::EmailTaken => Problem::conflict("email_taken", "A user with this email address exists."),
+        U::UnknownRole => Problem::bad_request(
+            "unknown_role",
+            "role is one of admin, integration, reviewer, viewer",
+        ),
+        U::ReviewerByOperator => Problem::new(
+            StatusCode::FORBIDDEN,
+            "reviewer_by_operator",
+            "Reviewers are granted by the operator (upgate user create).",
+        ),
+        U::WeakPassword(why) => Problem::bad_request("weak_password", why),
+        U::SigninLinkInvalid => Problem::bad_request(
+            "signin_link_invalid",
+            "The sign-in link is unknown, used or expired.",
+        ),
+        U::SignInRefused | U::CodeNeeded | U::CodeWrong => {
+            Problem::new(StatusCode::UNAUTHORIZED, "sign_in_refused", detail)
+        }
+        U::RateLimited { wait } => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "sign_in_rate_limited",
+            format!("Too many failed sign-ins. Try again in {wait} seconds."),
+        ),
+    }
 }

@@ -12,7 +12,7 @@ use crate::db::{Op, Tree};
 use crate::model::{Assistant, Call, FileRecord, Link};
 
 /// Trees whose keys all start with `account/`.
-const SCOPED: [Tree; 17] = [
+const SCOPED: [Tree; 19] = [
     Tree::TokenIds,
     Tree::Assistants,
     Tree::Calls,
@@ -30,6 +30,8 @@ const SCOPED: [Tree; 17] = [
     Tree::Quarantine,
     Tree::CallsByTime,
     Tree::AccountFiles,
+    Tree::Users,
+    Tree::UserSessions,
 ];
 
 /// Deletes go in batches of this many ops, each under the lock on its own, so a large
@@ -181,6 +183,21 @@ impl LifecycleRepo for SledStore {
             ops.extend(sms.iter().map(|id| Op::Delete(Tree::Sms, id.clone())));
             for hash in s.values(Tree::TokenIds, &prefix)? {
                 ops.push(Op::Delete(Tree::Tokens, hash));
+            }
+            for hash in s.values(Tree::UserSessions, &prefix)? {
+                ops.push(Op::Delete(Tree::Sessions, hash));
+            }
+            for (key, value) in s.db.scan_prefix(Tree::Users, &prefix)? {
+                let user: crate::model::User = super::sled_keys::decode(Tree::Users, &value)?;
+                if s.db.get(Tree::UserEmails, user.email.as_bytes())?.as_deref() == Some(&key[..]) {
+                    ops.push(Op::Delete(Tree::UserEmails, user.email.into_bytes()));
+                }
+            }
+            for (key, value) in s.db.scan_prefix(Tree::SigninLinks, b"")? {
+                let link: crate::model::SigninLink = super::sled_keys::decode(Tree::SigninLinks, &value)?;
+                if link.account_id == account_id {
+                    ops.push(Op::Delete(Tree::SigninLinks, key));
+                }
             }
             // Small index trees keyed by time: entries that point at the account's records.
             for (key, _) in s.db.scan_prefix(Tree::LinkExpiry, b"")? {

@@ -41,6 +41,37 @@ pub enum ServiceError {
     Operator(#[from] OperatorError),
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    #[error(transparent)]
+    User(#[from] UserError),
+}
+
+/// Console users and sign-in. Sign-in failures are one variant on purpose: a wrong
+/// password, an unknown address and a disabled user look the same to whoever tries.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("invalid email address")]
+    InvalidEmail,
+    #[error("the email address is taken")]
+    EmailTaken,
+    #[error("unknown role")]
+    UnknownRole,
+    /// Admins invite admins, integrations and viewers; reviewers come from the operator.
+    #[error("reviewers are granted by the operator")]
+    ReviewerByOperator,
+    #[error("{0}")]
+    WeakPassword(&'static str),
+    /// Unknown, used or expired: the same answer for each.
+    #[error("sign-in link not valid")]
+    SigninLinkInvalid,
+    #[error("sign-in refused")]
+    SignInRefused,
+    /// The password was right and the user has a second factor: a code is needed.
+    #[error("a code from the authenticator app is needed")]
+    CodeNeeded,
+    #[error("the code is wrong or was used")]
+    CodeWrong,
+    #[error("too many failed sign-ins; wait {wait} s")]
+    RateLimited { wait: u64 },
 }
 
 #[derive(Debug, thiserror::Error)]

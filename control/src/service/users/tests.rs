@@ -1,0 +1,223 @@
+use std::net::IpAddr;
+
+use super::*;
+use crate::service::fixture::fixture;
+
+const PASSWORD: &str = "a long enough password";
+
+fn attempt<'a>(email: &'a str, password: &'a str, code: &'a str) -> SignInAttempt<'a> {
+    SignInAttempt {
+        email,
+        password,
+        code,
+        address: "192.0.2.9".parse::<IpAddr>().unwrap(),
+        agent: "test",
+    }
+}
+
+fn link_token(url: &str) -> &str {
+    url.split_once("token=").unwrap().1
+}
+
+#[tokio::test]
+async fn a_sign_in_link_sets_the_password_once_and_signs_in() {
+    let f = fixture().await;
+    let new = f
+        .svc
+        .create_user(&f.actor.account_id, " Ana@Example.COM ", Role::Admin, None)
+        .await
+        .unwrap();
+    assert_eq!(new.user.email, "ana@example.com");
+    let token = link_token(&new.signin_url);
+    // A weak password is refused and leaves the link usable.
+    let weak = f.svc.redeem_signin_link(token, "short", "ua").await;
+    assert!(matches!(
+        weak,
+        Err(ServiceError::User(UserError::WeakPassword(_)))
+    ));
+    let signed = f.svc.redeem_signin_link(token, PASSWORD, "ua").await.unwrap();
+    assert_eq!(signed.user.id, new.user.id);
+    let (session, user) = f.svc.session(&signed.secret).await.unwrap().unwrap();
+    assert_eq!((session.id, user.role), (signed.session.id, Role::Admin));
+    let again = f.svc.redeem_signin_link(token, PASSWORD, "ua").await;
+    assert!(matches!(
+        again,
+        Err(ServiceError::User(UserError::SigninLinkInvalid))
+    ));
+    // The email is taken now, in any case.
+    let dup = f
+        .svc
+        .create_user(&f.actor.account_id, "ANA@example.com", Role::Viewer, None)
+        .await;
+    assert!(matches!(dup, Err(ServiceError::User(UserError::EmailTaken))));
+}
+
+#[tokio::test]
+async fn sign_in_takes_the_right_password_only_and_audits_with_the_user() {
+    let f = fixture().await;
+    let new = f
+        .svc
+        .create_user(&f.actor.account_id, "bo@example.com", Role::Viewer, None)
+        .await
+        .unwrap();
+    f.svc
+        .redeem_signin_link(link_token(&new.signin_url), PASSWORD, "ua")
+        .await
+        .unwrap();
+    let wrong = f
+        .svc
+        .sign_in(attempt("bo@example.com", "not the password", ""))
+        .await;
+    assert!(matches!(wrong, Err(ServiceError::User(UserError::SignInRefused))));
+    let unknown = f.svc.sign_in(attempt("nobody@example.com", PASSWORD, "")).await;
+    assert!(matches!(
+        unknown,
+        Err(ServiceError::User(UserError::SignInRefused))
+    ));
+    let signed = f
+        .svc
+        .sign_in(attempt("BO@example.com", PASSWORD, ""))
+        .await
+        .unwrap();
+    let audit = f.svc.audit(&f.actor.account_id, 20).await.unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert!(
+        actions.contains(&("user.sign_in_failed", new.user.id.as_str())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("user.sign_in", new.user.id.as_str())),
+        "{actions:?}"
+    );
+    // Signing out ends the session at once.
+    f.svc
+        .end_session(&signed.user, &signed.session.id, true)
+        .await
+        .unwrap();
+    assert!(f.svc.session(&signed.secret).await.unwrap().is_none());
+    let audit = f.svc.audit(&f.actor.account_id, 1).await.unwrap();
+    assert_eq!(audit[0].action, "user.sign_out");
+}
+
+#[tokio::test]
+async fn failures_past_the_budget_are_refused_without_a_check() {
+    let f = fixture().await;
+    let new = f
+        .svc
+        .create_user(&f.actor.account_id, "cy@example.com", Role::Viewer, None)
+        .await
+        .unwrap();
+    f.svc
+        .redeem_signin_link(link_token(&new.signin_url), PASSWORD, "ua")
+        .await
+        .unwrap();
+    for _ in 0..FAILURES_PER_USER {
+        let _ = f
+            .svc
+            .sign_in(attempt("cy@example.com", "wrong password!", ""))
+            .await;
+    }
+    // Even the right password is refused now: the budget is spent.
+    let blocked = f.svc.sign_in(attempt("cy@example.com", PASSWORD, "")).await;
+    assert!(matches!(blocked, Err(ServiceError::User(UserError::RateLimited { wait })) if wait > 0));
+}
+
+#[tokio::test]
+async fn a_second_factor_needs_a_fresh_code() {
+    let f = fixture().await;
+    let new = f
+        .svc
+        .create_user(&f.actor.account_id, "di@example.com", Role::Reviewer, None)
+        .await
+        .unwrap();
+    let signed = f
+        .svc
+        .redeem_signin_link(link_token(&new.signin_url), PASSWORD, "ua")
+        .await
+        .unwrap();
+    assert!(signed.user.must_enrol_totp());
+    let secret = f.svc.totp_begin(&signed.user).await.unwrap();
+    let right: u32 = totp::code_at(&secret, now()).parse().unwrap();
+    let wrong = format!("{:06}", (right + 500_000) % 1_000_000);
+    assert!(f.svc.totp_confirm(&signed.user, &wrong).await.is_err());
+    f.svc
+        .totp_confirm(&signed.user, &totp::code_at(&secret, now()))
+        .await
+        .unwrap();
+    let user = f.svc.user(&f.actor.account_id, &new.user.id).await.unwrap();
+    assert!(!user.must_enrol_totp());
+    let no_code = f.svc.sign_in(attempt("di@example.com", PASSWORD, "")).await;
+    assert!(matches!(no_code, Err(ServiceError::User(UserError::CodeNeeded))));
+    // The code that confirmed enrolment was used: it does not sign in again.
+    let reused = f
+        .svc
+        .sign_in(attempt(
+            "di@example.com",
+            PASSWORD,
+            &totp::code_at(&secret, now()),
+        ))
+        .await;
+    assert!(matches!(reused, Err(ServiceError::User(UserError::CodeWrong))));
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_or_at_their_absolute_end() {
+    let s = Session {
+        id: "ses_0".into(),
+        account_id: "acc".into(),
+        user_id: "usr".into(),
+        created_at: 1000,
+        last_seen_at: 1000,
+        expires_at: 1000 + SESSION_MAX_SECONDS,
+        revoked_at: None,
+        csrf: String::new(),
+        agent: String::new(),
+    };
+    assert!(s.active_at(1000 + SESSION_IDLE_SECONDS - 1, SESSION_IDLE_SECONDS));
+    assert!(!s.active_at(1000 + SESSION_IDLE_SECONDS, SESSION_IDLE_SECONDS));
+    let busy = Session {
+        last_seen_at: 1000 + SESSION_MAX_SECONDS - 10,
+        ..s.clone()
+    };
+    assert!(!busy.active_at(1000 + SESSION_MAX_SECONDS, SESSION_IDLE_SECONDS));
+    let revoked = Session {
+        revoked_at: Some(1001),
+        ..s
+    };
+    assert!(!revoked.active_at(1002, SESSION_IDLE_SECONDS));
+}
+
+#[tokio::test]
+async fn admins_cannot_grant_reviewer_and_emails_are_checked() {
+    let f = fixture().await;
+    let admin = Actor {
+        role: Role::Admin,
+        ..f.actor.clone()
+    };
+    let r = f
+        .svc
+        .create_user(
+            &f.actor.account_id,
+            "ed@example.com",
+            Role::Reviewer,
+            Some(&admin),
+        )
+        .await;
+    assert!(matches!(
+        r,
+        Err(ServiceError::User(UserError::ReviewerByOperator))
+    ));
+    for bad in [
+        "",
+        "no-at",
+        "a@b",
+        "a b@example.com",
+        "a@@example.com",
+        "a@example.com\u{200b}",
+    ] {
+        assert!(normalize_email(bad).is_err(), "{bad:?}");
+    }
+}
