@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Manage the people who sign in to the console.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -132,6 +137,23 @@ enum AccountCommand {
         /// Confirms the deletion: it cannot be undone.
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a console user; prints a one-time sign-in link (good for 24 hours) with which
+    /// they choose a password. Only the operator grants the reviewer role.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        /// admin, integration, reviewer or viewer.
+        #[arg(long)]
+        role: String,
         #[command(flatten)]
         common: Common,
     },
@@ -565,6 +587,15 @@ async fn run(cli: Cli) -> ExitCode {
                 operate(&common, OpRequest::RevokeGatewayCredential { id }).await
             }
         },
+        Command::User {
+            command:
+                UserCommand::Create {
+                    account,
+                    email,
+                    role,
+                    common,
+                },
+        } => operate(&common, OpRequest::CreateUser { account, email, role }).await,
         Command::Account {
             command: AccountCommand::Create { name, plan, common },
         } => operate(&common, OpRequest::CreateAccount { name, plan }).await,

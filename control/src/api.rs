@@ -4,7 +4,7 @@
 
 mod download;
 pub mod events;
-mod lists;
+pub mod lists;
 mod observe;
 mod problems;
 mod range;
@@ -34,6 +34,16 @@ use crate::settings::FileUploadSettings;
 pub use observe::Who;
 pub use route::{Perm, Route};
 use upgate_gateway::sys::now;
+
+/// A file's download for a signed-in console user (the same path, audit and checks).
+pub async fn download_for(
+    api: &Api,
+    actor: Actor,
+    file_id: String,
+    headers: &http::HeaderMap,
+) -> Result<ApiResponse, Problem> {
+    download::download(api, actor, file_id, headers).await
+}
 
 pub type ApiResponse = Response<BoxBody<Bytes, std::io::Error>>;
 
@@ -277,6 +287,9 @@ impl Api {
         if *route == Route::Healthz {
             return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})));
         }
+        if *route == Route::Console {
+            return Ok(crate::console::serve(self, req).await);
+        }
         let wrong_method = |allow: &[&str]| Err(Problem::method_not_allowed(allow));
         if !route.protected() {
             return match route {
@@ -319,6 +332,13 @@ impl Api {
         };
         let svc = self.service.clone();
         match route {
+            Route::AssistantList => {
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::assistants(&svc, &actor, q).await?,
+                ))
+            }
             Route::AssistantGet(id) => {
                 let id = ext_id(id)?;
                 let public_url = svc.public_url.clone();
@@ -453,12 +473,12 @@ impl Api {
                 let id = ext_id(id)?;
                 let after = events::resume_after(req.headers(), req.uri().query())?;
                 let call = svc.call(&actor.account_id, &id).await?;
-                let token = bearer(&req).unwrap_or_default();
+                let token = events::Credential::Token(bearer(&req).unwrap_or_default());
                 events::open(svc, &self.streams, token, actor.account_id, Some(call), after).await
             }
             Route::Events => {
                 let after = events::resume_after(req.headers(), req.uri().query())?;
-                let token = bearer(&req).unwrap_or_default();
+                let token = events::Credential::Token(bearer(&req).unwrap_or_default());
                 events::open(svc, &self.streams, token, actor.account_id, None, after).await
             }
             Route::AuditList => {
@@ -494,7 +514,7 @@ impl Api {
             Route::TokenList => tokens::list(self, actor).await,
             Route::TokenGet(id) => tokens::get(self, actor, id.clone()).await,
             Route::TokenRevoke(id) => tokens::revoke(self, actor, id.clone()).await,
-            Route::Healthz | Route::Unmatched { .. } | Route::WrongMethod { .. } => {
+            Route::Healthz | Route::Console | Route::Unmatched { .. } | Route::WrongMethod { .. } => {
                 Err(Problem::not_found("resource"))
             }
         }

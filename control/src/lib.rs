@@ -5,6 +5,7 @@ pub mod account_keys;
 pub mod api;
 pub mod attest;
 pub mod backup;
+pub mod console;
 pub mod db;
 /// Shared with the gateway, which cleans display names with the same list.
 pub use upgate_gateway::hidden_chars;

@@ -65,6 +65,12 @@ pub enum OpRequest {
     RevokeGatewayCredential {
         id: String,
     },
+    /// A console user with a one-time sign-in link (printed once).
+    CreateUser {
+        account: String,
+        email: String,
+        role: String,
+    },
     /// Deletes an account with everything it holds, its keys first (crypto-shredding).
     DeleteAccount {
         account: String,
@@ -127,6 +133,13 @@ pub async fn execute(svc: &Service, req: OpRequest) -> Result<serde_json::Value,
             };
             let (record, token) = svc.create_token(&account, role, new, "operator").await?;
             Ok(json!({"result": token, "id": record.id, "role": role.as_str()}))
+        }
+        OpRequest::CreateUser { account, email, role } => {
+            let role = Role::parse(&role).ok_or(crate::service::ServiceError::from(
+                crate::service::UserError::UnknownRole,
+            ))?;
+            let new = svc.create_user(&account, &email, role, None).await?;
+            Ok(json!({"result": new.signin_url, "id": new.user.id, "role": role.as_str()}))
         }
         OpRequest::ListTokens { account } => {
             if svc.account(&account).await?.is_none() {

@@ -56,6 +56,7 @@ pub fn open_service(config: &Config, metrics: Metrics) -> Result<Arc<Service>, R
     );
     service.set_lease_ttl(config.control.internal.lease_ttl);
     service.set_max_file_bytes(config.uploads.max_file_bytes);
+    service.set_console_url(config.control.console_url.clone());
     Ok(Arc::new(service))
 }
 

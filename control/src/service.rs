@@ -24,7 +24,7 @@ mod resumable_expiry;
 mod sms_reports;
 mod sms_window;
 mod tokens;
-mod users;
+pub mod users;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -249,6 +249,11 @@ impl Service {
             return Ok(None);
         }
         Ok(self.repos.accounts.account(id).await?)
+    }
+
+    /// Whether the account's plan includes SMS (which file upload needs).
+    pub async fn plan_sms(&self, account_id: &str) -> Result<bool, ServiceError> {
+        self.plan_has_sms(account_id).await
     }
 
     async fn plan_has_sms(&self, account_id: &str) -> Result<bool, ServiceError> {

@@ -78,10 +78,28 @@ pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<u64, Pro
 }
 
 /// Opens a stream of the account's events, or of `call`'s, after id `after`.
+/// What opened a stream, checked again at each heartbeat.
+#[derive(Clone)]
+pub enum Credential {
+    /// An API token (the control API).
+    Token(String),
+    /// A console session's cookie secret.
+    Session(String),
+}
+
+impl Credential {
+    async fn still_valid(&self, svc: &Service) -> bool {
+        match self {
+            Credential::Token(token) => matches!(svc.authenticate(token).await, Ok(Ok(_))),
+            Credential::Session(secret) => matches!(svc.session(secret).await, Ok(Some(_))),
+        }
+    }
+}
+
 pub async fn open(
     svc: Arc<Service>,
     streams: &Streams,
-    token: String,
+    token: Credential,
     account_id: String,
     call: Option<Call>,
     after: u64,
@@ -157,9 +175,9 @@ impl Drop for Open {
 /// One open stream: where it is in the log and what it waits on.
 struct Tail {
     svc: Arc<Service>,
-    /// Checked again at each heartbeat: a token revoked (or expired) while its stream is open
-    /// ends the stream within a heartbeat.
-    token: String,
+    /// Checked again at each heartbeat: a token or session revoked (or expired) while its
+    /// stream is open ends the stream within a heartbeat.
+    token: Credential,
     account_id: String,
     /// `Some` for a call's stream, which ends with the call.
     call: Option<Call>,
@@ -234,7 +252,7 @@ impl Tail {
                 _ = self.stop.wait_for(|stopping| *stopping) => return None,
             };
             if heartbeat {
-                if !matches!(self.svc.authenticate(&self.token).await, Ok(Ok(_))) {
+                if !self.token.still_valid(&self.svc).await {
                     return None;
                 }
                 return Some((Ok(Frame::data(Bytes::from_static(b": heartbeat\n\n"))), self));

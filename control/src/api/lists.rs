@@ -1,6 +1,6 @@
 //! `GET /v1/calls`, `GET /v1/files` and `GET /v1/audit`: the account's lists, newest
 //! first, a page at a time. `?limit=` (1-500) and `?cursor=` (the `next_cursor` of the
-//! page before, opaque) on each; calls also take `assistant_id`, `from` and `to`.
+//! page before, opaque) on each (`GET /v1/assistants` too, by id from the last); calls also take `assistant_id`, `from` and `to`.
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -122,6 +122,26 @@ pub async fn files(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, 
         )
         .await?;
     Ok(page_json("files", page, views::file_json))
+}
+
+pub async fn assistants(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, ServiceError> {
+    let page = svc
+        .repos()
+        .lists
+        .assistants_page(&actor.account_id, q.cursor, q.limit.unwrap_or(DEFAULT_LIMIT))
+        .await?;
+    Ok(page_json("assistants", page, |a| {
+        json!({
+            "id": a.id,
+            "file_upload_enabled": a.file_upload.enabled,
+            "updated_at": a.updated_at,
+        })
+    }))
+}
+
+/// A page's `next`, as a `cursor` the list takes back (the console's links carry it).
+pub fn encode_cursor(next: &[u8]) -> String {
+    CURSOR.encode(next)
 }
 
 /// The audit log keeps its answer of before pagination when asked without `limit`: the

@@ -42,6 +42,9 @@ impl Perm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Healthz,
+    /// The staff console's pages (`console`): one template for all of them.
+    Console,
+    AssistantList,
     AssistantGet(String),
     AssistantPut(String),
     CallPut(String),
@@ -96,6 +99,9 @@ const METHODS: [(&str, Method); 5] = [
 
 impl Route {
     pub fn parse(method: &Method, path: &str) -> Route {
+        if path == "/" {
+            return Route::Console;
+        }
         // Matched exactly, as the gateway does: `//v1/x`, `/v1/./x`, `/v1//x`, a trailing
         // slash or an encoded slash is not a route (a proxy in front may read it otherwise).
         let raw: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
@@ -134,7 +140,9 @@ impl Route {
         let id = |s: &str| s.to_string();
         Some(match (method, segs) {
             (&Method::GET, ["healthz"]) => Route::Healthz,
+            (_, ["console", ..]) => Route::Console,
             (_, ["v1", rest @ ..]) => match (method, rest) {
+                (&Method::GET, ["assistants"]) => Route::AssistantList,
                 (&Method::GET, ["assistants", a]) => Route::AssistantGet(id(a)),
                 (&Method::PUT, ["assistants", a]) => Route::AssistantPut(id(a)),
                 (&Method::PUT, ["calls", c]) => Route::CallPut(id(c)),
@@ -175,8 +183,10 @@ impl Route {
 
     /// Every template an endpoint has (a test holds it equal to what `template` says), for
     /// the metrics made at start.
-    pub const TEMPLATES: [&'static str; 25] = [
+    pub const TEMPLATES: [&'static str; 27] = [
         "/healthz",
+        "/console",
+        "/v1/assistants",
         "/v1/assistants/{assistant_id}",
         "/v1/calls/{call_id}",
         "/v1/calls/{call_id}/events",
@@ -207,6 +217,8 @@ impl Route {
     pub fn template(&self) -> &'static str {
         match self {
             Route::Healthz => "/healthz",
+            Route::Console => "/console",
+            Route::AssistantList => "/v1/assistants",
             Route::AssistantGet(_) | Route::AssistantPut(_) => "/v1/assistants/{assistant_id}",
             Route::CallPut(_) | Route::CallGet(_) => "/v1/calls/{call_id}",
             Route::CallEvents(_) => "/v1/calls/{call_id}/events",
@@ -242,6 +254,7 @@ impl Route {
         !matches!(
             self,
             Route::Healthz
+                | Route::Console
                 | Route::Unmatched { protected: false }
                 | Route::WrongMethod { protected: false, .. }
         )
@@ -250,8 +263,10 @@ impl Route {
     /// The permission the endpoint needs; `None` for the open ones and for no endpoint.
     pub fn perm(&self) -> Option<Perm> {
         Some(match self {
-            Route::Healthz | Route::Unmatched { .. } | Route::WrongMethod { .. } => return None,
-            Route::AssistantGet(_) => Perm::SettingsRead,
+            Route::Healthz | Route::Console | Route::Unmatched { .. } | Route::WrongMethod { .. } => {
+                return None
+            }
+            Route::AssistantList | Route::AssistantGet(_) => Perm::SettingsRead,
             Route::AssistantPut(_) => Perm::SettingsWrite,
             Route::CallPut(_) | Route::LinkIssue(_) | Route::LinkResend(_) | Route::LinkRevoke(_) => {
                 Perm::Calls

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::RepoError;
-use crate::model::{AuditEntry, Call, FileRecord};
+use crate::model::{Assistant, AuditEntry, Call, FileRecord};
 
 /// One page: its records, and where the next one starts (`None`: this was the last).
 #[derive(Debug)]
@@ -42,6 +42,13 @@ pub trait ListRepo: Send + Sync {
         limit: usize,
         quarantined: bool,
     ) -> Result<Page<FileRecord>, RepoError>;
+    /// The account's assistants, by id from the last (a page's `next` continues below).
+    async fn assistants_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<Assistant>, RepoError>;
     /// The account's audit log, newest first.
     async fn audit_page(
         &self,

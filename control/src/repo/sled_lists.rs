@@ -185,6 +185,25 @@ impl ListRepo for SledStore {
         .await
     }
 
+    async fn assistants_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<crate::model::Assistant>, RepoError> {
+        let account = account_id.to_string();
+        self.off(move |s| {
+            s.page(
+                Tree::Assistants,
+                &account,
+                before.as_deref(),
+                limit,
+                |_, value| Ok(Keep::Item(decode(Tree::Assistants, value)?)),
+            )
+        })
+        .await
+    }
+
     async fn audit_page(
         &self,
         account_id: &str,

@@ -1,0 +1,271 @@
+// Drives the staff console in Debian's headless Chromium, each flow from sign-in: the
+// settings form on a plan without SMS and with it (toggle, counter, preview, link
+// warning, server validation), a call updating live as a caller uploads on the real
+// upload page, a viewer who cannot download, a reviewer who must set up TOTP and then
+// downloads, a session revoked from another browser, and forms posted without the form
+// token. axe-core checks every page; screenshots go to UPGATE_SHOTS. Run by
+// tests/console.rs, which starts upgate, creates the users and checks the audit log after.
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const axePath = require.resolve("axe-core/axe.min.js");
+const env = (k) => {
+  const v = process.env[k];
+  assert.ok(v, `${k} is set`);
+  return v;
+};
+const control = env("UPGATE_CONTROL");
+const shots = process.env.UPGATE_SHOTS;
+const png = { name: "damage.png", mimeType: "image/png", buffer: readFileSync(env("UPGATE_PNG")) };
+const PASSWORD = "a long enough password";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const phone = { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true };
+const desktop = { viewport: { width: 1280, height: 800 } };
+const checked = [];
+const summary = {};
+
+async function accessible(page, state) {
+  await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const found = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  assert.deepEqual(found, [], `axe violations in "${state}"`);
+  // Nothing wider than the viewport (a phone scrolls tables inside their box, not the page).
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.ok(!wide, `"${state}" scrolls sideways`);
+  checked.push(state);
+  if (shots) await page.screenshot({ path: `${shots}/${state.replace(/\W+/g, "-")}.png`, fullPage: true });
+}
+
+async function context(options = desktop) {
+  // bypassCSP lets axe-core be injected; the console itself never runs inline script.
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, ...options });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/status of (401|403|422)/.test(m.text())) errors.push(`${m.text()} ${m.location().url}`);
+  });
+  return { ctx, page, errors };
+}
+
+// Clicks a submit button and waits for the page the form leads to.
+async function submit(page, selector) {
+  await Promise.all([page.waitForEvent("framenavigated"), page.click(selector)]);
+  await page.waitForLoadState();
+}
+
+// The welcome link: choose a password, land signed in.
+async function welcome(page, link, state) {
+  await page.goto(link);
+  await accessible(page, `${state}: welcome`);
+  await page.fill("#password", PASSWORD);
+  await submit(page, "button[type=submit]");
+}
+
+async function signIn(page, email, code) {
+  await page.goto(`${control}/console/sign-in`);
+  await page.fill("#email", email);
+  await page.fill("#password", PASSWORD);
+  if (code) await page.fill("#code", code);
+  await submit(page, "main button[type=submit]");
+}
+
+function base32(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of text) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+// RFC 6238, as an authenticator app computes it, for the step `offset` steps from now.
+function totp(secret, offset = 0) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + offset));
+  const mac = createHmac("sha1", base32(secret)).update(counter).digest();
+  const o = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
+
+async function api(token, method, path, body) {
+  const res = await fetch(`${control}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  const json = await res.json();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+try {
+  // --- A plan without SMS: the toggle is greyed out, with the upgrade notice. ---
+  const starter = await context(phone);
+  await welcome(starter.page, env("UPGATE_STARTER_ADMIN"), "starter admin");
+  assert.match(starter.page.url(), /\/console\/calls$/, await starter.page.locator("body").innerText());
+  await accessible(starter.page, "starter admin: calls, none yet");
+  await starter.page.goto(`${control}/console/assistants`);
+  await accessible(starter.page, "starter admin: assistants, none yet");
+  await starter.page.fill("#open-id", "desk");
+  await starter.page.click("form.inline button");
+  await starter.page.waitForURL(/\/console\/assistants\/desk$/);
+  const toggle = starter.page.locator("#enabled");
+  assert.ok(await toggle.isDisabled(), "the toggle is greyed out without SMS");
+  assert.equal(await toggle.getAttribute("role"), "switch");
+  assert.match(await starter.page.locator("#upgrade-notice").innerText(), /plan doesn't include SMS/);
+  assert.match(await toggle.getAttribute("aria-describedby"), /upgrade-notice/);
+  await accessible(starter.page, "starter admin: settings, plan without SMS");
+
+  // --- A plan with SMS: counter, preview, link warning, the server's rules, save. ---
+  const admin = await context(desktop);
+  await welcome(admin.page, env("UPGATE_PRO_ADMIN"), "pro admin");
+  await admin.page.goto(`${control}/console/assistants/desk`);
+  const on = admin.page.locator("#enabled");
+  assert.ok(!(await on.isDisabled()));
+  assert.equal(await admin.page.locator("#upgrade-notice").count(), 0);
+  await on.check();
+  await admin.page.fill("#trigger", "When the caller has photos of the damaged product");
+  await admin.page.fill("#message", "");
+  await admin.page.locator("#message").pressSequentially("Please send the photos");
+  await admin.page.waitForFunction(() => document.querySelector("#message-counter").textContent === "22 / 100 characters");
+  await admin.page.waitForFunction(() => document.querySelector("#preview-text").textContent.startsWith("Please send the photos https://"));
+  assert.match(await admin.page.locator("#preview-meta").innerText(), /characters · GSM-7 · 1 segment$/);
+  assert.ok(await admin.page.locator("#link-warning").isHidden());
+  await admin.page.locator("#message").pressSequentially(" at www.example.com");
+  await admin.page.waitForFunction(() => !document.querySelector("#link-warning").hidden);
+  await accessible(admin.page, "pro admin: settings, message with a link");
+  // Saved as it is, the server refuses it and says why next to the field.
+  await submit(admin.page, "#settings button[type=submit]");
+  assert.match(await admin.page.locator("#message-error").innerText(), /link/i);
+  assert.match(await admin.page.locator("#message").getAttribute("aria-describedby"), /message-error/);
+  await accessible(admin.page, "pro admin: settings refused");
+  await admin.page.fill("#message", "Bitte senden Sie die Fotos über diesen Link, danke schön");
+  await admin.page.locator("#message").pressSequentially("!");
+  await admin.page.waitForFunction(() => /UCS-2|GSM-7/.test(document.querySelector("#preview-meta").textContent));
+  await admin.page.fill("#message", "Please send the photos");
+  await admin.page.locator("#message").pressSequentially(".");
+  await admin.page.waitForFunction(() => document.querySelector("#link-warning").hidden);
+  await admin.page.click("#settings button[type=submit]");
+  await admin.page.waitForURL(/saved=1/);
+  assert.equal(await admin.page.locator(".saved").innerText(), "Saved.");
+  assert.ok(await admin.page.locator("#enabled").isChecked());
+  assert.equal(await admin.page.locator("#message").inputValue(), "Please send the photos.");
+  const tool = JSON.parse(await admin.page.locator("#tool").innerText());
+  assert.ok(JSON.stringify(tool).includes("damaged product"), JSON.stringify(tool));
+  await accessible(admin.page, "pro admin: settings saved");
+  await admin.page.goto(`${control}/console/assistants`);
+  assert.equal(await admin.page.locator("main table a").innerText(), "desk");
+  await accessible(admin.page, "pro admin: assistants");
+
+  // --- A link from the API; the call's page updates live as the caller uploads. ---
+  const integration = env("UPGATE_INTEGRATION_TOKEN");
+  await api(integration, "PUT", "/v1/calls/call-live", { assistant_id: "desk", caller_number: "+14155550123" });
+  const link = await api(integration, "POST", "/v1/calls/call-live/upload-links");
+  await admin.page.goto(`${control}/console/calls`);
+  await accessible(admin.page, "pro admin: calls");
+  await admin.page.click("#calls a");
+  await admin.page.waitForURL(/\/console\/calls\/call-live$/, { waitUntil: "domcontentloaded" });
+  assert.equal(await admin.page.locator("#no-files").innerText(), "No files yet.");
+  assert.match(await admin.page.locator("#links .status").innerText(), /active/);
+  await accessible(admin.page, "pro admin: call, waiting");
+  const marker = await admin.page.evaluate(() => (window.__stayed = "yes"));
+  const caller = await context(phone);
+  await caller.page.goto(link.url);
+  await caller.page.waitForURL(/\/u\/s\//);
+  await caller.page.setInputFiles("#picker", png);
+  await caller.page.waitForFunction(() => document.querySelectorAll("#files li .ok").length === 1, null, { timeout: 20000 });
+  await admin.page.waitForFunction(() => document.querySelector("#files td a")?.textContent === "damage.png", null, { timeout: 15000 });
+  assert.equal(await admin.page.evaluate(() => window.__stayed), marker, "the page updated in place, not by a reload");
+  await accessible(admin.page, "pro admin: call, file arrived live");
+  const fileHref = await admin.page.locator("#files td a").getAttribute("href");
+  summary.file = fileHref.split("/").pop();
+  // Resend from the call's page.
+  await submit(admin.page, "#links button");
+  assert.equal(await admin.page.locator("#links .sms").count(), 2, "the link was texted again");
+  // An admin sees files, but downloads are for reviewers.
+  await admin.page.goto(`${control}${fileHref}`);
+  assert.equal(await admin.page.locator("#download").count(), 0);
+
+  // --- A viewer sees the file and cannot download it. ---
+  const viewer = await context(phone);
+  await welcome(viewer.page, env("UPGATE_VIEWER"), "viewer");
+  await viewer.page.goto(`${control}${fileHref}`);
+  assert.match(await viewer.page.locator("main").innerText(), /SHA-256/);
+  assert.equal(await viewer.page.locator("#no-download").innerText(), "Downloads are for reviewers.");
+  await accessible(viewer.page, "viewer: file");
+  const refused = await viewer.page.request.get(`${control}${fileHref}/content`);
+  assert.equal(refused.status(), 403);
+  assert.ok(!(await refused.body()).includes(png.buffer.subarray(0, 16)));
+
+  // --- A reviewer must set up TOTP; then signs in with it and downloads. ---
+  const reviewer = await context(desktop);
+  await welcome(reviewer.page, env("UPGATE_REVIEWER"), "reviewer");
+  assert.match(reviewer.page.url(), /\/console\/account\?enrol=1$/);
+  await reviewer.page.goto(`${control}${fileHref}`);
+  assert.match(reviewer.page.url(), /\/console\/account\?enrol=1$/, "no file before a second factor");
+  await submit(reviewer.page, "main form button");
+  const secret = await reviewer.page.locator("#totp-secret").innerText();
+  await accessible(reviewer.page, "reviewer: set up TOTP");
+  await reviewer.page.fill("#totp-code", totp(secret));
+  await submit(reviewer.page, "main form button");
+  assert.match(await reviewer.page.locator("#totp-status").innerText(), /^On/);
+  await reviewer.page.click("header form.signout button");
+  await reviewer.page.waitForURL(/\/console\/sign-in$/);
+  await accessible(reviewer.page, "sign in");
+  await signIn(reviewer.page, env("UPGATE_REVIEWER_EMAIL"), "");
+  assert.match(await reviewer.page.locator("#form-error").innerText(), /6-digit code/);
+  // The code used to turn TOTP on is spent; the next step's code is taken.
+  await signIn(reviewer.page, env("UPGATE_REVIEWER_EMAIL"), totp(secret, 1));
+  assert.match(reviewer.page.url(), /\/console\/calls$/);
+  await reviewer.page.goto(`${control}${fileHref}`);
+  await accessible(reviewer.page, "reviewer: file");
+  const [download] = await Promise.all([reviewer.page.waitForEvent("download"), reviewer.page.click("#download")]);
+  const got = readFileSync(await download.path());
+  assert.ok(got.equals(png.buffer), "the download is the original bytes");
+
+  // --- A session revoked from another browser ends there at once. ---
+  const other = await context(desktop);
+  await signIn(other.page, env("UPGATE_PRO_ADMIN_EMAIL"), "");
+  assert.match(other.page.url(), /\/console\/calls$/);
+  await admin.page.goto(`${control}/console/account`);
+  await accessible(admin.page, "pro admin: account");
+  const revoke = admin.page.locator("tr", { hasText: "active" }).locator("button");
+  await Promise.all([admin.page.waitForEvent("framenavigated"), revoke.click()]);
+  await admin.page.waitForLoadState();
+  await other.page.goto(`${control}/console/calls`);
+  assert.match(other.page.url(), /\/console\/sign-in$/, "the revoked session is signed out");
+
+  // --- Forms without the form token, or from another site, are refused. ---
+  const forged = await admin.page.request.post(`${control}/console/assistants/desk`, {
+    form: { enabled: "on", trigger: "x", message: "Hijacked" },
+  });
+  assert.equal(forged.status(), 403);
+  const wrong = await admin.page.request.post(`${control}/console/assistants/desk`, {
+    form: { _csrf: "0".repeat(64), message: "Hijacked" },
+  });
+  assert.equal(wrong.status(), 403);
+  const csrf = await admin.page.locator("input[name=_csrf]").first().inputValue();
+  const crossSite = await admin.page.request.post(`${control}/console/assistants/desk`, {
+    form: { _csrf: csrf, message: "Hijacked" },
+    headers: { origin: "https://evil.example" },
+  });
+  assert.equal(crossSite.status(), 403);
+  await admin.page.goto(`${control}/console/assistants/desk`);
+  assert.equal(await admin.page.locator("#message").inputValue(), "Please send the photos.");
+
+  for (const c of [starter, admin, caller, viewer, reviewer, other]) assert.deepEqual(c.errors, []);
+  summary.checked = checked;
+  console.log(JSON.stringify(summary));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,122 @@
+//! The staff console in a real browser: Debian's headless Chromium, driven by Playwright
+//! (tests/browser/console.mjs), against the real binary, with a caller uploading on the
+//! real upload page over TLS. This test makes the accounts and users with the operator's
+//! CLI, as an operator would, and checks afterwards what the audit log says each user did.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::files::png;
+use common::upgate::{Api, Upgate};
+use serde_json::Value;
+
+fn user(up: &Upgate, account: &str, email: &str, role: &str) -> String {
+    let (ok, out, err) = up.cli(&[
+        "user",
+        "create",
+        "--account",
+        account,
+        "--email",
+        email,
+        "--role",
+        role,
+    ]);
+    assert!(ok, "user create failed: {err}");
+    let url = out.trim().to_string();
+    assert!(
+        url.starts_with(&format!("{}/console/welcome?token=", up.control)),
+        "{url}"
+    );
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_use_the_console_in_a_browser() {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").is_dir(),
+        "run .ci/run (it installs chromium and runs `npm ci` in tests/browser)"
+    );
+    let mut up = Upgate::configure("");
+    up.start().await;
+    let starter = up.create_account("Starter Co", "starter");
+    let pro = up.create_account("Pro Co", "pro");
+    let integration = up.create_token(&pro, "integration");
+    let audit_reader = Api::new(&up.control, &up.create_token(&pro, "reviewer"));
+    let image = png(48, 32);
+    let png_path = up.dir.path().join("damage.png");
+    std::fs::write(&png_path, &image).unwrap();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let out = Command::new("node")
+        .arg(browser_dir.join("console.mjs"))
+        .env("UPGATE_CONTROL", &up.control)
+        .env(
+            "UPGATE_STARTER_ADMIN",
+            user(&up, &starter, "owner@starter.example", "admin"),
+        )
+        .env("UPGATE_PRO_ADMIN", user(&up, &pro, "ana@pro.example", "admin"))
+        .env("UPGATE_PRO_ADMIN_EMAIL", "ana@pro.example")
+        .env("UPGATE_VIEWER", user(&up, &pro, "vic@pro.example", "viewer"))
+        .env("UPGATE_REVIEWER", user(&up, &pro, "rosa@pro.example", "reviewer"))
+        .env("UPGATE_REVIEWER_EMAIL", "rosa@pro.example")
+        .env("UPGATE_INTEGRATION_TOKEN", &integration)
+        .env("UPGATE_PNG", &png_path)
+        .env("UPGATE_SHOTS", &shots)
+        .output()
+        .expect("node is installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "console script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(summary["checked"].as_array().unwrap().len() >= 15, "{summary}");
+    assert!(shots.join("pro-admin-settings-saved.png").exists());
+
+    // What the audit log says: sign-ins, the settings change and the download, each by a
+    // user (`usr_...`), never by a token; the revoked session; the viewer's refusal.
+    let (_, log) = audit_reader.get("/v1/audit?limit=500").await;
+    let entries = log["entries"].as_array().unwrap();
+    let by = |action: &str| -> Vec<&Value> { entries.iter().filter(|e| e["action"] == action).collect() };
+    let file = summary["file"].as_str().unwrap();
+    let downloads = by("file.download");
+    assert_eq!(downloads.len(), 1, "{log}");
+    assert_eq!(downloads[0]["target"], file);
+    let reviewer = downloads[0]["actor"].as_str().unwrap();
+    assert!(reviewer.starts_with("usr_"), "{reviewer}");
+    let signins = by("user.sign_in");
+    assert!(
+        signins
+            .iter()
+            .any(|e| e["actor"] == reviewer && e["detail"]["method"] == "password+totp"),
+        "{log}"
+    );
+    assert!(by("user.totp_enabled").iter().any(|e| e["actor"] == reviewer));
+    assert!(by("user.sign_out").iter().any(|e| e["actor"] == reviewer));
+    let update = by("assistant.update");
+    assert_eq!(update.len(), 1, "the refused save wrote nothing: {log}");
+    assert!(update[0]["actor"].as_str().unwrap().starts_with("usr_"));
+    assert_eq!(by("session.revoke").len(), 1);
+    let denied = by("access.denied");
+    assert!(
+        denied.iter().any(|e| e["detail"]["permission"] == "download"),
+        "{log}"
+    );
+    // The forged posts changed nothing.
+    let (_, desk) = audit_reader.get("/v1/assistants/desk").await;
+    assert_eq!(desk["file_upload"]["message"], "Please send the photos.");
+    // The starter account never got settings saved, and its audit is its own.
+    let (_, starter_log) = Api::new(&up.control, &up.create_token(&starter, "reviewer"))
+        .get("/v1/audit?limit=500")
+        .await;
+    assert!(starter_log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["action"] != "assistant.update" && e["action"] != "file.download"));
+}
