@@ -63,12 +63,10 @@ pub async fn serve(api: &Api, req: Request<Incoming>) -> ApiResponse {
     let visit = match auth::visit(api, &req).await {
         Ok(Some(v)) => v,
         Ok(None) => return redirect("/console/sign-in"),
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
-    if method == Method::POST {
-        if let Err(resp) = http::check_post(&req, Some(&visit.session.csrf)) {
-            return resp;
-        }
+    if method == Method::POST && !http::post_allowed(&req, Some(&visit.session.csrf)) {
+        return http::forged();
     }
     // A reviewer without a second factor may only set one up (or leave).
     let enrolling = matches!(segs.as_slice(), ["account", ..] | ["sign-out"]);

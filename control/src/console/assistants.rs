@@ -264,10 +264,9 @@ fn from_form(form: &[(String, String)], enabled_available: bool) -> FileUploadSe
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
         link_ttl_seconds: number("link_ttl_seconds").unwrap_or(0),
-        retention_days: match get("retention_days").filter(|v| !v.is_empty()) {
-            None => None,
-            Some(v) => Some(v.parse::<u32>().unwrap_or(0)),
-        },
+        retention_days: get("retention_days")
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse::<u32>().unwrap_or(0)),
     }
 }
 

@@ -8,7 +8,8 @@ use hyper::body::Incoming;
 use maud::html;
 
 use super::http::{
-    bare_error, check_post, cookie, html, html_error, read_form, redirect, session_cookie, signed_form,
+    bare_error, cookie, forged, html, html_error, post_allowed, read_form, redirect, session_cookie,
+    signed_form,
 };
 use super::layout::{csrf, page, time};
 use super::{Visit, SESSION_COOKIE};
@@ -43,7 +44,7 @@ fn address(req: &Request<Incoming>) -> IpAddr {
 }
 
 /// The signed-in user of this request, if its cookie names an active session.
-pub async fn visit(api: &Api, req: &Request<Incoming>) -> Result<Option<Visit>, ApiResponse> {
+pub async fn visit(api: &Api, req: &Request<Incoming>) -> Result<Option<Visit>, Box<ApiResponse>> {
     let Some(secret) = cookie(req, SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -55,7 +56,7 @@ pub async fn visit(api: &Api, req: &Request<Incoming>) -> Result<Option<Visit>, 
             secret: secret.to_string(),
         })),
         Ok(None) => Ok(None),
-        Err(e) => Err(service_error(e)),
+        Err(e) => Err(Box::new(service_error(e))),
     }
 }
 
@@ -104,8 +105,8 @@ pub async fn sign_in_page(api: &Api, req: &Request<Incoming>) -> ApiResponse {
 }
 
 pub async fn sign_in(api: &Api, req: Request<Incoming>) -> ApiResponse {
-    if let Err(resp) = check_post(&req, None) {
-        return resp;
+    if !post_allowed(&req, None) {
+        return forged();
     }
     let (address, agent) = (address(&req), agent(&req));
     let Some(form) = read_form(req.into_body()).await else {
@@ -172,8 +173,8 @@ pub fn welcome_page(req: &Request<Incoming>) -> ApiResponse {
 }
 
 pub async fn welcome(api: &Api, req: Request<Incoming>) -> ApiResponse {
-    if let Err(resp) = check_post(&req, None) {
-        return resp;
+    if !post_allowed(&req, None) {
+        return forged();
     }
     let agent = agent(&req);
     let Some(form) = read_form(req.into_body()).await else {
@@ -196,7 +197,7 @@ pub async fn welcome(api: &Api, req: Request<Incoming>) -> ApiResponse {
 
 pub async fn sign_out(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiResponse {
     if let Err(resp) = signed_form(visit, req).await {
-        return resp;
+        return *resp;
     }
     if let Err(e) = api
         .service
@@ -282,7 +283,7 @@ pub async fn account_page(api: &Api, visit: &Visit, req: &Request<Incoming>) -> 
 
 pub async fn totp_begin(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiResponse {
     if let Err(resp) = signed_form(visit, req).await {
-        return resp;
+        return *resp;
     }
     match api.service.totp_begin(&visit.user).await {
         Ok(_) => redirect("/console/account"),
@@ -293,7 +294,7 @@ pub async fn totp_begin(api: &Api, visit: &Visit, req: Request<Incoming>) -> Api
 pub async fn totp_confirm(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiResponse {
     let form = match signed_form(visit, req).await {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let code = form.get("code").map(String::as_str).unwrap_or("");
     match api.service.totp_confirm(&visit.user, code).await {
@@ -309,7 +310,7 @@ pub async fn totp_confirm(api: &Api, visit: &Visit, req: Request<Incoming>) -> A
 
 pub async fn revoke(api: &Api, visit: &Visit, id: &str, req: Request<Incoming>) -> ApiResponse {
     if let Err(resp) = signed_form(visit, req).await {
-        return resp;
+        return *resp;
     }
     match api.service.end_session(&visit.user, id, false).await {
         Ok(_) => redirect("/console/account"),

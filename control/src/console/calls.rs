@@ -84,7 +84,14 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
         }
         rows.push((d, refusals));
     }
-    let mut next_q: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+    let next_href = page_.next.as_ref().map(|next| {
+        let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+        pairs.push(("cursor".into(), lists::encode_cursor(next)));
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        format!("/console/calls?{query}")
+    });
     let body = html! {
         form.filters method="get" action="/console/calls" aria-label="Filter calls" {
             div { label for="f-assistant" { "Assistant" } input id="f-assistant" name="assistant_id" value=[get("assistant_id")]; }
@@ -115,9 +122,8 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
                 }
             }
         }
-        @if let Some(next) = &page_.next {
-            @let _ = next_q.push(("cursor".into(), lists::encode_cursor(next)));
-            p { a rel="next" href=(format!("/console/calls?{}", form_urlencoded::Serializer::new(String::new()).extend_pairs(&next_q).finish())) { "Older calls" } }
+        @if let Some(next) = &next_href {
+            p { a rel="next" href=(next) { "Older calls" } }
         }
     };
     html(StatusCode::OK, layout::page(Some(visit), "Calls", body))
@@ -281,7 +287,7 @@ pub async fn events(api: &Api, visit: &Visit, id: &str, req: &Request<Incoming>)
 pub async fn resend(api: &Api, visit: &Visit, link_id: &str, req: Request<Incoming>) -> ApiResponse {
     let form = match signed_form(visit, req).await {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if !visit.may(Perm::Calls) {
         return html_error(visit, StatusCode::FORBIDDEN, "Your role cannot send links.");

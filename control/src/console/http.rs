@@ -121,13 +121,8 @@ pub async fn read_form(body: Incoming) -> Option<HashMap<String, String>> {
 /// Refuses a POST that did not come from our own pages: another site's form or script
 /// (Fetch metadata says cross-site, or Origin is not this host), or, signed in, a missing
 /// or wrong form token (field `_csrf`, or header `x-csrf-token` for our script's calls).
-pub fn check_post(req: &Request<Incoming>, csrf: Option<&str>) -> Result<(), ApiResponse> {
-    let refuse = || {
-        Err(bare_error(
-            StatusCode::FORBIDDEN,
-            "This form did not come from the console's own page. Reload the page and try again.",
-        ))
-    };
+pub fn post_allowed(req: &Request<Incoming>, csrf: Option<&str>) -> bool {
+    let refuse = || false;
     let headers = req.headers();
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if !matches!(site, "same-origin" | "none") {
@@ -143,24 +138,25 @@ pub fn check_post(req: &Request<Incoming>, csrf: Option<&str>) -> Result<(), Api
             return refuse();
         }
     }
-    let Some(expected) = csrf else { return Ok(()) };
+    let Some(expected) = csrf else { return true };
     // The token is read from the header here; forms are checked by `form_token_ok` once
     // their body is read.
     if let Some(given) = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
-        return match upgate_gateway::sys::secrets_equal(given.as_bytes(), expected.as_bytes()) {
-            true => Ok(()),
-            false => refuse(),
-        };
+        return upgate_gateway::sys::secrets_equal(given.as_bytes(), expected.as_bytes());
     }
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if form {
-        Ok(())
-    } else {
-        refuse()
-    }
+    form
+}
+
+/// The answer to a post `post_allowed` refused, or one without its form token.
+pub fn forged() -> ApiResponse {
+    bare_error(
+        StatusCode::FORBIDDEN,
+        "This form did not come from the console's own page. Reload the page and try again.",
+    )
 }
 
 /// The form's `_csrf` field against the session's token.
@@ -173,15 +169,12 @@ pub fn form_token_ok(form: &HashMap<String, String>, visit: &Visit) -> bool {
 pub async fn signed_form(
     visit: &Visit,
     req: Request<Incoming>,
-) -> Result<HashMap<String, String>, ApiResponse> {
+) -> Result<HashMap<String, String>, Box<ApiResponse>> {
     let form = read_form(req.into_body())
         .await
-        .ok_or_else(|| bare_error(StatusCode::BAD_REQUEST, "The form could not be read."))?;
+        .ok_or_else(|| Box::new(bare_error(StatusCode::BAD_REQUEST, "The form could not be read.")))?;
     if form_token_ok(&form, visit) {
         return Ok(form);
     }
-    Err(bare_error(
-        StatusCode::FORBIDDEN,
-        "This form did not come from the console's own page. Reload the page and try again.",
-    ))
+    Err(Box::new(forged()))
 }
