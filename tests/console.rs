@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::files::png;
+use common::files::{pdf, png};
 use common::upgate::{Api, Upgate};
 use serde_json::Value;
 
@@ -48,6 +48,8 @@ async fn staff_use_the_console_in_a_browser() {
     let image = png(48, 32);
     let png_path = up.dir.path().join("damage.png");
     std::fs::write(&png_path, &image).unwrap();
+    let pdf_path = up.dir.path().join("receipt.pdf");
+    std::fs::write(&pdf_path, pdf("Receipt", 2_000)).unwrap();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -65,6 +67,7 @@ async fn staff_use_the_console_in_a_browser() {
         .env("UPGATE_REVIEWER_EMAIL", "rosa@pro.example")
         .env("UPGATE_INTEGRATION_TOKEN", &integration)
         .env("UPGATE_PNG", &png_path)
+        .env("UPGATE_PDF", &pdf_path)
         .env("UPGATE_SHOTS", &shots)
         .output()
         .expect("node is installed");
@@ -78,12 +81,22 @@ async fn staff_use_the_console_in_a_browser() {
     assert!(summary["checked"].as_array().unwrap().len() >= 15, "{summary}");
     assert!(shots.join("pro-admin-settings-saved.png").exists());
 
+    // The image's previews are stored, sealed, beside it; the PDF has none.
+    let objects = up.data_dir().join("objects");
+    let file = summary["file"].as_str().unwrap();
+    for side in ["thumb", "preview"] {
+        let sealed = std::fs::read(objects.join(&file[2..4]).join(format!("{file}.{side}"))).unwrap();
+        assert!(
+            !sealed.windows(3).any(|w| w == [0xFF, 0xD8, 0xFF]),
+            "{side} is sealed, not a bare JPEG"
+        );
+    }
+
     // What the audit log says: sign-ins, the settings change and the download, each by a
     // user (`usr_...`), never by a token; the revoked session; the viewer's refusal.
     let (_, log) = audit_reader.get("/v1/audit?limit=500").await;
     let entries = log["entries"].as_array().unwrap();
     let by = |action: &str| -> Vec<&Value> { entries.iter().filter(|e| e["action"] == action).collect() };
-    let file = summary["file"].as_str().unwrap();
     let downloads = by("file.download");
     assert_eq!(downloads.len(), 1, "{log}");
     assert_eq!(downloads[0]["target"], file);

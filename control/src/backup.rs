@@ -102,10 +102,14 @@ pub async fn backup(svc: &Service, to: &Path, passphrase: &str) -> Result<Writte
             let mut entries = Vec::new();
             if let Some(store) = &objects {
                 for f in &files {
-                    let Some(key) = ObjectKey::parse(&f.id) else { continue };
-                    match handle.block_on(store.len(&key)) {
-                        Ok(len) => entries.push((key, len)),
-                        Err(e) => tracing::warn!(error = %e, "an object was gone when the backup came to it; left out"),
+                    let Some(file) = ObjectKey::parse(&f.id) else { continue };
+                    let sidecars = f.previews.then_some(upgate_gateway::storage::Sidecar::ALL);
+                    let keys = std::iter::once(file.clone()).chain(sidecars.into_iter().flatten().map(|s| file.sidecar(s)));
+                    for key in keys {
+                        match handle.block_on(store.len(&key)) {
+                            Ok(len) => entries.push((key, len)),
+                            Err(e) => tracing::warn!(error = %e, "an object was gone when the backup came to it; left out"),
+                        }
                     }
                 }
             }
@@ -350,8 +354,8 @@ fn restore_from(
         } else if let Some(rel) = name.strip_prefix("data/") {
             restore_data_file(data_dir, rel, &mut entry)?;
         } else if let Some(id) = name.strip_prefix("objects/") {
-            let key =
-                ObjectKey::parse(id).ok_or_else(|| BackupError::Failed(format!("bad object name {id}")))?;
+            let key = ObjectKey::parse_any(id)
+                .ok_or_else(|| BackupError::Failed(format!("bad object name {id}")))?;
             if let Some(store) = &objects {
                 let tmp = scratch.join(id);
                 let mut out = create_private(&tmp)?;

@@ -15,6 +15,7 @@ mod layout;
 use ::http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
+use upgate_gateway::storage::Sidecar;
 
 use crate::api::{allows, Api, ApiResponse, Perm};
 use crate::model::{Session, User};
@@ -90,6 +91,8 @@ pub async fn serve(api: &Api, req: Request<Incoming>) -> ApiResponse {
         (&Method::POST, ["links", id, "resend"]) => calls::resend(api, &visit, id, req).await,
         (&Method::GET, ["files", id]) => calls::file_page(api, &visit, id).await,
         (&Method::GET, ["files", id, "content"]) => calls::download(api, &visit, id, &req).await,
+        (&Method::GET, ["files", id, "thumb"]) => calls::picture(api, &visit, id, Sidecar::Thumb).await,
+        (&Method::GET, ["files", id, "preview"]) => calls::picture(api, &visit, id, Sidecar::Preview).await,
         _ => html_error(&visit, StatusCode::NOT_FOUND, "There is no such page."),
     }
 }

@@ -385,6 +385,10 @@ pub struct FileRecord {
     /// other file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<Quarantine>,
+    /// A thumbnail and a preview are stored beside it (`ObjectKey::sidecar`): images only,
+    /// and only those stored since previews exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub previews: bool,
 }
 
 impl FileRecord {

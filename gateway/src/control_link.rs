@@ -165,6 +165,10 @@ pub struct NewFile {
     /// The storage key id it is sealed for.
     pub key_id: u32,
     pub received_at: u64,
+    /// Whether its thumbnail and preview were stored beside it (images only). Absent from
+    /// gateways older than previews: none.
+    #[serde(default)]
+    pub previews: bool,
 }
 
 /// Why a file was refused, as recorded on the call and shown to staff.

@@ -26,11 +26,34 @@ pub struct Listed {
     pub modified: u64,
 }
 
-/// An object's key: `f_` followed by lowercase hex, checked before any storage call.
+/// An object's key: `f_` followed by lowercase hex (a file, whose key is its id), or that
+/// and a sidecar's suffix (`.thumb`, `.preview`: images made from the file), checked before
+/// any storage call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectKey(String);
 
+/// What the gateway makes beside an image it stored: re-encoded, never the original bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sidecar {
+    /// A small picture for lists (at most 320 px a side).
+    Thumb,
+    /// A larger one to look at in the page (at most 1280 px a side).
+    Preview,
+}
+
+impl Sidecar {
+    pub const ALL: [Sidecar; 2] = [Sidecar::Thumb, Sidecar::Preview];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Sidecar::Thumb => ".thumb",
+            Sidecar::Preview => ".preview",
+        }
+    }
+}
+
 impl ObjectKey {
+    /// A file's key (never a sidecar's): what file ids are checked against.
     pub fn parse(s: &str) -> Option<ObjectKey> {
         let hex = s.strip_prefix("f_")?;
         let ok = (16..=64).contains(&hex.len())
@@ -38,6 +61,29 @@ impl ObjectKey {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| ObjectKey(s.to_string()))
+    }
+
+    /// A file's key or a sidecar's: what listings of the store return.
+    pub fn parse_any(s: &str) -> Option<ObjectKey> {
+        let file = Sidecar::ALL
+            .iter()
+            .find_map(|side| s.strip_suffix(side.suffix()))
+            .unwrap_or(s);
+        ObjectKey::parse(file).map(|_| ObjectKey(s.to_string()))
+    }
+
+    /// The key of this file's sidecar.
+    pub fn sidecar(&self, side: Sidecar) -> ObjectKey {
+        ObjectKey(format!("{}{}", self.owner().0, side.suffix()))
+    }
+
+    /// The file this object belongs to: itself, or the file a sidecar was made from.
+    pub fn owner(&self) -> ObjectKey {
+        let file = Sidecar::ALL
+            .iter()
+            .find_map(|side| self.0.strip_suffix(side.suffix()))
+            .unwrap_or(&self.0);
+        ObjectKey(file.to_string())
     }
 
     /// A fresh random key (128 bits).
@@ -87,6 +133,14 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<Listed>, StorageError>;
     /// For readiness: can we write and read right now?
     async fn check(&self) -> Result<(), StorageError>;
+}
+
+/// Deletes a file's object and its sidecars (each delete is idempotent).
+pub async fn delete_with_sidecars(store: &dyn ObjectStore, file: &ObjectKey) -> Result<(), StorageError> {
+    for side in Sidecar::ALL {
+        store.delete(&file.sidecar(side)).await?;
+    }
+    store.delete(file).await
 }
 
 #[cfg(test)]

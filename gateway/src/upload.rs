@@ -4,6 +4,7 @@
 pub mod framing;
 // Public for the fuzz targets (fuzz/fuzz_targets/).
 pub mod part_head;
+pub mod previews;
 mod receive;
 mod scan;
 mod session;

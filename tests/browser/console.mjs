@@ -21,6 +21,7 @@ const env = (k) => {
 const control = env("UPGATE_CONTROL");
 const shots = process.env.UPGATE_SHOTS;
 const png = { name: "damage.png", mimeType: "image/png", buffer: readFileSync(env("UPGATE_PNG")) };
+const pdf = { name: "receipt.pdf", mimeType: "application/pdf", buffer: readFileSync(env("UPGATE_PDF")) };
 const PASSWORD = "a long enough password";
 
 const browser = await chromium.launch({
@@ -182,12 +183,29 @@ try {
   const caller = await context(phone);
   await caller.page.goto(link.url);
   await caller.page.waitForURL(/\/u\/s\//);
-  await caller.page.setInputFiles("#picker", png);
-  await caller.page.waitForFunction(() => document.querySelectorAll("#files li .ok").length === 1, null, { timeout: 20000 });
-  await admin.page.waitForFunction(() => document.querySelector("#files td a")?.textContent === "damage.png", null, { timeout: 15000 });
+  await caller.page.setInputFiles("#picker", [png, pdf]);
+  await caller.page.waitForFunction(() => document.querySelectorAll("#files li .ok").length === 2, null, { timeout: 20000 });
+  await admin.page.waitForFunction(() => document.querySelectorAll("#files td a").length === 2, null, { timeout: 15000 });
   assert.equal(await admin.page.evaluate(() => window.__stayed), marker, "the page updated in place, not by a reload");
   await accessible(admin.page, "pro admin: call, file arrived live");
-  const fileHref = await admin.page.locator("#files td a").getAttribute("href");
+  // The image has a thumbnail that loads; the PDF an icon.
+  const thumbs = await admin.page.evaluate(() =>
+    Array.from(document.querySelectorAll("#files tr")).slice(1).map((tr) => {
+      const img = tr.querySelector("td.thumb img");
+      return [tr.querySelector("td a").textContent, img.getAttribute("src"), img.complete && img.naturalWidth];
+    }));
+  const byName = Object.fromEntries(thumbs.map(([n, src, w]) => [n, { src, w }]));
+  assert.match(byName["damage.png"].src, /\/thumb$/, JSON.stringify(thumbs));
+  assert.ok(byName["damage.png"].w > 0, JSON.stringify(thumbs));
+  assert.equal(byName["receipt.pdf"].src, "/console/assets/file.svg");
+  const fileHref = await admin.page.locator("#files td a", { hasText: "damage.png" }).getAttribute("href");
+  // Previews are re-encoded JPEG, never the bytes the caller sent.
+  const preview = await admin.page.request.get(`${control}${fileHref}/preview`);
+  assert.equal(preview.status(), 200);
+  assert.equal(preview.headers()["content-type"], "image/jpeg");
+  const jpeg = await preview.body();
+  assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff]);
+  assert.ok(!jpeg.equals(png.buffer));
   summary.file = fileHref.split("/").pop();
   // Resend from the call's page.
   await submit(admin.page, "#links button");
@@ -201,6 +219,9 @@ try {
   await welcome(viewer.page, env("UPGATE_VIEWER"), "viewer");
   await viewer.page.goto(`${control}${fileHref}`);
   assert.match(await viewer.page.locator("main").innerText(), /SHA-256/);
+  await viewer.page.waitForFunction(() => document.querySelector("#preview")?.complete);
+  assert.equal(await viewer.page.evaluate(() => document.querySelector("#preview").naturalWidth), 48);
+  assert.equal(await viewer.page.locator("#preview").getAttribute("alt"), "Preview of damage.png");
   assert.equal(await viewer.page.locator("#no-download").innerText(), "Downloads are for reviewers.");
   await accessible(viewer.page, "viewer: file");
   const refused = await viewer.page.request.get(`${control}${fileHref}/content`);

@@ -146,14 +146,27 @@ fn verdict(f: &FileRecord) -> Markup {
     }
 }
 
+/// The file's thumbnail (re-encoded, never the upload itself), or an icon for a file
+/// without one (a PDF: no renderer we would trust with a caller's PDF runs here).
+fn thumb(f: &FileRecord) -> Markup {
+    html! {
+        @if f.previews {
+            img src=(format!("/console/files/{}/thumb", f.id)) alt="" loading="lazy" width="64" height="64";
+        } @else {
+            img src="/console/assets/file.svg" alt="" width="48" height="48";
+        }
+    }
+}
+
 fn files_table(files: &[FileRecord]) -> Markup {
     html! {
         div.scroll {
             table id="files" {
-                thead { tr { th scope="col" { "File" } th scope="col" { "Type" } th scope="col" { "Size" } th scope="col" { "Received" } th scope="col" { "Scan" } } }
+                thead { tr { th scope="col" { span.sr { "Picture" } } th scope="col" { "File" } th scope="col" { "Type" } th scope="col" { "Size" } th scope="col" { "Received" } th scope="col" { "Scan" } } }
                 tbody {
                     @for f in files {
                         tr {
+                            td.thumb { (thumb(f)) }
                             td { a href=(format!("/console/files/{}", f.id)) { (f.name) } }
                             td { (f.kind.mime()) }
                             td { (bytes(f.size)) }
@@ -318,6 +331,12 @@ pub async fn file_page(api: &Api, visit: &Visit, id: &str) -> ApiResponse {
         Err(e) => return service_error(e),
     };
     let body = html! {
+        @if f.previews {
+            figure.picture {
+                img id="preview" src=(format!("/console/files/{}/preview", f.id)) alt=(format!("Preview of {}", f.name));
+                figcaption { "A re-encoded copy for viewing; the original is kept as it came." }
+            }
+        }
         dl.facts {
             dt { "Name" } dd { (f.name) }
             dt { "Type" } dd { (f.kind.mime()) }
@@ -355,5 +374,28 @@ pub async fn download(api: &Api, visit: &Visit, id: &str, req: &Request<Incoming
     match crate::api::download_for(api, visit.actor.clone(), id.to_string(), req.headers()).await {
         Ok(resp) => resp,
         Err(p) => html_error(visit, p.status, &p.detail),
+    }
+}
+
+/// A file's thumbnail or preview, as JPEG, for whoever may see the file.
+pub async fn picture(
+    api: &Api,
+    visit: &Visit,
+    id: &str,
+    side: upgate_gateway::storage::Sidecar,
+) -> ApiResponse {
+    if !visit.may(Perm::Read) {
+        return html_error(visit, StatusCode::FORBIDDEN, "Your role cannot see files.");
+    }
+    match api
+        .service
+        .preview(api.store.as_ref(), &visit.actor, id, side)
+        .await
+    {
+        Ok(jpeg) => super::http::bytes_response(StatusCode::OK, "image/jpeg", jpeg),
+        Err(ServiceError::NotFound(_)) => {
+            html_error(visit, StatusCode::NOT_FOUND, "There is no such picture.")
+        }
+        Err(e) => service_error(e),
     }
 }

@@ -81,6 +81,7 @@ pub fn asset(name: &str) -> ApiResponse {
             include_str!("assets/console.js"),
         ),
         "icon.svg" => ("image/svg+xml", include_str!("assets/icon.svg")),
+        "file.svg" => ("image/svg+xml", include_str!("assets/file.svg")),
         _ => return bare_error(StatusCode::NOT_FOUND, "There is no such file."),
     };
     let mut resp = bytes_response(StatusCode::OK, kind, body);

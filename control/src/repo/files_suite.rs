@@ -33,6 +33,7 @@ pub async fn run(files: Arc<dyn FileRepo>, links: Arc<dyn LinkRepo>, seed: &dyn 
             verdict: ScanVerdict::not_scanned(None, "off".into(), 1),
             key_id: 1,
             received_at: at,
+            previews: false,
         };
         stored.push(file.file_id.clone());
         links

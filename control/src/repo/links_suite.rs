@@ -72,6 +72,7 @@ pub fn file() -> NewFile {
         verdict: ScanVerdict::not_scanned(None, "off".into(), T0),
         key_id: 1,
         received_at: T0,
+        previews: false,
     }
 }
 

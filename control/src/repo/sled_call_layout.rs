@@ -175,6 +175,7 @@ mod tests {
             key_id: 1,
             received_at: 30 + n as u64,
             attestation: None,
+            previews: false,
         };
         // The file ids out of key order: the call's order is what counts.
         let files = [file(9), file(2)];

@@ -118,6 +118,7 @@ impl SledLinks {
             received_at: file.received_at,
             attestation,
             quarantine: None,
+            previews: file.previews,
         };
         let mut ops = Vec::with_capacity(6);
         let held = record.scan.status() == ScanStatus::Unscanned;

@@ -11,6 +11,9 @@ use crate::model::FileRecord;
 use upgate_gateway::storage::ObjectKey;
 use upgate_gateway::sys::now;
 
+/// A preview is a JPEG of at most 1280 px a side: far below this.
+const MAX_PREVIEW_BYTES: u64 = 16 << 20;
+
 impl Service {
     /// A file of this account; another account's file is "not found".
     pub async fn file_for(&self, account_id: &str, file_id: &str) -> Result<FileRecord, ServiceError> {
@@ -70,7 +73,8 @@ impl Service {
             if object.modified >= cutoff && !grace.is_zero() {
                 continue;
             }
-            if !self.repos.files.recorded(object.key.as_str()).await? {
+            // A sidecar lives as long as its file's record.
+            if !self.repos.files.recorded(object.key.owner().as_str()).await? {
                 if let Err(e) = store.delete(&object.key).await {
                     tracing::warn!(error = %e, "could not remove an orphaned object");
                     continue;
@@ -92,12 +96,18 @@ impl Service {
     /// Unwraps the file's data key with the storage secret its header names, after checking
     /// the header belongs to this file id (another file's ciphertext is refused).
     pub fn opener(&self, file: &FileRecord, header: Header) -> Result<Opener, ServiceError> {
+        self.opener_for(file, &file.id, header)
+    }
+
+    /// The opener of one of `file`'s objects (itself or a sidecar), whose header must name
+    /// `object`: a sidecar's bytes never pass for the file's, nor one file's for another's.
+    fn opener_for(&self, file: &FileRecord, object: &str, header: Header) -> Result<Opener, ServiceError> {
         let integrity = |why: String| {
             tracing::error!(file_id = %file.id, %why, "sealed object refused");
             ServiceError::from(FileError::Integrity)
         };
         header
-            .check_file_id(&file.id)
+            .check_file_id(object)
             .map_err(|e| integrity(e.to_string()))?;
         let key_id = header.key_id();
         let secret = if is_account_key(key_id) {
@@ -118,6 +128,38 @@ impl Service {
         };
         let key = unwrap_key(&header, &secret).map_err(|e| integrity(e.to_string()))?;
         Ok(Opener::new(header, key))
+    }
+
+    /// An image's thumbnail or preview (JPEG), decrypted whole (they are small), for whoever
+    /// may see the file. Not audited as a download: it is not the caller's bytes.
+    pub async fn preview(
+        &self,
+        store: &dyn upgate_gateway::storage::ObjectStore,
+        actor: &Actor,
+        file_id: &str,
+        side: upgate_gateway::storage::Sidecar,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let file = self.visible_file(actor, file_id).await?;
+        let key = ObjectKey::parse(&file.id)
+            .filter(|_| file.previews)
+            .ok_or(ServiceError::NotFound("preview"))?
+            .sidecar(side);
+        let unavailable = |e: upgate_gateway::storage::StorageError| {
+            ServiceError::from(FileError::StorageUnavailable(e.to_string()))
+        };
+        let len = store.len(&key).await.map_err(unavailable)?;
+        if len > MAX_PREVIEW_BYTES {
+            return Err(FileError::Integrity.into());
+        }
+        let sealed = store.read_at(&key, 0, len as usize).await.map_err(unavailable)?;
+        let header = Header::parse(&sealed).map_err(|_| ServiceError::from(FileError::Integrity))?;
+        let opener = self.opener_for(&file, key.as_str(), header)?;
+        let mut reader = upgate_gateway::seal::DecryptReader::new(std::io::Cursor::new(sealed), len, opener)
+            .map_err(|_| ServiceError::from(FileError::Integrity))?;
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut plain)
+            .map_err(|_| ServiceError::from(FileError::Integrity))?;
+        Ok(plain)
     }
 
     /// Every download is in the audit log, with who, what and which bytes.

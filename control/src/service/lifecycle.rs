@@ -82,8 +82,7 @@ impl Service {
             }
             for file in &due {
                 if let Some(key) = ObjectKey::parse(&file.id) {
-                    objects
-                        .delete(&key)
+                    upgate_gateway::storage::delete_with_sidecars(objects.as_ref(), &key)
                         .await
                         .map_err(|e| ServiceError::from(FileError::StorageUnavailable(e.to_string())))?;
                 }
@@ -159,7 +158,7 @@ impl Service {
         if let Ok(objects) = self.objects() {
             for id in &files {
                 let Some(key) = ObjectKey::parse(id) else { continue };
-                match objects.delete(&key).await {
+                match upgate_gateway::storage::delete_with_sidecars(objects.as_ref(), &key).await {
                     Ok(()) => objects_deleted += 1,
                     Err(e) => {
                         tracing::warn!(error = %e, "could not delete an object of a deleted account; the orphan sweep will")
@@ -246,6 +245,20 @@ mod tests {
         f.svc.file_for(&f.actor.account_id, &id).await.unwrap()
     }
 
+    /// Stores stand-ins for the file's thumbnail and preview (their bytes do not matter here).
+    async fn sidecars(store: &LocalStore, file: &FileRecord) -> Vec<ObjectKey> {
+        let key = ObjectKey::parse(&file.id).unwrap();
+        let mut keys = Vec::new();
+        for side in upgate_gateway::storage::Sidecar::ALL {
+            let spool = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(spool.path(), b"sealed preview").unwrap();
+            let side = key.sidecar(side);
+            store.commit(&side, spool.path()).await.unwrap();
+            keys.push(side);
+        }
+        keys
+    }
+
     async fn opens(f: &Fixture, store: &LocalStore, file: &FileRecord) -> Result<(), ServiceError> {
         let key = ObjectKey::parse(&file.id).unwrap();
         let head = store.read_at(&key, 0, 352).await.unwrap();
@@ -260,6 +273,7 @@ mod tests {
         set_retention(&f, "keeper", None).await;
         let due = upload(&f, &store, "asst", "c1").await;
         let kept = upload(&f, &store, "keeper", "c2").await;
+        let (due_sides, kept_sides) = (sidecars(&store, &due).await, sidecars(&store, &kept).await);
         let at = due.received_at + 2 * DAY;
 
         let early = f.svc.retention_run(at - 1).await.unwrap();
@@ -271,6 +285,26 @@ mod tests {
         assert!(run.shredded.is_empty(), "the account still has a file");
         let key = ObjectKey::parse(&due.id).unwrap();
         assert!(store.len(&key).await.is_err(), "the object is gone");
+        for side in &due_sides {
+            assert!(store.len(side).await.is_err(), "its previews too");
+        }
+        for side in &kept_sides {
+            assert!(store.len(side).await.is_ok(), "another file's previews are kept");
+        }
+        // The start-up sweep keeps a recorded file's sidecars and removes an unrecorded one's.
+        let stray = ObjectKey::random().sidecar(upgate_gateway::storage::Sidecar::Thumb);
+        let spool = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(spool.path(), b"x").unwrap();
+        store.commit(&stray, spool.path()).await.unwrap();
+        assert_eq!(
+            f.svc
+                .sweep_orphans(store.as_ref(), std::time::Duration::ZERO)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.len(&stray).await.is_err());
+        assert!(store.len(&kept_sides[0]).await.is_ok());
         let account = &f.actor.account_id;
         assert!(matches!(
             f.svc.file_for(account, &due.id).await,

@@ -156,7 +156,7 @@ impl ObjectStore for LocalStore {
                 for entry in std::fs::read_dir(dir.path())? {
                     let entry = entry?;
                     remove_if_stale_copy(&entry);
-                    if let Some(key) = entry.file_name().to_str().and_then(ObjectKey::parse) {
+                    if let Some(key) = entry.file_name().to_str().and_then(ObjectKey::parse_any) {
                         let modified = entry.metadata()?.modified()?;
                         let modified = modified
                             .duration_since(std::time::UNIX_EPOCH)

@@ -304,7 +304,7 @@ impl ObjectStore for S3Store {
         let mut objects = self.store.list(None);
         while let Some(meta) = objects.next().await {
             let meta = meta.map_err(failed)?;
-            if let Some(key) = ObjectKey::parse(meta.location.as_ref()) {
+            if let Some(key) = ObjectKey::parse_any(meta.location.as_ref()) {
                 listed.push(Listed {
                     key,
                     modified: meta.last_modified.timestamp().max(0) as u64,

@@ -72,3 +72,26 @@ async fn a_copy_a_crash_left_half_done_is_removed_once_it_is_old() {
     assert!(!old.exists(), "an old half copy goes");
     assert!(fresh.exists(), "a copy that may still be in progress stays");
 }
+
+#[test]
+fn sidecar_keys_name_their_file_and_are_no_file_keys() {
+    let file = ObjectKey::random();
+    let thumb = file.sidecar(Sidecar::Thumb);
+    assert_eq!(thumb.as_str(), format!("{}.thumb", file.as_str()));
+    assert_eq!(thumb.owner(), file);
+    assert_eq!(thumb.sidecar(Sidecar::Preview), file.sidecar(Sidecar::Preview));
+    assert_eq!(ObjectKey::parse_any(thumb.as_str()), Some(thumb.clone()));
+    assert_eq!(
+        ObjectKey::parse(thumb.as_str()),
+        None,
+        "a sidecar is never a file id"
+    );
+    for bad in [
+        "f_zz.thumb",
+        "f_0123456789abcdef.other",
+        "f_0123456789abcdef.thumb.thumb",
+        ".thumb",
+    ] {
+        assert_eq!(ObjectKey::parse_any(bad), None, "{bad}");
+    }
+}

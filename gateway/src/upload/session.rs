@@ -38,6 +38,8 @@ pub struct Seen {
 }
 
 /// A file read to the end, sealed in the spool, proven to be what it claims.
+use super::previews::Previews;
+
 pub struct Received {
     pub key: ObjectKey,
     pub spool: Spool,
@@ -47,6 +49,8 @@ pub struct Received {
     pub sha256: String,
     /// The data key stays in memory only, so the gateway can re-read its own spool for the scan.
     pub opener: Opener,
+    /// An image's thumbnail and preview, sealed (`previews`); none for other kinds.
+    pub previews: Previews,
 }
 
 /// An upload in progress: fed in order, finished once.
@@ -191,6 +195,7 @@ impl Session {
         if let Some(pdf) = pdf {
             pdf.finish()?;
         }
+        let mut previews = Previews::default();
         if kind.is_image() {
             let _permit = self
                 .limits
@@ -198,7 +203,8 @@ impl Session {
                 .acquire()
                 .await
                 .map_err(|e| UploadError::Internal(e.to_string()))?;
-            prove_image(kind, &spool, opener.clone()).await?;
+            let target = (self.key.clone(), self.recipient);
+            previews = prove_image(kind, &spool, opener.clone(), target).await?;
         }
         Ok(Received {
             key: self.key,
@@ -208,6 +214,7 @@ impl Session {
             size: self.size,
             sha256: hex::encode(hasher.finish()),
             opener,
+            previews,
         })
     }
 }
@@ -271,8 +278,15 @@ impl Stages {
     }
 }
 
-/// Decodes the image from the gateway's own spool on a blocking thread, with limits.
-async fn prove_image(kind: Kind, spool: &Spool, opener: Opener) -> Result<(), UploadError> {
+/// Decodes the image from the gateway's own spool on a blocking thread, with limits, and
+/// makes its previews from the pixels, sealed for `target`'s recipient. An image that
+/// proves but cannot be previewed is still taken (the console shows an icon instead).
+async fn prove_image(
+    kind: Kind,
+    spool: &Spool,
+    opener: Opener,
+    target: (ObjectKey, RecipientPublicKey),
+) -> Result<Previews, UploadError> {
     let path = spool.path().to_path_buf();
     let len = spool.written();
     tokio::task::spawn_blocking(move || {
@@ -280,8 +294,14 @@ async fn prove_image(kind: Kind, spool: &Spool, opener: Opener) -> Result<(), Up
             std::fs::File::open(&path).map_err(|e| UploadError::Internal(format!("spool read: {e}")))?;
         let reader = crate::seal::DecryptReader::new(std::io::BufReader::new(file), len, opener)
             .map_err(|e| UploadError::Internal(format!("spool read: {e}")))?;
-        sniff::prove_image(kind, std::io::BufReader::new(reader), &ImageLimits::default())?;
-        Ok(())
+        let (_, pixels) =
+            sniff::prove_image_pixels(kind, std::io::BufReader::new(reader), &ImageLimits::default())?;
+        Ok(
+            super::previews::make(&pixels, &target.0, &target.1).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no previews for this image");
+                Previews::default()
+            }),
+        )
     })
     .await
     .map_err(|e| UploadError::Internal(format!("image check: {e}")))?

@@ -1,6 +1,7 @@
 //! The stages after the last byte, the same for every transport: scan the sealed spool,
 //! commit it to storage, record it on the link.
 
+use super::previews::Previews;
 use super::{scan_spool, Received, Seen, UploadError};
 use crate::control_link::{Claim, ControlLink, LinkState, NewFile, Refusal, RefusalCode, ScanVerdict};
 use crate::scanner::{Scan, Scanner};
@@ -50,6 +51,7 @@ pub async fn settle(
         size,
         sha256,
         opener,
+        previews,
     } = r;
     let scanned = scan_spool(
         sinks.scanner,
@@ -96,6 +98,8 @@ pub async fn settle(
         }
         Scan::Unavailable(reason) => return Err((UploadError::ScannerUnavailable(reason), None)),
     };
+    // The previews first: a file is never recorded as having previews that are not stored.
+    let previews = store_previews(sinks.store, spool.path(), previews).await;
     sinks
         .store
         .commit(&key, spool.path())
@@ -111,6 +115,7 @@ pub async fn settle(
         verdict,
         key_id,
         received_at: now(),
+        previews,
     };
     match sinks.control.commit(claim, file.clone()).await {
         Ok(Ok(state)) => Ok((file, state)),
@@ -128,4 +133,41 @@ pub async fn settle(
             Err((UploadError::Internal(e.to_string()), None))
         }
     }
+}
+
+/// Stores the sealed previews (written beside the spool, synced, then committed like a
+/// file). Whether all of them were stored: a failure costs the console its thumbnail, not
+/// the caller their upload. Ones stored before a failure are left for the orphan sweep.
+async fn store_previews(
+    store: &dyn crate::storage::ObjectStore,
+    spool: &std::path::Path,
+    previews: Previews,
+) -> bool {
+    if previews.sealed.is_empty() {
+        return false;
+    }
+    for (key, bytes) in previews.sealed {
+        let path = spool.with_file_name(format!("{}.part", key.as_str()));
+        let written = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || -> std::io::Result<()> {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&path)?;
+                f.write_all(&bytes)?;
+                f.sync_all()
+            }
+        })
+        .await;
+        let stored = match written {
+            Ok(Ok(())) => store.commit(&key, &path).await.map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "a preview could not be stored; the file is kept without");
+            let _ = std::fs::remove_file(&path);
+            return false;
+        }
+    }
+    true
 }

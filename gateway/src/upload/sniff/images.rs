@@ -70,9 +70,19 @@ pub struct ImageInfo {
 /// the end marker are allowed, as phones store motion-photo video there.
 pub fn prove_image<R: BufRead + Seek>(
     kind: Kind,
-    mut reader: R,
+    reader: R,
     limits: &ImageLimits,
 ) -> Result<ImageInfo, ContentError> {
+    prove_image_pixels(kind, reader, limits).map(|(info, _)| info)
+}
+
+/// [`prove_image`], keeping the decoded first frame (the previews are made from it, so the
+/// image is decoded once, within the same limits).
+pub fn prove_image_pixels<R: BufRead + Seek>(
+    kind: Kind,
+    mut reader: R,
+    limits: &ImageLimits,
+) -> Result<(ImageInfo, DynamicImage), ContentError> {
     let Some(format) = kind.image_format() else {
         return Err(ContentError::NotThisKind { expected: kind });
     };
@@ -125,7 +135,7 @@ pub(super) fn decode_bounded<R: BufRead + Seek>(
     format: ImageFormat,
     reader: &mut R,
     limits: &ImageLimits,
-) -> Result<ImageInfo, ContentError> {
+) -> Result<(ImageInfo, DynamicImage), ContentError> {
     let mut full = image::Limits::default();
     full.max_image_width = Some(limits.max_side);
     full.max_image_height = Some(limits.max_side);
@@ -144,8 +154,8 @@ pub(super) fn decode_bounded<R: BufRead + Seek>(
     full.reserve(decoder.total_bytes())
         .map_err(|e| ContentError::TooLarge(format!("{width}x{height}: {e}")))?;
     decoder.set_limits(full).map_err(from_image_error)?;
-    let _pixels = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
-    Ok(ImageInfo { width, height })
+    let pixels = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
+    Ok((ImageInfo { width, height }, pixels))
 }
 
 pub(super) fn from_io_error(e: io::Error) -> ContentError {
