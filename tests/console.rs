@@ -120,6 +120,10 @@ async fn staff_use_the_console_in_a_browser() {
         denied.iter().any(|e| e["detail"]["permission"] == "download"),
         "{log}"
     );
+    assert_eq!(by("user.disable").len(), 1);
+    // The follow-up's resend texted the quiet call's link again.
+    let (_, quiet) = audit_reader.get("/v1/calls/call-quiet").await;
+    assert_eq!(quiet["sms"].as_array().unwrap().len(), 2, "{quiet}");
     // The forged posts changed nothing.
     let (_, desk) = audit_reader.get("/v1/assistants/desk").await;
     assert_eq!(desk["file_upload"]["message"], "Please send the photos.");

@@ -9,8 +9,10 @@
 mod assistants;
 mod auth;
 mod calls;
+mod followup;
 mod http;
 mod layout;
+mod security;
 
 use ::http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
@@ -89,6 +91,13 @@ pub async fn serve(api: &Api, req: Request<Incoming>) -> ApiResponse {
         (&Method::GET, ["calls", id]) => calls::page(api, &visit, id).await,
         (&Method::GET, ["calls", id, "events"]) => calls::events(api, &visit, id, &req).await,
         (&Method::POST, ["links", id, "resend"]) => calls::resend(api, &visit, id, req).await,
+        (&Method::POST, ["calls", id, "resend"]) => followup::resend_call(api, &visit, id, req).await,
+        (&Method::GET, ["audit"]) => security::audit(api, &visit, &req).await,
+        (&Method::GET, ["users"]) => security::users(api, &visit, None, None).await,
+        (&Method::POST, ["users"]) => security::invite(api, &visit, req).await,
+        (&Method::POST, ["users", id, "disable"]) => security::disable(api, &visit, id, req).await,
+        (&Method::GET, ["follow-up"]) => followup::follow_up(api, &visit, &req).await,
+        (&Method::GET, ["contacts", number]) => followup::contact(api, &visit, number).await,
         (&Method::GET, ["files", id]) => calls::file_page(api, &visit, id).await,
         (&Method::GET, ["files", id, "content"]) => calls::download(api, &visit, id, &req).await,
         (&Method::GET, ["files", id, "thumb"]) => calls::picture(api, &visit, id, Sidecar::Thumb).await,

@@ -210,6 +210,44 @@ try {
   // Resend from the call's page.
   await submit(admin.page, "#links button");
   assert.equal(await admin.page.locator("#links .sms").count(), 2, "the link was texted again");
+  // The caller's page lists their files across calls.
+  await admin.page.goto(`${control}/console/calls/call-live`);
+  await submit(admin.page, "dl.facts a[href^='/console/contacts/']");
+  assert.match(admin.page.url(), /\/console\/contacts\/%2B14155550123$/);
+  assert.deepEqual((await admin.page.locator("#files td a").allInnerTexts()).sort(), ["damage.png", "receipt.pdf"]);
+  await accessible(admin.page, "pro admin: caller");
+  // A call whose link brought nothing is on the follow-up page, with a one-click resend.
+  await api(integration, "PUT", "/v1/calls/call-quiet", { assistant_id: "desk", caller_number: "+14155550177" });
+  await api(integration, "POST", "/v1/calls/call-quiet/upload-links");
+  await admin.page.goto(`${control}/console/follow-up`);
+  const quiet = admin.page.locator("table.followup tr", { hasText: "call-quiet" });
+  assert.equal(await quiet.count(), 1);
+  assert.equal(await admin.page.locator("table.followup tr", { hasText: "call-live" }).count(), 0, "a call with files needs no follow-up");
+  await accessible(admin.page, "pro admin: follow-up");
+  await Promise.all([admin.page.waitForEvent("framenavigated"), quiet.locator("button").click()]);
+  await admin.page.waitForLoadState();
+  assert.match(admin.page.url(), /\/console\/follow-up\?resent=1$/);
+
+  // Admins invite users; the link is shown once; a disabled user is signed out at once.
+  await admin.page.goto(`${control}/console/users`);
+  await admin.page.fill("#invite-email", "new@pro.example");
+  await admin.page.selectOption("#invite-role", "viewer");
+  await submit(admin.page, "main form button[type=submit]");
+  const invite = await admin.page.locator("#invite-link").innerText();
+  await accessible(admin.page, "pro admin: users, invited");
+  const invited = await context(phone);
+  await welcome(invited.page, invite, "invited viewer");
+  assert.match(invited.page.url(), /\/console\/calls$/);
+  await admin.page.goto(`${control}/console/users`);
+  await Promise.all([
+    admin.page.waitForEvent("framenavigated"),
+    admin.page.locator("#users tr", { hasText: "new@pro.example" }).locator("button").click(),
+  ]);
+  await admin.page.waitForLoadState();
+  assert.match(await admin.page.locator("#users tr", { hasText: "new@pro.example" }).innerText(), /disabled/);
+  await invited.page.goto(`${control}/console/calls`);
+  assert.match(invited.page.url(), /\/console\/sign-in$/, "a disabled user's session ends");
+
   // An admin sees files, but downloads are for reviewers.
   await admin.page.goto(`${control}${fileHref}`);
   assert.equal(await admin.page.locator("#download").count(), 0);
@@ -253,6 +291,10 @@ try {
   const [download] = await Promise.all([reviewer.page.waitForEvent("download"), reviewer.page.click("#download")]);
   const got = readFileSync(await download.path());
   assert.ok(got.equals(png.buffer), "the download is the original bytes");
+  // The audit log shows the download with the reviewer's email.
+  await reviewer.page.goto(`${control}/console/audit?action=file.download`);
+  assert.match(await reviewer.page.locator("#audit tbody").innerText(), /rosa@pro\.example/);
+  await accessible(reviewer.page, "reviewer: audit log");
 
   // --- A session revoked from another browser ends there at once. ---
   const other = await context(desktop);
@@ -284,7 +326,7 @@ try {
   await admin.page.goto(`${control}/console/assistants/desk`);
   assert.equal(await admin.page.locator("#message").inputValue(), "Please send the photos.");
 
-  for (const c of [starter, admin, caller, viewer, reviewer, other]) assert.deepEqual(c.errors, []);
+  for (const c of [starter, admin, caller, viewer, reviewer, other, invited]) assert.deepEqual(c.errors, []);
   summary.checked = checked;
   console.log(JSON.stringify(summary));
 } finally {

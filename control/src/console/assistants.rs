@@ -47,7 +47,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
         @if page_.items.is_empty() {
             p { "No assistant has file-upload settings yet. Open one by its id (the voice platform's assistant id) to set them." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Assistants" {
                 table {
                     thead { tr { th scope="col" { "Assistant" } th scope="col" { "File upload" } th scope="col" { "Changed" } } }
                     tbody {

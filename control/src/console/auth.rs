@@ -252,7 +252,7 @@ pub async fn account_page(api: &Api, visit: &Visit, req: &Request<Incoming>) -> 
         }
         section aria-labelledby="sessions-h" {
             h2 id="sessions-h" { "Where you are signed in" }
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Sessions" {
                 table {
                     thead { tr { th scope="col" { "Signed in" } th scope="col" { "Last used" } th scope="col" { "Browser" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
                     tbody {

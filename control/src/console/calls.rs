@@ -104,7 +104,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
         @if rows.is_empty() {
             p { "No calls to show." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Calls" {
                 table id="calls" {
                     thead { tr { th scope="col" { "Call" } th scope="col" { "Assistant" } th scope="col" { "Caller" } th scope="col" { "Started" } th scope="col" { "Files" } th scope="col" { "Refused" } } }
                     tbody {
@@ -112,7 +112,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
                             tr {
                                 td { a href=(format!("/console/calls/{}", enc(&d.call.id))) { (d.call.id) } }
                                 td { (d.call.assistant_id) }
-                                td { (d.call.caller_number) }
+                                td { a href=(format!("/console/contacts/{}", enc(&d.call.caller_number))) { (d.call.caller_number) } }
                                 td { (time(d.call.created_at)) }
                                 td { (d.files.len()) }
                                 td { (refused) }
@@ -158,9 +158,9 @@ fn thumb(f: &FileRecord) -> Markup {
     }
 }
 
-fn files_table(files: &[FileRecord]) -> Markup {
+pub fn files_table(files: &[FileRecord]) -> Markup {
     html! {
-        div.scroll {
+        div.scroll tabindex="0" role="region" aria-label="Files" {
             table id="files" {
                 thead { tr { th scope="col" { span.sr { "Picture" } } th scope="col" { "File" } th scope="col" { "Type" } th scope="col" { "Size" } th scope="col" { "Received" } th scope="col" { "Scan" } } }
                 tbody {
@@ -188,13 +188,13 @@ fn call_body(visit: &Visit, d: &CallDetails) -> Markup {
             data-kinds=(crate::model::EVENT_KINDS.join(" ")) aria-live="polite" {
             dl.facts {
                 dt { "Assistant" } dd { (d.call.assistant_id) }
-                dt { "Caller" } dd { a href=(format!("/console/calls?assistant_id={}", enc(&d.call.assistant_id))) { (d.call.caller_number) } }
+                dt { "Caller" } dd { a href=(format!("/console/contacts/{}", enc(&d.call.caller_number))) { (d.call.caller_number) } }
                 dt { "Started" } dd { (time(d.call.created_at)) }
             }
             h2 { "Links" }
             @if d.links.is_empty() { p { "No link was sent on this call." } }
             @else {
-                div.scroll { table id="links" {
+                div.scroll tabindex="0" role="region" aria-label="Links" { table id="links" {
                     thead { tr { th scope="col" { "Link" } th scope="col" { "Status" } th scope="col" { "Expires" } th scope="col" { "Files" } th scope="col" { "SMS" } th scope="col" { span.sr { "Action" } } } }
                     tbody {
                         @for l in &d.links {

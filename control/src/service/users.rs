@@ -414,6 +414,18 @@ impl Service {
             .ok_or(ServiceError::NotFound("session"))
     }
 
+    /// Disables another user of the actor's account: their sessions stop working at once
+    /// (every request checks the user), and they cannot sign in again.
+    pub async fn disable_user(&self, actor: &Actor, user_id: &str) -> Result<User, ServiceError> {
+        let mut user = self.user(&actor.account_id, user_id).await?;
+        if user.disabled_at.is_none() {
+            user.disabled_at = Some(now());
+            let audit = actor.note("user.disable", &user.id, json!({"role": user.role.as_str()}));
+            self.repos.users.put_user(&user, Some(audit)).await?;
+        }
+        Ok(user)
+    }
+
     /// Offers a new TOTP secret to the user (kept pending until a code from it is shown).
     pub async fn totp_begin(&self, user: &User) -> Result<String, ServiceError> {
         let mut user = user.clone();

@@ -1,0 +1,220 @@
+//! The account's people and its record: the audit log (filtered, a page at a time) for
+//! admins and reviewers, and for admins the users: invite one (the one-time link is shown
+//! once, here), or disable one (their sessions end at once).
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use maud::html;
+
+use super::auth::service_error;
+use super::http::{html, html_error, redirect, signed_form};
+use super::layout::{self, csrf, time};
+use super::Visit;
+use crate::api::{lists, Api, ApiResponse, Perm};
+use crate::model::Role;
+use crate::service::{ServiceError, UserError};
+
+const PAGE: usize = 50;
+
+pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResponse {
+    if !visit.may(Perm::Audit) {
+        return html_error(
+            visit,
+            StatusCode::FORBIDDEN,
+            "Your role cannot read the audit log.",
+        );
+    }
+    let q: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let get = |k: &str| q.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+    let (action, actor) = (get("action"), get("actor"));
+    let cursor = match get("cursor").map(|c| lists::parse(Some(&format!("cursor={c}")), false)) {
+        None => None,
+        Some(Ok(q)) => q.cursor,
+        Some(Err(p)) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
+    };
+    let page = match api
+        .service
+        .repos()
+        .lists
+        .audit_page(&visit.actor.account_id, cursor, PAGE)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return service_error(e.into()),
+    };
+    let users = api
+        .service
+        .users(&visit.actor.account_id)
+        .await
+        .unwrap_or_default();
+    let who = |id: &str| {
+        users
+            .iter()
+            .find(|u| u.id == id)
+            .map_or_else(|| id.to_string(), |u| format!("{} ({id})", u.email))
+    };
+    // Filters apply within the page, which the list reads newest first.
+    let entries: Vec<_> = page
+        .items
+        .iter()
+        .filter(|e| action.as_ref().is_none_or(|a| e.action.starts_with(a.as_str())))
+        .filter(|e| {
+            actor
+                .as_ref()
+                .is_none_or(|a| e.actor == *a || who(&e.actor).contains(a.as_str()))
+        })
+        .collect();
+    let next = page.next.as_ref().map(|n| {
+        let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+        pairs.push(("cursor".into(), lists::encode_cursor(n)));
+        format!(
+            "/console/audit?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish()
+        )
+    });
+    let body = html! {
+        form.filters method="get" action="/console/audit" aria-label="Filter the audit log" {
+            div { label for="f-action" { "Action starts with" } input id="f-action" name="action" value=[action.as_deref()] placeholder="file."; }
+            div { label for="f-actor" { "By (user, email or token id)" } input id="f-actor" name="actor" value=[actor.as_deref()]; }
+            button type="submit" { "Filter" }
+        }
+        div.scroll tabindex="0" role="region" aria-label="Audit entries" { table id="audit" {
+            thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "On" } th scope="col" { "Detail" } } }
+            tbody {
+                @for e in &entries {
+                    tr {
+                        td { (time(e.at)) }
+                        td { (who(&e.actor)) }
+                        td { code { (e.action) } }
+                        td { code { (e.target) } }
+                        td { code { (e.detail.to_string()) } }
+                    }
+                }
+            }
+        } }
+        @if entries.is_empty() { p { "No entries on this page match." } }
+        @if let Some(next) = &next { p { a rel="next" href=(next) { "Older entries" } } }
+    };
+    html(StatusCode::OK, layout::page(Some(visit), "Audit log", body))
+}
+
+fn role_options(selected: Option<Role>) -> maud::Markup {
+    html! {
+        @for role in [Role::Viewer, Role::Integration, Role::Admin] {
+            option value=(role.as_str()) selected[selected == Some(role)] { (role.as_str()) }
+        }
+    }
+}
+
+pub async fn users(
+    api: &Api,
+    visit: &Visit,
+    invited: Option<(&str, &str)>,
+    error: Option<&str>,
+) -> ApiResponse {
+    if !visit.may(Perm::Tokens) {
+        return html_error(visit, StatusCode::FORBIDDEN, "Only admins manage users.");
+    }
+    let users = match api.service.users(&visit.actor.account_id).await {
+        Ok(u) => u,
+        Err(e) => return service_error(e),
+    };
+    let body = html! {
+        @if let Some((email, url)) = invited {
+            div.saved role="status" id="invited" {
+                p { "Send this one-time sign-in link to " (email) ". It works once, for 24 hours, and is not shown again." }
+                p { code.hash id="invite-link" { (url) } }
+            }
+        }
+        @if let Some(e) = error { p.error role="alert" id="form-error" { (e) } }
+        h2 { "Invite someone" }
+        form method="post" action="/console/users" {
+            (csrf(visit))
+            label for="invite-email" { "Email" }
+            input id="invite-email" name="email" type="email" required;
+            label for="invite-role" { "Role" }
+            select id="invite-role" name="role" { (role_options(Some(Role::Viewer))) }
+            p.help { "Reviewers, who see downloads, are granted by the operator." }
+            button type="submit" { "Create the sign-in link" }
+        }
+        h2 { "Users" }
+        div.scroll tabindex="0" role="region" aria-label="Users" { table id="users" {
+            thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Two-step" } th scope="col" { "Since" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
+            tbody {
+                @for u in &users {
+                    tr {
+                        td { (u.email) }
+                        td { (u.role.as_str()) }
+                        td { @if u.totp_secret.is_some() { "on" } @else { "off" } }
+                        td { (time(u.created_at)) }
+                        td { @if u.disabled_at.is_some() { "disabled" } @else if u.password_hash.is_none() { "invited" } @else { "active" } }
+                        td {
+                            @if u.disabled_at.is_none() && u.id != visit.user.id {
+                                form method="post" action=(format!("/console/users/{}/disable", u.id)) {
+                                    (csrf(visit))
+                                    button type="submit" { "Disable" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+    };
+    html(StatusCode::OK, layout::page(Some(visit), "Users", body))
+}
+
+pub async fn invite(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiResponse {
+    let form = match signed_form(visit, req).await {
+        Ok(f) => f,
+        Err(resp) => return *resp,
+    };
+    if !visit.may(Perm::Tokens) {
+        return html_error(visit, StatusCode::FORBIDDEN, "Only admins manage users.");
+    }
+    let email = form.get("email").cloned().unwrap_or_default();
+    let Some(role) = form.get("role").and_then(|r| Role::parse(r)) else {
+        return users(api, visit, None, Some("Choose a role.")).await;
+    };
+    match api
+        .service
+        .create_user(&visit.actor.account_id, &email, role, Some(&visit.actor))
+        .await
+    {
+        Ok(new) => users(api, visit, Some((&new.user.email, &new.signin_url)), None).await,
+        Err(ServiceError::User(e)) => {
+            let text = match e {
+                UserError::InvalidEmail => "That is not an email address we can use.",
+                UserError::EmailTaken => "Someone already signs in with that email address.",
+                UserError::ReviewerByOperator => "Reviewers are granted by the operator.",
+                _ => "The user could not be created.",
+            };
+            let mut resp = users(api, visit, None, Some(text)).await;
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            resp
+        }
+        Err(e) => service_error(e),
+    }
+}
+
+pub async fn disable(api: &Api, visit: &Visit, user_id: &str, req: Request<Incoming>) -> ApiResponse {
+    if let Err(resp) = signed_form(visit, req).await {
+        return *resp;
+    }
+    if !visit.may(Perm::Tokens) {
+        return html_error(visit, StatusCode::FORBIDDEN, "Only admins manage users.");
+    }
+    if user_id == visit.user.id {
+        return html_error(visit, StatusCode::CONFLICT, "You cannot disable yourself.");
+    }
+    match api.service.disable_user(&visit.actor, user_id).await {
+        Ok(_) => redirect("/console/users"),
+        Err(ServiceError::NotFound(_)) => html_error(visit, StatusCode::NOT_FOUND, "There is no such user."),
+        Err(e) => service_error(e),
+    }
+}
