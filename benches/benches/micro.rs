@@ -159,5 +159,54 @@ fn multipart_path(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, token_verify, seal, sniff_and_heads, multipart_path);
+/// An image upload's last stages: the bounded decode that proves it (always run), and the
+/// thumbnail and preview made from its pixels (resize, JPEG, seal), at a phone photo's
+/// size, so what previews add to an image upload is read as a ratio of the decode.
+fn image_previews(c: &mut Criterion) {
+    let (w, h) = (4000u32, 3000u32);
+    // A smooth gradient with grain: compresses like a photo, not like noise or a flat fill.
+    let photo = image::RgbImage::from_fn(w, h, |x, y| {
+        let grain = ((x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) >> 28) as u8;
+        image::Rgb([
+            (x * 255 / w) as u8 ^ grain,
+            (y * 255 / h) as u8,
+            128u8.wrapping_add(grain),
+        ])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&photo)
+        .unwrap();
+    let limits = sniff::ImageLimits::default();
+    let recipient = RecipientSecretKey::from_bytes(1, [7; 32]).public();
+    let key = upgate_gateway::storage::ObjectKey::random();
+    let mut g = c.benchmark_group("image_12MP");
+    g.sample_size(10);
+    g.bench_function("prove_decode", |b| {
+        b.iter(|| {
+            sniff::prove_image_pixels(Kind::Jpeg, Cursor::new(&jpeg), &limits)
+                .unwrap()
+                .0
+        })
+    });
+    let (_, pixels) = sniff::prove_image_pixels(Kind::Jpeg, Cursor::new(&jpeg), &limits).unwrap();
+    g.bench_function("previews", |b| {
+        b.iter(|| {
+            upload::previews::make(&pixels, &key, &recipient)
+                .unwrap()
+                .sealed
+                .len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    token_verify,
+    seal,
+    sniff_and_heads,
+    multipart_path,
+    image_previews
+);
 criterion_main!(benches);

@@ -6,7 +6,7 @@
 //! (`ObjectKey::sidecar`), and its header names that key, so one cannot pass for another.
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{DynamicImage, GenericImageView, RgbImage};
+use image::{DynamicImage, RgbImage};
 
 use crate::seal::{RecipientPublicKey, SealError, Sealer};
 use crate::storage::{ObjectKey, Sidecar};
@@ -22,29 +22,46 @@ pub struct Previews {
     pub sealed: Vec<(ObjectKey, Vec<u8>)>,
 }
 
-/// Transparent pixels are laid on white: JPEG has no alpha, and a black background would
-/// hide dark drawings on transparent PNGs.
-fn flatten(image: &DynamicImage) -> RgbImage {
+/// The picture as RGB: borrowed when it is already (JPEG), else with transparent pixels laid
+/// on white (JPEG has no alpha, and a black background would hide dark drawings on
+/// transparent PNGs).
+fn rgb(image: &DynamicImage) -> std::borrow::Cow<'_, RgbImage> {
+    if let Some(rgb) = image.as_rgb8() {
+        return std::borrow::Cow::Borrowed(rgb);
+    }
     let rgba = image.to_rgba8();
-    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+    std::borrow::Cow::Owned(RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
         let p = rgba.get_pixel(x, y).0;
         let a = u16::from(p[3]);
         let mix = |c: u8| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8;
         image::Rgb([mix(p[0]), mix(p[1]), mix(p[2])])
-    })
+    }))
+}
+
+/// The image scaled (never up) to fit `side` × `side`. `thumbnail` averages the source
+/// pixels under each target pixel in one pass: half the cost of a filtered resize on a
+/// phone photo, and as smooth when shrinking (docs/performance.md, "Previews").
+fn scale(image: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let long = w.max(h);
+    if long <= side {
+        return image.clone();
+    }
+    // The aspect ratio kept: the longer side becomes `side`, the other in proportion.
+    let fit =
+        |n: u32| ((u64::from(n) * u64::from(side) + u64::from(long) / 2) / u64::from(long)).max(1) as u32;
+    image::imageops::thumbnail(image, fit(w), fit(h))
+}
+
+fn jpeg(image: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, QUALITY).encode_image(image)?;
+    Ok(out)
 }
 
 /// The image scaled (never up) to fit `side` × `side`, as JPEG.
 pub fn encode(image: &DynamicImage, side: u32) -> Result<Vec<u8>, image::ImageError> {
-    let (w, h) = image.dimensions();
-    let scaled = if w > side || h > side {
-        image.resize(side, side, image::imageops::FilterType::Triangle)
-    } else {
-        image.clone()
-    };
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, QUALITY).encode_image(&flatten(&scaled))?;
-    Ok(out)
+    jpeg(&scale(&rgb(image), side))
 }
 
 fn seal(recipient: &RecipientPublicKey, key: &ObjectKey, plain: &[u8]) -> Result<Vec<u8>, SealError> {
@@ -62,11 +79,15 @@ pub fn make(
     file: &ObjectKey,
     recipient: &RecipientPublicKey,
 ) -> Result<Previews, String> {
+    // The thumbnail is made from the preview, not from the full image again: one pass over
+    // the photo's pixels, not two.
+    let preview = scale(&rgb(image), PREVIEW_SIDE);
+    let thumb = scale(&preview, THUMB_SIDE);
     let mut sealed = Vec::with_capacity(2);
-    for (side, max) in [(Sidecar::Thumb, THUMB_SIDE), (Sidecar::Preview, PREVIEW_SIDE)] {
-        let jpeg = encode(image, max).map_err(|e| format!("encode {side:?}: {e}"))?;
+    for (side, picture) in [(Sidecar::Thumb, &thumb), (Sidecar::Preview, &preview)] {
+        let bytes = jpeg(picture).map_err(|e| format!("encode {side:?}: {e}"))?;
         let key = file.sidecar(side);
-        let bytes = seal(recipient, &key, &jpeg).map_err(|e| format!("seal {side:?}: {e}"))?;
+        let bytes = seal(recipient, &key, &bytes).map_err(|e| format!("seal {side:?}: {e}"))?;
         sealed.push((key, bytes));
     }
     Ok(Previews { sealed })
@@ -75,7 +96,7 @@ pub fn make(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::{Rgba, RgbaImage};
+    use image::{GenericImageView, Rgba, RgbaImage};
 
     #[test]
     fn a_large_image_is_scaled_to_fit_and_a_small_one_is_not_enlarged() {
