@@ -137,3 +137,99 @@ async fn staff_use_the_console_in_a_browser() {
         .iter()
         .all(|e| e["action"] != "assistant.update" && e["action"] != "file.download"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviewers_release_or_block_quarantined_files_in_the_console() {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    // No clamd answers at this address, so every upload waits in quarantine.
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Upgate::configure(&format!(
+        "[scanner]\nclamd = \"unix:{}\"\non_unavailable = \"quarantine\"\n",
+        dir.path().join("no-clamd.sock").display()
+    ));
+    up.start().await;
+    let account = up.create_account("Quarantine Co", "pro");
+    let admin = Api::new(&up.control, &up.create_token(&account, "admin"));
+    let reviewer = Api::new(&up.control, &up.create_token(&account, "reviewer"));
+    let (status, body) = admin
+        .put("/v1/assistants/desk", common::scene::settings(3, 1_000_000))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = admin
+        .put(
+            "/v1/calls/call-q",
+            serde_json::json!({"assistant_id": "desk", "caller_number": "+14155550123"}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let integration = Api::new(&up.control, &up.create_token(&account, "integration"));
+    let (status, link) = integration.post("/v1/calls/call-q/upload-links", None).await;
+    assert_eq!(status, 201, "{link}");
+    let url = link["url"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for name in ["checked.pdf", "suspect.pdf"] {
+        let (status, body) = common::upgate::upload_file(
+            &up.gateway_client(),
+            &url,
+            name,
+            "application/pdf",
+            pdf(name, 1_000),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["file"]["scan"]["status"], "unscanned", "{body}");
+        ids.push(body["file"]["id"].as_str().unwrap().to_string());
+    }
+    let out = Command::new("node")
+        .arg(browser_dir.join("quarantine.mjs"))
+        .env("UPGATE_CONTROL", &up.control)
+        .env(
+            "UPGATE_REVIEWER",
+            user(&up, &account, "sec@pro.example", "reviewer"),
+        )
+        .env(
+            "UPGATE_SHOTS",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("console"),
+        )
+        .output()
+        .expect("node is installed");
+    assert!(
+        out.status.success(),
+        "quarantine script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The released file is on the call for everyone now; the blocked one for reviewers only.
+    let (_, call) = admin.get("/v1/calls/call-q").await;
+    let names: Vec<&str> = call["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["checked.pdf"], "{call}");
+    let (_, q) = reviewer.get("/v1/quarantine").await;
+    let states: Vec<(&str, &str)> = q["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap(),
+                f["quarantine"]["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states, [(ids[1].as_str(), "blocked")]);
+    let (_, log) = reviewer.get("/v1/audit?limit=50").await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"file.release") && actions.contains(&"file.block"),
+        "{actions:?}"
+    );
+}

@@ -412,6 +412,9 @@ pub struct Quarantine {
     /// When the scan that decided its state ran; absent while it is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<u64>,
+    /// The reviewer (user id) who released or blocked it by hand; absent when a scan decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,6 +428,9 @@ pub enum QuarantineState {
     Infected,
     /// Scanned, no verdict (over one of clamd's limits): kept, for reviewers only.
     Unscannable,
+    /// A reviewer decided to keep it out, whatever a later scan would say: kept, for
+    /// reviewers only, never rescanned.
+    Blocked,
 }
 
 impl QuarantineState {
@@ -434,6 +440,7 @@ impl QuarantineState {
             QuarantineState::Released => "released",
             QuarantineState::Infected => "infected",
             QuarantineState::Unscannable => "unscannable",
+            QuarantineState::Blocked => "blocked",
         }
     }
 }

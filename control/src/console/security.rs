@@ -124,6 +124,11 @@ pub async fn users(
         Ok(u) => u,
         Err(e) => return service_error(e),
     };
+    let tokens = match api.service.tokens(&visit.actor.account_id).await {
+        Ok(t) => t,
+        Err(e) => return service_error(e),
+    };
+    let now = upgate_gateway::sys::now();
     let body = html! {
         @if let Some((email, url)) = invited {
             div.saved role="status" id="invited" {
@@ -158,6 +163,31 @@ pub async fn users(
                                 form method="post" action=(format!("/console/users/{}/disable", u.id)) {
                                     (csrf(visit))
                                     button type="submit" { "Disable" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+        h2 { "API tokens" }
+        p.help { "Tokens are created by the API or the operator and shown once then; here they can only be revoked." }
+        div.scroll tabindex="0" role="region" aria-label="API tokens" { table id="tokens" {
+            thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Role" } th scope="col" { "Last used" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
+            tbody {
+                @for t in &tokens {
+                    @let status = t.status_at(now).as_str();
+                    tr {
+                        td { (t.name.as_deref().unwrap_or("(no name)")) }
+                        td { code { (t.id) } }
+                        td { (t.role.as_str()) }
+                        td { @if let Some(at) = t.last_used_at { (time(at)) } @else { "never" } }
+                        td { (status) }
+                        td {
+                            @if status == "active" {
+                                form method="post" action=(format!("/console/tokens/{}/revoke", t.id)) {
+                                    (csrf(visit))
+                                    button type="submit" { "Revoke" }
                                 }
                             }
                         }
@@ -215,6 +245,98 @@ pub async fn disable(api: &Api, visit: &Visit, user_id: &str, req: Request<Incom
     match api.service.disable_user(&visit.actor, user_id).await {
         Ok(_) => redirect("/console/users"),
         Err(ServiceError::NotFound(_)) => html_error(visit, StatusCode::NOT_FOUND, "There is no such user."),
+        Err(e) => service_error(e),
+    }
+}
+
+/// Files in quarantine, for reviewers: release one to the call, or block it for good.
+pub async fn quarantine(api: &Api, visit: &Visit) -> ApiResponse {
+    if !visit.may(Perm::Quarantine) {
+        return html_error(visit, StatusCode::FORBIDDEN, "Quarantine is for reviewers.");
+    }
+    let files = match api.service.quarantine(&visit.actor.account_id).await {
+        Ok(f) => f,
+        Err(e) => return service_error(e),
+    };
+    let body = html! {
+        p { "Files that came in while no trusted virus scanner could check them, and files a scan kept out. "
+            "Releasing puts a file on its call for everyone, with its verdict as it is: release only what you have checked." }
+        @if files.is_empty() { p id="empty" { "Nothing is in quarantine." } }
+        @else {
+            div.scroll tabindex="0" role="region" aria-label="Quarantine" { table id="quarantine" {
+                thead { tr { th scope="col" { "File" } th scope="col" { "Call" } th scope="col" { "Since" } th scope="col" { "State" } th scope="col" { "Why" } th scope="col" { span.sr { "Actions" } } } }
+                tbody {
+                    @for f in &files {
+                        @let q = f.quarantine.as_ref();
+                        @let state = q.map(|q| q.state.as_str()).unwrap_or("");
+                        tr {
+                            td { a href=(format!("/console/files/{}", f.id)) { (f.name) } }
+                            td { a href=(format!("/console/calls/{}", super::assistants::enc(&f.call_id))) { (f.call_id) } }
+                            td { @if let Some(q) = q { (time(q.since)) } }
+                            td.state { (state) }
+                            td { @if let Some(q) = q { (q.reason) } }
+                            td {
+                                @if matches!(state, "held" | "unscannable") {
+                                    form.inline-actions method="post" action=(format!("/console/quarantine/{}", f.id)) {
+                                        (csrf(visit))
+                                        button type="submit" name="decision" value="release" { "Release" }
+                                        " "
+                                        button type="submit" name="decision" value="block" { "Block" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    html(StatusCode::OK, layout::page(Some(visit), "Quarantine", body))
+}
+
+pub async fn decide(api: &Api, visit: &Visit, file_id: &str, req: Request<Incoming>) -> ApiResponse {
+    let form = match signed_form(visit, req).await {
+        Ok(f) => f,
+        Err(resp) => return *resp,
+    };
+    if !visit.may(Perm::Quarantine) {
+        return html_error(visit, StatusCode::FORBIDDEN, "Quarantine is for reviewers.");
+    }
+    let release = match form.get("decision").map(String::as_str) {
+        Some("release") => true,
+        Some("block") => false,
+        _ => return html_error(visit, StatusCode::BAD_REQUEST, "Choose release or block."),
+    };
+    match api
+        .service
+        .review_quarantined(&visit.actor, file_id, release)
+        .await
+    {
+        Ok(_) => redirect("/console/quarantine"),
+        Err(ServiceError::NotFound(_)) => html_error(
+            visit,
+            StatusCode::CONFLICT,
+            "That file is not waiting in quarantine any more (a scan or another reviewer decided).",
+        ),
+        Err(e) => service_error(e),
+    }
+}
+
+/// Revokes one of the account's API tokens (admins).
+pub async fn revoke_token(api: &Api, visit: &Visit, token_id: &str, req: Request<Incoming>) -> ApiResponse {
+    if let Err(resp) = signed_form(visit, req).await {
+        return *resp;
+    }
+    if !visit.may(Perm::Tokens) {
+        return html_error(visit, StatusCode::FORBIDDEN, "Only admins manage tokens.");
+    }
+    match api
+        .service
+        .revoke_token(&visit.actor.token_id, &visit.actor.account_id, token_id)
+        .await
+    {
+        Ok(_) => redirect("/console/users"),
+        Err(ServiceError::NotFound(_)) => html_error(visit, StatusCode::NOT_FOUND, "There is no such token."),
         Err(e) => service_error(e),
     }
 }

@@ -34,4 +34,17 @@ pub trait QuarantineRepo: Send + Sync + 'static {
         attestation: Option<Attestation>,
         t: u64,
     ) -> Result<Option<FileRecord>, RepoError>;
+
+    /// A reviewer's decision on a file still in quarantine (held, or kept as unscannable):
+    /// `release` puts it on the call for everyone, with its verdict as it is; otherwise it
+    /// is blocked for good. One batch with its audit entry (and, on release, the call's
+    /// `file_released` event). `None` when the file is not in one of those states.
+    async fn review(
+        &self,
+        account_id: &str,
+        file_id: &str,
+        release: bool,
+        by: &str,
+        t: u64,
+    ) -> Result<Option<FileRecord>, RepoError>;
 }

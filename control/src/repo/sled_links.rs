@@ -130,6 +130,7 @@ impl SledLinks {
                 since: t,
                 reason: record.scan.detail().unwrap_or_default().to_string(),
                 decided_at: None,
+                decided_by: None,
             });
             ops.push(quarantine_entry(&record));
         }

@@ -140,4 +140,66 @@ impl QuarantineRepo for SledStore {
         self.db.durable().await?;
         Ok(Some(file))
     }
+
+    async fn review(
+        &self,
+        account_id: &str,
+        file_id: &str,
+        release: bool,
+        by: &str,
+        t: u64,
+    ) -> Result<Option<FileRecord>, RepoError> {
+        let file = {
+            let _w = self.lock();
+            let Some(mut file) = get::<FileRecord>(&*self.db, Tree::Files, file_id.as_bytes())? else {
+                return Ok(None);
+            };
+            if file.account_id != account_id {
+                return Ok(None);
+            }
+            let Some(q) = file
+                .quarantine
+                .as_mut()
+                .filter(|q| matches!(q.state, QuarantineState::Held | QuarantineState::Unscannable))
+            else {
+                return Ok(None);
+            };
+            q.state = if release {
+                QuarantineState::Released
+            } else {
+                QuarantineState::Blocked
+            };
+            q.decided_at = Some(t);
+            q.decided_by = Some(by.to_string());
+            let state = q.state;
+            let mut ops = vec![
+                put(Tree::Files, file.id.as_bytes(), &file),
+                if release {
+                    Op::Delete(Tree::Quarantine, scoped(&file.account_id, &file.id))
+                } else {
+                    quarantine_entry(&file)
+                },
+                audit_op(
+                    &*self.db,
+                    by,
+                    &file.account_id,
+                    if release { "file.release" } else { "file.block" },
+                    &file.id,
+                    json!({"call_id": file.call_id, "scan": file.scan.status(), "quarantine": state.as_str()}),
+                )?,
+            ];
+            if release {
+                let event = Event::FileReleased(FileDecided {
+                    link_id: file.link_id.clone(),
+                    file_id: file.id.clone(),
+                    scan: file.scan.clone(),
+                });
+                ops.extend(event_ops(&*self.db, &file.account_id, &file.call_id, t, [event])?);
+            }
+            self.db.write(ops)?;
+            file
+        };
+        self.db.durable().await?;
+        Ok(Some(file))
+    }
 }

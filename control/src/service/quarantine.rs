@@ -52,6 +52,24 @@ impl Service {
         }
     }
 
+    /// A reviewer releases (`release`) or blocks a file waiting in quarantine, or kept
+    /// there as unscannable. Infected files stay where their scan put them.
+    pub async fn review_quarantined(
+        &self,
+        actor: &Actor,
+        file_id: &str,
+        release: bool,
+    ) -> Result<FileRecord, ServiceError> {
+        if upgate_gateway::storage::ObjectKey::parse(file_id).is_none() {
+            return Err(ServiceError::NotFound("file"));
+        }
+        self.repos
+            .quarantine
+            .review(&actor.account_id, file_id, release, &actor.token_id, now())
+            .await?
+            .ok_or(ServiceError::NotFound("file waiting in quarantine"))
+    }
+
     /// Records the verdict of a held file's scan, with a statement signed over it; `None`
     /// if the file is no longer held.
     pub async fn decide_quarantined(
@@ -303,5 +321,61 @@ pub(crate) mod tests {
         let stored = r#"{"kind":"file_stored","detail":{"link_id":"l","file_id":"f","size":3,"type":"application/pdf","scan":{"status":"clean","engine":"ClamAV 1","detail":null,"scanned_at":1}}}"#;
         let parsed: crate::model::Event = serde_json::from_str(stored).unwrap();
         assert_eq!(serde_json::to_string(&parsed).unwrap(), stored);
+    }
+
+    #[tokio::test]
+    async fn a_reviewer_releases_or_blocks_a_held_file_by_hand() {
+        let f = fixture().await;
+        let (released, blocked, infected) =
+            (held(&f, "c1").await, held(&f, "c2").await, held(&f, "c3").await);
+        let reviewer = Actor {
+            token_id: "usr_00112233aabbccdd".into(),
+            ..as_role(&f, Role::Reviewer)
+        };
+        let file = f.svc.visible_file(&reviewer, &infected).await.unwrap();
+        f.svc
+            .decide_quarantined(&file, verdict("infected", Some("Win.Test.EICAR_HDB-1")))
+            .await
+            .unwrap()
+            .unwrap();
+        let out = f
+            .svc
+            .review_quarantined(&reviewer, &released, true)
+            .await
+            .unwrap();
+        let q = out.quarantine.as_ref().unwrap();
+        assert_eq!(
+            (q.state, q.decided_by.as_deref()),
+            (QuarantineState::Released, Some("usr_00112233aabbccdd"))
+        );
+        assert_eq!(
+            out.scan.status(),
+            ScanStatus::Unscanned,
+            "the verdict stays what it was"
+        );
+        let out = f
+            .svc
+            .review_quarantined(&reviewer, &blocked, false)
+            .await
+            .unwrap();
+        assert_eq!(out.quarantine.unwrap().state, QuarantineState::Blocked);
+        // Everyone sees the released file; the blocked one stays with reviewers, out of the
+        // rescan; an infected one is not released by hand, and a decision is made once.
+        let viewer = as_role(&f, Role::Viewer);
+        assert!(f.svc.visible_file(&viewer, &released).await.is_ok());
+        assert!(f.svc.visible_file(&viewer, &blocked).await.is_err());
+        assert!(f.svc.held_files(10).await.unwrap().is_empty());
+        for (id, release) in [(&infected, true), (&released, false), (&blocked, true)] {
+            assert!(matches!(
+                f.svc.review_quarantined(&reviewer, id, release).await,
+                Err(ServiceError::NotFound(_))
+            ));
+        }
+        let audit = f.svc.audit(&f.actor.account_id, 50).await.unwrap();
+        for (action, id) in [("file.release", &released), ("file.block", &blocked)] {
+            let e = audit.iter().find(|e| e.action == action).expect(action);
+            assert_eq!((e.actor.as_str(), &e.target), ("usr_00112233aabbccdd", id));
+        }
+        assert!(kinds(&f).await.contains(&"file_released".to_string()));
     }
 }
