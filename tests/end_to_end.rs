@@ -328,11 +328,18 @@ auth_token_file = {:?}\nfrom = \"{}\"\napi_base = \"{}\"\n",
     assert_eq!(refused[0]["detail"]["name"], "scan.pdf");
     assert_eq!(refused[3]["detail"]["name"], "screenshot.png");
     let objects = walk(&up.data_dir().join("objects"));
+    let is_sidecar = |p: &std::path::PathBuf| {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        name.ends_with(".thumb") || name.ends_with(".preview")
+    };
+    let (sidecars, objects): (Vec<_>, Vec<_>) = objects.into_iter().partition(is_sidecar);
     assert_eq!(
         objects.len(),
         2,
         "only the two clean files are stored: {objects:?}"
     );
+    // The image among them has its thumbnail and preview beside it; the PDF none.
+    assert_eq!(sidecars.len(), 2, "{sidecars:?}");
     for object in &objects {
         let sealed = std::fs::read(object).unwrap();
         assert!(

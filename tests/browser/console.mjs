@@ -38,6 +38,19 @@ try {
   const admin = await context(desktop);
   await welcome(admin.page, env("UPGATE_PRO_ADMIN"), "pro admin");
   await admin.page.goto(`${control}/console/assistants/desk`);
+  // By keyboard: the skip link comes first and leads into the page; the toggle is reached
+  // with Tab and switched with Space.
+  await admin.page.keyboard.press("Tab");
+  assert.equal(await admin.page.evaluate(() => document.activeElement.textContent), "Skip to content");
+  await admin.page.keyboard.press("Enter");
+  assert.equal(await admin.page.evaluate(() => document.activeElement.id), "main");
+  for (let i = 0; i < 10 && (await admin.page.evaluate(() => document.activeElement.id)) !== "enabled"; i++) {
+    await admin.page.keyboard.press("Tab");
+  }
+  assert.equal(await admin.page.evaluate(() => document.activeElement.id), "enabled", "the toggle is reached by Tab");
+  await admin.page.keyboard.press("Space");
+  assert.ok(await admin.page.locator("#enabled").isChecked(), "Space switches it");
+  await admin.page.keyboard.press("Space");
   const on = admin.page.locator("#enabled");
   assert.ok(!(await on.isDisabled()));
   assert.equal(await admin.page.locator("#upgrade-notice").count(), 0);
@@ -94,6 +107,8 @@ try {
   await caller.page.waitForFunction(() => document.querySelectorAll("#files li .ok").length === 2, null, { timeout: 20000 });
   await admin.page.waitForFunction(() => document.querySelectorAll("#files td a").length === 2, null, { timeout: 15000 });
   assert.equal(await admin.page.evaluate(() => window.__stayed), marker, "the page updated in place, not by a reload");
+  const timeline = await admin.page.locator("#timeline .kind").allInnerTexts();
+  for (const kind of ["link issued", "sms sent", "link opened", "file stored"]) assert.ok(timeline.includes(kind), JSON.stringify(timeline));
   await accessible(admin.page, "pro admin: call, file arrived live");
   // The image has a thumbnail that loads; the PDF an icon.
   const thumbs = await admin.page.evaluate(() =>

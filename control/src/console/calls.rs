@@ -14,11 +14,13 @@ use super::layout::{bytes, csrf, parse_date, time};
 use super::{layout, Visit};
 use crate::api::events::{self, Credential};
 use crate::api::{lists, views, Api, ApiResponse, Perm};
-use crate::model::{CallEvent, Event, FileRecord};
+use crate::model::{CallEvent, Event, EventRecord, FileRecord};
 use crate::repo::lists::CallFilter;
 use crate::service::{CallDetails, Service, ServiceError};
 
 const PAGE: usize = 25;
+/// The most events a call's timeline shows (the first ones; the API's stream has all).
+const TIMELINE: usize = 500;
 
 fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
     form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -180,7 +182,7 @@ pub fn files_table(files: &[FileRecord]) -> Markup {
     }
 }
 
-fn call_body(visit: &Visit, d: &CallDetails) -> Markup {
+fn call_body(visit: &Visit, d: &CallDetails, log: &[EventRecord]) -> Markup {
     let now = upgate_gateway::sys::now();
     let may_resend = visit.may(Perm::Calls);
     html! {
@@ -241,9 +243,10 @@ fn call_body(visit: &Visit, d: &CallDetails) -> Markup {
                 }
             }
             h2 { "Timeline" }
+            @if log.is_empty() { p { "Nothing has happened on this call yet." } }
             ol id="timeline" {
-                @for e in &d.events {
-                    li { (time(e.at)) " · " (serde_json::to_value(&e.event).ok().and_then(|v| v["kind"].as_str().map(|k| k.replace('_', " "))).unwrap_or_default()) }
+                @for e in log {
+                    li { (time(e.at)) " · " span.kind { (e.event.kind().replace('_', " ")) } }
                 }
             }
         }
@@ -267,9 +270,17 @@ pub async fn page(api: &Api, visit: &Visit, id: &str) -> ApiResponse {
         Err(e) => return service_error(e),
     };
     d.files.retain(|f| Service::may_see(&visit.actor, f));
+    // The call's events from the account's log, the same the API's stream sends.
+    let log = match svc
+        .events_after(&visit.actor.account_id, Some(&call.id), 0, TIMELINE)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return service_error(e),
+    };
     html(
         StatusCode::OK,
-        layout::page(Some(visit), &format!("Call {id}"), call_body(visit, &d)),
+        layout::page(Some(visit), &format!("Call {id}"), call_body(visit, &d, &log)),
     )
 }
 
@@ -353,7 +364,10 @@ pub async fn file_page(api: &Api, visit: &Visit, id: &str) -> ApiResponse {
             p id="no-download" { "Downloads are for reviewers." }
         }
     };
-    html(StatusCode::OK, layout::page(Some(visit), "File", body))
+    html(
+        StatusCode::OK,
+        layout::page(Some(visit), &format!("File {}", f.name), body),
+    )
 }
 
 /// The original bytes, as the API serves them (decrypted here, audited with the user).
