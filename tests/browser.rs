@@ -13,11 +13,7 @@ use common::upgate::Upgate;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_uploads_from_a_phone_browser() {
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").is_dir(),
-        "run .ci/run (it installs chromium and runs `npm ci` in tests/browser)"
-    );
+    let browser_dir = common::browser::scripts();
     let mut up = Upgate::configure("");
     up.start().await;
     let scene = scene(&up, settings(3, 8_000_000)).await;

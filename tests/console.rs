@@ -34,11 +34,7 @@ fn user(up: &Upgate, account: &str, email: &str, role: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_use_the_console_in_a_browser() {
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").is_dir(),
-        "run .ci/run (it installs chromium and runs `npm ci` in tests/browser)"
-    );
+    let browser_dir = common::browser::scripts();
     let mut up = Upgate::configure("");
     up.start().await;
     let starter = up.create_account("Starter Co", "starter");
@@ -140,7 +136,7 @@ async fn staff_use_the_console_in_a_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviewers_release_or_block_quarantined_files_in_the_console() {
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let browser_dir = common::browser::scripts();
     // No clamd answers at this address, so every upload waits in quarantine.
     let dir = tempfile::tempdir().unwrap();
     let mut up = Upgate::configure(&format!(

@@ -1,6 +1,7 @@
 //! Shared parts of the end-to-end tests: real processes on loopback.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod clamd;
 pub mod files;
 pub mod garage;

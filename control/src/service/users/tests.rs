@@ -19,6 +19,21 @@ fn link_token(url: &str) -> &str {
     url.split_once("token=").unwrap().1
 }
 
+/// A user the operator created, who followed their link and chose `PASSWORD`.
+async fn signed_up(f: &crate::service::fixture::Fixture, email: &str, role: Role) -> (NewUser, SignedIn) {
+    let new = f
+        .svc
+        .create_user(&f.actor.account_id, email, role, None)
+        .await
+        .unwrap();
+    let signed = f
+        .svc
+        .redeem_signin_link(link_token(&new.signin_url), PASSWORD, "ua")
+        .await
+        .unwrap();
+    (new, signed)
+}
+
 #[tokio::test]
 async fn a_sign_in_link_sets_the_password_once_and_signs_in() {
     let f = fixture().await;
@@ -55,15 +70,7 @@ async fn a_sign_in_link_sets_the_password_once_and_signs_in() {
 #[tokio::test]
 async fn sign_in_takes_the_right_password_only_and_audits_with_the_user() {
     let f = fixture().await;
-    let new = f
-        .svc
-        .create_user(&f.actor.account_id, "bo@example.com", Role::Viewer, None)
-        .await
-        .unwrap();
-    f.svc
-        .redeem_signin_link(link_token(&new.signin_url), PASSWORD, "ua")
-        .await
-        .unwrap();
+    let (new, _) = signed_up(&f, "bo@example.com", Role::Viewer).await;
     let wrong = f
         .svc
         .sign_in(attempt("bo@example.com", "not the password", ""))
@@ -105,15 +112,7 @@ async fn sign_in_takes_the_right_password_only_and_audits_with_the_user() {
 #[tokio::test]
 async fn failures_past_the_budget_are_refused_without_a_check() {
     let f = fixture().await;
-    let new = f
-        .svc
-        .create_user(&f.actor.account_id, "cy@example.com", Role::Viewer, None)
-        .await
-        .unwrap();
-    f.svc
-        .redeem_signin_link(link_token(&new.signin_url), PASSWORD, "ua")
-        .await
-        .unwrap();
+    signed_up(&f, "cy@example.com", Role::Viewer).await;
     for _ in 0..FAILURES_PER_USER {
         let _ = f
             .svc
@@ -128,16 +127,7 @@ async fn failures_past_the_budget_are_refused_without_a_check() {
 #[tokio::test]
 async fn a_second_factor_needs_a_fresh_code() {
     let f = fixture().await;
-    let new = f
-        .svc
-        .create_user(&f.actor.account_id, "di@example.com", Role::Reviewer, None)
-        .await
-        .unwrap();
-    let signed = f
-        .svc
-        .redeem_signin_link(link_token(&new.signin_url), PASSWORD, "ua")
-        .await
-        .unwrap();
+    let (new, signed) = signed_up(&f, "di@example.com", Role::Reviewer).await;
     assert!(signed.user.must_enrol_totp());
     let secret = f.svc.totp_begin(&signed.user).await.unwrap();
     let right: u32 = totp::code_at(&secret, now()).parse().unwrap();
