@@ -40,6 +40,18 @@ async fn staff_use_the_console_in_a_browser() {
     let starter = up.create_account("Starter Co", "starter");
     let pro = up.create_account("Pro Co", "pro");
     let integration = up.create_token(&pro, "integration");
+    let (ok, leaked, err) = up.cli(&[
+        "token",
+        "create",
+        "--account",
+        &pro,
+        "--role",
+        "integration",
+        "--name",
+        "leaked",
+    ]);
+    assert!(ok, "{err}");
+    let leaked = Api::new(&up.control, leaked.trim());
     let audit_reader = Api::new(&up.control, &up.create_token(&pro, "reviewer"));
     let image = png(48, 32);
     let png_path = up.dir.path().join("damage.png");
@@ -117,6 +129,10 @@ async fn staff_use_the_console_in_a_browser() {
         "{log}"
     );
     assert_eq!(by("user.disable").len(), 1);
+    // The token the reviewer revoked is refused at once.
+    let revoked = by("token.revoke");
+    assert!(revoked.len() == 1 && revoked[0]["actor"] == reviewer, "{log}");
+    assert_eq!(leaked.get("/v1/calls/call-live").await.0, 401);
     // The follow-up's resend texted the quiet call's link again.
     let (_, quiet) = audit_reader.get("/v1/calls/call-quiet").await;
     assert_eq!(quiet["sms"].as_array().unwrap().len(), 2, "{quiet}");

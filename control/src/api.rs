@@ -57,10 +57,10 @@ pub fn allows(role: Role, perm: Perm) -> bool {
     match role {
         Role::Admin => matches!(
             perm,
-            SettingsRead | SettingsWrite | Calls | Read | Audit | Tokens | Webhooks
+            SettingsRead | SettingsWrite | Calls | Read | Audit | Tokens | Webhooks | Revoke
         ),
         Role::Integration => matches!(perm, SettingsRead | Calls | Read),
-        Role::Reviewer => matches!(perm, SettingsRead | Read | Download | Audit | Quarantine),
+        Role::Reviewer => matches!(perm, SettingsRead | Read | Download | Audit | Quarantine | Revoke),
         Role::Viewer => matches!(perm, SettingsRead | Read),
     }
 }

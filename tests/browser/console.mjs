@@ -217,6 +217,14 @@ try {
   await reviewer.page.goto(`${control}/console/audit?action=file.download`);
   assert.match(await reviewer.page.locator("#audit tbody").innerText(), /rosa@pro\.example/);
   await accessible(reviewer.page, "reviewer: audit log");
+  // The security team stops a leaked token (and cannot invite anyone).
+  await reviewer.page.goto(`${control}/console/users`);
+  assert.equal(await reviewer.page.locator("#invite-email").count(), 0);
+  const leaked = reviewer.page.locator("#tokens tr", { hasText: "leaked" });
+  await Promise.all([reviewer.page.waitForEvent("framenavigated"), leaked.locator("button").click()]);
+  await reviewer.page.waitForLoadState();
+  assert.match(await leaked.innerText(), /revoked/);
+  await accessible(reviewer.page, "reviewer: users and tokens");
 
   // --- A session revoked from another browser ends there at once. ---
   const other = await context(desktop);

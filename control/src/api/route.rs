@@ -19,6 +19,9 @@ pub enum Perm {
     Webhooks,
     /// Files kept in quarantine: the security team's.
     Quarantine,
+    /// Ending access in the console: revoking an API token, disabling a user. The security
+    /// team's as well as the admins': who finds a leak must be able to stop it.
+    Revoke,
 }
 
 impl Perm {
@@ -34,6 +37,7 @@ impl Perm {
             Perm::Tokens => "tokens",
             Perm::Webhooks => "webhooks",
             Perm::Quarantine => "quarantine",
+            Perm::Revoke => "revoke",
         }
     }
 }

@@ -222,7 +222,10 @@ fn the_role_table() {
     assert!(allows(Role::Reviewer, Perm::Download));
     assert!(allows(Role::Reviewer, Perm::Audit));
     assert!(!allows(Role::Reviewer, Perm::Calls));
+    assert!(allows(Role::Reviewer, Perm::Revoke) && allows(Role::Admin, Perm::Revoke));
+    assert!(!allows(Role::Integration, Perm::Revoke));
     for perm in [
+        Perm::Revoke,
         Perm::SettingsWrite,
         Perm::Calls,
         Perm::Download,

@@ -164,7 +164,7 @@ pub fn files_table(files: &[FileRecord]) -> Markup {
     html! {
         div.scroll tabindex="0" role="region" aria-label="Files" {
             table id="files" {
-                thead { tr { th scope="col" { span.sr { "Picture" } } th scope="col" { "File" } th scope="col" { "Type" } th scope="col" { "Size" } th scope="col" { "Received" } th scope="col" { "Scan" } } }
+                thead { tr { th scope="col" { span.sr { "Picture" } } th scope="col" { "File" } th scope="col" { "Type" } th scope="col" { "Size" } th scope="col" { "Received" } th scope="col" { "Scan" } th scope="col" { "SHA-256" } th scope="col" { "Attestation" } } }
                 tbody {
                     @for f in files {
                         tr {
@@ -174,6 +174,8 @@ pub fn files_table(files: &[FileRecord]) -> Markup {
                             td { (bytes(f.size)) }
                             td { (time(f.received_at)) }
                             td { (verdict(f)) }
+                            td { code.hash { (f.sha256) } }
+                            td { @if f.attestation.is_some() { "signed" } @else { "none" } }
                         }
                     }
                 }

@@ -1,6 +1,7 @@
-//! The account's people and its record: the audit log (filtered, a page at a time) for
-//! admins and reviewers, and for admins the users: invite one (the one-time link is shown
-//! once, here), or disable one (their sessions end at once).
+//! The account's people and its record: the audit log (filtered, a page at a time), the
+//! users and API tokens (admins invite users, the one-time link shown once, here; admins and
+//! reviewers disable users, whose sessions end at once, and revoke tokens), and, for
+//! reviewers, quarantine.
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
@@ -117,9 +118,14 @@ pub async fn users(
     invited: Option<(&str, &str)>,
     error: Option<&str>,
 ) -> ApiResponse {
-    if !visit.may(Perm::Tokens) {
-        return html_error(visit, StatusCode::FORBIDDEN, "Only admins manage users.");
+    if !visit.may(Perm::Revoke) {
+        return html_error(
+            visit,
+            StatusCode::FORBIDDEN,
+            "Users and tokens are for admins and reviewers.",
+        );
     }
+    let may_invite = visit.may(Perm::Tokens);
     let users = match api.service.users(&visit.actor.account_id).await {
         Ok(u) => u,
         Err(e) => return service_error(e),
@@ -137,15 +143,17 @@ pub async fn users(
             }
         }
         @if let Some(e) = error { p.error role="alert" id="form-error" { (e) } }
-        h2 { "Invite someone" }
-        form method="post" action="/console/users" {
-            (csrf(visit))
-            label for="invite-email" { "Email" }
-            input id="invite-email" name="email" type="email" required;
-            label for="invite-role" { "Role" }
-            select id="invite-role" name="role" { (role_options(Some(Role::Viewer))) }
-            p.help { "Reviewers, who see downloads, are granted by the operator." }
-            button type="submit" { "Create the sign-in link" }
+        @if may_invite {
+            h2 { "Invite someone" }
+            form method="post" action="/console/users" {
+                (csrf(visit))
+                label for="invite-email" { "Email" }
+                input id="invite-email" name="email" type="email" required;
+                label for="invite-role" { "Role" }
+                select id="invite-role" name="role" { (role_options(Some(Role::Viewer))) }
+                p.help { "Reviewers, who see downloads, are granted by the operator." }
+                button type="submit" { "Create the sign-in link" }
+            }
         }
         h2 { "Users" }
         div.scroll tabindex="0" role="region" aria-label="Users" { table id="users" {
@@ -236,8 +244,12 @@ pub async fn disable(api: &Api, visit: &Visit, user_id: &str, req: Request<Incom
     if let Err(resp) = signed_form(visit, req).await {
         return *resp;
     }
-    if !visit.may(Perm::Tokens) {
-        return html_error(visit, StatusCode::FORBIDDEN, "Only admins manage users.");
+    if !visit.may(Perm::Revoke) {
+        return html_error(
+            visit,
+            StatusCode::FORBIDDEN,
+            "Only admins and reviewers disable users.",
+        );
     }
     if user_id == visit.user.id {
         return html_error(visit, StatusCode::CONFLICT, "You cannot disable yourself.");
@@ -322,13 +334,17 @@ pub async fn decide(api: &Api, visit: &Visit, file_id: &str, req: Request<Incomi
     }
 }
 
-/// Revokes one of the account's API tokens (admins).
+/// Revokes one of the account's API tokens (admins and reviewers).
 pub async fn revoke_token(api: &Api, visit: &Visit, token_id: &str, req: Request<Incoming>) -> ApiResponse {
     if let Err(resp) = signed_form(visit, req).await {
         return *resp;
     }
-    if !visit.may(Perm::Tokens) {
-        return html_error(visit, StatusCode::FORBIDDEN, "Only admins manage tokens.");
+    if !visit.may(Perm::Revoke) {
+        return html_error(
+            visit,
+            StatusCode::FORBIDDEN,
+            "Only admins and reviewers revoke tokens.",
+        );
     }
     match api
         .service
