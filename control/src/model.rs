@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use upgate_gateway::control_link::{LinkState, ScanVerdict};
 
 use crate::settings::FileUploadSettings;
-pub use users::{Session, SigninLink, User};
+pub use users::{Session, SigninLink, User, UserChange};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {

@@ -121,6 +121,10 @@ pub struct Service {
     console_url: std::sync::OnceLock<String>,
     /// Failed console sign-ins, by user and by address.
     signin_limits: users::SigninLimits,
+    /// Argon2id runs allowed at once (`users::ARGON_AT_ONCE`).
+    argon_slots: tokio::sync::Semaphore,
+    /// Argon2id runs so far: what the tests count to show a made-up link costs none.
+    argon_runs: AtomicU64,
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -154,6 +158,8 @@ impl Service {
             objects: std::sync::OnceLock::new(),
             console_url: std::sync::OnceLock::new(),
             signin_limits: Default::default(),
+            argon_slots: tokio::sync::Semaphore::new(users::ARGON_AT_ONCE),
+            argon_runs: AtomicU64::new(0),
         }
     }
 

@@ -85,6 +85,32 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
             .map(|(start, _)| self.window.saturating_sub(start.elapsed()))
     }
 
+    /// Counts a try against the key before it is checked, in one step with the budget check:
+    /// tries sent at once cannot all pass it. `Err` with the wait when the budget is spent
+    /// (nothing counted); give the try back with [`FailureLimiter::undo`] if it succeeds.
+    pub fn charge(&self, key: K) -> Result<(), Duration> {
+        {
+            let state = self.state.lock().expect("limiter lock");
+            if let Some((start, n)) = state.by_ip.get(&key) {
+                if start.elapsed() < self.window && *n >= self.per_ip {
+                    return Err(self.window.saturating_sub(start.elapsed()));
+                }
+            }
+        }
+        // Between the two locks another try may count too: the budget can be passed by the
+        // tries in that instant, not by everything sent at once.
+        self.failed(key);
+        Ok(())
+    }
+
+    /// Gives back one failure counted for the key (a try counted before it was checked,
+    /// which turned out right).
+    pub fn undo(&self, ip: &K) {
+        if let Some(entry) = self.state.lock().expect("limiter lock").by_ip.get_mut(ip) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
     /// Forgets the key's failures (a success: the person behind it is who they said).
     pub fn forget(&self, ip: &K) {
         self.state.lock().expect("limiter lock").by_ip.remove(ip);
@@ -143,6 +169,30 @@ mod tests {
         assert_ne!(client_key(a), client_key(c));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
         assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn tries_charged_at_once_stop_at_the_budget() {
+        let limiter = std::sync::Arc::new(FailureLimiter::<String>::with_alert(
+            5,
+            Duration::from_secs(60),
+            "x",
+        ));
+        let passed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let limiter = limiter.clone();
+                    s.spawn(move || limiter.charge("ana".to_string()).is_ok() as usize)
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert!((5..=6).contains(&passed), "{passed} of 16 passed a budget of 5");
+        limiter.undo(&"ana".to_string());
+        assert!(
+            limiter.charge("ana".to_string()).is_ok() || passed == 6,
+            "a success gives its try back"
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Credential {
     async fn still_valid(&self, svc: &Service) -> bool {
         match self {
             Credential::Token(token) => matches!(svc.authenticate(token).await, Ok(Ok(_))),
-            Credential::Session(secret) => matches!(svc.session(secret).await, Ok(Some(_))),
+            Credential::Session(secret) => matches!(svc.session_still_valid(secret).await, Ok(true)),
         }
     }
 }

@@ -329,10 +329,14 @@ async fn req_pairs(req: Request<Incoming>) -> Option<Vec<(String, String)>> {
 /// The live preview: what the SMS would be for a message being typed (our script asks as
 /// the person types; the form token comes in a header).
 pub async fn preview(api: &Api, visit: &Visit, _id: &str, req: Request<Incoming>) -> ApiResponse {
+    // Only our script asks, with the form token in its header (checked with the origin by
+    // `post_allowed`); a plain form post is not taken here.
+    if !visit.may(Perm::SettingsRead) || !req.headers().contains_key("x-csrf-token") {
+        return json_response(StatusCode::FORBIDDEN, &json!({"error": "forbidden"}));
+    }
     let Some(form) = super::http::read_form(req.into_body()).await else {
         return json_response(StatusCode::BAD_REQUEST, &json!({"error": "unreadable"}));
     };
-    let _ = visit;
     let message = form.get("message").cloned().unwrap_or_default();
     let p = settings::preview(&message, &api.service.public_url);
     let probe = FileUploadSettings {

@@ -12,7 +12,7 @@ use super::http::{
     signed_form,
 };
 use super::layout::{csrf, page, time};
-use super::{Visit, SESSION_COOKIE};
+use super::Visit;
 use crate::api::{Api, ApiResponse};
 use crate::service::users::SESSION_MAX_SECONDS;
 use crate::service::{actor_for, ServiceError, SignInAttempt, SignedIn, UserError};
@@ -45,7 +45,8 @@ fn address(req: &Request<Incoming>) -> IpAddr {
 
 /// The signed-in user of this request, if its cookie names an active session.
 pub async fn visit(api: &Api, req: &Request<Incoming>) -> Result<Option<Visit>, Box<ApiResponse>> {
-    let Some(secret) = cookie(req, SESSION_COOKIE) else {
+    let name = super::http::session_cookie_name(secure(api));
+    let Some(secret) = cookie(req, &name) else {
         return Ok(None);
     };
     match api.service.session(secret).await {
@@ -256,7 +257,7 @@ pub async fn account_page(api: &Api, visit: &Visit, req: &Request<Incoming>) -> 
                 table {
                     thead { tr { th scope="col" { "Signed in" } th scope="col" { "Last used" } th scope="col" { "Browser" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
                     tbody {
-                        @for s in &sessions {
+                        @for s in sessions.iter().filter(|s| s.active_at(now, crate::service::users::SESSION_IDLE_SECONDS)).chain(sessions.iter().filter(|s| !s.active_at(now, crate::service::users::SESSION_IDLE_SECONDS)).take(10)) {
                             @let active = s.active_at(now, crate::service::users::SESSION_IDLE_SECONDS);
                             tr data-session=(s.id) {
                                 td { (time(s.created_at)) }

@@ -90,6 +90,7 @@ pub fn asset(name: &str) -> ApiResponse {
     resp
 }
 
+/// The cookie `name` (exactly: the session cookie's name says whether it must be Secure).
 pub fn cookie<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
     req.headers()
         .get_all(header::COOKIE)
@@ -97,15 +98,27 @@ pub fn cookie<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name || k.strip_prefix("__Host-") == Some(name))
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// The session cookie's name: with `__Host-` on https, so only a Secure cookie set by this
+/// host for the whole site is read (a sibling subdomain or a plain-http page cannot plant
+/// one that shadows it).
+pub fn session_cookie_name(secure: bool) -> String {
+    if secure {
+        format!("__Host-{SESSION_COOKIE}")
+    } else {
+        SESSION_COOKIE.to_string()
+    }
 }
 
 /// The session cookie: HttpOnly, SameSite=Strict, Secure with `__Host-` when on https.
 pub fn session_cookie(secure: bool, value: &str, max_age: u64) -> HeaderValue {
-    let (prefix, secure_attr) = if secure { ("__Host-", "; Secure") } else { ("", "") };
+    let secure_attr = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{prefix}{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure_attr}"
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure_attr}",
+        session_cookie_name(secure)
     ))
     .expect("cookie is ASCII")
 }

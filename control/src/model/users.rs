@@ -72,3 +72,48 @@ pub struct SigninLink {
     pub user_id: String,
     pub expires_at: u64,
 }
+
+/// One change to a user, applied by the store under its write lock to the record as it is
+/// then (not as a request read it earlier), with the checks that make it safe to race.
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    /// A new password hash (refused for a disabled user).
+    Password(String),
+    /// A TOTP secret offered for enrolment (refused once one is on).
+    TotpOffer(String),
+    /// The offered secret turned on, a code at `step` having shown it works (refused unless
+    /// that secret is still the one offered).
+    TotpConfirm { secret: String, step: u64 },
+    /// A sign-in's code at `step` (refused for a disabled user, and unless the step is past
+    /// the last one taken: a code works once).
+    TotpUse(u64),
+    /// Disabled from this second (once).
+    Disable(u64),
+}
+
+impl UserChange {
+    /// Applies the change to `user`; `false` when its check refuses it (nothing changes).
+    pub fn apply(&self, user: &mut User) -> bool {
+        match self {
+            UserChange::Password(hash) if user.disabled_at.is_none() => {
+                user.password_hash = Some(hash.clone())
+            }
+            UserChange::TotpOffer(secret) if user.totp_secret.is_none() => {
+                user.totp_pending = Some(secret.clone())
+            }
+            UserChange::TotpConfirm { secret, step } if user.totp_pending.as_ref() == Some(secret) => {
+                user.totp_secret = Some(secret.clone());
+                user.totp_pending = None;
+                user.totp_last_step = Some(*step);
+            }
+            UserChange::TotpUse(step)
+                if user.disabled_at.is_none() && user.totp_last_step.is_none_or(|last| *step > last) =>
+            {
+                user.totp_last_step = Some(*step)
+            }
+            UserChange::Disable(t) if user.disabled_at.is_none() => user.disabled_at = Some(*t),
+            _ => return false,
+        }
+        true
+    }
+}

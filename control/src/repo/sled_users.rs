@@ -8,7 +8,7 @@ use super::sled_keys::{get, put, scoped};
 use super::users::UserRepo;
 use super::{AuditNote, RepoError, SledStore};
 use crate::db::{Op, Tree};
-use crate::model::{Session, SigninLink, User};
+use crate::model::{Session, SigninLink, User, UserChange};
 
 fn session_key(s: &Session) -> Vec<u8> {
     scoped(&s.account_id, &format!("{}/{}", s.user_id, s.id))
@@ -61,16 +61,34 @@ impl UserRepo for SledStore {
         Ok(users)
     }
 
-    async fn put_user(&self, user: &User, audit: Option<AuditNote>) -> Result<(), RepoError> {
-        let durable = {
+    async fn update_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        change: UserChange,
+        audit: Option<AuditNote>,
+    ) -> Result<Option<User>, RepoError> {
+        let (user, durable) = {
             let _w = self.lock();
-            let mut ops = vec![put(Tree::Users, scoped(&user.account_id, &user.id), user)];
+            let key = scoped(account_id, user_id);
+            let Some(mut user) = get::<User>(&*self.db, Tree::Users, &key)? else {
+                return Ok(None);
+            };
+            if !change.apply(&mut user) {
+                return Ok(None);
+            }
+            let mut ops = vec![put(Tree::Users, key, &user)];
             if let Some(audit) = audit {
                 ops.push(self.audit(audit)?);
             }
-            self.write(ops)?
+            (user, self.write(ops)?)
         };
-        Ok(durable.await?)
+        durable.await?;
+        Ok(Some(user))
+    }
+
+    async fn signin_link(&self, hash: &str) -> Result<Option<SigninLink>, RepoError> {
+        Ok(get(&*self.db, Tree::SigninLinks, hash.as_bytes())?)
     }
 
     async fn take_signin_link(&self, hash: &str) -> Result<Option<SigninLink>, RepoError> {

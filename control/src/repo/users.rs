@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::{AuditNote, RepoError};
-use crate::model::{Session, SigninLink, User};
+use crate::model::{Session, SigninLink, User, UserChange};
 
 #[async_trait]
 pub trait UserRepo: Send + Sync + 'static {
@@ -26,8 +26,18 @@ pub trait UserRepo: Send + Sync + 'static {
     /// The account's users, oldest first.
     async fn users(&self, account_id: &str) -> Result<Vec<User>, RepoError>;
 
-    /// Replaces the user's record (password, second factor, disabling), with its audit entry.
-    async fn put_user(&self, user: &User, audit: Option<AuditNote>) -> Result<(), RepoError>;
+    /// Applies `change` to the user as stored now, with its audit entry, in one step; the
+    /// user after it, or `None` when there is no such user or the change's check refused it.
+    async fn update_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        change: UserChange,
+        audit: Option<AuditNote>,
+    ) -> Result<Option<User>, RepoError>;
+
+    /// The link, left in place (to check it before the slow work of using it).
+    async fn signin_link(&self, hash: &str) -> Result<Option<SigninLink>, RepoError>;
 
     /// Takes the link: returns it and deletes it in one step, so it works once.
     async fn take_signin_link(&self, hash: &str) -> Result<Option<SigninLink>, RepoError>;

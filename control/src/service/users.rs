@@ -12,7 +12,7 @@ use upgate_gateway::sys::now;
 
 use super::{token_hash, Actor, Service, ServiceError, UserError};
 use crate::ids::{is_own_id, new_id};
-use crate::model::{Role, Session, SigninLink, User};
+use crate::model::{Role, Session, SigninLink, User, UserChange};
 use crate::repo::AuditNote;
 use crate::users::{password, totp};
 
@@ -24,6 +24,8 @@ pub const SESSION_MAX_SECONDS: u64 = 12 * 3600;
 const SESSION_TOUCH_EVERY: u64 = 60;
 /// A sign-in link is good for this long, once.
 pub const SIGNIN_LINK_SECONDS: u64 = 24 * 3600;
+/// Argon2id runs at once (hashes and checks together).
+pub(super) const ARGON_AT_ONCE: usize = 2;
 /// Failed sign-ins allowed per user, and per address, in each window.
 const FAILURES_PER_USER: u32 = 5;
 const FAILURES_PER_ADDRESS: u32 = 20;
@@ -200,33 +202,66 @@ impl Service {
         agent: &str,
     ) -> Result<SignedIn, ServiceError> {
         password::check_new(new_password).map_err(UserError::WeakPassword)?;
+        let link_hash = token_hash(token);
+        // The link is looked at before the (slow, memory-hungry) hash: a made-up token costs
+        // one read, not an Argon2id run.
+        let live = |l: &SigninLink| now() < l.expires_at;
+        if !self
+            .repos
+            .users
+            .signin_link(&link_hash)
+            .await?
+            .is_some_and(|l| live(&l))
+        {
+            return Err(UserError::SigninLinkInvalid.into());
+        }
         let hash = self.hash_password(new_password).await?;
         let link = self
             .repos
             .users
-            .take_signin_link(&token_hash(token))
+            .take_signin_link(&link_hash)
             .await?
-            .filter(|l| now() < l.expires_at)
+            .filter(live)
             .ok_or(UserError::SigninLinkInvalid)?;
-        let mut user = self.user(&link.account_id, &link.user_id).await?;
-        if user.disabled_at.is_some() {
-            return Err(UserError::SigninLinkInvalid.into());
-        }
-        user.password_hash = Some(hash);
         let audit = AuditNote {
-            account_id: user.account_id.clone(),
-            actor: user.id.clone(),
+            account_id: link.account_id.clone(),
+            actor: link.user_id.clone(),
             action: "user.password_set",
-            target: user.id.clone(),
+            target: link.user_id.clone(),
             detail: json!({}),
         };
-        self.repos.users.put_user(&user, Some(audit)).await?;
+        let user = self
+            .repos
+            .users
+            .update_user(
+                &link.account_id,
+                &link.user_id,
+                UserChange::Password(hash),
+                Some(audit),
+            )
+            .await?
+            .ok_or(UserError::SigninLinkInvalid)?;
         self.start_session(user, agent, "signin_link").await
     }
 
     async fn hash_password(&self, password: &str) -> Result<String, ServiceError> {
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || password::hash(&password))
+        self.argon(move || password::hash(&password)).await
+    }
+
+    /// Runs an Argon2id hash or check on the blocking pool, at most `ARGON_AT_ONCE` at a time:
+    /// each takes 19 MiB and a core for tens of milliseconds, and the pool is the uploads' too.
+    async fn argon<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let _slot = self
+            .argon_slots
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.argon_runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))
     }
@@ -269,15 +304,17 @@ impl Service {
     pub async fn sign_in(&self, attempt: SignInAttempt<'_>) -> Result<SignedIn, ServiceError> {
         let email = normalize_email(attempt.email).unwrap_or_default();
         let limits = &self.signin_limits;
-        let blocked = limits
-            .by_user
-            .retry_after(&email)
-            .or_else(|| limits.by_address.retry_after(&attempt.address));
-        if let Some(wait) = blocked {
-            return Err(UserError::RateLimited {
+        // Counted before the check and given back on success: tries sent at once cannot all
+        // pass the budget check before the first failure is counted.
+        let limited = |wait: Duration| {
+            ServiceError::from(UserError::RateLimited {
                 wait: wait.as_secs().max(1),
-            }
-            .into());
+            })
+        };
+        limits.by_user.charge(email.clone()).map_err(limited)?;
+        if let Err(wait) = limits.by_address.charge(attempt.address) {
+            limits.by_user.undo(&email);
+            return Err(limited(wait));
         }
         let user = match email.is_empty() {
             true => None,
@@ -285,40 +322,51 @@ impl Service {
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let password = attempt.password.to_string();
-        let matches = tokio::task::spawn_blocking(move || match stored {
-            Some(phc) => password::verify(&phc, &password),
-            None => {
-                password::verify(password::decoy(), &password);
-                false
-            }
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let Some(mut user) = user.filter(|u| matches && u.disabled_at.is_none()) else {
+        let matches = self
+            .argon(move || match stored {
+                Some(phc) => password::verify(&phc, &password),
+                None => {
+                    password::verify(password::decoy(), &password);
+                    false
+                }
+            })
+            .await?;
+        let Some(user) = user.filter(|u| matches && u.disabled_at.is_none()) else {
             let user = self.repos.users.user_by_email(&email).await?;
-            let err = UserError::SignInRefused;
-            return Err(self
-                .signin_failed(&email, attempt.address, user.as_ref(), "password", err)
-                .await);
+            self.signin_failed(user.as_ref(), "password");
+            return Err(UserError::SignInRefused.into());
         };
-        if let Some(secret) = user.totp_secret.clone() {
-            if attempt.code.trim().is_empty() {
+        let user = match user.totp_secret.clone() {
+            None => user,
+            Some(_) if attempt.code.trim().is_empty() => {
+                // The password was right: that try is not held against them.
+                limits.by_user.undo(&email);
+                limits.by_address.undo(&attempt.address);
                 return Err(UserError::CodeNeeded.into());
             }
-            match totp::verify(&secret, attempt.code, now()) {
-                Some(step) if user.totp_last_step.is_none_or(|last| step > last) => {
-                    user.totp_last_step = Some(step);
-                    self.repos.users.put_user(&user, None).await?;
-                }
-                _ => {
-                    let err = UserError::CodeWrong;
-                    return Err(self
-                        .signin_failed(&email, attempt.address, Some(&user), "code", err)
-                        .await);
+            Some(secret) => {
+                // The step is taken in the store, under its lock: of two tries with one code,
+                // one wins; a user disabled meanwhile is refused.
+                let used = match totp::verify(&secret, attempt.code, now()) {
+                    Some(step) => {
+                        self.repos
+                            .users
+                            .update_user(&user.account_id, &user.id, UserChange::TotpUse(step), None)
+                            .await?
+                    }
+                    None => None,
+                };
+                match used {
+                    Some(user) => user,
+                    None => {
+                        self.signin_failed(Some(&user), "code");
+                        return Err(UserError::CodeWrong.into());
+                    }
                 }
             }
-        }
+        };
         limits.by_user.forget(&email);
+        limits.by_address.undo(&attempt.address);
         let method = if user.totp_secret.is_some() {
             "password+totp"
         } else {
@@ -327,16 +375,10 @@ impl Service {
         self.start_session(user, attempt.agent, method).await
     }
 
-    async fn signin_failed(
-        &self,
-        email: &str,
-        address: IpAddr,
-        user: Option<&User>,
-        why: &'static str,
-        err: UserError,
-    ) -> ServiceError {
-        self.signin_limits.by_user.failed(email.to_string());
-        self.signin_limits.by_address.failed(address);
+    /// A refused sign-in: the metric, and the user's audit entry when the email is one.
+    /// The entry is written beside the answer, not before it: waiting for it would make a
+    /// known email slower to refuse than an unknown one.
+    fn signin_failed(&self, user: Option<&User>, why: &'static str) {
         self.metrics.console_sign_in_failures.inc();
         if let Some(user) = user {
             let note = AuditNote {
@@ -346,16 +388,32 @@ impl Service {
                 target: user.id.clone(),
                 detail: json!({"failed": why}),
             };
-            if let Err(e) = self.repos.audit.append(note).await {
-                return e.into();
-            }
+            let audit = self.repos.audit.clone();
+            tokio::spawn(async move {
+                if let Err(e) = audit.append(note).await {
+                    tracing::error!(error = %e, "a failed sign-in could not be audited");
+                }
+            });
         }
-        err.into()
     }
 
     /// The session and its user for a cookie's secret, if it is active and the user is not
     /// disabled; its use is recorded (to the minute).
     pub async fn session(&self, secret: &str) -> Result<Option<(Session, User)>, ServiceError> {
+        self.session_checked(secret, true).await
+    }
+
+    /// Whether the session is still active, without counting this as its use: what a live
+    /// page's event stream asks at each heartbeat (an open page is not someone at it).
+    pub async fn session_still_valid(&self, secret: &str) -> Result<bool, ServiceError> {
+        Ok(self.session_checked(secret, false).await?.is_some())
+    }
+
+    async fn session_checked(
+        &self,
+        secret: &str,
+        used: bool,
+    ) -> Result<Option<(Session, User)>, ServiceError> {
         if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
@@ -378,7 +436,7 @@ impl Service {
         if user.disabled_at.is_some() {
             return Ok(None);
         }
-        if t >= session.last_seen_at + SESSION_TOUCH_EVERY {
+        if used && t >= session.last_seen_at + SESSION_TOUCH_EVERY {
             self.repos.users.touch_session(&hash, t).await?;
         }
         Ok(Some((session, user)))
@@ -417,32 +475,45 @@ impl Service {
     /// Disables another user of the actor's account: their sessions stop working at once
     /// (every request checks the user), and they cannot sign in again.
     pub async fn disable_user(&self, actor: &Actor, user_id: &str) -> Result<User, ServiceError> {
-        let mut user = self.user(&actor.account_id, user_id).await?;
-        if user.disabled_at.is_none() {
-            user.disabled_at = Some(now());
-            let audit = actor.note("user.disable", &user.id, json!({"role": user.role.as_str()}));
-            self.repos.users.put_user(&user, Some(audit)).await?;
-        }
-        Ok(user)
+        let user = self.user(&actor.account_id, user_id).await?;
+        let audit = actor.note("user.disable", &user.id, json!({"role": user.role.as_str()}));
+        let changed = self
+            .repos
+            .users
+            .update_user(
+                &user.account_id,
+                &user.id,
+                UserChange::Disable(now()),
+                Some(audit),
+            )
+            .await?;
+        // Disabled already: nothing to write, and no second entry.
+        Ok(changed.unwrap_or(user))
     }
 
     /// Offers a new TOTP secret to the user (kept pending until a code from it is shown).
+    /// Refused once one is on: a session alone must not be able to replace the second
+    /// factor and lock its owner out.
     pub async fn totp_begin(&self, user: &User) -> Result<String, ServiceError> {
-        let mut user = user.clone();
         let secret = totp::new_secret();
-        user.totp_pending = Some(secret.clone());
-        self.repos.users.put_user(&user, None).await?;
+        self.repos
+            .users
+            .update_user(
+                &user.account_id,
+                &user.id,
+                UserChange::TotpOffer(secret.clone()),
+                None,
+            )
+            .await?
+            .ok_or(UserError::CodeWrong)?;
         Ok(secret)
     }
 
     /// Turns the pending secret on, if `code` is right for it.
     pub async fn totp_confirm(&self, user: &User, code: &str) -> Result<(), ServiceError> {
-        let mut user = self.user(&user.account_id, &user.id).await?;
+        let user = self.user(&user.account_id, &user.id).await?;
         let secret = user.totp_pending.clone().ok_or(UserError::CodeWrong)?;
         let step = totp::verify(&secret, code, now()).ok_or(UserError::CodeWrong)?;
-        user.totp_secret = Some(secret);
-        user.totp_pending = None;
-        user.totp_last_step = Some(step);
         let audit = AuditNote {
             account_id: user.account_id.clone(),
             actor: user.id.clone(),
@@ -450,7 +521,16 @@ impl Service {
             target: user.id.clone(),
             detail: json!({}),
         };
-        self.repos.users.put_user(&user, Some(audit)).await?;
+        self.repos
+            .users
+            .update_user(
+                &user.account_id,
+                &user.id,
+                UserChange::TotpConfirm { secret, step },
+                Some(audit),
+            )
+            .await?
+            .ok_or(UserError::CodeWrong)?;
         Ok(())
     }
 }

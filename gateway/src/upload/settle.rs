@@ -121,7 +121,7 @@ pub async fn settle(
         Ok(Ok(state)) => Ok((file, state)),
         Ok(Err(state)) => {
             // The link ended meanwhile: the file is on no record, so it is not kept.
-            if let Err(e) = sinks.store.delete(&key).await {
+            if let Err(e) = crate::storage::delete_with_sidecars(sinks.store, &key).await {
                 tracing::error!(error = %e, "could not delete an unrecorded object; the start-up sweep will");
             }
             Err((UploadError::LinkGone(state), None))

@@ -1,6 +1,7 @@
 use std::net::IpAddr;
 
 use super::*;
+use crate::model::UserChange;
 use crate::service::fixture::fixture;
 
 const PASSWORD: &str = "a long enough password";
@@ -86,7 +87,15 @@ async fn sign_in_takes_the_right_password_only_and_audits_with_the_user() {
         .sign_in(attempt("BO@example.com", PASSWORD, ""))
         .await
         .unwrap();
-    let audit = f.svc.audit(&f.actor.account_id, 20).await.unwrap();
+    // The failures' entries are written beside the answers (not before): wait for them.
+    let mut audit = Vec::new();
+    for _ in 0..100 {
+        audit = f.svc.audit(&f.actor.account_id, 20).await.unwrap();
+        if audit.iter().any(|e| e.action == "user.sign_in_failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let actions: Vec<(&str, &str)> = audit
         .iter()
         .map(|e| (e.action.as_str(), e.actor.as_str()))
@@ -210,4 +219,72 @@ async fn admins_cannot_grant_reviewer_and_emails_are_checked() {
     ] {
         assert!(normalize_email(bad).is_err(), "{bad:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tries_sent_at_once_do_not_pass_the_budget() {
+    let f = fixture().await;
+    signed_up(&f, "fy@example.com", Role::Viewer).await;
+    let svc = f.svc.clone();
+    let tries: Vec<_> = (0..12)
+        .map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                svc.sign_in(attempt("fy@example.com", "wrong password!", ""))
+                    .await
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tries {
+        if matches!(
+            t.await.unwrap(),
+            Err(ServiceError::User(UserError::SignInRefused))
+        ) {
+            checked += 1;
+        }
+    }
+    assert!(
+        checked <= FAILURES_PER_USER as usize + 1,
+        "{checked} passwords checked"
+    );
+}
+
+#[tokio::test]
+async fn changes_to_a_user_are_checked_against_the_record_as_stored() {
+    let f = fixture().await;
+    let (_, signed) = signed_up(&f, "gu@example.com", Role::Reviewer).await;
+    let secret = f.svc.totp_begin(&signed.user).await.unwrap();
+    f.svc
+        .totp_confirm(&signed.user, &totp::code_at(&secret, now()))
+        .await
+        .unwrap();
+    // With a second factor on, a session alone cannot replace it.
+    assert!(f.svc.totp_begin(&signed.user).await.is_err());
+    let mut user = f.svc.user(&f.actor.account_id, &signed.user.id).await.unwrap();
+    let last = user.totp_last_step.unwrap();
+    assert!(
+        !UserChange::TotpUse(last).apply(&mut user.clone()),
+        "a step is taken once"
+    );
+    assert!(UserChange::TotpUse(last + 1).apply(&mut user.clone()));
+    assert!(UserChange::Disable(5).apply(&mut user));
+    assert!(
+        !UserChange::TotpUse(last + 2).apply(&mut user.clone()),
+        "not for a disabled user"
+    );
+    assert!(!UserChange::Password("x".into()).apply(&mut user.clone()));
+    assert!(!UserChange::Disable(6).apply(&mut user), "disabled once");
+}
+
+#[tokio::test]
+async fn a_made_up_welcome_token_is_refused_before_any_hash() {
+    let f = fixture().await;
+    let runs = || f.svc.argon_runs.load(std::sync::atomic::Ordering::Relaxed);
+    let before = runs();
+    for _ in 0..20 {
+        let r = f.svc.redeem_signin_link(&"0".repeat(64), PASSWORD, "ua").await;
+        assert!(matches!(r, Err(ServiceError::User(UserError::SigninLinkInvalid))));
+    }
+    assert_eq!(runs(), before, "no Argon2id run for a link that does not exist");
 }
