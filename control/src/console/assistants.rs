@@ -63,7 +63,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
             }
         }
         @if let Some(next) = &page_.next {
-            p { a rel="next" href=(format!("/console/assistants?cursor={}", lists::encode_cursor(next))) { "Next page" } }
+            p { a rel="next" href=(super::http::next_page("/console/assistants", &[], next)) { "Next page" } }
         }
     };
     html(StatusCode::OK, layout::page(Some(visit), "Assistants", body))
@@ -271,7 +271,7 @@ fn from_form(form: &[(String, String)], enabled_available: bool) -> FileUploadSe
 }
 
 pub async fn save(api: &Api, visit: &Visit, id: &str, req: Request<Incoming>) -> ApiResponse {
-    let raw = req_pairs(req).await;
+    let raw = super::http::read_pairs(req.into_body()).await;
     let Some(pairs) = raw else {
         return html_error(visit, StatusCode::BAD_REQUEST, "The form could not be read.");
     };
@@ -314,16 +314,6 @@ pub async fn save(api: &Api, visit: &Visit, id: &str, req: Request<Incoming>) ->
         }
         Err(e) => service_error(e),
     }
-}
-
-async fn req_pairs(req: Request<Incoming>) -> Option<Vec<(String, String)>> {
-    use http_body_util::BodyExt;
-    let bytes = http_body_util::Limited::new(req.into_body(), 64 * 1024)
-        .collect()
-        .await
-        .ok()?
-        .to_bytes();
-    Some(form_urlencoded::parse(&bytes).into_owned().collect())
 }
 
 /// The live preview: what the SMS would be for a message being typed (our script asks as

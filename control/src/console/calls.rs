@@ -9,11 +9,13 @@ use serde_json::Value;
 
 use super::assistants::enc;
 use super::auth::service_error;
-use super::http::{html, html_error, redirect, signed_form};
+use super::http::{
+    html, html_error, next_page, page_cursor, problem_page, query_pairs, redirect, signed_form,
+};
 use super::layout::{bytes, csrf, parse_date, time};
 use super::{layout, Visit};
 use crate::api::events::{self, Credential};
-use crate::api::{lists, views, Api, ApiResponse, Perm};
+use crate::api::{views, Api, ApiResponse, Perm};
 use crate::model::{CallEvent, Event, EventRecord, FileRecord};
 use crate::repo::lists::CallFilter;
 use crate::service::{CallDetails, Service, ServiceError};
@@ -22,18 +24,11 @@ const PAGE: usize = 25;
 /// The most events a call's timeline shows (the first ones; the API's stream has all).
 const TIMELINE: usize = 500;
 
-fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
-    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .into_owned()
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
-}
-
 pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResponse {
     if !visit.may(Perm::Read) {
         return html_error(visit, StatusCode::FORBIDDEN, "Your role cannot see calls.");
     }
-    let q = query(req);
+    let q = query_pairs(req);
     let get = |k: &str| q.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
     let mut filter = CallFilter::default();
     if let Some(a) = get("assistant_id") {
@@ -56,10 +51,9 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
     }
     let has_files = get("has_files") == Some("on");
     let has_refusals = get("has_refusals") == Some("on");
-    let cursor = match get("cursor").map(|c| lists::parse(Some(&format!("cursor={c}")), false)) {
-        None => None,
-        Some(Ok(q)) => q.cursor,
-        Some(Err(p)) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
+    let cursor = match page_cursor(&q) {
+        Ok(c) => c,
+        Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
     };
     let svc = &api.service;
     let page_ = match svc
@@ -86,14 +80,10 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
         }
         rows.push((d, refusals));
     }
-    let next_href = page_.next.as_ref().map(|next| {
-        let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-        pairs.push(("cursor".into(), lists::encode_cursor(next)));
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&pairs)
-            .finish();
-        format!("/console/calls?{query}")
-    });
+    let next_href = page_
+        .next
+        .as_deref()
+        .map(|next| next_page("/console/calls", &q, next));
     let body = html! {
         form.filters method="get" action="/console/calls" aria-label="Filter calls" {
             div { label for="f-assistant" { "Assistant" } input id="f-assistant" name="assistant_id" value=[get("assistant_id")]; }
@@ -325,10 +315,7 @@ pub async fn resend(api: &Api, visit: &Visit, link_id: &str, req: Request<Incomi
         .await
     {
         Ok(_) => redirect(&format!("/console/calls/{}", enc(&call_id))),
-        Err(e) => {
-            let p = crate::problem::Problem::from(e);
-            html_error(visit, p.status, &p.detail)
-        }
+        Err(e) => problem_page(visit, e),
     }
 }
 

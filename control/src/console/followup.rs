@@ -107,10 +107,7 @@ pub async fn resend_call(api: &Api, visit: &Visit, call_id: &str, req: Request<I
             redirect("/console/follow-up?resent=1")
         }
         Ok(_) => redirect(&format!("/console/calls/{}", enc(call_id))),
-        Err(e) => {
-            let p = crate::problem::Problem::from(e);
-            html_error(visit, p.status, &p.detail)
-        }
+        Err(e) => super::http::problem_page(visit, e),
     }
 }
 

@@ -72,6 +72,38 @@ pub fn bare_error(status: StatusCode, text: &str) -> ApiResponse {
     html(status, super::layout::message_page(None, status, text))
 }
 
+/// A service failure as a page: the same status and words the API's problem would carry.
+pub fn problem_page(visit: &Visit, e: crate::service::ServiceError) -> ApiResponse {
+    let p = crate::problem::Problem::from(e);
+    html_error(visit, p.status, &p.detail)
+}
+
+/// A list page's query: its parameters that have a value.
+pub fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+/// The `cursor` a list page's link carries, read as the API's lists read theirs.
+pub fn page_cursor(q: &[(String, String)]) -> Result<Option<Vec<u8>>, crate::problem::Problem> {
+    match q.iter().find(|(k, _)| k == "cursor") {
+        None => Ok(None),
+        Some((_, c)) => Ok(crate::api::lists::parse(Some(&format!("cursor={c}")), false)?.cursor),
+    }
+}
+
+/// The link to the page after this one: the same query, the cursor moved on to `next`.
+pub fn next_page(path: &str, q: &[(String, String)], next: &[u8]) -> String {
+    let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+    pairs.push(("cursor".into(), crate::api::lists::encode_cursor(next)));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    format!("{path}?{query}")
+}
+
 /// The stylesheet and the script, built in: no file to lose, nothing from elsewhere.
 pub fn asset(name: &str) -> ApiResponse {
     let (kind, body): (&'static str, &'static str) = match name {
@@ -123,13 +155,19 @@ pub fn session_cookie(secure: bool, value: &str, max_age: u64) -> HeaderValue {
     .expect("cookie is ASCII")
 }
 
-pub async fn read_form(body: Incoming) -> Option<HashMap<String, String>> {
+/// A form's fields in order, repeated names kept (checkbox groups), up to 64 KiB.
+pub async fn read_pairs(body: Incoming) -> Option<Vec<(String, String)>> {
     let bytes = Limited::new(body, FORM_MAX_BYTES)
         .collect()
         .await
         .ok()?
         .to_bytes();
     Some(form_urlencoded::parse(&bytes).into_owned().collect())
+}
+
+/// A form's fields by name (the last of a repeated name).
+pub async fn read_form(body: Incoming) -> Option<HashMap<String, String>> {
+    Some(read_pairs(body).await?.into_iter().collect())
 }
 
 /// Refuses a POST that did not come from our own pages: another site's form or script

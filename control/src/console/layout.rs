@@ -2,6 +2,8 @@
 //! a skip link, the navigation for the user's role, and one `main` landmark.
 
 use http::StatusCode;
+use std::time::{Duration, UNIX_EPOCH};
+
 use maud::{html, Markup, DOCTYPE};
 
 use super::Visit;
@@ -70,53 +72,27 @@ pub fn message_page(visit: Option<&Visit>, status: StatusCode, text: &str) -> Ma
     )
 }
 
-/// A Unix time as UTC, to the minute (the console shows times in one zone: UTC).
+/// A Unix time as UTC, to the minute (the console shows times in one zone: UTC), with
+/// the exact second in its `datetime`. humantime spells it, as the reports' days are.
 pub fn time(t: u64) -> Markup {
-    let secs = t as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    let text = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    );
-    html! { time datetime=(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)) { (text) } }
+    let exact = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string();
+    let text = format!("{} UTC", exact[..16].replacen('T', " ", 1));
+    html! { time datetime=(exact) { (text) } }
 }
 
-/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's `civil_from_days`.
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `YYYY-MM-DD` (a date input's value) to the Unix second it starts, UTC.
+/// `YYYY-MM-DD` (a date input's value) to the Unix second it starts, UTC; `None` for
+/// anything else, an impossible day (`2023-02-29`) included.
 pub fn parse_date(text: &str) -> Option<u64> {
-    let mut parts = text.split('-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some()
-        || !(1..=12).contains(&m)
-        || !(1..=31).contains(&d)
-        || !(1970..=9999).contains(&y)
-    {
+    let shaped = text.len() == 10
+        && text
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 4 | 7) == (b == b'-'));
+    if !shaped {
         return None;
     }
-    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mm + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (civil(days) == (y, m as u32, d as u32)).then_some(days as u64 * 86_400)
+    let start = humantime::parse_rfc3339(&format!("{text}T00:00:00Z")).ok()?;
+    start.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 pub fn bytes(n: u64) -> String {
@@ -135,12 +111,22 @@ mod tests {
     fn dates_round_trip() {
         assert_eq!(parse_date("1970-01-01"), Some(0));
         assert_eq!(parse_date("2026-12-07"), Some(1_796_601_600));
-        assert_eq!(civil(1_796_601_600 / 86_400), (2026, 12, 7));
-        assert_eq!(
-            parse_date("2024-02-29").map(|t| civil((t / 86_400) as i64)),
-            Some((2024, 2, 29))
-        );
-        for bad in ["2023-02-29", "2026-13-01", "x", "2026-1", "2026-01-01-01"] {
+        assert!(time(1_796_601_600 + 3_723)
+            .into_string()
+            .contains(">2026-12-07 01:02 UTC<"));
+        assert!(time(1_796_601_600 + 3_723)
+            .into_string()
+            .contains("\"2026-12-07T01:02:03Z\""));
+        assert!(parse_date("2024-02-29").is_some_and(|t| time(t).into_string().contains("2024-02-29 00:00")));
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "x",
+            "2026-1",
+            "2026-01-01-01",
+            "1969-12-31",
+            "2026-1-011",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }

@@ -11,7 +11,7 @@ use super::auth::service_error;
 use super::http::{html, html_error, redirect, signed_form};
 use super::layout::{self, csrf, time};
 use super::Visit;
-use crate::api::{lists, Api, ApiResponse, Perm};
+use crate::api::{Api, ApiResponse, Perm};
 use crate::model::Role;
 use crate::service::{ServiceError, UserError};
 
@@ -25,16 +25,12 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
             "Your role cannot read the audit log.",
         );
     }
-    let q: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .into_owned()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
+    let q = super::http::query_pairs(req);
     let get = |k: &str| q.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
     let (action, actor) = (get("action"), get("actor"));
-    let cursor = match get("cursor").map(|c| lists::parse(Some(&format!("cursor={c}")), false)) {
-        None => None,
-        Some(Ok(q)) => q.cursor,
-        Some(Err(p)) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
+    let cursor = match super::http::page_cursor(&q) {
+        Ok(c) => c,
+        Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
     };
     let page = match api
         .service
@@ -68,16 +64,10 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
                 .is_none_or(|a| e.actor == *a || who(&e.actor).contains(a.as_str()))
         })
         .collect();
-    let next = page.next.as_ref().map(|n| {
-        let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-        pairs.push(("cursor".into(), lists::encode_cursor(n)));
-        format!(
-            "/console/audit?{}",
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&pairs)
-                .finish()
-        )
-    });
+    let next = page
+        .next
+        .as_deref()
+        .map(|n| super::http::next_page("/console/audit", &q, n));
     let body = html! {
         form.filters method="get" action="/console/audit" aria-label="Filter the audit log" {
             div { label for="f-action" { "Action starts with" } input id="f-action" name="action" value=[action.as_deref()] placeholder="file."; }
