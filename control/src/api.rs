@@ -57,10 +57,13 @@ pub fn allows(role: Role, perm: Perm) -> bool {
     match role {
         Role::Admin => matches!(
             perm,
-            SettingsRead | SettingsWrite | Calls | Read | Audit | Tokens | Webhooks | Revoke
+            SettingsRead | SettingsWrite | Calls | Read | Audit | Tokens | Webhooks | Revoke | Access
         ),
         Role::Integration => matches!(perm, SettingsRead | Calls | Read),
-        Role::Reviewer => matches!(perm, SettingsRead | Read | Download | Audit | Quarantine | Revoke),
+        Role::Reviewer => matches!(
+            perm,
+            SettingsRead | Read | Download | Audit | Quarantine | Revoke | Access
+        ),
         Role::Viewer => matches!(perm, SettingsRead | Read),
     }
 }
@@ -417,14 +420,11 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::ContactFiles(number) => {
-                let number = number.clone();
-                let files = svc.contact_files(&actor.account_id, &number).await?;
-                let files: Vec<Value> = files
-                    .iter()
-                    .filter(|f| Service::may_see(&actor, f))
-                    .map(views::file_json)
-                    .collect();
-                Ok(json_response(StatusCode::OK, &json!({ "files": files })))
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::contact_files(&svc, &actor, number, q).await?,
+                ))
             }
             Route::FileGet(id) => {
                 let id = id.clone();
@@ -441,9 +441,11 @@ impl Api {
                 ))
             }
             Route::QuarantineList => {
-                let files = svc.quarantine(&actor.account_id).await?;
-                let files: Vec<Value> = files.iter().map(views::file_json).collect();
-                Ok(json_response(StatusCode::OK, &json!({ "files": files })))
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::quarantine(&svc, &actor, q).await?,
+                ))
             }
             Route::FollowUpReport => {
                 let (from, to) = report_window(req.uri().query(), now())?;
@@ -511,7 +513,27 @@ impl Api {
             Route::WebhookDeliveries(id) => webhooks::deliveries(self, actor, id).await,
             Route::WebhookReplay(id) => webhooks::replay(self, actor, id, req.into_body()).await,
             Route::TokenCreate => tokens::create(self, actor, read_json(req.into_body()).await?).await,
-            Route::TokenList => tokens::list(self, actor).await,
+            Route::TokenList => {
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::tokens(&svc, &actor, q).await?,
+                ))
+            }
+            Route::UserList => {
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::users(&svc, &actor, q).await?,
+                ))
+            }
+            Route::UserSessions(id) => {
+                let q = lists::parse(req.uri().query(), false)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &lists::sessions(&svc, &actor, id, q).await?,
+                ))
+            }
             Route::TokenGet(id) => tokens::get(self, actor, id.clone()).await,
             Route::TokenRevoke(id) => tokens::revoke(self, actor, id.clone()).await,
             Route::Healthz | Route::Console | Route::Unmatched { .. } | Route::WrongMethod { .. } => {

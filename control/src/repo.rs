@@ -24,6 +24,7 @@ pub mod webhooks;
 pub mod event_bus;
 mod sled_accounts;
 mod sled_audit;
+mod sled_by_time;
 mod sled_call_layout;
 mod sled_calls;
 mod sled_credentials;
@@ -120,6 +121,7 @@ impl Repos {
         store.migrate_calls()?;
         store.index_link_expiry()?;
         store.index_lists()?;
+        store.rekey_by_time()?;
         Ok(Repos {
             accounts: store.clone(),
             tokens: store.clone(),

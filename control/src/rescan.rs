@@ -287,7 +287,12 @@ mod tests {
         rescan.pass().await;
         assert!(rescan.strikes.is_empty(), "decided, forgotten");
         assert!(f.svc.held_files(10).await.unwrap().is_empty());
-        let kept = f.svc.quarantine(&f.actor.account_id).await.unwrap();
+        let kept = f
+            .svc
+            .quarantine(&f.actor.account_id, None, 500)
+            .await
+            .unwrap()
+            .items;
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].scan.status(), ScanStatus::NotScanned);
         assert!(

@@ -1,6 +1,11 @@
-//! `GET /v1/calls`, `GET /v1/files` and `GET /v1/audit`: the account's lists, newest
-//! first, a page at a time. `?limit=` (1-500) and `?cursor=` (the `next_cursor` of the
-//! page before, opaque) on each (`GET /v1/assistants` too, by id from the last); calls also take `assistant_id`, `from` and `to`.
+//! Every list the control API answers, a page at a time: `?limit=` (1-500) and `?cursor=`
+//! (the `next_cursor` of the page before, opaque) on each. Calls, files, a caller's files,
+//! quarantine and the audit log come newest first; assistants, tokens, users and sessions
+//! by id. Calls also take `assistant_id`, `from` and `to`.
+//!
+//! Lists that answered whole before they were paged (a caller's files, quarantine, tokens,
+//! the audit log) give up to 500 when asked without `limit`, as close to their old answer
+//! as a bounded page can be.
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -24,6 +29,17 @@ const CURSOR: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
 );
 const DEFAULT_LIMIT: usize = 100;
+
+impl ListQuery {
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_LIMIT)
+    }
+
+    /// The limit of a list that answered whole before it was paged.
+    fn limit_or_max(&self) -> usize {
+        self.limit.unwrap_or(MAX_LIMIT)
+    }
+}
 
 /// What a list request asked for.
 #[derive(Debug, Default)]
@@ -93,12 +109,7 @@ pub async fn calls(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, 
     let page = svc
         .repos()
         .lists
-        .calls_page(
-            &actor.account_id,
-            q.cursor,
-            q.limit.unwrap_or(DEFAULT_LIMIT),
-            q.calls,
-        )
+        .calls_page(&actor.account_id, q.cursor.clone(), q.limit(), q.calls.clone())
         .await?;
     Ok(page_json("calls", page, |c| {
         json!({
@@ -116,8 +127,8 @@ pub async fn files(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, 
         .lists
         .files_page(
             &actor.account_id,
-            q.cursor,
-            q.limit.unwrap_or(DEFAULT_LIMIT),
+            q.cursor.clone(),
+            q.limit(),
             actor.role == Role::Reviewer,
         )
         .await?;
@@ -128,7 +139,7 @@ pub async fn assistants(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Va
     let page = svc
         .repos()
         .lists
-        .assistants_page(&actor.account_id, q.cursor, q.limit.unwrap_or(DEFAULT_LIMIT))
+        .assistants_page(&actor.account_id, q.cursor.clone(), q.limit())
         .await?;
     Ok(page_json("assistants", page, |a| {
         json!({
@@ -150,9 +161,61 @@ pub async fn audit(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, 
     let page = svc
         .repos()
         .lists
-        .audit_page(&actor.account_id, q.cursor, q.limit.unwrap_or(MAX_LIMIT))
+        .audit_page(&actor.account_id, q.cursor.clone(), q.limit_or_max())
         .await?;
     Ok(page_json("entries", page, |e| {
         serde_json::to_value(e).unwrap_or_default()
     }))
+}
+
+/// `GET /v1/contacts/{number}/files`.
+pub async fn contact_files(
+    svc: &Service,
+    actor: &Actor,
+    number: &str,
+    q: ListQuery,
+) -> Result<Value, ServiceError> {
+    let page = svc
+        .contact_files(actor, number, q.cursor.clone(), q.limit_or_max())
+        .await?;
+    Ok(page_json("files", page, views::file_json))
+}
+
+/// `GET /v1/quarantine`.
+pub async fn quarantine(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, ServiceError> {
+    let page = svc
+        .quarantine(&actor.account_id, q.cursor.clone(), q.limit_or_max())
+        .await?;
+    Ok(page_json("files", page, views::file_json))
+}
+
+/// `GET /v1/tokens`.
+pub async fn tokens(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, ServiceError> {
+    let page = svc
+        .tokens_page(&actor.account_id, q.cursor.clone(), q.limit_or_max())
+        .await?;
+    let t = upgate_gateway::sys::now();
+    Ok(page_json("tokens", page, |r| views::token_json(r, t)))
+}
+
+/// `GET /v1/users`.
+pub async fn users(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, ServiceError> {
+    let page = svc
+        .users_page(&actor.account_id, q.cursor.clone(), q.limit())
+        .await?;
+    Ok(page_json("users", page, views::user_json))
+}
+
+/// `GET /v1/users/{user_id}/sessions`.
+pub async fn sessions(
+    svc: &Service,
+    actor: &Actor,
+    user_id: &str,
+    q: ListQuery,
+) -> Result<Value, ServiceError> {
+    let page = svc
+        .sessions(&actor.account_id, user_id, q.cursor.clone(), q.limit())
+        .await?;
+    let t = upgate_gateway::sys::now();
+    Ok(page_json("sessions", page, |s| views::session_json(s, t)))
 }

@@ -22,6 +22,9 @@ pub enum Perm {
     /// Ending access in the console: revoking an API token, disabling a user. The security
     /// team's as well as the admins': who finds a leak must be able to stop it.
     Revoke,
+    /// Seeing who has access: the account's users, their sessions and its API tokens
+    /// (never a secret). Whoever may end access must see what there is to end.
+    Access,
 }
 
 impl Perm {
@@ -38,6 +41,7 @@ impl Perm {
             Perm::Webhooks => "webhooks",
             Perm::Quarantine => "quarantine",
             Perm::Revoke => "revoke",
+            Perm::Access => "access",
         }
     }
 }
@@ -73,6 +77,8 @@ pub enum Route {
     TokenList,
     TokenGet(String),
     TokenRevoke(String),
+    UserList,
+    UserSessions(String),
     WebhookCreate,
     WebhookList,
     WebhookGet(String),
@@ -171,6 +177,8 @@ impl Route {
                 (&Method::GET, ["tokens"]) => Route::TokenList,
                 (&Method::GET, ["tokens", t]) => Route::TokenGet(id(t)),
                 (&Method::DELETE, ["tokens", t]) => Route::TokenRevoke(id(t)),
+                (&Method::GET, ["users"]) => Route::UserList,
+                (&Method::GET, ["users", u, "sessions"]) => Route::UserSessions(id(u)),
                 (&Method::POST, ["webhooks"]) => Route::WebhookCreate,
                 (&Method::GET, ["webhooks"]) => Route::WebhookList,
                 (&Method::GET, ["webhooks", w]) => Route::WebhookGet(id(w)),
@@ -187,7 +195,7 @@ impl Route {
 
     /// Every template an endpoint has (a test holds it equal to what `template` says), for
     /// the metrics made at start.
-    pub const TEMPLATES: [&'static str; 27] = [
+    pub const TEMPLATES: [&'static str; 29] = [
         "/healthz",
         "/console",
         "/v1/assistants",
@@ -210,6 +218,8 @@ impl Route {
         "/v1/files",
         "/v1/tokens",
         "/v1/tokens/{token_id}",
+        "/v1/users",
+        "/v1/users/{user_id}/sessions",
         "/v1/webhooks",
         "/v1/webhooks/{webhook_id}",
         "/v1/webhooks/{webhook_id}/rotate-secret",
@@ -242,6 +252,8 @@ impl Route {
             Route::FileList => "/v1/files",
             Route::TokenCreate | Route::TokenList => "/v1/tokens",
             Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
+            Route::UserList => "/v1/users",
+            Route::UserSessions(_) => "/v1/users/{user_id}/sessions",
             Route::WebhookCreate | Route::WebhookList => "/v1/webhooks",
             Route::WebhookGet(_) | Route::WebhookUpdate(_) | Route::WebhookDelete(_) => {
                 "/v1/webhooks/{webhook_id}"
@@ -289,9 +301,9 @@ impl Route {
             Route::FileContent(_) => Perm::Download,
             Route::QuarantineList => Perm::Quarantine,
             Route::AuditList => Perm::Audit,
-            Route::TokenCreate | Route::TokenList | Route::TokenGet(_) | Route::TokenRevoke(_) => {
-                Perm::Tokens
-            }
+            Route::TokenCreate => Perm::Tokens,
+            Route::TokenList | Route::TokenGet(_) | Route::UserList | Route::UserSessions(_) => Perm::Access,
+            Route::TokenRevoke(_) => Perm::Revoke,
             Route::WebhookCreate
             | Route::WebhookList
             | Route::WebhookGet(_)
@@ -393,6 +405,8 @@ mod tests {
             (Method::GET, "/v1/tokens"),
             (Method::GET, "/v1/tokens/t"),
             (Method::DELETE, "/v1/tokens/t"),
+            (Method::GET, "/v1/users"),
+            (Method::GET, "/v1/users/u/sessions"),
             (Method::POST, "/v1/webhooks"),
             (Method::GET, "/v1/webhooks"),
             (Method::GET, "/v1/webhooks/w"),

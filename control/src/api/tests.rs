@@ -676,7 +676,7 @@ async fn denials_are_counted_by_template_and_403s_audited() {
         .iter()
         .map(|e| e.detail["permission"].as_str().unwrap())
         .collect();
-    assert_eq!(perms, ["download", "audit", "tokens"], "newest first");
+    assert_eq!(perms, ["download", "audit", "revoke"], "newest first");
 }
 
 #[tokio::test]
@@ -902,7 +902,10 @@ async fn calls_files_and_audit_are_listed_newest_first_a_page_at_a_time() {
     // Files: two on c1, one held in quarantine on c2; the held one for reviewers only.
     let gw = crate::service::InProcess(svc.clone());
     let mut stored = Vec::new();
-    for (call, held) in [("c1", false), ("c1", false), ("c2", true)] {
+    for (at, (call, held)) in [("c1", false), ("c1", false), ("c2", true)]
+        .into_iter()
+        .enumerate()
+    {
         let (_, _, link) = h
             .send(
                 Method::POST,
@@ -913,7 +916,10 @@ async fn calls_files_and_audit_are_listed_newest_first_a_page_at_a_time() {
             .await;
         let id = link["id"].as_str().unwrap().parse().unwrap();
         let claim = gw.claim(&id).await.unwrap().unwrap();
-        let mut file = crate::repo::links_suite::file();
+        let mut file = NewFile {
+            received_at: 1_700_000_000 + at as u64,
+            ..crate::repo::links_suite::file()
+        };
         if held {
             file = NewFile {
                 verdict: ScanVerdict::unscanned("clamd is down".into(), 5),
@@ -939,6 +945,23 @@ async fn calls_files_and_audit_are_listed_newest_first_a_page_at_a_time() {
     let (_, _, theirs) = h.send(Method::GET, "/v1/files", &other_admin, None).await;
     assert_eq!(theirs["files"], json!([]));
 
+    // The caller's files: the same, newest first; the held one for reviewers only.
+    let contact = "/v1/contacts/+14155550100/files";
+    let (ids, pages) = all_pages(&h, &reviewer, &format!("{contact}?limit=2"), "files", "id").await;
+    assert_eq!(pages, 2);
+    assert_eq!(ids, stored.iter().rev().cloned().collect::<Vec<_>>());
+    let (ids, _) = all_pages(&h, &viewer, &format!("{contact}?limit=1"), "files", "id").await;
+    assert_eq!(ids, [stored[1].clone(), stored[0].clone()]);
+    let (ids, _) = all_pages(&h, &other_admin, contact, "files", "id").await;
+    assert!(ids.is_empty(), "another account's caller");
+    let (ids, _) = all_pages(&h, &reviewer, "/v1/contacts/+14155550101/files", "files", "id").await;
+    assert!(ids.is_empty(), "another caller");
+    // Quarantine: the held file, for reviewers.
+    let (ids, _) = all_pages(&h, &reviewer, "/v1/quarantine?limit=1", "files", "id").await;
+    assert_eq!(ids, [stored[2].clone()]);
+    let (status, _, _) = h.send(Method::GET, "/v1/quarantine", &admin, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // Audit: pages of two cover the whole log once, highest seq first.
     let (seqs, _) = all_pages(&h, &admin, "/v1/audit?limit=2", "entries", "seq").await;
     let (_, _, whole) = h.send(Method::GET, "/v1/audit", &admin, None).await;
@@ -952,4 +975,147 @@ async fn calls_files_and_audit_are_listed_newest_first_a_page_at_a_time() {
     assert_eq!(seqs, all);
     let numbers: Vec<u64> = seqs.iter().map(|s| s.parse().unwrap()).collect();
     assert!(numbers.windows(2).all(|w| w[0] > w[1]));
+}
+
+#[tokio::test]
+async fn tokens_users_and_sessions_are_paged_for_those_who_may_end_access() {
+    let h = harness("");
+    let svc = &h.api.service;
+    let acc = svc.create_account("A", "pro").await.unwrap().id;
+    let other = svc.create_account("B", "pro").await.unwrap().id;
+    let admin = h.token(&acc, Role::Admin).await;
+    let reviewer = h.token(&acc, Role::Reviewer).await;
+    let integration = h.token(&acc, Role::Integration).await;
+    let viewer = h.token(&acc, Role::Viewer).await;
+    let other_admin = h.token(&other, Role::Admin).await;
+
+    // Tokens: four, by id, two a page; the reviewer sees them as the admin does.
+    let (ids, pages) = all_pages(&h, &reviewer, "/v1/tokens?limit=2", "tokens", "id").await;
+    assert_eq!((ids.len(), pages), (4, 2));
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 4, "each once");
+    let (admin_ids, _) = all_pages(&h, &admin, "/v1/tokens", "tokens", "id").await;
+    assert_eq!(admin_ids, ids, "up to 500 without a limit, the same order");
+
+    // Users: three, and one sign-in's session; never a secret.
+    let mut made = Vec::new();
+    for (email, role) in [
+        ("ana@example.com", Role::Admin),
+        ("bo@example.com", Role::Viewer),
+        ("cy@example.com", Role::Viewer),
+    ] {
+        made.push(svc.create_user(&acc, email, role, None).await.unwrap());
+    }
+    svc.create_user(&other, "dee@example.com", Role::Admin, None)
+        .await
+        .unwrap();
+    let token = made[0].signin_url.split_once("token=").unwrap().1;
+    let signed = svc
+        .redeem_signin_link(token, "correct horse battery staple", "Firefox")
+        .await
+        .unwrap();
+    let (ids, pages) = all_pages(&h, &admin, "/v1/users?limit=1", "users", "id").await;
+    assert_eq!(pages, 3);
+    let mut want: Vec<String> = made.iter().map(|n| format!("\"{}\"", n.user.id)).collect();
+    want.sort();
+    let mut got = ids.clone();
+    got.sort();
+    assert_eq!(got, want, "every user of the account once, none of another's");
+    let (_, _, listed) = h.send(Method::GET, "/v1/users", &reviewer, None).await;
+    let text = listed.to_string();
+    assert!(!text.contains("argon2") && !text.contains("password"), "{text}");
+    let ana = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "ana@example.com")
+        .unwrap();
+    assert_eq!(
+        (ana["status"].as_str(), ana["totp"].as_bool()),
+        (Some("active"), Some(false))
+    );
+    let bo = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "bo@example.com")
+        .unwrap();
+    assert_eq!(bo["status"], "invited");
+
+    let sessions = format!("/v1/users/{}/sessions", made[0].user.id);
+    let (_, _, page) = h.send(Method::GET, &sessions, &reviewer, None).await;
+    let list = page["sessions"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{page}");
+    assert_eq!(list[0]["id"], signed.session.id.as_str());
+    assert_eq!(
+        (list[0]["status"].as_str(), list[0]["browser"].as_str()),
+        (Some("active"), Some("Firefox"))
+    );
+    assert!(!page.to_string().contains(&signed.secret), "never the secret");
+    assert!(
+        !page.to_string().contains(&signed.session.csrf),
+        "never the form token"
+    );
+    let (_, _, none) = h
+        .send(
+            Method::GET,
+            &format!("/v1/users/{}/sessions", made[1].user.id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(none["sessions"], json!([]));
+
+    // Who may not: integration and viewer tokens; another account sees no such user.
+    for token in [&integration, &viewer] {
+        for path in ["/v1/tokens", "/v1/users", sessions.as_str()] {
+            let (status, _, _) = h.send(Method::GET, path, token, None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        }
+    }
+    for path in [
+        sessions.as_str(),
+        "/v1/users/usr_00000000000000ff/sessions",
+        "/v1/users/nope/sessions",
+    ] {
+        let (status, _, _) = h.send(Method::GET, path, &other_admin, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _, body) = h.send(Method::GET, "/v1/users?limit=0", &admin, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_limit"))
+    );
+
+    // A reviewer who finds a leaked token revokes it over the API too.
+    let (_, _, tokens) = h.send(Method::GET, "/v1/tokens", &reviewer, None).await;
+    let leaked = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "integration")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _, revoked) = h
+        .send(Method::DELETE, &format!("/v1/tokens/{leaked}"), &reviewer, None)
+        .await;
+    assert_eq!(
+        (status, revoked["status"].as_str()),
+        (StatusCode::OK, Some("revoked"))
+    );
+    let (status, _, _) = h.send(Method::GET, "/v1/calls/none", &integration, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = h
+        .send(
+            Method::POST,
+            "/v1/tokens",
+            &reviewer,
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "creating stays the admins'");
 }

@@ -1,5 +1,6 @@
-//! `/v1/tokens`: an admin creates, lists, reads and revokes its account's API tokens. The
-//! secret is in the creation answer only; listings show ids, roles, names and times.
+//! `/v1/tokens`: an admin creates its account's API tokens; admins and reviewers read and
+//! revoke them (the list is in `lists`). The secret is in the creation answer only;
+//! listings show ids, roles, names and times.
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -46,14 +47,6 @@ pub async fn create(api: &Api, actor: Actor, body: CreateBody) -> Result<ApiResp
     let mut view = token_json(&record, now());
     view["token"] = json!(token);
     Ok(json_response(StatusCode::CREATED, &view))
-}
-
-pub async fn list(api: &Api, actor: Actor) -> Result<ApiResponse, Problem> {
-    let svc = api.service.clone();
-    let tokens = svc.tokens(&actor.account_id).await?;
-    let t = now();
-    let tokens: Vec<_> = tokens.iter().map(|r| token_json(r, t)).collect();
-    Ok(json_response(StatusCode::OK, &json!({ "tokens": tokens })))
 }
 
 pub async fn get(api: &Api, actor: Actor, id: String) -> Result<ApiResponse, Problem> {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::model::{ApiToken, FileRecord, Link, SmsMessage};
+use crate::model::{ApiToken, FileRecord, Link, Session, SmsMessage, User};
 use crate::service::{AssistantDetails, CallDetails, GatewayCredential, IssuedLink};
 use crate::settings;
 use upgate_gateway::control_link::LinkState;
@@ -71,6 +71,35 @@ pub fn token_json(t: &ApiToken, now: u64) -> Value {
         "expires_at": t.expires_at,
         "last_used_at": t.last_used_at,
         "revoked_at": t.revoked_at,
+    })
+}
+
+/// A console user as lists show them: never the password's hash or the TOTP secret.
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "role": u.role.as_str(),
+        "status": if u.disabled_at.is_some() { "disabled" } else if u.password_hash.is_none() { "invited" } else { "active" },
+        "totp": u.totp_secret.is_some(),
+        "created_at": u.created_at,
+        "created_by": u.created_by,
+        "disabled_at": u.disabled_at,
+    })
+}
+
+/// A session as lists show it: never its secret or form token.
+pub fn session_json(s: &Session, now: u64) -> Value {
+    let active = s.active_at(now, crate::service::users::SESSION_IDLE_SECONDS);
+    json!({
+        "id": s.id,
+        "user_id": s.user_id,
+        "status": if active { "active" } else if s.revoked_at.is_some() { "revoked" } else { "expired" },
+        "created_at": s.created_at,
+        "last_seen_at": s.last_seen_at,
+        "expires_at": s.expires_at,
+        "revoked_at": s.revoked_at,
+        "browser": s.agent,
     })
 }
 

@@ -63,7 +63,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
             }
         }
         @if let Some(next) = &page_.next {
-            p { a rel="next" href=(super::http::next_page("/console/assistants", &[], next)) { "Next page" } }
+            p { a rel="next" href=(super::http::next_page("/console/assistants", &[], "cursor", next)) { "Next page" } }
         }
     };
     html(StatusCode::OK, layout::page(Some(visit), "Assistants", body))

@@ -51,7 +51,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
     }
     let has_files = get("has_files") == Some("on");
     let has_refusals = get("has_refusals") == Some("on");
-    let cursor = match page_cursor(&q) {
+    let cursor = match page_cursor(&q, "cursor") {
         Ok(c) => c,
         Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
     };
@@ -83,7 +83,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
     let next_href = page_
         .next
         .as_deref()
-        .map(|next| next_page("/console/calls", &q, next));
+        .map(|next| next_page("/console/calls", &q, "cursor", next));
     let body = html! {
         form.filters method="get" action="/console/calls" aria-label="Filter calls" {
             div { label for="f-assistant" { "Assistant" } input id="f-assistant" name="assistant_id" value=[get("assistant_id")]; }

@@ -7,13 +7,15 @@ use maud::html;
 
 use super::assistants::enc;
 use super::auth::service_error;
-use super::http::{html, html_error, redirect, signed_form};
+use super::http::{html, html_error, next_page, page_cursor, query_pairs, redirect, signed_form};
 use super::layout::{self, csrf, parse_date, time};
 use super::{calls, Visit};
 use crate::api::{Api, ApiResponse, Perm};
-use crate::service::{Service, ServiceError};
+use crate::service::ServiceError;
 
 const DAY: u64 = 86_400;
+/// Files on a caller's page.
+const PAGE: usize = 50;
 
 pub async fn follow_up(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResponse {
     if !visit.may(Perm::Read) {
@@ -111,22 +113,33 @@ pub async fn resend_call(api: &Api, visit: &Visit, call_id: &str, req: Request<I
     }
 }
 
-pub async fn contact(api: &Api, visit: &Visit, number: &str) -> ApiResponse {
+pub async fn contact(api: &Api, visit: &Visit, number: &str, req: &Request<Incoming>) -> ApiResponse {
     if !visit.may(Perm::Read) {
         return html_error(visit, StatusCode::FORBIDDEN, "Your role cannot see files.");
     }
-    let mut files = match api.service.contact_files(&visit.actor.account_id, number).await {
+    let q = query_pairs(req);
+    let cursor = match page_cursor(&q, "cursor") {
+        Ok(c) => c,
+        Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
+    };
+    let page = match api
+        .service
+        .contact_files(&visit.actor, number, cursor, PAGE)
+        .await
+    {
         Ok(f) => f,
         Err(ServiceError::NotFound(_)) => {
             return html_error(visit, StatusCode::NOT_FOUND, "There is no such caller.")
         }
         Err(e) => return service_error(e),
     };
-    files.retain(|f| Service::may_see(&visit.actor, f));
-    files.reverse();
+    let path = format!("/console/contacts/{}", enc(number));
     let body = html! {
         p { "Every file this caller sent, newest first, across all their calls." }
-        @if files.is_empty() { p { "No files from this caller." } } @else { (calls::files_table(&files)) }
+        @if page.items.is_empty() { p { "No files from this caller." } } @else { (calls::files_table(&page.items)) }
+        @if let Some(next) = &page.next {
+            p { a rel="next" href=(next_page(&path, &q, "cursor", next)) { "Next page" } }
+        }
     };
     html(
         StatusCode::OK,

@@ -86,18 +86,20 @@ pub fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `cursor` a list page's link carries, read as the API's lists read theirs.
-pub fn page_cursor(q: &[(String, String)]) -> Result<Option<Vec<u8>>, crate::problem::Problem> {
-    match q.iter().find(|(k, _)| k == "cursor") {
+/// The cursor a list page's link carries under `key` (`cursor`, or a list's own name when
+/// a page shows two lists), read as the API's lists read theirs.
+pub fn page_cursor(q: &[(String, String)], key: &str) -> Result<Option<Vec<u8>>, crate::problem::Problem> {
+    match q.iter().find(|(k, _)| k == key) {
         None => Ok(None),
         Some((_, c)) => Ok(crate::api::lists::parse(Some(&format!("cursor={c}")), false)?.cursor),
     }
 }
 
-/// The link to the page after this one: the same query, the cursor moved on to `next`.
-pub fn next_page(path: &str, q: &[(String, String)], next: &[u8]) -> String {
-    let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-    pairs.push(("cursor".into(), crate::api::lists::encode_cursor(next)));
+/// The link to the page after this one: the same query, the cursor under `key` moved on
+/// to `next`.
+pub fn next_page(path: &str, q: &[(String, String)], key: &str, next: &[u8]) -> String {
+    let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != key).cloned().collect();
+    pairs.push((key.into(), crate::api::lists::encode_cursor(next)));
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&pairs)
         .finish();

@@ -33,7 +33,7 @@ pub fn page(visit: Option<&Visit>, title: &str, body: Markup) -> Markup {
                                 @if v.may(Perm::Read) { li { a href="/console/follow-up" { "Follow up" } } }
                                 @if v.may(Perm::Quarantine) { li { a href="/console/quarantine" { "Quarantine" } } }
                                 @if v.may(Perm::Audit) { li { a href="/console/audit" { "Audit log" } } }
-                                @if v.may(Perm::Revoke) { li { a href="/console/users" { "Users" } } }
+                                @if v.may(Perm::Access) { li { a href="/console/users" { "Users" } } }
                                 li { a href="/console/account" { "Account" } }
                             }
                         }

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use maud::html;
 
 use super::auth::service_error;
-use super::http::{html, html_error, redirect, signed_form};
+use super::http::{html, html_error, next_page, page_cursor, query_pairs, redirect, signed_form};
 use super::layout::{self, csrf, time};
 use super::Visit;
 use crate::api::{Api, ApiResponse, Perm};
@@ -25,10 +25,10 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
             "Your role cannot read the audit log.",
         );
     }
-    let q = super::http::query_pairs(req);
+    let q = query_pairs(req);
     let get = |k: &str| q.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
     let (action, actor) = (get("action"), get("actor"));
-    let cursor = match super::http::page_cursor(&q) {
+    let cursor = match page_cursor(&q, "cursor") {
         Ok(c) => c,
         Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
     };
@@ -67,7 +67,7 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
     let next = page
         .next
         .as_deref()
-        .map(|n| super::http::next_page("/console/audit", &q, n));
+        .map(|n| next_page("/console/audit", &q, "cursor", n));
     let body = html! {
         form.filters method="get" action="/console/audit" aria-label="Filter the audit log" {
             div { label for="f-action" { "Action starts with" } input id="f-action" name="action" value=[action.as_deref()] placeholder="file."; }
@@ -102,13 +102,16 @@ fn role_options(selected: Option<Role>) -> maud::Markup {
     }
 }
 
+/// The account's users and API tokens, each list paged on its own (`users` and `tokens`
+/// carry their cursors).
 pub async fn users(
     api: &Api,
     visit: &Visit,
+    q: &[(String, String)],
     invited: Option<(&str, &str)>,
     error: Option<&str>,
 ) -> ApiResponse {
-    if !visit.may(Perm::Revoke) {
+    if !visit.may(Perm::Access) {
         return html_error(
             visit,
             StatusCode::FORBIDDEN,
@@ -116,14 +119,21 @@ pub async fn users(
         );
     }
     let may_invite = visit.may(Perm::Tokens);
-    let users = match api.service.users(&visit.actor.account_id).await {
-        Ok(u) => u,
-        Err(e) => return service_error(e),
+    let (users_at, tokens_at) = match (page_cursor(q, "users"), page_cursor(q, "tokens")) {
+        (Ok(u), Ok(t)) => (u, t),
+        (Err(p), _) | (_, Err(p)) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
     };
-    let tokens = match api.service.tokens(&visit.actor.account_id).await {
-        Ok(t) => t,
-        Err(e) => return service_error(e),
+    let account = &visit.actor.account_id;
+    let (users, tokens) = match (
+        api.service.users_page(account, users_at, PAGE).await,
+        api.service.tokens_page(account, tokens_at, PAGE).await,
+    ) {
+        (Ok(u), Ok(t)) => (u, t),
+        (Err(e), _) | (_, Err(e)) => return service_error(e),
     };
+    let more =
+        |key: &str, next: &Option<Vec<u8>>| next.as_deref().map(|n| next_page("/console/users", q, key, n));
+    let (more_users, more_tokens) = (more("users", &users.next), more("tokens", &tokens.next));
     let now = upgate_gateway::sys::now();
     let body = html! {
         @if let Some((email, url)) = invited {
@@ -149,7 +159,7 @@ pub async fn users(
         div.scroll tabindex="0" role="region" aria-label="Users" { table id="users" {
             thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Two-step" } th scope="col" { "Since" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
             tbody {
-                @for u in &users {
+                @for u in &users.items {
                     tr {
                         td { (u.email) }
                         td { (u.role.as_str()) }
@@ -168,12 +178,13 @@ pub async fn users(
                 }
             }
         } }
+        @if let Some(href) = more_users { p { a rel="next" href=(href) { "More users" } } }
         h2 { "API tokens" }
         p.help { "Tokens are created by the API or the operator and shown once then; here they can only be revoked." }
         div.scroll tabindex="0" role="region" aria-label="API tokens" { table id="tokens" {
             thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Role" } th scope="col" { "Last used" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
             tbody {
-                @for t in &tokens {
+                @for t in &tokens.items {
                     @let status = t.status_at(now).as_str();
                     tr {
                         td { (t.name.as_deref().unwrap_or("(no name)")) }
@@ -193,6 +204,7 @@ pub async fn users(
                 }
             }
         } }
+        @if let Some(href) = more_tokens { p { a rel="next" href=(href) { "More tokens" } } }
     };
     html(StatusCode::OK, layout::page(Some(visit), "Users", body))
 }
@@ -207,14 +219,14 @@ pub async fn invite(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiResp
     }
     let email = form.get("email").cloned().unwrap_or_default();
     let Some(role) = form.get("role").and_then(|r| Role::parse(r)) else {
-        return users(api, visit, None, Some("Choose a role.")).await;
+        return users(api, visit, &[], None, Some("Choose a role.")).await;
     };
     match api
         .service
         .create_user(&visit.actor.account_id, &email, role, Some(&visit.actor))
         .await
     {
-        Ok(new) => users(api, visit, Some((&new.user.email, &new.signin_url)), None).await,
+        Ok(new) => users(api, visit, &[], Some((&new.user.email, &new.signin_url)), None).await,
         Err(ServiceError::User(e)) => {
             let text = match e {
                 UserError::InvalidEmail => "That is not an email address we can use.",
@@ -222,7 +234,7 @@ pub async fn invite(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiResp
                 UserError::ReviewerByOperator => "Reviewers are granted by the operator.",
                 _ => "The user could not be created.",
             };
-            let mut resp = users(api, visit, None, Some(text)).await;
+            let mut resp = users(api, visit, &[], None, Some(text)).await;
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             resp
         }
@@ -252,14 +264,28 @@ pub async fn disable(api: &Api, visit: &Visit, user_id: &str, req: Request<Incom
 }
 
 /// Files in quarantine, for reviewers: release one to the call, or block it for good.
-pub async fn quarantine(api: &Api, visit: &Visit) -> ApiResponse {
+pub async fn quarantine(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResponse {
     if !visit.may(Perm::Quarantine) {
         return html_error(visit, StatusCode::FORBIDDEN, "Quarantine is for reviewers.");
     }
-    let files = match api.service.quarantine(&visit.actor.account_id).await {
+    let q = query_pairs(req);
+    let cursor = match page_cursor(&q, "cursor") {
+        Ok(c) => c,
+        Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
+    };
+    let page = match api
+        .service
+        .quarantine(&visit.actor.account_id, cursor, PAGE)
+        .await
+    {
         Ok(f) => f,
         Err(e) => return service_error(e),
     };
+    let next = page
+        .next
+        .as_deref()
+        .map(|n| next_page("/console/quarantine", &q, "cursor", n));
+    let files = page.items;
     let body = html! {
         p { "Files that came in while no trusted virus scanner could check them, and files a scan kept out. "
             "Releasing puts a file on its call for everyone, with its verdict as it is: release only what you have checked." }
@@ -292,6 +318,7 @@ pub async fn quarantine(api: &Api, visit: &Visit) -> ApiResponse {
                 }
             } }
         }
+        @if let Some(href) = next { p { a rel="next" href=(href) { "Next page" } } }
     };
     html(StatusCode::OK, layout::page(Some(visit), "Quarantine", body))
 }

@@ -12,9 +12,6 @@ pub trait FileRepo: Send + Sync + 'static {
     /// The file, if it exists and belongs to `account_id` (another account's is `None`).
     async fn file(&self, account_id: &str, file_id: &str) -> Result<Option<FileRecord>, RepoError>;
 
-    /// Every file a caller's number sent to `account_id`, oldest first.
-    async fn contact_files(&self, account_id: &str, number: &str) -> Result<Vec<FileRecord>, RepoError>;
-
     /// Whether any record names this object (the orphan sweep keeps those).
     async fn recorded(&self, file_id: &str) -> Result<bool, RepoError>;
 }

@@ -1,5 +1,6 @@
 //! The [`FileRepo`] contract, engine-neutral: files are recorded the way production records
-//! them (through [`LinkRepo::record_file`]), then read back through the trait.
+//! them (through [`LinkRepo::record_file`]), then read back through the trait, and as a
+//! caller's list through [`ListRepo`].
 
 use std::sync::Arc;
 
@@ -8,9 +9,15 @@ use upgate_gateway::storage::ObjectKey;
 use upgate_gateway::upload::sniff::Kind;
 
 use super::links_suite::{ids, Seed};
+use super::lists::ListRepo;
 use super::{FileRepo, LinkRepo};
 
-pub async fn run(files: Arc<dyn FileRepo>, links: Arc<dyn LinkRepo>, seed: &dyn Seed) {
+pub async fn run(
+    files: Arc<dyn FileRepo>,
+    links: Arc<dyn LinkRepo>,
+    lists: Arc<dyn ListRepo>,
+    seed: &dyn Seed,
+) {
     let (id, link, call) = ids(40);
     let account = link.account_id.clone();
     let number = call.caller_number.clone();
@@ -61,18 +68,46 @@ pub async fn run(files: Arc<dyn FileRepo>, links: Arc<dyn LinkRepo>, seed: &dyn 
         .await
         .unwrap()
         .is_none());
-    let by_contact = files.contact_files(&account, &number).await.unwrap();
-    let names: Vec<&str> = by_contact.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["f1.pdf", "f0.pdf"], "oldest first");
-    assert!(files
-        .contact_files("acc_0000000000000999", &number)
+    // A caller's files, newest first, a page at a time.
+    let page = lists
+        .contact_files_page(&account, &number, None, 1, false)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].name, "f0.pdf", "newest first");
+    let rest = lists
+        .contact_files_page(&account, &number, page.next, 1, false)
+        .await
+        .unwrap();
+    assert_eq!(rest.items[0].name, "f1.pdf");
+    assert!(
+        rest.next.is_none() || {
+            let after = lists
+                .contact_files_page(&account, &number, rest.next, 1, false)
+                .await
+                .unwrap();
+            after.items.is_empty() && after.next.is_none()
+        }
+    );
+    for (account, number) in [
+        ("acc_0000000000000999", number.as_str()),
+        (account.as_str(), "+14155550000"),
+    ] {
+        let none = lists
+            .contact_files_page(account, number, None, 10, true)
+            .await
+            .unwrap();
+        assert!(
+            none.items.is_empty() && none.next.is_none(),
+            "another account's, another number's"
+        );
+    }
+    // A number that is a prefix of another's is not its files.
+    let shorter = &number[..number.len() - 1];
+    assert!(lists
+        .contact_files_page(&account, shorter, None, 10, true)
         .await
         .unwrap()
-        .is_empty());
-    assert!(files
-        .contact_files(&account, "+14155550000")
-        .await
-        .unwrap()
+        .items
         .is_empty());
     assert!(files.recorded(&stored[1]).await.unwrap());
     assert!(!files

@@ -263,6 +263,7 @@ mod sled {
         let db: Arc<dyn Kv> = Arc::new(SledKv::open(&dir.path().join("meta")).unwrap());
         let links = Arc::new(SledLinks::new(db.clone(), Arc::new(Mutex::new(()))));
         let files = Arc::new(crate::repo::SledFiles::new(db.clone()));
-        crate::repo::files_suite::run(files, links, &SledSeed(db)).await;
+        let lists = Arc::new(crate::repo::SledStore::new(db.clone(), Arc::new(Mutex::new(()))));
+        crate::repo::files_suite::run(files, links, lists, &SledSeed(db)).await;
     }
 }

@@ -1,10 +1,11 @@
-//! The account's lists, newest first, a page at a time (cursor pagination): calls, files
-//! and the audit log.
+//! The account's lists, a page at a time (cursor pagination): calls, files, a caller's
+//! files, quarantine and the audit log newest first; assistants, API tokens, users and a
+//! user's sessions by id (their ids are random: the order is stable, not meaningful).
 
 use async_trait::async_trait;
 
 use super::RepoError;
-use crate::model::{Assistant, AuditEntry, Call, FileRecord};
+use crate::model::{ApiToken, Assistant, AuditEntry, Call, FileRecord, Session, User};
 
 /// One page: its records, and where the next one starts (`None`: this was the last).
 #[derive(Debug)]
@@ -56,4 +57,44 @@ pub trait ListRepo: Send + Sync {
         before: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<Page<AuditEntry>, RepoError>;
+    /// The files a caller's number sent, newest first; those in quarantine only when
+    /// `quarantined`.
+    async fn contact_files_page(
+        &self,
+        account_id: &str,
+        number: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+        quarantined: bool,
+    ) -> Result<Page<FileRecord>, RepoError>;
+    /// The account's files in quarantine (held, infected, unscannable or blocked), newest
+    /// first by when they entered it.
+    async fn quarantine_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<FileRecord>, RepoError>;
+    /// The account's API tokens, revoked and expired ones included.
+    async fn tokens_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<ApiToken>, RepoError>;
+    /// The account's console users, disabled ones included.
+    async fn users_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<User>, RepoError>;
+    /// One user's sessions, ended ones included (for 30 days: older ones are pruned).
+    async fn sessions_page(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<Session>, RepoError>;
 }

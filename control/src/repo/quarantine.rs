@@ -19,10 +19,6 @@ pub trait QuarantineRepo: Send + Sync + 'static {
     /// How many files wait for their scan, in every account (from the index alone).
     async fn held_count(&self) -> Result<usize, RepoError>;
 
-    /// Every file of the account in quarantine (waiting, or kept there by its verdict),
-    /// oldest first.
-    async fn quarantined(&self, account_id: &str) -> Result<Vec<FileRecord>, RepoError>;
-
     /// Records a held file's scan, in one batch with its event and an audit entry: a clean
     /// verdict releases it, a signature or no verdict keeps it (as infected or unscannable).
     /// `attestation` is the statement signed again over the new verdict. `None` when the

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 
 use super::lifecycle::{LifecycleRepo, Snapshot};
+use super::sled_by_time::{contact_key, quarantine_key};
 use super::sled_keys::{call_prefix, decode, scoped};
 use super::sled_store::SledStore;
 use super::{AuditNote, RepoError};
@@ -131,9 +132,8 @@ impl LifecycleRepo for SledStore {
                     ops.push(Op::Delete(Tree::CallFiles, key));
                 }
             }
-            let contact = format!("{}/{}", file.contact, file.id);
-            ops.push(Op::Delete(Tree::Contacts, scoped(&file.account_id, &contact)));
-            ops.push(Op::Delete(Tree::Quarantine, scoped(&file.account_id, &file.id)));
+            ops.push(Op::Delete(Tree::Contacts, contact_key(file)));
+            ops.push(Op::Delete(Tree::Quarantine, quarantine_key(file)));
             ops.push(self.audit(audit)?);
             self.write(ops)?
         };

@@ -17,9 +17,9 @@ use serde_json::json;
 use upgate_gateway::control_link::{Claim, LinkState, NewFile, Refusal, ScanStatus};
 use upgate_gateway::token::LinkId;
 
+use super::sled_by_time::{contact_key, quarantine_entry};
 use super::sled_events::event_ops;
 use super::sled_keys::{audit_op, call_prefix, get, numbered, put, scoped};
-use super::sled_quarantine::quarantine_entry;
 use super::{LinkRepo, RepoError};
 use crate::db::{Kv, Op, Tree};
 use crate::model::{
@@ -132,7 +132,7 @@ impl SledLinks {
                 decided_at: None,
                 decided_by: None,
             });
-            ops.push(quarantine_entry(&record));
+            ops.extend(quarantine_entry(&record));
         }
         link.files_received += 1;
         let arrived = FileArrived {
@@ -154,7 +154,6 @@ impl SledLinks {
                 link_id: link.id.clone(),
             });
         }
-        let contact_key = format!("{}/{}/{}", link.account_id, call.caller_number, record.id);
         let audit = audit_op(
             &*self.db,
             "gateway",
@@ -177,7 +176,11 @@ impl SledLinks {
                 record.id.as_bytes().to_vec(),
             ),
             save(&link),
-            Op::Put(Tree::Contacts, contact_key.into_bytes(), vec![]),
+            Op::Put(
+                Tree::Contacts,
+                contact_key(&record),
+                record.id.as_bytes().to_vec(),
+            ),
             audit,
         ]);
         ops.extend(event_ops(&*self.db, &link.account_id, &call.id, t, events)?);

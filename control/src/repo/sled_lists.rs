@@ -7,11 +7,12 @@
 use async_trait::async_trait;
 
 use super::lists::{CallFilter, ListRepo, Page};
+use super::sled_by_time::{contact_prefix, quarantined_file_id};
 use super::sled_keys::{decode, get, numbered, scoped};
 use super::sled_store::SledStore;
 use super::RepoError;
 use crate::db::{Op, Tree};
-use crate::model::{AuditEntry, Call, FileRecord};
+use crate::model::{ApiToken, AuditEntry, Call, FileRecord, Session, User};
 
 /// Marks a store whose calls and files are in the list indexes.
 const INDEXED_KEY: &[u8] = b"lists_indexed";
@@ -66,16 +67,17 @@ impl SledStore {
 
     /// One page of an index read newest first. `keep` turns an index entry into a record,
     /// skips it, or ends the list there.
-    fn page<T>(
+    /// `prefix` is the list's own part of the index (an account's, or a caller's or a
+    /// user's within it); cursors are what follows it.
+    pub(super) fn page<T>(
         &self,
         tree: Tree,
-        account_id: &str,
+        prefix: &[u8],
         before: Option<&[u8]>,
         limit: usize,
         mut keep: impl FnMut(&[u8], &[u8]) -> Result<Keep<T>, RepoError>,
     ) -> Result<Page<T>, RepoError> {
-        let prefix = scoped(account_id, "");
-        let mut start = before.map(|b| [prefix.as_slice(), b].concat());
+        let mut start = before.map(|b| [prefix, b].concat());
         let mut items = Vec::new();
         let mut room = limit.saturating_mul(SCAN_FACTOR);
         let cursor = |key: Option<Vec<u8>>| key.map(|k| k[prefix.len()..].to_vec());
@@ -87,7 +89,7 @@ impl SledStore {
                 });
             }
             let want = (limit - items.len()).min(room);
-            let batch = self.db.scan_rev_before(tree, &prefix, start.as_deref(), want)?;
+            let batch = self.db.scan_rev_before(tree, prefix, start.as_deref(), want)?;
             let ended = batch.len() < want;
             room -= batch.len();
             for (key, value) in batch {
@@ -98,9 +100,15 @@ impl SledStore {
                 }
                 start = Some(key);
                 if items.len() == limit {
+                    // A full page at the very end of the index says so, rather than
+                    // sending the client for an empty one.
+                    let more = !self
+                        .db
+                        .scan_rev_before(tree, prefix, start.as_deref(), 1)?
+                        .is_empty();
                     return Ok(Page {
                         items,
-                        next: cursor(start),
+                        next: if more { cursor(start) } else { None },
                     });
                 }
             }
@@ -111,8 +119,20 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// The file an index entry names, if it is still recorded and `wanted`.
+    fn file_item(
+        &self,
+        file_id: &[u8],
+        wanted: impl Fn(&FileRecord) -> bool,
+    ) -> Result<Keep<FileRecord>, RepoError> {
+        let file = get::<FileRecord>(&*self.db, Tree::Files, file_id)?;
+        Ok(file.filter(|f| wanted(f)).map_or(Keep::Skip, Keep::Item))
+    }
+}
+
 /// What to do with one index entry.
-enum Keep<T> {
+pub(super) enum Keep<T> {
     Item(T),
     Skip,
     /// Nothing further down the index can match.
@@ -137,21 +157,27 @@ impl ListRepo for SledStore {
                 (None, None) => None,
             };
             let skip = scoped(&account, "").len() + 8;
-            s.page(Tree::CallsByTime, &account, upper.as_deref(), limit, |key, _| {
-                let id = String::from_utf8_lossy(key.get(skip..).unwrap_or_default());
-                let Some(call) = get::<Call>(&*s.db, Tree::Calls, &scoped(&account, &id))? else {
-                    return Ok(Keep::Skip);
-                };
-                if filter.from.is_some_and(|from| call.created_at < from) {
-                    return Ok(Keep::End);
-                }
-                let wanted = filter
-                    .assistant_id
-                    .as_deref()
-                    .is_none_or(|a| a == call.assistant_id)
-                    && filter.to.is_none_or(|to| call.created_at < to);
-                Ok(if wanted { Keep::Item(call) } else { Keep::Skip })
-            })
+            s.page(
+                Tree::CallsByTime,
+                &scoped(&account, ""),
+                upper.as_deref(),
+                limit,
+                |key, _| {
+                    let id = String::from_utf8_lossy(key.get(skip..).unwrap_or_default());
+                    let Some(call) = get::<Call>(&*s.db, Tree::Calls, &scoped(&account, &id))? else {
+                        return Ok(Keep::Skip);
+                    };
+                    if filter.from.is_some_and(|from| call.created_at < from) {
+                        return Ok(Keep::End);
+                    }
+                    let wanted = filter
+                        .assistant_id
+                        .as_deref()
+                        .is_none_or(|a| a == call.assistant_id)
+                        && filter.to.is_none_or(|to| call.created_at < to);
+                    Ok(if wanted { Keep::Item(call) } else { Keep::Skip })
+                },
+            )
         })
         .await
     }
@@ -167,7 +193,7 @@ impl ListRepo for SledStore {
         self.off(move |s| {
             s.page(
                 Tree::AccountFiles,
-                &account,
+                &scoped(&account, ""),
                 before.as_deref(),
                 limit,
                 |_, file_id| {
@@ -195,7 +221,7 @@ impl ListRepo for SledStore {
         self.off(move |s| {
             s.page(
                 Tree::Assistants,
-                &account,
+                &scoped(&account, ""),
                 before.as_deref(),
                 limit,
                 |_, value| Ok(Keep::Item(decode(Tree::Assistants, value)?)),
@@ -212,9 +238,95 @@ impl ListRepo for SledStore {
     ) -> Result<Page<AuditEntry>, RepoError> {
         let account = account_id.to_string();
         self.off(move |s| {
-            s.page(Tree::Audit, &account, before.as_deref(), limit, |_, value| {
-                Ok(Keep::Item(decode(Tree::Audit, value)?))
+            s.page(
+                Tree::Audit,
+                &scoped(&account, ""),
+                before.as_deref(),
+                limit,
+                |_, value| Ok(Keep::Item(decode(Tree::Audit, value)?)),
+            )
+        })
+        .await
+    }
+
+    async fn contact_files_page(
+        &self,
+        account_id: &str,
+        number: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+        quarantined: bool,
+    ) -> Result<Page<FileRecord>, RepoError> {
+        let prefix = contact_prefix(account_id, number);
+        self.off(move |s| {
+            s.page(Tree::Contacts, &prefix, before.as_deref(), limit, |_, file_id| {
+                s.file_item(file_id, |f| quarantined || !f.in_quarantine())
             })
+        })
+        .await
+    }
+
+    async fn quarantine_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<FileRecord>, RepoError> {
+        let prefix = scoped(account_id, "");
+        self.off(move |s| {
+            s.page(Tree::Quarantine, &prefix, before.as_deref(), limit, |key, _| {
+                s.file_item(quarantined_file_id(key), |_| true)
+            })
+        })
+        .await
+    }
+
+    async fn tokens_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<ApiToken>, RepoError> {
+        let prefix = scoped(account_id, "");
+        self.off(move |s| {
+            s.page(Tree::TokenIds, &prefix, before.as_deref(), limit, |_, hash| {
+                Ok(get::<ApiToken>(&*s.db, Tree::Tokens, hash)?.map_or(Keep::Skip, Keep::Item))
+            })
+        })
+        .await
+    }
+
+    async fn users_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<User>, RepoError> {
+        let prefix = scoped(account_id, "");
+        self.off(move |s| {
+            s.page(Tree::Users, &prefix, before.as_deref(), limit, |_, value| {
+                Ok(Keep::Item(decode(Tree::Users, value)?))
+            })
+        })
+        .await
+    }
+
+    async fn sessions_page(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<Session>, RepoError> {
+        let prefix = scoped(account_id, &format!("{user_id}/"));
+        self.off(move |s| {
+            s.page(
+                Tree::UserSessions,
+                &prefix,
+                before.as_deref(),
+                limit,
+                |_, hash| Ok(get::<Session>(&*s.db, Tree::Sessions, hash)?.map_or(Keep::Skip, Keep::Item)),
+            )
         })
         .await
     }

@@ -1,64 +1,39 @@
-//! [`QuarantineRepo`] on the embedded store: `Quarantine` keys `account/file id`, whose
-//! value is the state, so the rescan finds the held files without reading the others.
+//! [`QuarantineRepo`] on the embedded store: `Quarantine` keys `account/` + since + file id
+//! (`sled_by_time`), whose value is the state, so the rescan finds the held files without
+//! reading the others.
 
 use async_trait::async_trait;
 use serde_json::json;
 use upgate_gateway::control_link::{ScanStatus, ScanVerdict};
 
 use super::quarantine::QuarantineRepo;
+use super::sled_by_time::{quarantine_entry, quarantine_key, quarantined_file_id};
 use super::sled_events::event_ops;
-use super::sled_keys::{audit_op, get, put, scoped};
+use super::sled_keys::{audit_op, get, put};
 use super::{RepoError, SledStore};
 use crate::attest::Attestation;
 use crate::db::{Op, Tree};
 use crate::model::{Event, FileDecided, FileRecord, QuarantineState};
 
-/// The index entry of a file in quarantine, for its current state (written with the record).
-pub(crate) fn quarantine_entry(file: &FileRecord) -> Op {
-    let state = file
-        .quarantine
-        .as_ref()
-        .map_or(QuarantineState::Held, |q| q.state);
-    Op::Put(
-        Tree::Quarantine,
-        scoped(&file.account_id, &file.id),
-        state.as_str().as_bytes().to_vec(),
-    )
-}
-
-/// The file id at the end of an `account/file id` key.
-fn file_id_of(key: &[u8]) -> &[u8] {
-    key.rsplit(|b| *b == b'/').next().unwrap_or(key)
-}
-
-impl SledStore {
-    fn quarantined_records(
-        &self,
-        prefix: &[u8],
-        only_held: bool,
-        limit: usize,
-    ) -> Result<Vec<FileRecord>, RepoError> {
+#[async_trait]
+impl QuarantineRepo for SledStore {
+    async fn held(&self, limit: usize) -> Result<Vec<FileRecord>, RepoError> {
+        let held = QuarantineState::Held.as_str().as_bytes();
         let mut files = Vec::new();
-        for (key, state) in self.db.scan_prefix(Tree::Quarantine, prefix)? {
-            if only_held && state != QuarantineState::Held.as_str().as_bytes() {
-                continue;
-            }
-            if let Some(file) = get::<FileRecord>(&*self.db, Tree::Files, file_id_of(&key))? {
-                files.push(file);
-            }
+        for (key, state) in self.db.scan_prefix(Tree::Quarantine, b"")? {
             if files.len() >= limit {
                 break;
+            }
+            if state == held {
+                files.extend(get::<FileRecord>(
+                    &*self.db,
+                    Tree::Files,
+                    quarantined_file_id(&key),
+                )?);
             }
         }
         files.sort_by_key(|f| f.received_at);
         Ok(files)
-    }
-}
-
-#[async_trait]
-impl QuarantineRepo for SledStore {
-    async fn held(&self, limit: usize) -> Result<Vec<FileRecord>, RepoError> {
-        self.quarantined_records(b"", true, limit)
     }
 
     async fn held_count(&self) -> Result<usize, RepoError> {
@@ -69,10 +44,6 @@ impl QuarantineRepo for SledStore {
             .iter()
             .filter(|(_, state)| state == held)
             .count())
-    }
-
-    async fn quarantined(&self, account_id: &str) -> Result<Vec<FileRecord>, RepoError> {
-        self.quarantined_records(&scoped(account_id, ""), false, usize::MAX)
     }
 
     async fn decide(
@@ -119,11 +90,8 @@ impl QuarantineRepo for SledStore {
             };
             let mut ops = vec![
                 put(Tree::Files, file.id.as_bytes(), &file),
-                if state == QuarantineState::Released {
-                    Op::Delete(Tree::Quarantine, scoped(&file.account_id, &file.id))
-                } else {
-                    quarantine_entry(&file)
-                },
+                quarantine_entry(&file)
+                    .unwrap_or_else(|| Op::Delete(Tree::Quarantine, quarantine_key(&file))),
                 audit_op(
                     &*self.db,
                     "scanner",
@@ -174,11 +142,8 @@ impl QuarantineRepo for SledStore {
             let state = q.state;
             let mut ops = vec![
                 put(Tree::Files, file.id.as_bytes(), &file),
-                if release {
-                    Op::Delete(Tree::Quarantine, scoped(&file.account_id, &file.id))
-                } else {
-                    quarantine_entry(&file)
-                },
+                quarantine_entry(&file)
+                    .unwrap_or_else(|| Op::Delete(Tree::Quarantine, quarantine_key(&file))),
                 audit_op(
                     &*self.db,
                     by,

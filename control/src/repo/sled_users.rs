@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::sled_keys::{get, put, scoped};
-use super::users::UserRepo;
+use super::users::{UserRepo, SESSIONS_KEPT_FOR};
 use super::{AuditNote, RepoError, SledStore};
 use crate::db::{Op, Tree};
 use crate::model::{Session, SigninLink, User, UserChange};
@@ -107,11 +107,24 @@ impl UserRepo for SledStore {
     async fn create_session(&self, hash: &str, session: &Session, audit: AuditNote) -> Result<(), RepoError> {
         let durable = {
             let _w = self.lock();
-            let ops = vec![
+            let mut ops = vec![
                 put(Tree::Sessions, hash.as_bytes(), session),
                 Op::Put(Tree::UserSessions, session_key(session), hash.as_bytes().to_vec()),
                 self.audit(audit)?,
             ];
+            // A user's list stays short without a sweeper: each sign-in forgets the
+            // sessions that ended long ago.
+            let prefix = scoped(&session.account_id, &format!("{}/", session.user_id));
+            let forget_before = session.created_at.saturating_sub(SESSIONS_KEPT_FOR);
+            for (key, old_hash) in self.db.scan_prefix(Tree::UserSessions, &prefix)? {
+                let Some(old) = get::<Session>(&*self.db, Tree::Sessions, &old_hash)? else {
+                    continue;
+                };
+                if old.revoked_at.unwrap_or(old.expires_at).min(old.expires_at) < forget_before {
+                    ops.push(Op::Delete(Tree::UserSessions, key));
+                    ops.push(Op::Delete(Tree::Sessions, old_hash));
+                }
+            }
             self.write(ops)?
         };
         Ok(durable.await?)
@@ -131,18 +144,6 @@ impl UserRepo for SledStore {
             }
         }
         Ok(())
-    }
-
-    async fn sessions(&self, account_id: &str, user_id: &str) -> Result<Vec<Session>, RepoError> {
-        let prefix = scoped(account_id, &format!("{user_id}/"));
-        let mut sessions = Vec::new();
-        for (_, hash) in self.db.scan_prefix(Tree::UserSessions, &prefix)? {
-            if let Some(s) = get::<Session>(&*self.db, Tree::Sessions, &hash)? {
-                sessions.push(s);
-            }
-        }
-        sessions.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-        Ok(sessions)
     }
 
     async fn revoke_session(

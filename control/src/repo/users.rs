@@ -7,6 +7,9 @@ use async_trait::async_trait;
 use super::{AuditNote, RepoError};
 use crate::model::{Session, SigninLink, User, UserChange};
 
+/// How long an ended session stays listed: 30 days.
+pub const SESSIONS_KEPT_FOR: u64 = 30 * 24 * 3600;
+
 #[async_trait]
 pub trait UserRepo: Send + Sync + 'static {
     /// Stores a new user, and a sign-in link for them; `false` (nothing written) when the
@@ -42,16 +45,15 @@ pub trait UserRepo: Send + Sync + 'static {
     /// Takes the link: returns it and deletes it in one step, so it works once.
     async fn take_signin_link(&self, hash: &str) -> Result<Option<SigninLink>, RepoError>;
 
-    /// Stores a new session (fresh id and hash) with its audit entry.
+    /// Stores a new session (fresh id and hash) with its audit entry, and forgets the
+    /// user's sessions that ended more than [`SESSIONS_KEPT_FOR`] seconds before (the audit
+    /// log keeps their story).
     async fn create_session(&self, hash: &str, session: &Session, audit: AuditNote) -> Result<(), RepoError>;
 
     async fn session(&self, hash: &str) -> Result<Option<Session>, RepoError>;
 
     /// Records use at `t` (unless revoked). A hint: need not be durable when it returns.
     async fn touch_session(&self, hash: &str, t: u64) -> Result<(), RepoError>;
-
-    /// The user's sessions, newest first, ended ones included.
-    async fn sessions(&self, account_id: &str, user_id: &str) -> Result<Vec<Session>, RepoError>;
 
     /// Revokes the user's session at `t`; one already revoked is returned unchanged.
     async fn revoke_session(

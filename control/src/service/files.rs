@@ -8,6 +8,7 @@ use super::{Actor, FileError, Service, ServiceError};
 use crate::account_keys::is_account_key;
 use crate::ids::is_e164;
 use crate::model::FileRecord;
+use crate::repo::lists::Page;
 use upgate_gateway::storage::ObjectKey;
 use upgate_gateway::sys::now;
 
@@ -85,12 +86,24 @@ impl Service {
         Ok(removed)
     }
 
-    /// Every file a caller's number sent to this account, oldest first.
-    pub async fn contact_files(&self, account_id: &str, e164: &str) -> Result<Vec<FileRecord>, ServiceError> {
+    /// A page of the files a caller's number sent to the actor's account, newest first;
+    /// those in quarantine for reviewers only.
+    pub async fn contact_files(
+        &self,
+        actor: &Actor,
+        e164: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<FileRecord>, ServiceError> {
         if !is_e164(e164) {
             return Err(ServiceError::NotFound("contact"));
         }
-        Ok(self.repos.files.contact_files(account_id, e164).await?)
+        let quarantined = actor.role == crate::model::Role::Reviewer;
+        Ok(self
+            .repos
+            .lists
+            .contact_files_page(&actor.account_id, e164, before, limit, quarantined)
+            .await?)
     }
 
     /// Unwraps the file's data key with the storage secret its header names, after checking

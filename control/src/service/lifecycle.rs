@@ -310,7 +310,12 @@ mod tests {
             f.svc.file_for(account, &due.id).await,
             Err(ServiceError::NotFound(_))
         ));
-        let contact = f.svc.contact_files(account, "+14155550123").await.unwrap();
+        let contact = f
+            .svc
+            .contact_files(&f.actor, "+14155550123", None, 500)
+            .await
+            .unwrap()
+            .items;
         assert_eq!(contact.iter().map(|f| &f.id).collect::<Vec<_>>(), vec![&kept.id]);
         let audit = f.svc.audit(account, 100).await.unwrap();
         let entry = audit.iter().find(|e| e.action == "file.delete").expect("audited");

@@ -7,6 +7,7 @@ use upgate_gateway::sys::now;
 
 use super::{Actor, Service, ServiceError};
 use crate::model::{FileRecord, QuarantineState, Role};
+use crate::repo::lists::Page;
 
 impl Service {
     /// Whether `actor` may see `file` at all: a file in quarantine is for reviewers only,
@@ -24,9 +25,18 @@ impl Service {
         Ok(file)
     }
 
-    /// Every file of the account in quarantine, oldest first (reviewers).
-    pub async fn quarantine(&self, account_id: &str) -> Result<Vec<FileRecord>, ServiceError> {
-        Ok(self.repos.quarantine.quarantined(account_id).await?)
+    /// A page of the account's files in quarantine, newest first (reviewers).
+    pub async fn quarantine(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<FileRecord>, ServiceError> {
+        Ok(self
+            .repos
+            .lists
+            .quarantine_page(account_id, before, limit)
+            .await?)
     }
 
     /// Files waiting for their scan, in every account, at most `limit`.
@@ -191,7 +201,12 @@ pub(crate) mod tests {
         assert_eq!(file.scan.status(), ScanStatus::Unscanned);
         assert_eq!(file.quarantine.as_ref().unwrap().state, QuarantineState::Held);
         assert_eq!(file.quarantine.as_ref().unwrap().reason, "clamd is down");
-        let listed = f.svc.quarantine(&f.actor.account_id).await.unwrap();
+        let listed = f
+            .svc
+            .quarantine(&f.actor.account_id, None, 500)
+            .await
+            .unwrap()
+            .items;
         assert_eq!(
             listed.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
             [id.as_str()]
@@ -240,7 +255,13 @@ pub(crate) mod tests {
         ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key.public())
             .verify(statement.as_bytes(), &sig)
             .expect("signed again over the new verdict");
-        assert!(f.svc.quarantine(&f.actor.account_id).await.unwrap().is_empty());
+        assert!(f
+            .svc
+            .quarantine(&f.actor.account_id, None, 500)
+            .await
+            .unwrap()
+            .items
+            .is_empty());
         assert!(f.svc.held_files(10).await.unwrap().is_empty());
         assert_eq!(f.svc.repos.quarantine.held_count().await.unwrap(), 0);
         assert_eq!(kinds(&f).await.last().map(String::as_str), Some("file_released"));
@@ -279,7 +300,12 @@ pub(crate) mod tests {
         for id in [&infected, &unscannable] {
             assert!(f.svc.visible_file(&integration, id).await.is_err());
         }
-        let listed = f.svc.quarantine(&f.actor.account_id).await.unwrap();
+        let listed = f
+            .svc
+            .quarantine(&f.actor.account_id, None, 500)
+            .await
+            .unwrap()
+            .items;
         let mut states: Vec<_> = listed
             .iter()
             .map(|f| (f.id.clone(), f.quarantine.as_ref().unwrap().state.as_str()))
@@ -300,7 +326,13 @@ pub(crate) mod tests {
         assert!(kinds.contains(&"file_unscannable".to_string()));
         // Another account sees none of it.
         let other = f.svc.create_account("B", "pro").await.unwrap();
-        assert!(f.svc.quarantine(&other.id).await.unwrap().is_empty());
+        assert!(f
+            .svc
+            .quarantine(&other.id, None, 500)
+            .await
+            .unwrap()
+            .items
+            .is_empty());
     }
 
     /// The events keep the spelling integrations read: the file's fields inside `detail`.

@@ -8,6 +8,7 @@ use super::{Actor, Service, ServiceError, TokenError};
 use crate::hidden_chars::{code_point, first_hidden};
 use crate::ids::{is_own_id, new_id};
 use crate::model::{ApiToken, Role, TokenStatus};
+use crate::repo::lists::Page;
 use crate::repo::AuditNote;
 use upgate_gateway::sys::now;
 
@@ -192,6 +193,16 @@ impl Service {
     /// The account's tokens, oldest first, revoked and expired ones included.
     pub async fn tokens(&self, account_id: &str) -> Result<Vec<ApiToken>, ServiceError> {
         Ok(self.repos.tokens.tokens(account_id).await?)
+    }
+
+    /// A page of the account's tokens, by id.
+    pub async fn tokens_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<ApiToken>, ServiceError> {
+        Ok(self.repos.lists.tokens_page(account_id, before, limit).await?)
     }
 
     /// A token of this account; another account's token is "not found".

@@ -13,6 +13,7 @@ use upgate_gateway::sys::now;
 use super::{token_hash, Actor, Service, ServiceError, UserError};
 use crate::ids::{is_own_id, new_id};
 use crate::model::{Role, Session, SigninLink, User, UserChange};
+use crate::repo::lists::Page;
 use crate::repo::AuditNote;
 use crate::users::{password, totp};
 
@@ -178,8 +179,19 @@ impl Service {
         })
     }
 
+    /// Every user of the account (the console names actors by their email with it).
     pub async fn users(&self, account_id: &str) -> Result<Vec<User>, ServiceError> {
         Ok(self.repos.users.users(account_id).await?)
+    }
+
+    /// A page of the account's users, disabled ones included.
+    pub async fn users_page(
+        &self,
+        account_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<User>, ServiceError> {
+        Ok(self.repos.lists.users_page(account_id, before, limit).await?)
     }
 
     pub async fn user(&self, account_id: &str, user_id: &str) -> Result<User, ServiceError> {
@@ -442,8 +454,21 @@ impl Service {
         Ok(Some((session, user)))
     }
 
-    pub async fn sessions(&self, user: &User) -> Result<Vec<Session>, ServiceError> {
-        Ok(self.repos.users.sessions(&user.account_id, &user.id).await?)
+    /// A page of a user's sessions, ended ones included (for 30 days); an id that is not
+    /// one of the account's users is "not found".
+    pub async fn sessions(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        before: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Page<Session>, ServiceError> {
+        let user = self.user(account_id, user_id).await?;
+        Ok(self
+            .repos
+            .lists
+            .sessions_page(&user.account_id, &user.id, before, limit)
+            .await?)
     }
 
     /// Ends one of the user's own sessions; `signed_out` when it is the one in use.

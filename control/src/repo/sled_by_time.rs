@@ -1,0 +1,100 @@
+//! The keys of the two indexes a person pages through by time: a caller's files
+//! (`Contacts`: `account/number/` + received_at + file id -> file id) and the account's
+//! quarantine (`Quarantine`: `account/` + since + file id -> state). Both are made from the
+//! file's record alone, so whoever holds the record can write or delete its entries.
+//!
+//! Stores written before these keys held the time (`account/number/file id`,
+//! `account/file id`) are rebuilt from `Files` once, at open.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::sled_keys::{decode, numbered, scoped};
+use super::{RepoError, SledStore};
+use crate::db::{Op, Tree};
+use crate::model::{FileRecord, QuarantineState};
+
+/// Marks a store whose `Contacts` and `Quarantine` keys hold the time.
+const REKEYED: &[u8] = b"contacts_quarantine_by_time";
+
+/// `account/number/`: the part of `Contacts` that is one caller's.
+pub(crate) fn contact_prefix(account_id: &str, number: &str) -> Vec<u8> {
+    scoped(account_id, &format!("{number}/"))
+}
+
+/// The file's entry in `Contacts`; its value is the file id.
+pub(crate) fn contact_key(file: &FileRecord) -> Vec<u8> {
+    let mut key = numbered(&contact_prefix(&file.account_id, &file.contact), file.received_at);
+    key.extend_from_slice(file.id.as_bytes());
+    key
+}
+
+/// The file's entry in `Quarantine` (whatever its state; its value says which).
+pub(crate) fn quarantine_key(file: &FileRecord) -> Vec<u8> {
+    let since = file.quarantine.as_ref().map_or(file.received_at, |q| q.since);
+    let mut key = numbered(&scoped(&file.account_id, ""), since);
+    key.extend_from_slice(file.id.as_bytes());
+    key
+}
+
+/// The file id of a `Quarantine` key: after the account (which holds no `/`) and the time.
+pub(crate) fn quarantined_file_id(key: &[u8]) -> &[u8] {
+    let account_end = key.iter().position(|b| *b == b'/').map_or(key.len(), |at| at + 1);
+    key.get(account_end + 8..).unwrap_or_default()
+}
+
+/// The entry that keeps `file` in the quarantine list, for its current state; `None` once
+/// it is released (a released file is on its call like any other).
+pub(crate) fn quarantine_entry(file: &FileRecord) -> Option<Op> {
+    let state = file
+        .quarantine
+        .as_ref()
+        .map_or(QuarantineState::Held, |q| q.state);
+    (state != QuarantineState::Released).then(|| {
+        Op::Put(
+            Tree::Quarantine,
+            quarantine_key(file),
+            state.as_str().as_bytes().to_vec(),
+        )
+    })
+}
+
+impl SledStore {
+    /// Rebuilds `Contacts` and `Quarantine` from the file records, once: entries that are
+    /// not what a record says are deleted, the records' own are written, then the marker.
+    /// A crash part way leaves the marker unwritten, and the next open does it again.
+    pub fn rekey_by_time(&self) -> Result<usize, RepoError> {
+        if self.db.get(Tree::Meta, REKEYED)?.is_some() {
+            return Ok(0);
+        }
+        let _w = self.lock();
+        let mut contacts = BTreeMap::new();
+        let mut quarantine = BTreeMap::new();
+        for (_, value) in self.db.scan_prefix(Tree::Files, b"")? {
+            let file: FileRecord = decode(Tree::Files, &value)?;
+            contacts.insert(contact_key(&file), file.id.clone().into_bytes());
+            if file.quarantine.is_some() {
+                if let Some(Op::Put(_, key, state)) = quarantine_entry(&file) {
+                    quarantine.insert(key, state);
+                }
+            }
+        }
+        let mut ops = Vec::new();
+        for (tree, wanted) in [(Tree::Contacts, &contacts), (Tree::Quarantine, &quarantine)] {
+            let stale: BTreeSet<Vec<u8>> = self
+                .db
+                .scan_prefix(tree, b"")?
+                .into_iter()
+                .map(|(key, _)| key)
+                .filter(|key| !wanted.contains_key(key))
+                .collect();
+            ops.extend(stale.into_iter().map(|key| Op::Delete(tree, key)));
+        }
+        ops.extend(contacts.into_iter().map(|(k, v)| Op::Put(Tree::Contacts, k, v)));
+        ops.extend(
+            quarantine
+                .into_iter()
+                .map(|(k, v)| Op::Put(Tree::Quarantine, k, v)),
+        );
+        self.write_index(ops, REKEYED)
+    }
+}
