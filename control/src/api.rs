@@ -336,7 +336,7 @@ impl Api {
         let svc = self.service.clone();
         match route {
             Route::AssistantList => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::assistants(&svc, &actor, q).await?,
@@ -420,7 +420,7 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::ContactFiles(number) => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::contact_files(&svc, &actor, number, q).await?,
@@ -441,7 +441,7 @@ impl Api {
                 ))
             }
             Route::QuarantineList => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::quarantine(&svc, &actor, q).await?,
@@ -484,21 +484,21 @@ impl Api {
                 events::open(svc, &self.streams, token, actor.account_id, None, after).await
             }
             Route::AuditList => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Audit)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::audit(&svc, &actor, q).await?,
                 ))
             }
             Route::CallList => {
-                let q = lists::parse(req.uri().query(), true)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Calls)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::calls(&svc, &actor, q).await?,
                 ))
             }
             Route::FileList => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::files(&svc, &actor, q).await?,
@@ -514,21 +514,21 @@ impl Api {
             Route::WebhookReplay(id) => webhooks::replay(self, actor, id, req.into_body()).await,
             Route::TokenCreate => tokens::create(self, actor, read_json(req.into_body()).await?).await,
             Route::TokenList => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::tokens(&svc, &actor, q).await?,
                 ))
             }
             Route::UserList => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::users(&svc, &actor, q).await?,
                 ))
             }
             Route::UserSessions(id) => {
-                let q = lists::parse(req.uri().query(), false)?;
+                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &lists::sessions(&svc, &actor, id, q).await?,

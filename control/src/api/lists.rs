@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::views;
 use crate::model::Role;
 use crate::problem::Problem;
-use crate::repo::lists::{CallFilter, Page};
+use crate::repo::lists::{AuditFilter, CallFilter, Page};
 use crate::service::{Actor, Service, ServiceError};
 
 pub const MAX_LIMIT: usize = 500;
@@ -47,14 +47,33 @@ pub struct ListQuery {
     pub limit: Option<usize>,
     pub cursor: Option<Vec<u8>>,
     pub calls: CallFilter,
+    pub audit: AuditFilter,
+}
+
+/// Which parameters a list takes besides `limit` and `cursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    Paging,
+    /// `assistant_id`, `from`, `to`.
+    Calls,
+    /// `action` (a prefix), `actor`.
+    Audit,
+}
+
+/// An audit filter's value: what actions and actors are spelled with, 1-128 characters.
+fn audit_word(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 fn bad(code: &'static str, detail: &str) -> Problem {
     Problem::bad_request(code, detail.to_string())
 }
 
-/// Parses the query; `extra` says whether the call filters are taken.
-pub fn parse(query: Option<&str>, filters: bool) -> Result<ListQuery, Problem> {
+/// Parses the query of a list that `takes` these filters.
+pub fn parse(query: Option<&str>, takes: Takes) -> Result<ListQuery, Problem> {
     let mut q = ListQuery::default();
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let seconds = || {
@@ -62,7 +81,8 @@ pub fn parse(query: Option<&str>, filters: bool) -> Result<ListQuery, Problem> {
                 .parse::<u64>()
                 .map_err(|_| bad("invalid_query", "from and to are Unix seconds."))
         };
-        match (key.as_ref(), filters) {
+        let (calls, audit) = (takes == Takes::Calls, takes == Takes::Audit);
+        match (key.as_ref(), calls || audit) {
             ("limit", _) => {
                 let n = value
                     .parse::<usize>()
@@ -82,16 +102,29 @@ pub fn parse(query: Option<&str>, filters: bool) -> Result<ListQuery, Problem> {
                     )
                 })?);
             }
-            ("assistant_id", true) if crate::ids::is_external_id(&value) => {
+            ("action" | "actor", true) if audit && audit_word(&value) => {
+                if key == "action" {
+                    q.audit.action = Some(value.into_owned());
+                } else {
+                    q.audit.actors = Some(vec![value.into_owned()]);
+                }
+            }
+            ("action" | "actor", true) if audit => {
+                return Err(bad(
+                    "invalid_query",
+                    "action and actor are 1-128 of A-Z a-z 0-9 . _ : -.",
+                ))
+            }
+            ("assistant_id", true) if calls && crate::ids::is_external_id(&value) => {
                 q.calls.assistant_id = Some(value.into_owned());
             }
-            ("assistant_id", true) => return Err(bad("invalid_query", "assistant_id is an assistant's id.")),
-            ("from", true) => q.calls.from = Some(seconds()?),
-            ("to", true) => q.calls.to = Some(seconds()?),
+            ("assistant_id", true) if calls => return Err(bad("invalid_query", "assistant_id is an assistant's id.")),
+            ("from", true) if calls => q.calls.from = Some(seconds()?),
+            ("to", true) if calls => q.calls.to = Some(seconds()?),
             _ => {
                 return Err(bad(
                     "invalid_query",
-                    "This list takes limit and cursor (calls also assistant_id, from and to).",
+                    "This list takes limit and cursor (calls also assistant_id, from and to; the audit log action and actor).",
                 ))
             }
         }
@@ -161,7 +194,7 @@ pub async fn audit(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, 
     let page = svc
         .repos()
         .lists
-        .audit_page(&actor.account_id, q.cursor.clone(), q.limit_or_max())
+        .audit_page(&actor.account_id, q.cursor.clone(), q.limit_or_max(), q.audit)
         .await?;
     Ok(page_json("entries", page, |e| {
         serde_json::to_value(e).unwrap_or_default()

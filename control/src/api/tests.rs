@@ -975,6 +975,49 @@ async fn calls_files_and_audit_are_listed_newest_first_a_page_at_a_time() {
     assert_eq!(seqs, all);
     let numbers: Vec<u64> = seqs.iter().map(|s| s.parse().unwrap()).collect();
     assert!(numbers.windows(2).all(|w| w[0] > w[1]));
+
+    // Filtered in the store, across pages: every entry that matches, and only those.
+    let (_, _, whole) = h.send(Method::GET, "/v1/audit", &admin, None).await;
+    let entries = whole["entries"].as_array().unwrap();
+    for (query, keeps) in [
+        (
+            "action=file.",
+            &(|e: &Value| e["action"].as_str().unwrap().starts_with("file.")) as &dyn Fn(&Value) -> bool,
+        ),
+        ("actor=gateway", &|e: &Value| e["actor"] == "gateway"),
+        ("action=file.store&actor=gateway", &|e: &Value| {
+            e["action"] == "file.store"
+        }),
+    ] {
+        let want: Vec<String> = entries
+            .iter()
+            .filter(|e| keeps(e))
+            .map(|e| e["seq"].to_string())
+            .collect();
+        assert!(!want.is_empty() && want.len() < entries.len(), "{query}");
+        let (got, _) = all_pages(
+            &h,
+            &admin,
+            &format!("/v1/audit?limit=1&{query}"),
+            "entries",
+            "seq",
+        )
+        .await;
+        assert_eq!(got, want, "{query}");
+    }
+    for (path, code) in [
+        ("/v1/audit?action=a%20b", "invalid_query"),
+        ("/v1/audit?assistant_id=desk", "invalid_query"),
+        ("/v1/calls?action=file.", "invalid_query"),
+        ("/v1/files?actor=gateway", "invalid_query"),
+    ] {
+        let (status, _, body) = h.send(Method::GET, path, &admin, None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]

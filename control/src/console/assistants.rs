@@ -24,7 +24,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
     if !visit.may(Perm::SettingsRead) {
         return html_error(visit, StatusCode::FORBIDDEN, "Your role cannot see assistants.");
     }
-    let q = match lists::parse(req.uri().query(), false) {
+    let q = match lists::parse(req.uri().query(), lists::Takes::Paging) {
         Ok(q) => q,
         Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
     };

@@ -91,7 +91,11 @@ pub fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
 pub fn page_cursor(q: &[(String, String)], key: &str) -> Result<Option<Vec<u8>>, crate::problem::Problem> {
     match q.iter().find(|(k, _)| k == key) {
         None => Ok(None),
-        Some((_, c)) => Ok(crate::api::lists::parse(Some(&format!("cursor={c}")), false)?.cursor),
+        Some((_, c)) => Ok(crate::api::lists::parse(
+            Some(&format!("cursor={c}")),
+            crate::api::lists::Takes::Paging,
+        )?
+        .cursor),
     }
 }
 

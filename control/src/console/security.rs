@@ -13,6 +13,7 @@ use super::layout::{self, csrf, time};
 use super::Visit;
 use crate::api::{Api, ApiResponse, Perm};
 use crate::model::Role;
+use crate::repo::lists::AuditFilter;
 use crate::service::{ServiceError, UserError};
 
 const PAGE: usize = 50;
@@ -32,16 +33,6 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
         Ok(c) => c,
         Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
     };
-    let page = match api
-        .service
-        .repos()
-        .lists
-        .audit_page(&visit.actor.account_id, cursor, PAGE)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return service_error(e.into()),
-    };
     let users = api
         .service
         .users(&visit.actor.account_id)
@@ -53,17 +44,31 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
             .find(|u| u.id == id)
             .map_or_else(|| id.to_string(), |u| format!("{} ({id})", u.email))
     };
-    // Filters apply within the page, which the list reads newest first.
-    let entries: Vec<_> = page
-        .items
-        .iter()
-        .filter(|e| action.as_ref().is_none_or(|a| e.action.starts_with(a.as_str())))
-        .filter(|e| {
-            actor
-                .as_ref()
-                .is_none_or(|a| e.actor == *a || who(&e.actor).contains(a.as_str()))
-        })
-        .collect();
+    // "By" is an id as it stands, or part of a user's email: the users it names.
+    let actors = actor.as_ref().map(|a| {
+        let mut ids: Vec<String> = users
+            .iter()
+            .filter(|u| u.email.contains(&a.to_lowercase()))
+            .map(|u| u.id.clone())
+            .collect();
+        ids.push(a.clone());
+        ids
+    });
+    let filter = AuditFilter {
+        action: action.clone(),
+        actors,
+    };
+    let page = match api
+        .service
+        .repos()
+        .lists
+        .audit_page(&visit.actor.account_id, cursor, PAGE, filter)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return service_error(e.into()),
+    };
+    let entries = &page.items;
     let next = page
         .next
         .as_deref()
@@ -77,7 +82,7 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
         div.scroll tabindex="0" role="region" aria-label="Audit entries" { table id="audit" {
             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "On" } th scope="col" { "Detail" } } }
             tbody {
-                @for e in &entries {
+                @for e in entries {
                     tr {
                         td { (time(e.at)) }
                         td { (who(&e.actor)) }
@@ -88,7 +93,7 @@ pub async fn audit(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResp
                 }
             }
         } }
-        @if entries.is_empty() { p { "No entries on this page match." } }
+        @if entries.is_empty() { p { "No entries match." @if next.is_some() { " Older entries may: the search stops after reading 500." } } }
         @if let Some(next) = &next { p { a rel="next" href=(next) { "Older entries" } } }
     };
     html(StatusCode::OK, layout::page(Some(visit), "Audit log", body))

@@ -25,6 +25,22 @@ pub struct CallFilter {
     pub to: Option<u64>,
 }
 
+/// Which audit entries a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Actions that start with this (`file.`, `user.sign_in`).
+    pub action: Option<String>,
+    /// Entries by one of these actors (token or user ids, `operator`, `gateway`...).
+    pub actors: Option<Vec<String>>,
+}
+
+impl AuditFilter {
+    pub fn keeps(&self, e: &AuditEntry) -> bool {
+        self.action.as_deref().is_none_or(|a| e.action.starts_with(a))
+            && self.actors.as_ref().is_none_or(|ids| ids.contains(&e.actor))
+    }
+}
+
 #[async_trait]
 pub trait ListRepo: Send + Sync {
     /// The account's calls, newest first, below `before` (a previous page's `next`).
@@ -50,12 +66,14 @@ pub trait ListRepo: Send + Sync {
         before: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<Page<Assistant>, RepoError>;
-    /// The account's audit log, newest first.
+    /// The account's audit log, newest first. A filter that matches little gives short
+    /// pages (with a cursor) rather than reading the whole log for one request.
     async fn audit_page(
         &self,
         account_id: &str,
         before: Option<Vec<u8>>,
         limit: usize,
+        filter: AuditFilter,
     ) -> Result<Page<AuditEntry>, RepoError>;
     /// The files a caller's number sent, newest first; those in quarantine only when
     /// `quarantined`.

@@ -98,3 +98,71 @@ impl SledStore {
         self.write_index(ops, REKEYED)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::db::Kv;
+    use crate::repo::lists::ListRepo;
+    use crate::service::fixture::fixture;
+    use crate::service::quarantine_tests::held;
+
+    #[tokio::test]
+    async fn a_store_with_the_old_keys_is_rekeyed_by_time_once_at_open() {
+        let f = fixture().await;
+        let account = f.actor.account_id.clone();
+        let (first, second) = (held(&f, "a").await, held(&f, "b").await);
+        // As a store written by an earlier upgate: `account/number/file id` with an empty
+        // value, `account/file id` with the state; no marker.
+        let mut ops = vec![Op::Delete(Tree::Meta, REKEYED.to_vec())];
+        for tree in [Tree::Contacts, Tree::Quarantine] {
+            for (key, _) in f.db.scan_prefix(tree, b"").unwrap() {
+                ops.push(Op::Delete(tree, key));
+            }
+        }
+        for id in [&first, &second] {
+            let contact = scoped(&account, &format!("+14155550123/{id}"));
+            ops.push(Op::Put(Tree::Contacts, contact, vec![]));
+            ops.push(Op::Put(Tree::Quarantine, scoped(&account, id), b"held".to_vec()));
+        }
+        f.db.apply(ops).unwrap();
+        let store = SledStore::new(f.db.clone(), Arc::new(Mutex::new(())));
+
+        assert_eq!(store.rekey_by_time().unwrap(), 8, "4 stale entries out, 4 in");
+        let contact = store
+            .contact_files_page(&account, "+14155550123", None, 10, true)
+            .await
+            .unwrap();
+        let mut ids: Vec<&str> = contact.items.iter().map(|f| f.id.as_str()).collect();
+        let quarantine = store.quarantine_page(&account, None, 10).await.unwrap();
+        let mut held_ids: Vec<&str> = quarantine.items.iter().map(|f| f.id.as_str()).collect();
+        ids.sort_unstable();
+        held_ids.sort_unstable();
+        let mut want = [first.as_str(), second.as_str()];
+        want.sort_unstable();
+        assert_eq!((ids, held_ids), (want.to_vec(), want.to_vec()));
+        for tree in [Tree::Contacts, Tree::Quarantine] {
+            assert_eq!(
+                f.db.scan_prefix(tree, b"").unwrap().len(),
+                2,
+                "no old key is left"
+            );
+        }
+        assert_eq!(
+            f.svc.held_files(10).await.unwrap().len(),
+            2,
+            "the rescan finds them"
+        );
+        assert_eq!(store.rekey_by_time().unwrap(), 0, "once");
+    }
+
+    #[test]
+    fn a_quarantine_key_gives_back_its_file_id_whatever_bytes_the_time_has() {
+        let mut key = scoped("acc_1", "");
+        key.extend_from_slice(&u64::from_be_bytes(*b"//////\0/").to_be_bytes());
+        key.extend_from_slice(b"f_0123");
+        assert_eq!(quarantined_file_id(&key), b"f_0123");
+    }
+}

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 
-use super::lists::{CallFilter, ListRepo, Page};
+use super::lists::{AuditFilter, CallFilter, ListRepo, Page};
 use super::sled_by_time::{contact_prefix, quarantined_file_id};
 use super::sled_keys::{decode, get, numbered, scoped};
 use super::sled_store::SledStore;
@@ -235,16 +235,18 @@ impl ListRepo for SledStore {
         account_id: &str,
         before: Option<Vec<u8>>,
         limit: usize,
+        filter: AuditFilter,
     ) -> Result<Page<AuditEntry>, RepoError> {
-        let account = account_id.to_string();
+        let prefix = scoped(account_id, "");
         self.off(move |s| {
-            s.page(
-                Tree::Audit,
-                &scoped(&account, ""),
-                before.as_deref(),
-                limit,
-                |_, value| Ok(Keep::Item(decode(Tree::Audit, value)?)),
-            )
+            s.page(Tree::Audit, &prefix, before.as_deref(), limit, |_, value| {
+                let entry: AuditEntry = decode(Tree::Audit, value)?;
+                Ok(if filter.keeps(&entry) {
+                    Keep::Item(entry)
+                } else {
+                    Keep::Skip
+                })
+            })
         })
         .await
     }

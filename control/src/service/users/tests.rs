@@ -288,3 +288,63 @@ async fn a_made_up_welcome_token_is_refused_before_any_hash() {
     }
     assert_eq!(runs(), before, "no Argon2id run for a link that does not exist");
 }
+
+#[tokio::test]
+async fn a_sign_in_forgets_the_sessions_that_ended_over_30_days_before() {
+    let f = fixture().await;
+    let (new, _) = signed_up(&f, "ana@example.com", Role::Admin).await;
+    let (account, user) = (f.actor.account_id.clone(), new.user.id.clone());
+    let users = f.svc.repos().users;
+    let day = 86_400;
+    let t = upgate_gateway::sys::now();
+    // Ended 40 days ago (revoked), ended 40 days ago (expired), ended 20 days ago.
+    for (n, created, revoked) in [
+        (1, t - 41 * day, Some(t - 40 * day)),
+        (2, t - 40 * day - 3600, None),
+        (3, t - 20 * day, None),
+    ] {
+        let session = Session {
+            id: format!("ses_{n:016x}"),
+            account_id: account.clone(),
+            user_id: user.clone(),
+            created_at: created,
+            last_seen_at: created,
+            expires_at: created + SESSION_MAX_SECONDS,
+            revoked_at: revoked,
+            csrf: "x".into(),
+            agent: "old".into(),
+        };
+        let note = AuditNote {
+            account_id: account.clone(),
+            actor: user.clone(),
+            action: "user.sign_in",
+            target: user.clone(),
+            detail: json!({}),
+        };
+        users
+            .create_session(&format!("hash{n}"), &session, note)
+            .await
+            .unwrap();
+    }
+    let listed = |f: &crate::service::fixture::Fixture| {
+        let (svc, account, user) = (f.svc.clone(), account.clone(), user.clone());
+        async move {
+            let page = svc.sessions(&account, &user, None, 100).await.unwrap();
+            let mut ids: Vec<String> = page.items.iter().map(|s| s.id.clone()).collect();
+            ids.sort();
+            ids
+        }
+    };
+    // The third was stored last, but as created 20 days ago: nothing ended 30 days before.
+    assert_eq!(listed(&f).await.len(), 4, "the sign-up's session and the three");
+    // A sign-in now forgets the two that ended 40 days ago, and keeps the rest.
+    f.svc
+        .sign_in(attempt("ana@example.com", PASSWORD, ""))
+        .await
+        .unwrap();
+    let ids = listed(&f).await;
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.contains(&format!("ses_{:016x}", 3)));
+    assert!(!ids.contains(&format!("ses_{:016x}", 1)) && !ids.contains(&format!("ses_{:016x}", 2)));
+    assert!(users.session("hash1").await.unwrap().is_none(), "the record too");
+}
