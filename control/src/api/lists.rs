@@ -1,7 +1,8 @@
 //! Every list the control API answers, a page at a time: `?limit=` (1-500) and `?cursor=`
 //! (the `next_cursor` of the page before, opaque) on each. Calls, files, a caller's files,
 //! quarantine and the audit log come newest first; assistants, tokens, users and sessions
-//! by id. Calls also take `assistant_id`, `from` and `to`.
+//! by id. Calls also take `assistant_id`, `from`, `to`, `has_files` and `has_refusals`
+//! (filtered in the store; a filter that matches little gives short pages with a cursor).
 //!
 //! Lists that answered whole before they were paged (a caller's files, quarantine, tokens,
 //! the audit log) give up to 500 when asked without `limit`, as close to their old answer
@@ -54,7 +55,7 @@ pub struct ListQuery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Takes {
     Paging,
-    /// `assistant_id`, `from`, `to`.
+    /// `assistant_id`, `from`, `to`, `has_files`, `has_refusals`.
     Calls,
     /// `action` (a prefix), `actor`.
     Audit,
@@ -119,12 +120,24 @@ pub fn parse(query: Option<&str>, takes: Takes) -> Result<ListQuery, Problem> {
                 q.calls.assistant_id = Some(value.into_owned());
             }
             ("assistant_id", true) if calls => return Err(bad("invalid_query", "assistant_id is an assistant's id.")),
+            ("has_files" | "has_refusals", true) if calls => {
+                let want = match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("invalid_query", "has_files and has_refusals are true or false.")),
+                };
+                if key == "has_files" {
+                    q.calls.has_files = Some(want);
+                } else {
+                    q.calls.has_refusals = Some(want);
+                }
+            }
             ("from", true) if calls => q.calls.from = Some(seconds()?),
             ("to", true) if calls => q.calls.to = Some(seconds()?),
             _ => {
                 return Err(bad(
                     "invalid_query",
-                    "This list takes limit and cursor (calls also assistant_id, from and to; the audit log action and actor).",
+                    "This list takes limit and cursor (calls also assistant_id, from, to, has_files and has_refusals; the audit log action and actor).",
                 ))
             }
         }
@@ -142,7 +155,15 @@ pub async fn calls(svc: &Service, actor: &Actor, q: ListQuery) -> Result<Value, 
     let page = svc
         .repos()
         .lists
-        .calls_page(&actor.account_id, q.cursor.clone(), q.limit(), q.calls.clone())
+        .calls_page(
+            &actor.account_id,
+            q.cursor.clone(),
+            q.limit(),
+            CallFilter {
+                sees_quarantine: actor.role == Role::Reviewer,
+                ..q.calls.clone()
+            },
+        )
         .await?;
     Ok(page_json("calls", page, |c| {
         json!({

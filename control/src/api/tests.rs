@@ -945,6 +945,41 @@ async fn calls_files_and_audit_are_listed_newest_first_a_page_at_a_time() {
     let (_, _, theirs) = h.send(Method::GET, "/v1/files", &other_admin, None).await;
     assert_eq!(theirs["files"], json!([]));
 
+    // Calls with and without files, and with a refused upload, filtered in the store: c1
+    // has files, c2 only the held one (a file for reviewers only), c4 a refusal.
+    let (_, _, link) = h
+        .send(Method::POST, "/v1/calls/c4/upload-links", &admin, None)
+        .await;
+    let refused = upgate_gateway::control_link::Refusal {
+        code: upgate_gateway::control_link::RefusalCode::Infected,
+        display_name: "x.pdf".into(),
+        size: 1,
+        verdict: None,
+        message: String::new(),
+        lang: String::new(),
+    };
+    gw.refused(&link["id"].as_str().unwrap().parse().unwrap(), refused)
+        .await;
+    for (token, query, want) in [
+        (&viewer, "has_files=true", vec!["c1"]),
+        (&reviewer, "has_files=true", vec!["c2", "c1"]),
+        (
+            &viewer,
+            "has_files=false&assistant_id=desk",
+            vec!["c4", "c3", "c2", "c0"],
+        ),
+        (&viewer, "has_refusals=true", vec!["c4"]),
+        (&viewer, "has_refusals=true&has_files=true", vec![]),
+    ] {
+        let (ids, _) = all_pages(&h, token, &format!("/v1/calls?limit=1&{query}"), "calls", "id").await;
+        let want: Vec<String> = want.iter().map(|c| format!("\"{c}\"")).collect();
+        assert_eq!(ids, want, "{query}");
+    }
+    let (status, _, _) = h
+        .send(Method::GET, "/v1/calls?has_files=yes", &viewer, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // The caller's files: the same, newest first; the held one for reviewers only.
     let contact = "/v1/contacts/+14155550100/files";
     let (ids, pages) = all_pages(&h, &reviewer, &format!("{contact}?limit=2"), "files", "id").await;

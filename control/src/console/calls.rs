@@ -51,6 +51,9 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
     }
     let has_files = get("has_files") == Some("on");
     let has_refusals = get("has_refusals") == Some("on");
+    filter.has_files = has_files.then_some(true);
+    filter.has_refusals = has_refusals.then_some(true);
+    filter.sees_quarantine = visit.may(Perm::Quarantine);
     let cursor = match page_cursor(&q, "cursor") {
         Ok(c) => c,
         Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
@@ -65,8 +68,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
         Ok(p) => p,
         Err(e) => return service_error(e.into()),
     };
-    // The page's calls with what they gathered; the "has files" and "has refusals" filters
-    // apply within the page (the list index does not know them).
+    // The page's calls with what they gathered (the filters ran in the store).
     let mut rows = Vec::new();
     for call in &page_.items {
         let mut d = match svc.call_details(call).await {
@@ -75,9 +77,6 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
         };
         d.files.retain(|f| Service::may_see(&visit.actor, f));
         let refusals = refusals(&d.events).count();
-        if (has_files && d.files.is_empty()) || (has_refusals && refusals == 0) {
-            continue;
-        }
         rows.push((d, refusals));
     }
     let next_href = page_
@@ -94,7 +93,7 @@ pub async fn list(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiRespo
             button type="submit" { "Filter" }
         }
         @if rows.is_empty() {
-            p { "No calls to show." }
+            p { "No calls to show." @if next_href.is_some() { " Older calls may match: one page reads at most 250 calls." } }
         } @else {
             div.scroll tabindex="0" role="region" aria-label="Calls" {
                 table id="calls" {

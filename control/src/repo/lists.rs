@@ -23,6 +23,12 @@ pub struct CallFilter {
     pub from: Option<u64>,
     /// Created before.
     pub to: Option<u64>,
+    /// Calls with (`Some(true)`) or without (`Some(false)`) a file the reader may see.
+    pub has_files: Option<bool>,
+    /// Calls with or without a refused upload.
+    pub has_refusals: Option<bool>,
+    /// Whether files in quarantine count for `has_files` (reviewers see them).
+    pub sees_quarantine: bool,
 }
 
 /// Which audit entries a list shows.

@@ -8,11 +8,11 @@ use async_trait::async_trait;
 
 use super::lists::{AuditFilter, CallFilter, ListRepo, Page};
 use super::sled_by_time::{contact_prefix, quarantined_file_id};
-use super::sled_keys::{decode, get, numbered, scoped};
+use super::sled_keys::{call_prefix, decode, get, numbered, scoped};
 use super::sled_store::SledStore;
 use super::RepoError;
 use crate::db::{Op, Tree};
-use crate::model::{ApiToken, AuditEntry, Call, FileRecord, Session, User};
+use crate::model::{ApiToken, AuditEntry, Call, CallEvent, Event, FileRecord, Session, User};
 
 /// Marks a store whose calls and files are in the list indexes.
 const INDEXED_KEY: &[u8] = b"lists_indexed";
@@ -120,6 +120,42 @@ impl SledStore {
 }
 
 impl SledStore {
+    /// Whether what the call gathered is what `filter` asks for: files (that the reader
+    /// may see), refused uploads. Read only when asked.
+    fn gathered_as_asked(&self, call: &Call, filter: &CallFilter) -> Result<bool, RepoError> {
+        let prefix = call_prefix(&call.account_id, &call.id);
+        if let Some(want) = filter.has_files {
+            let mut has = false;
+            for (_, id) in self.db.scan_prefix(Tree::CallFiles, &prefix)? {
+                let file = get::<FileRecord>(&*self.db, Tree::Files, &id)?;
+                if file.is_some_and(|f| filter.sees_quarantine || !f.in_quarantine()) {
+                    has = true;
+                    break;
+                }
+            }
+            if has != want {
+                return Ok(false);
+            }
+        }
+        if let Some(want) = filter.has_refusals {
+            // Refusals are the call's own events; a call that never had one skips the read.
+            let mut has = false;
+            if call.events_next > 0 {
+                for (_, value) in self.db.scan_prefix(Tree::CallEvents, &prefix)? {
+                    let event: CallEvent = decode(Tree::CallEvents, &value)?;
+                    if matches!(event.event, Event::UploadRefused(_)) {
+                        has = true;
+                        break;
+                    }
+                }
+            }
+            if has != want {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The file an index entry names, if it is still recorded and `wanted`.
     fn file_item(
         &self,
@@ -174,7 +210,8 @@ impl ListRepo for SledStore {
                         .assistant_id
                         .as_deref()
                         .is_none_or(|a| a == call.assistant_id)
-                        && filter.to.is_none_or(|to| call.created_at < to);
+                        && filter.to.is_none_or(|to| call.created_at < to)
+                        && s.gathered_as_asked(&call, &filter)?;
                     Ok(if wanted { Keep::Item(call) } else { Keep::Skip })
                 },
             )
