@@ -10,6 +10,7 @@ mod problems;
 mod range;
 pub mod route;
 mod tokens;
+mod users;
 pub mod views;
 mod webhooks;
 
@@ -526,6 +527,11 @@ impl Api {
                     StatusCode::OK,
                     &lists::users(&svc, &actor, q).await?,
                 ))
+            }
+            Route::UserCreate => users::create(self, actor, read_json(req.into_body()).await?).await,
+            Route::UserDisable(id) => users::disable(self, actor, id).await,
+            Route::UserSessionRevoke(user, session) => {
+                users::revoke_session(self, actor, user, session).await
             }
             Route::UserSessions(id) => {
                 let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;

@@ -78,7 +78,10 @@ pub enum Route {
     TokenGet(String),
     TokenRevoke(String),
     UserList,
+    UserCreate,
+    UserDisable(String),
     UserSessions(String),
+    UserSessionRevoke(String, String),
     WebhookCreate,
     WebhookList,
     WebhookGet(String),
@@ -178,7 +181,10 @@ impl Route {
                 (&Method::GET, ["tokens", t]) => Route::TokenGet(id(t)),
                 (&Method::DELETE, ["tokens", t]) => Route::TokenRevoke(id(t)),
                 (&Method::GET, ["users"]) => Route::UserList,
+                (&Method::POST, ["users"]) => Route::UserCreate,
+                (&Method::POST, ["users", u, "disable"]) => Route::UserDisable(id(u)),
                 (&Method::GET, ["users", u, "sessions"]) => Route::UserSessions(id(u)),
+                (&Method::DELETE, ["users", u, "sessions", x]) => Route::UserSessionRevoke(id(u), id(x)),
                 (&Method::POST, ["webhooks"]) => Route::WebhookCreate,
                 (&Method::GET, ["webhooks"]) => Route::WebhookList,
                 (&Method::GET, ["webhooks", w]) => Route::WebhookGet(id(w)),
@@ -195,7 +201,7 @@ impl Route {
 
     /// Every template an endpoint has (a test holds it equal to what `template` says), for
     /// the metrics made at start.
-    pub const TEMPLATES: [&'static str; 29] = [
+    pub const TEMPLATES: [&'static str; 31] = [
         "/healthz",
         "/console",
         "/v1/assistants",
@@ -219,7 +225,9 @@ impl Route {
         "/v1/tokens",
         "/v1/tokens/{token_id}",
         "/v1/users",
+        "/v1/users/{user_id}/disable",
         "/v1/users/{user_id}/sessions",
+        "/v1/users/{user_id}/sessions/{session_id}",
         "/v1/webhooks",
         "/v1/webhooks/{webhook_id}",
         "/v1/webhooks/{webhook_id}/rotate-secret",
@@ -252,8 +260,10 @@ impl Route {
             Route::FileList => "/v1/files",
             Route::TokenCreate | Route::TokenList => "/v1/tokens",
             Route::TokenGet(_) | Route::TokenRevoke(_) => "/v1/tokens/{token_id}",
-            Route::UserList => "/v1/users",
+            Route::UserList | Route::UserCreate => "/v1/users",
+            Route::UserDisable(_) => "/v1/users/{user_id}/disable",
             Route::UserSessions(_) => "/v1/users/{user_id}/sessions",
+            Route::UserSessionRevoke(..) => "/v1/users/{user_id}/sessions/{session_id}",
             Route::WebhookCreate | Route::WebhookList => "/v1/webhooks",
             Route::WebhookGet(_) | Route::WebhookUpdate(_) | Route::WebhookDelete(_) => {
                 "/v1/webhooks/{webhook_id}"
@@ -301,9 +311,9 @@ impl Route {
             Route::FileContent(_) => Perm::Download,
             Route::QuarantineList => Perm::Quarantine,
             Route::AuditList => Perm::Audit,
-            Route::TokenCreate => Perm::Tokens,
+            Route::TokenCreate | Route::UserCreate => Perm::Tokens,
             Route::TokenList | Route::TokenGet(_) | Route::UserList | Route::UserSessions(_) => Perm::Access,
-            Route::TokenRevoke(_) => Perm::Revoke,
+            Route::TokenRevoke(_) | Route::UserDisable(_) | Route::UserSessionRevoke(..) => Perm::Revoke,
             Route::WebhookCreate
             | Route::WebhookList
             | Route::WebhookGet(_)
@@ -407,6 +417,9 @@ mod tests {
             (Method::DELETE, "/v1/tokens/t"),
             (Method::GET, "/v1/users"),
             (Method::GET, "/v1/users/u/sessions"),
+            (Method::POST, "/v1/users"),
+            (Method::POST, "/v1/users/u/disable"),
+            (Method::DELETE, "/v1/users/u/sessions/s"),
             (Method::POST, "/v1/webhooks"),
             (Method::GET, "/v1/webhooks"),
             (Method::GET, "/v1/webhooks/w"),

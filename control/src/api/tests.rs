@@ -1167,6 +1167,112 @@ async fn tokens_users_and_sessions_are_paged_for_those_who_may_end_access() {
         (StatusCode::BAD_REQUEST, Some("invalid_limit"))
     );
 
+    // A reviewer ends a session and disables a user over the API, audited as themselves.
+    let revoke = format!("{sessions}/{}", signed.session.id);
+    let (status, _, ended) = h.send(Method::DELETE, &revoke, &reviewer, None).await;
+    assert_eq!(
+        (status, ended["status"].as_str()),
+        (StatusCode::OK, Some("revoked")),
+        "{ended}"
+    );
+    let still = svc.session(&signed.secret).await.unwrap();
+    assert!(still.is_none(), "the browser is signed out");
+    for (path, token, want) in [
+        (
+            format!("{sessions}/ses_00000000000000ff"),
+            &reviewer,
+            StatusCode::NOT_FOUND,
+        ),
+        (revoke.clone(), &other_admin, StatusCode::NOT_FOUND),
+        (revoke.clone(), &viewer, StatusCode::FORBIDDEN),
+    ] {
+        let (status, _, _) = h.send(Method::DELETE, &path, token, None).await;
+        assert_eq!(status, want, "{path}");
+    }
+    let disable = format!("/v1/users/{}/disable", made[1].user.id);
+    let (status, _, _) = h.send(Method::POST, &disable, &integration, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, bo) = h.send(Method::POST, &disable, &reviewer, None).await;
+    assert_eq!(
+        (status, bo["status"].as_str()),
+        (StatusCode::OK, Some("disabled"))
+    );
+    let reviewer_id = match svc.authenticate(&reviewer).await.unwrap() {
+        Ok(actor) => actor.token_id,
+        Err(r) => panic!("{r:?}"),
+    };
+    let (_, _, log) = h
+        .send(Method::GET, "/v1/audit?action=user.disable", &admin, None)
+        .await;
+    assert_eq!(log["entries"][0]["actor"], reviewer_id.as_str());
+    let (_, _, log) = h
+        .send(Method::GET, "/v1/audit?action=session.revoke", &admin, None)
+        .await;
+    assert_eq!(log["entries"][0]["actor"], reviewer_id.as_str());
+
+    // Admins invite: the one-time link in the answer only; reviewers come from the operator.
+    let invite = |email: &str, role: &str| json!({"email": email, "role": role});
+    let (status, _, new) = h
+        .send(
+            Method::POST,
+            "/v1/users",
+            &admin,
+            Some(invite("Eve@Example.com", "viewer")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{new}");
+    assert_eq!(
+        (new["email"].as_str(), new["status"].as_str()),
+        (Some("eve@example.com"), Some("invited"))
+    );
+    assert!(new["signin_url"]
+        .as_str()
+        .unwrap()
+        .contains("/console/welcome?token="));
+    let (_, _, listed) = h.send(Method::GET, "/v1/users", &admin, None).await;
+    assert!(!listed.to_string().contains("token="), "the link is shown once");
+    for (token, body, want, code) in [
+        (
+            &reviewer,
+            invite("f@example.com", "viewer"),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            &admin,
+            invite("f@example.com", "reviewer"),
+            StatusCode::FORBIDDEN,
+            "reviewer_by_operator",
+        ),
+        (
+            &admin,
+            invite("eve@example.com", "admin"),
+            StatusCode::CONFLICT,
+            "email_taken",
+        ),
+        (
+            &admin,
+            invite("not an address", "viewer"),
+            StatusCode::BAD_REQUEST,
+            "invalid_email",
+        ),
+        (
+            &admin,
+            invite("f@example.com", "owner"),
+            StatusCode::BAD_REQUEST,
+            "unknown_role",
+        ),
+        (
+            &admin,
+            json!({"email": "f@example.com"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+    ] {
+        let (status, _, answer) = h.send(Method::POST, "/v1/users", token, Some(body.clone())).await;
+        assert_eq!((status, answer["code"].as_str()), (want, Some(code)), "{body}");
+    }
+
     // A reviewer who finds a leaked token revokes it over the API too.
     let (_, _, tokens) = h.send(Method::GET, "/v1/tokens", &reviewer, None).await;
     let leaked = tokens["tokens"]

@@ -497,6 +497,26 @@ impl Service {
             .ok_or(ServiceError::NotFound("session"))
     }
 
+    /// Ends a session of one of the account's users, for whoever may end access (an admin
+    /// or a reviewer, in the API). Audited with the actor, naming the user.
+    pub async fn revoke_user_session(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<Session, ServiceError> {
+        let user = self.user(&actor.account_id, user_id).await?;
+        if !is_own_id(session_id, "ses") {
+            return Err(ServiceError::NotFound("session"));
+        }
+        let audit = actor.note("session.revoke", session_id, json!({"user_id": user.id}));
+        self.repos
+            .users
+            .revoke_session(&user.account_id, &user.id, session_id, now(), audit)
+            .await?
+            .ok_or(ServiceError::NotFound("session"))
+    }
+
     /// Disables another user of the actor's account: their sessions stop working at once
     /// (every request checks the user), and they cannot sign in again.
     pub async fn disable_user(&self, actor: &Actor, user_id: &str) -> Result<User, ServiceError> {
