@@ -122,7 +122,14 @@ async fn staff_use_the_console_in_a_browser() {
     let update = by("assistant.update");
     assert_eq!(update.len(), 1, "the refused save wrote nothing: {log}");
     assert!(update[0]["actor"].as_str().unwrap().starts_with("usr_"));
-    assert_eq!(by("session.revoke").len(), 1);
+    // One session the admin ended from their account page, two the reviewer ended from Users.
+    let ended = by("session.revoke");
+    assert_eq!(ended.len(), 3, "{log}");
+    let by_reviewer: Vec<_> = ended.iter().filter(|e| e["actor"] == reviewer).collect();
+    assert_eq!(by_reviewer.len(), 2);
+    assert!(by_reviewer.iter().all(|e| e["detail"]["user_id"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("usr_"))));
     let denied = by("access.denied");
     assert!(
         denied.iter().any(|e| e["detail"]["permission"] == "download"),

@@ -13,6 +13,7 @@ mod followup;
 mod http;
 mod layout;
 mod security;
+mod sessions;
 
 use ::http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
@@ -95,10 +96,19 @@ pub async fn serve(api: &Api, req: Request<Incoming>) -> ApiResponse {
         (&Method::GET, ["audit"]) => security::audit(api, &visit, &req).await,
         (&Method::GET, ["users"]) => security::users(api, &visit, &http::query_pairs(&req), None, None).await,
         (&Method::POST, ["users"]) => security::invite(api, &visit, req).await,
-        (&Method::POST, ["users", id, "disable"]) => security::disable(api, &visit, id, req).await,
+        (&Method::POST, ["users", id, "disable"]) => {
+            security::end_access(api, &visit, security::Ending::User(id), req).await
+        }
+        (&Method::GET, ["users", id, "sessions"]) => sessions::user_page(api, &visit, id, &req).await,
+        (&Method::POST, ["users", user, "sessions", session, "revoke"]) => {
+            let ending = security::Ending::Session { user, session };
+            security::end_access(api, &visit, ending, req).await
+        }
         (&Method::GET, ["quarantine"]) => security::quarantine(api, &visit, &req).await,
         (&Method::POST, ["quarantine", id]) => security::decide(api, &visit, id, req).await,
-        (&Method::POST, ["tokens", id, "revoke"]) => security::revoke_token(api, &visit, id, req).await,
+        (&Method::POST, ["tokens", id, "revoke"]) => {
+            security::end_access(api, &visit, security::Ending::Token(id), req).await
+        }
         (&Method::GET, ["follow-up"]) => followup::follow_up(api, &visit, &req).await,
         (&Method::GET, ["contacts", number]) => followup::contact(api, &visit, number, &req).await,
         (&Method::GET, ["files", id]) => calls::file_page(api, &visit, id).await,

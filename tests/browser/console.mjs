@@ -2,8 +2,8 @@
 // settings form on a plan without SMS and with it (toggle, counter, preview, link
 // warning, server validation), a call updating live as a caller uploads on the real
 // upload page, a viewer who cannot download, a reviewer who must set up TOTP and then
-// downloads, a session revoked from another browser, and forms posted without the form
-// token. axe-core checks every page; screenshots go to UPGATE_SHOTS. Run by
+// downloads, a session revoked from another browser and by the security team, forms posted
+// without the form token, and the error pages. axe-core checks every page; screenshots go to UPGATE_SHOTS. Run by
 // tests/console.rs, which starts upgate, creates the users and checks the audit log after.
 import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
@@ -256,7 +256,33 @@ try {
   await admin.page.goto(`${control}/console/assistants/desk`);
   assert.equal(await admin.page.locator("#message").inputValue(), "Please send the photos.");
 
-  for (const c of [starter, admin, caller, viewer, reviewer, other, invited]) assert.deepEqual(c.errors, []);
+  // --- The security team ends someone else's sessions from Users. ---
+  const third = await context(desktop);
+  await signIn(third.page, env("UPGATE_PRO_ADMIN_EMAIL"), "");
+  assert.match(third.page.url(), /\/console\/calls$/);
+  await reviewer.page.goto(`${control}/console/users`);
+  const sessionsOf = `a[aria-label="Sessions of ${env("UPGATE_PRO_ADMIN_EMAIL")}"]`;
+  await submit(reviewer.page, sessionsOf);
+  assert.match(reviewer.page.url(), /\/console\/users\/usr_[0-9a-f]{16}\/sessions$/);
+  await accessible(reviewer.page, "reviewer: a user's sessions");
+  const active = reviewer.page.locator("tr", { hasText: "active" }).locator("button");
+  assert.equal(await active.count(), 2, "the admin's two browsers");
+  while ((await active.count()) > 0) await submit(reviewer.page, "tr:has-text('active') button");
+  for (const signedOut of [admin.page, third.page]) {
+    await signedOut.goto(`${control}/console/calls`);
+    assert.match(signedOut.url(), /\/console\/sign-in$/, "ended by the reviewer");
+  }
+
+  // --- Error pages are pages too: navigable, labelled, accessible. ---
+  await viewer.page.goto(`${control}/console/no-such-page`);
+  assert.match(await viewer.page.locator("main").innerText(), /no such page/);
+  await accessible(viewer.page, "viewer: no such page");
+  await viewer.page.goto(`${control}/console/quarantine`);
+  assert.match(await viewer.page.locator("main").innerText(), /for reviewers/);
+  await accessible(viewer.page, "viewer: quarantine refused");
+  viewer.errors = viewer.errors.filter((e) => !/status of 404.*no-such-page/.test(e));
+
+  for (const c of [starter, admin, caller, viewer, reviewer, other, invited, third]) assert.deepEqual(c.errors, []);
   summary.checked = checked;
   console.log(JSON.stringify(summary));
 } finally {

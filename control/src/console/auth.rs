@@ -8,17 +8,13 @@ use hyper::body::Incoming;
 use maud::html;
 
 use super::http::{
-    bare_error, cookie, forged, html, html_error, next_page, page_cursor, post_allowed, query_pairs,
-    read_form, redirect, session_cookie, signed_form,
+    bare_error, cookie, forged, html, html_error, post_allowed, read_form, redirect, session_cookie,
+    signed_form,
 };
-use super::layout::{csrf, page, time};
+use super::layout::{csrf, page};
 use super::Visit;
 use crate::api::{Api, ApiResponse};
 use crate::service::users::SESSION_MAX_SECONDS;
-
-/// Sessions on the account page (ended ones are forgotten after 30 days, so one page is
-/// nearly always all).
-const SESSIONS_PAGE: usize = 50;
 use crate::service::{actor_for, ServiceError, SignInAttempt, SignedIn, UserError};
 use crate::users::totp;
 
@@ -218,29 +214,11 @@ pub async fn sign_out(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiRe
 }
 
 pub async fn account_page(api: &Api, visit: &Visit, req: &Request<Incoming>) -> ApiResponse {
-    let now = upgate_gateway::sys::now();
-    let q = query_pairs(req);
-    let cursor = match page_cursor(&q, "cursor") {
-        Ok(c) => c,
-        Err(p) => return html_error(visit, StatusCode::BAD_REQUEST, &p.detail),
-    };
     let user = &visit.user;
-    let listed = match api
-        .service
-        .sessions(&user.account_id, &user.id, cursor, SESSIONS_PAGE)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return service_error(e),
+    let (sessions, next) = match super::sessions::page(api, visit, &user.id, "/console/account", req).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
-    let next = listed
-        .next
-        .as_deref()
-        .map(|n| next_page("/console/account", &q, "cursor", n));
-    let idle = crate::service::users::SESSION_IDLE_SECONDS;
-    // Within the page, the ones still signed in first, then the rest newest first.
-    let mut sessions = listed.items;
-    sessions.sort_by_key(|s| (!s.active_at(now, idle), std::cmp::Reverse(s.created_at)));
     let enrol = req.uri().query().is_some_and(|q| q.contains("enrol=1"));
     let body = html! {
         dl.facts {
@@ -274,31 +252,7 @@ pub async fn account_page(api: &Api, visit: &Visit, req: &Request<Incoming>) -> 
         }
         section aria-labelledby="sessions-h" {
             h2 id="sessions-h" { "Where you are signed in" }
-            div.scroll tabindex="0" role="region" aria-label="Sessions" {
-                table {
-                    thead { tr { th scope="col" { "Signed in" } th scope="col" { "Last used" } th scope="col" { "Browser" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
-                    tbody {
-                        @for s in &sessions {
-                            @let active = s.active_at(now, idle);
-                            tr data-session=(s.id) {
-                                td { (time(s.created_at)) }
-                                td { (time(s.last_seen_at)) }
-                                td { (s.agent) }
-                                td { @if s.id == visit.session.id { "this browser" } @else if active { "active" } @else { "ended" } }
-                                td {
-                                    @if active && s.id != visit.session.id {
-                                        form method="post" action=(format!("/console/sessions/{}/revoke", s.id)) {
-                                            (csrf(visit))
-                                            button type="submit" { "Sign out there" }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            @if let Some(href) = next { p { a rel="next" href=(href) { "More sessions" } } }
+            (super::sessions::table(visit, &sessions, next.as_deref(), |s| format!("/console/sessions/{}/revoke", s.id)))
         }
     };
     html(StatusCode::OK, page(Some(visit), "Your account", body))

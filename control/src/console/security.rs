@@ -162,7 +162,7 @@ pub async fn users(
         }
         h2 { "Users" }
         div.scroll tabindex="0" role="region" aria-label="Users" { table id="users" {
-            thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Two-step" } th scope="col" { "Since" } th scope="col" { "State" } th scope="col" { span.sr { "Action" } } } }
+            thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Two-step" } th scope="col" { "Since" } th scope="col" { "State" } th scope="col" { span.sr { "Sessions" } } th scope="col" { span.sr { "Action" } } } }
             tbody {
                 @for u in &users.items {
                     tr {
@@ -171,6 +171,7 @@ pub async fn users(
                         td { @if u.totp_secret.is_some() { "on" } @else { "off" } }
                         td { (time(u.created_at)) }
                         td { @if u.disabled_at.is_some() { "disabled" } @else if u.password_hash.is_none() { "invited" } @else { "active" } }
+                        td { a href=(format!("/console/users/{}/sessions", u.id)) aria-label=(format!("Sessions of {}", u.email)) { "Sessions" } }
                         td {
                             @if u.disabled_at.is_none() && u.id != visit.user.id {
                                 form method="post" action=(format!("/console/users/{}/disable", u.id)) {
@@ -243,27 +244,6 @@ pub async fn invite(api: &Api, visit: &Visit, req: Request<Incoming>) -> ApiResp
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             resp
         }
-        Err(e) => service_error(e),
-    }
-}
-
-pub async fn disable(api: &Api, visit: &Visit, user_id: &str, req: Request<Incoming>) -> ApiResponse {
-    if let Err(resp) = signed_form(visit, req).await {
-        return *resp;
-    }
-    if !visit.may(Perm::Revoke) {
-        return html_error(
-            visit,
-            StatusCode::FORBIDDEN,
-            "Only admins and reviewers disable users.",
-        );
-    }
-    if user_id == visit.user.id {
-        return html_error(visit, StatusCode::CONFLICT, "You cannot disable yourself.");
-    }
-    match api.service.disable_user(&visit.actor, user_id).await {
-        Ok(_) => redirect("/console/users"),
-        Err(ServiceError::NotFound(_)) => html_error(visit, StatusCode::NOT_FOUND, "There is no such user."),
         Err(e) => service_error(e),
     }
 }
@@ -356,8 +336,16 @@ pub async fn decide(api: &Api, visit: &Visit, file_id: &str, req: Request<Incomi
     }
 }
 
-/// Revokes one of the account's API tokens (admins and reviewers).
-pub async fn revoke_token(api: &Api, visit: &Visit, token_id: &str, req: Request<Incoming>) -> ApiResponse {
+/// What an admin or a reviewer ends from the Users pages.
+pub enum Ending<'a> {
+    User(&'a str),
+    Token(&'a str),
+    Session { user: &'a str, session: &'a str },
+}
+
+/// Ends access (admins and reviewers: whoever finds a leak must be able to stop it): a
+/// user disabled, whose sessions end at once; an API token revoked; one session ended.
+pub async fn end_access(api: &Api, visit: &Visit, ending: Ending<'_>, req: Request<Incoming>) -> ApiResponse {
     if let Err(resp) = signed_form(visit, req).await {
         return *resp;
     }
@@ -365,16 +353,37 @@ pub async fn revoke_token(api: &Api, visit: &Visit, token_id: &str, req: Request
         return html_error(
             visit,
             StatusCode::FORBIDDEN,
-            "Only admins and reviewers revoke tokens.",
+            "Only admins and reviewers end access.",
         );
     }
-    match api
-        .service
-        .revoke_token(&visit.actor.token_id, &visit.actor.account_id, token_id)
-        .await
-    {
-        Ok(_) => redirect("/console/users"),
-        Err(ServiceError::NotFound(_)) => html_error(visit, StatusCode::NOT_FOUND, "There is no such token."),
+    let svc = &api.service;
+    let (done, back, missing) = match ending {
+        Ending::User(id) if id == visit.user.id => {
+            return html_error(visit, StatusCode::CONFLICT, "You cannot disable yourself.")
+        }
+        Ending::User(id) => (
+            svc.disable_user(&visit.actor, id).await.map(drop),
+            "/console/users".to_string(),
+            "There is no such user.",
+        ),
+        Ending::Token(id) => (
+            svc.revoke_token(&visit.actor.token_id, &visit.actor.account_id, id)
+                .await
+                .map(drop),
+            "/console/users".to_string(),
+            "There is no such token.",
+        ),
+        Ending::Session { user, session } => (
+            svc.revoke_user_session(&visit.actor, user, session)
+                .await
+                .map(drop),
+            format!("/console/users/{}/sessions", super::assistants::enc(user)),
+            "There is no such session.",
+        ),
+    };
+    match done {
+        Ok(()) => redirect(&back),
+        Err(ServiceError::NotFound(_)) => html_error(visit, StatusCode::NOT_FOUND, missing),
         Err(e) => service_error(e),
     }
 }

@@ -29,12 +29,21 @@ impl UserRepo for SledStore {
                 return Ok(false);
             }
             let key = scoped(&user.account_id, &user.id);
-            let ops = vec![
+            let mut ops = vec![
                 put(Tree::Users, key.clone(), user),
                 Op::Put(Tree::UserEmails, user.email.clone().into_bytes(), key),
                 put(Tree::SigninLinks, link_hash.as_bytes(), link),
                 self.audit(audit)?,
             ];
+            // Links nobody used are forgotten at the next invite: there are few (one per
+            // invite), so reading them all here costs less than a sweeper.
+            let t = upgate_gateway::sys::now();
+            for (hash, value) in self.db.scan_prefix(Tree::SigninLinks, b"")? {
+                let old: SigninLink = super::sled_keys::decode(Tree::SigninLinks, &value)?;
+                if old.expires_at <= t {
+                    ops.push(Op::Delete(Tree::SigninLinks, hash));
+                }
+            }
             self.write(ops)?
         };
         durable.await?;

@@ -348,3 +348,41 @@ async fn a_sign_in_forgets_the_sessions_that_ended_over_30_days_before() {
     assert!(!ids.contains(&format!("ses_{:016x}", 1)) && !ids.contains(&format!("ses_{:016x}", 2)));
     assert!(users.session("hash1").await.unwrap().is_none(), "the record too");
 }
+
+#[tokio::test]
+async fn an_invite_forgets_the_sign_in_links_that_ended_unused() {
+    let f = fixture().await;
+    let stale = f
+        .svc
+        .create_user(&f.actor.account_id, "old@example.com", Role::Viewer, None)
+        .await
+        .unwrap();
+    let hash = token_hash(link_token(&stale.signin_url));
+    let users = f.svc.repos().users;
+    // As if its 24 hours had passed: the link as stored, with an expiry in the past.
+    let mut link = users.signin_link(&hash).await.unwrap().unwrap();
+    link.expires_at = 1;
+    crate::db::Kv::apply(
+        &*f.db,
+        vec![crate::db::Op::Put(
+            crate::db::Tree::SigninLinks,
+            hash.clone().into_bytes(),
+            serde_json::to_vec(&link).unwrap(),
+        )],
+    )
+    .unwrap();
+    let fresh = f
+        .svc
+        .create_user(&f.actor.account_id, "new@example.com", Role::Viewer, None)
+        .await
+        .unwrap();
+    assert!(
+        users.signin_link(&hash).await.unwrap().is_none(),
+        "the ended one is gone"
+    );
+    let kept = token_hash(link_token(&fresh.signin_url));
+    assert!(
+        users.signin_link(&kept).await.unwrap().is_some(),
+        "the new one stays"
+    );
+}
