@@ -32,6 +32,7 @@ use crate::model::Role;
 use crate::problem::Problem;
 use crate::service::{Actor, CallInput, Service};
 use crate::settings::FileUploadSettings;
+use lists::Takes;
 pub use observe::Who;
 pub use route::{Perm, Route};
 use upgate_gateway::sys::now;
@@ -335,14 +336,12 @@ impl Api {
             }
         };
         let svc = self.service.clone();
+        // A list's query, read for the parameters that list `takes`.
+        let query = req.uri().query().map(str::to_owned);
+        let listed = |takes| lists::parse(query.as_deref(), takes);
+        let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
         match route {
-            Route::AssistantList => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::assistants(&svc, &actor, q).await?,
-                ))
-            }
+            Route::AssistantList => ok(lists::assistants(&svc, &actor, listed(Takes::Paging)?).await?),
             Route::AssistantGet(id) => {
                 let id = ext_id(id)?;
                 let public_url = svc.public_url.clone();
@@ -421,11 +420,7 @@ impl Api {
                 Ok(json_response(StatusCode::OK, &views::link_json(&link, now())))
             }
             Route::ContactFiles(number) => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::contact_files(&svc, &actor, number, q).await?,
-                ))
+                ok(lists::contact_files(&svc, &actor, number, listed(Takes::Paging)?).await?)
             }
             Route::FileGet(id) => {
                 let id = id.clone();
@@ -441,13 +436,7 @@ impl Api {
                     &json!({"algorithm": "Ed25519", "key_id": a.key_id, "statement": statement, "signature": a.signature}),
                 ))
             }
-            Route::QuarantineList => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::quarantine(&svc, &actor, q).await?,
-                ))
-            }
+            Route::QuarantineList => ok(lists::quarantine(&svc, &actor, listed(Takes::Paging)?).await?),
             Route::FollowUpReport => {
                 let (from, to) = report_window(req.uri().query(), now())?;
                 let report = svc.follow_up(&actor.account_id, from, to).await?;
@@ -484,27 +473,9 @@ impl Api {
                 let token = events::Credential::Token(bearer(&req).unwrap_or_default());
                 events::open(svc, &self.streams, token, actor.account_id, None, after).await
             }
-            Route::AuditList => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Audit)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::audit(&svc, &actor, q).await?,
-                ))
-            }
-            Route::CallList => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Calls)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::calls(&svc, &actor, q).await?,
-                ))
-            }
-            Route::FileList => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::files(&svc, &actor, q).await?,
-                ))
-            }
+            Route::AuditList => ok(lists::audit(&svc, &actor, listed(Takes::Audit)?).await?),
+            Route::CallList => ok(lists::calls(&svc, &actor, listed(Takes::Calls)?).await?),
+            Route::FileList => ok(lists::files(&svc, &actor, listed(Takes::Paging)?).await?),
             Route::WebhookCreate => webhooks::create(self, actor, req.into_body()).await,
             Route::WebhookList => webhooks::list(self, actor).await,
             Route::WebhookGet(id) => webhooks::get(self, actor, id).await,
@@ -514,32 +485,14 @@ impl Api {
             Route::WebhookDeliveries(id) => webhooks::deliveries(self, actor, id).await,
             Route::WebhookReplay(id) => webhooks::replay(self, actor, id, req.into_body()).await,
             Route::TokenCreate => tokens::create(self, actor, read_json(req.into_body()).await?).await,
-            Route::TokenList => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::tokens(&svc, &actor, q).await?,
-                ))
-            }
-            Route::UserList => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::users(&svc, &actor, q).await?,
-                ))
-            }
+            Route::TokenList => ok(lists::tokens(&svc, &actor, listed(Takes::Paging)?).await?),
+            Route::UserList => ok(lists::users(&svc, &actor, listed(Takes::Paging)?).await?),
             Route::UserCreate => users::create(self, actor, read_json(req.into_body()).await?).await,
             Route::UserDisable(id) => users::disable(self, actor, id).await,
             Route::UserSessionRevoke(user, session) => {
                 users::revoke_session(self, actor, user, session).await
             }
-            Route::UserSessions(id) => {
-                let q = lists::parse(req.uri().query(), lists::Takes::Paging)?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    &lists::sessions(&svc, &actor, id, q).await?,
-                ))
-            }
+            Route::UserSessions(id) => ok(lists::sessions(&svc, &actor, id, listed(Takes::Paging)?).await?),
             Route::TokenGet(id) => tokens::get(self, actor, id.clone()).await,
             Route::TokenRevoke(id) => tokens::revoke(self, actor, id.clone()).await,
             Route::Healthz | Route::Console | Route::Unmatched { .. } | Route::WrongMethod { .. } => {
