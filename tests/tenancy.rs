@@ -16,7 +16,11 @@ const ROLES: [&str; 4] = ["admin", "integration", "reviewer", "viewer"];
 fn may(role: &str, endpoint: &str) -> bool {
     match endpoint {
         "assistant.get" | "call.get" | "link.get" | "contact.files" | "file.get" => true,
-        "assistant.put" | "tokens.post" | "tokens.get" | "token.get" | "token.delete" => role == "admin",
+        "assistant.put" | "tokens.post" | "users.post" => role == "admin",
+        // Who has access, and ending it: the security team's as well as the admins'.
+        "tokens.get" | "token.get" | "token.delete" | "users.get" | "user.sessions" | "user.disable" => {
+            matches!(role, "admin" | "reviewer")
+        }
         "call.put" | "links.post" | "link.resend" | "link.delete" => matches!(role, "admin" | "integration"),
         "file.content" => role == "reviewer",
         "audit.get" => matches!(role, "admin" | "reviewer"),
@@ -85,6 +89,15 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
         .post("/v1/tokens", Some(json!({"role": "viewer", "name": "spare"})))
         .await;
     let spare_id = spare["id"].as_str().unwrap().to_string();
+    // And a console user of A's.
+    let (_, ana) = a
+        .as_role("admin")
+        .post(
+            "/v1/users",
+            Some(json!({"email": "ana@tenancy.example", "role": "viewer"})),
+        )
+        .await;
+    let ana_id = ana["id"].as_str().unwrap().to_string();
 
     let endpoints: Vec<(&str, Method, String, Option<Value>)> = vec![
         ("assistant.get", Method::GET, "/v1/assistants/desk".into(), None),
@@ -127,6 +140,18 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
             format!("/v1/tokens/{spare_id}"),
             None,
         ),
+        (
+            "user.sessions",
+            Method::GET,
+            format!("/v1/users/{ana_id}/sessions"),
+            None,
+        ),
+        (
+            "user.disable",
+            Method::POST,
+            format!("/v1/users/{ana_id}/disable"),
+            None,
+        ),
     ];
 
     // Account B, every role, on A's ids: never A's data. A role allowed the action gets 404
@@ -163,6 +188,8 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
                 "B {role} lists A's tokens"
             );
             assert_eq!(tokens["tokens"].as_array().unwrap().len(), ROLES.len());
+            let (_, users) = api.get("/v1/users").await;
+            assert_eq!(users["users"], json!([]), "B {role} lists A's users");
         }
     }
 
@@ -177,6 +204,13 @@ async fn roles_and_accounts_are_walled_off_on_every_endpoint() {
     all.push(("audit.get", Method::GET, "/v1/audit".into(), None));
     all.push(("quarantine.get", Method::GET, "/v1/quarantine".into(), None));
     all.push(("tokens.get", Method::GET, "/v1/tokens".into(), None));
+    all.push(("users.get", Method::GET, "/v1/users".into(), None));
+    all.push((
+        "users.post",
+        Method::POST,
+        "/v1/users".into(),
+        Some(json!({"email": "someone@tenancy.example", "role": "viewer"})),
+    ));
     all.push((
         "tokens.post",
         Method::POST,
