@@ -6,7 +6,7 @@
 //! Stores written before these keys held the time (`account/number/file id`,
 //! `account/file id`) are rebuilt from `Files` once, at open.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::sled_keys::{decode, numbered, scoped};
 use super::{RepoError, SledStore};
@@ -80,14 +80,11 @@ impl SledStore {
         }
         let mut ops = Vec::new();
         for (tree, wanted) in [(Tree::Contacts, &contacts), (Tree::Quarantine, &quarantine)] {
-            let stale: BTreeSet<Vec<u8>> = self
-                .db
-                .scan_prefix(tree, b"")?
-                .into_iter()
-                .map(|(key, _)| key)
-                .filter(|key| !wanted.contains_key(key))
-                .collect();
-            ops.extend(stale.into_iter().map(|key| Op::Delete(tree, key)));
+            for (key, _) in self.db.scan_prefix(tree, b"")? {
+                if !wanted.contains_key(&key) {
+                    ops.push(Op::Delete(tree, key));
+                }
+            }
         }
         ops.extend(contacts.into_iter().map(|(k, v)| Op::Put(Tree::Contacts, k, v)));
         ops.extend(
